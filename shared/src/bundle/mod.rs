@@ -1,0 +1,3 @@
+//! Bundles: stacks of catalog items provisioned together in dependency order.
+
+pub mod graph;

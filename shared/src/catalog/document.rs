@@ -1,0 +1,592 @@
+//! The typed catalog documents: `CatalogItem`, `CatalogBundle` and the root `Teams` file.
+//!
+//! `schemas/*.schema.json` is the normative format; these types mirror it field for field
+//! (every struct denies unknown fields) and tests check that every document the schemas
+//! accept deserializes here and that the two reject the same mistakes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const API_VERSION: &str = "orchestrator.dev/v1";
+
+/// The kinds of document a catalog repository holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    CatalogItem,
+    CatalogBundle,
+    Teams,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::CatalogItem, Kind::CatalogBundle, Kind::Teams];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::CatalogItem => "CatalogItem",
+            Kind::CatalogBundle => "CatalogBundle",
+            Kind::Teams => "Teams",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CatalogItem {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: ItemSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CatalogBundle {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: BundleSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metadata {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub owner: String,
+    pub category: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    Experimental,
+    #[default]
+    Production,
+    Deprecated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+}
+
+/// The request form: a JSON Schema of type object, plus hints for rendering it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presentation {
+    pub schema: Value,
+    #[serde(default)]
+    pub ui: UiHints,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiHints {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+}
+
+/// Rendering hints for one field (deserialized from [`UiHints::fields`] values).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldHint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autofocus: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    pub presentation: Presentation,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, OutputDeclaration>,
+    pub fulfillment: Fulfillment,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputDeclaration {
+    pub description: String,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Manual,
+    Automated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fulfillment {
+    pub mode: Mode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualFulfillment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<AutomatedFulfillment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JiraTicket {
+    pub project: String,
+    pub issue_type: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualFulfillment {
+    pub ticket: JiraTicket,
+    /// Output name to the JIRA field the fulfiller fills in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomatedFulfillment {
+    pub actions: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deprovision: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<Action>,
+}
+
+/// The action lists of an automated fulfillment, named as in the document.
+pub const ACTION_LISTS: [&str; 4] = ["actions", "rollback", "deprovision", "verify"];
+
+impl AutomatedFulfillment {
+    /// Each action list with its key in the document.
+    pub fn lists(&self) -> [(&'static str, &[Action]); 4] {
+        [
+            (ACTION_LISTS[0], &self.actions),
+            (ACTION_LISTS[1], &self.rollback),
+            (ACTION_LISTS[2], &self.deprovision),
+            (ACTION_LISTS[3], &self.verify),
+        ]
+    }
+}
+
+/// One step of an automated fulfillment: `type` picks the shape of `with`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawAction", into = "RawAction")]
+pub struct Action {
+    pub id: String,
+    pub config: ActionConfig,
+    /// Output name to a JSONPath into the action's result.
+    pub outputs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionType {
+    Jira,
+    Rest,
+    Webhook,
+    GithubWorkflow,
+    Terraform,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionConfig {
+    Jira(JiraAction),
+    Rest(RestAction),
+    Webhook(WebhookAction),
+    GithubWorkflow(GithubWorkflowAction),
+    Terraform(TerraformAction),
+}
+
+impl ActionConfig {
+    pub fn action_type(&self) -> ActionType {
+        match self {
+            ActionConfig::Jira(_) => ActionType::Jira,
+            ActionConfig::Rest(_) => ActionType::Rest,
+            ActionConfig::Webhook(_) => ActionType::Webhook,
+            ActionConfig::GithubWorkflow(_) => ActionType::GithubWorkflow,
+            ActionConfig::Terraform(_) => ActionType::Terraform,
+        }
+    }
+}
+
+/// The document form of [`Action`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    id: String,
+    #[serde(rename = "type")]
+    action_type: ActionType,
+    with: Value,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    outputs: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<DurationSpec>,
+}
+
+impl TryFrom<RawAction> for Action {
+    type Error = String;
+
+    fn try_from(raw: RawAction) -> Result<Self, String> {
+        fn typed<T: serde::de::DeserializeOwned>(with: Value) -> Result<T, String> {
+            serde_path_to_error::deserialize(with).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." {
+                    format!("with: {}", e.inner())
+                } else {
+                    format!("with.{path}: {}", e.inner())
+                }
+            })
+        }
+        let config = match raw.action_type {
+            ActionType::Jira => ActionConfig::Jira(typed(raw.with)?),
+            ActionType::Rest => ActionConfig::Rest(typed(raw.with)?),
+            ActionType::Webhook => ActionConfig::Webhook(typed(raw.with)?),
+            ActionType::GithubWorkflow => ActionConfig::GithubWorkflow(typed(raw.with)?),
+            ActionType::Terraform => ActionConfig::Terraform(typed(raw.with)?),
+        };
+        Ok(Action {
+            id: raw.id,
+            config,
+            outputs: raw.outputs,
+            retry: raw.retry,
+            timeout: raw.timeout,
+        })
+    }
+}
+
+impl From<Action> for RawAction {
+    fn from(action: Action) -> Self {
+        let action_type = action.config.action_type();
+        let with = match action.config {
+            ActionConfig::Jira(c) => serde_json::to_value(c),
+            ActionConfig::Rest(c) => serde_json::to_value(c),
+            ActionConfig::Webhook(c) => serde_json::to_value(c),
+            ActionConfig::GithubWorkflow(c) => serde_json::to_value(c),
+            ActionConfig::Terraform(c) => serde_json::to_value(c),
+        }
+        // Plain data structs with string keys always serialize.
+        .unwrap_or(Value::Null);
+        RawAction {
+            id: action.id,
+            action_type,
+            with,
+            outputs: action.outputs,
+            retry: action.retry,
+            timeout: action.timeout,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetryPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_interval: Option<DurationSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JiraAction {
+    pub ticket: JiraTicket,
+    #[serde(default)]
+    pub wait_for_resolution: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "PATCH")]
+    Patch,
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RestAction {
+    pub method: HttpMethod,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub success_status: Vec<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookAction {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    pub signing_secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GithubWorkflowAction {
+    pub repository: String,
+    pub workflow: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub inputs: Map<String, Value>,
+    #[serde(default = "yes")]
+    pub wait_for_completion: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TerraformAction {
+    pub repository: String,
+    #[serde(default = "main_branch")]
+    pub base_branch: String,
+    pub directory: String,
+    pub module: TerraformModule,
+    pub pull_request: PullRequest,
+}
+
+fn main_branch() -> String {
+    "main".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerraformModule {
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub inputs: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PullRequest {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub auto_merge: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BundleSpec {
+    pub presentation: Presentation,
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, BundleOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Component {
+    pub id: String,
+    pub item: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub inputs: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Rollback,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleOutput {
+    pub value: String,
+    pub description: String,
+}
+
+/// `teams.yaml` at the catalog root: the teams that own documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Teams {
+    pub api_version: String,
+    pub kind: String,
+    pub spec: TeamsSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsSpec {
+    /// The team that owns the repository itself (teams.yaml, CODEOWNERS, CI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admins: Option<String>,
+    pub teams: BTreeMap<String, Team>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Team {
+    pub title: String,
+    /// GitHub team handle, `@org/team`.
+    pub github: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira_project: Option<String>,
+}
+
+/// A duration written as in the catalog: `500ms`, `30s`, `5m`, `2h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DurationSpec(std::time::Duration);
+
+impl DurationSpec {
+    pub fn as_duration(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+impl FromStr for DurationSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration such as 30s, 5m, 2h or 7d"))?;
+        let millis = match unit {
+            "ms" => Some(n),
+            "s" => n.checked_mul(1_000),
+            "m" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            "d" => n.checked_mul(86_400_000),
+            _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m, h or d")),
+        };
+        millis
+            .map(|ms| DurationSpec(std::time::Duration::from_millis(ms)))
+            .ok_or_else(|| format!("`{s}` is too long a duration"))
+    }
+}
+
+impl fmt::Display for DurationSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        for (unit, size) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
+            if ms >= size && ms.is_multiple_of(size) {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}
+
+impl Serialize for DurationSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print_in_catalog_form() {
+        for (text, secs) in [("30s", 30), ("5m", 300), ("2h", 7200), ("7d", 604_800)] {
+            let d: DurationSpec = text.parse().unwrap();
+            assert_eq!(d.as_duration().as_secs(), secs);
+            assert_eq!(d.to_string(), text);
+        }
+        assert_eq!(
+            "500ms".parse::<DurationSpec>().unwrap().to_string(),
+            "500ms"
+        );
+        assert!("5 minutes".parse::<DurationSpec>().is_err());
+        assert!("99999999999999999d".parse::<DurationSpec>().is_err());
+    }
+}

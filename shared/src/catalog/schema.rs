@@ -1,0 +1,211 @@
+//! The normative JSON Schemas of the catalog documents, compiled once, and the translation
+//! of their validation errors into findings an author can act on.
+
+use std::sync::LazyLock;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{ValidationError, Validator};
+use serde_json::Value;
+
+use super::document::Kind;
+use super::finding::did_you_mean;
+use super::yaml::escape_token;
+
+pub const ITEM_SCHEMA: &str = include_str!("../../../schemas/catalog-item.schema.json");
+pub const BUNDLE_SCHEMA: &str = include_str!("../../../schemas/catalog-bundle.schema.json");
+pub const TEAMS_SCHEMA: &str = include_str!("../../../schemas/teams.schema.json");
+
+struct Compiled {
+    schema: Value,
+    validator: Validator,
+}
+
+fn compile(text: &str) -> Compiled {
+    // The schemas are part of this crate; a test proves they parse and compile.
+    let schema: Value = serde_json::from_str(text).expect("embedded schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("embedded schema compiles");
+    Compiled { schema, validator }
+}
+
+static ITEM: LazyLock<Compiled> = LazyLock::new(|| compile(ITEM_SCHEMA));
+static BUNDLE: LazyLock<Compiled> = LazyLock::new(|| compile(BUNDLE_SCHEMA));
+static TEAMS: LazyLock<Compiled> = LazyLock::new(|| compile(TEAMS_SCHEMA));
+
+fn compiled(kind: Kind) -> &'static Compiled {
+    match kind {
+        Kind::CatalogItem => &ITEM,
+        Kind::CatalogBundle => &BUNDLE,
+        Kind::Teams => &TEAMS,
+    }
+}
+
+/// The schema of a kind of document, as JSON.
+pub fn schema_of(kind: Kind) -> &'static Value {
+    &compiled(kind).schema
+}
+
+/// A schema violation: where (JSON pointer into the document) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub pointer: String,
+    pub message: String,
+}
+
+/// Validates a document against the schema of its kind, returning every violation.
+pub fn validate(kind: Kind, document: &Value) -> Vec<Violation> {
+    let compiled = compiled(kind);
+    let mut out = Vec::new();
+    for error in compiled.validator.iter_errors(document) {
+        explain(&compiled.schema, &error, &mut out);
+    }
+    out
+}
+
+/// The subschema holding the keyword that failed.
+fn keyword_parent<'s>(schema: &'s Value, error: &ValidationError<'_>) -> Option<&'s Value> {
+    let path = error.schema_path().as_str();
+    let parent = &path[..path.rfind('/')?];
+    schema.pointer(parent)
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(_) => "a boolean".to_owned(),
+        Value::Number(_) => "a number".to_owned(),
+        Value::String(_) => "a string".to_owned(),
+        Value::Array(_) => "a list".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
+    }
+}
+
+fn field_name(pointer: &str) -> String {
+    match pointer.rsplit('/').next() {
+        Some(last) if !pointer.is_empty() => format!("`{last}`"),
+        _ => "the document".to_owned(),
+    }
+}
+
+fn explain(schema: &Value, error: &ValidationError<'_>, out: &mut Vec<Violation>) {
+    let pointer = error.instance_path().as_str().to_owned();
+    let at = field_name(&pointer);
+    let message = match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            let allowed: Vec<&str> = keyword_parent(schema, error)
+                .and_then(|s| s.get("properties"))
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            for key in unexpected {
+                let hint = did_you_mean(key, allowed.iter().copied());
+                let listing = if allowed.is_empty() || !hint.is_empty() {
+                    String::new()
+                } else {
+                    format!("; allowed here: {}", allowed.join(", "))
+                };
+                out.push(Violation {
+                    pointer: format!("{pointer}/{}", escape_token(key)),
+                    message: format!("unknown field `{key}` in {at}{hint}{listing}"),
+                });
+            }
+            return;
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let what = keyword_parent(schema, error)
+                .and_then(|s| s.pointer(&format!("/properties/{}/description", escape_token(name))))
+                .and_then(Value::as_str)
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            format!("{at} is missing the required field `{name}`{what}")
+        }
+        ValidationErrorKind::Type { kind } => {
+            format!(
+                "{at} must be {}, not {}",
+                type_name(&format!("{kind:?}")),
+                describe(error.instance())
+            )
+        }
+        ValidationErrorKind::Enum { options } => {
+            let given = error.instance();
+            let choices: Vec<String> = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|o| o.as_str().map_or(o.to_string(), str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let hint = given
+                .as_str()
+                .map(|g| did_you_mean(g, choices.iter().map(String::as_str)))
+                .unwrap_or_default();
+            format!(
+                "{at} is {given}, expected one of: {}{hint}",
+                choices.join(", ")
+            )
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            format!("{at} must be {expected_value}, not {}", error.instance())
+        }
+        ValidationErrorKind::Pattern { pattern } => {
+            let explanation = keyword_parent(schema, error)
+                .and_then(|s| s.get("description"))
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("it must match {pattern}"), str::to_owned);
+            format!(
+                "{at} is {}, which is not allowed here: {explanation}",
+                error.instance()
+            )
+        }
+        _ => format!("{at}: {error}"),
+    };
+    out.push(Violation { pointer, message });
+}
+
+fn type_name(debug: &str) -> &'static str {
+    let lower = debug.to_ascii_lowercase();
+    if lower.contains("object") {
+        "a mapping"
+    } else if lower.contains("array") {
+        "a list"
+    } else if lower.contains("string") {
+        "a string"
+    } else if lower.contains("integer") {
+        "an integer"
+    } else if lower.contains("number") {
+        "a number"
+    } else if lower.contains("boolean") {
+        "a boolean"
+    } else {
+        "of another type"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_schemas_compile() {
+        for kind in Kind::ALL {
+            assert!(schema_of(kind).is_object());
+        }
+    }
+
+    #[test]
+    fn definitions_shared_between_schemas_are_identical() {
+        let item = schema_of(Kind::CatalogItem)["$defs"].as_object().unwrap();
+        for kind in [Kind::CatalogBundle, Kind::Teams] {
+            for (name, def) in schema_of(kind)["$defs"].as_object().unwrap() {
+                if let Some(original) = item.get(name) {
+                    assert_eq!(
+                        def, original,
+                        "$defs/{name} of {kind:?} drifted from the item schema"
+                    );
+                }
+            }
+        }
+    }
+}

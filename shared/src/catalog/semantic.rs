@@ -1,0 +1,864 @@
+//! Checks across documents that no schema can express: unique names, owners, templates
+//! that read only variables that will exist, bundle graphs, and the item contracts that
+//! bundles rely on.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::document::{ActionConfig, CatalogBundle, CatalogItem, Lifecycle, Mode, Presentation};
+use super::finding::{Finding, did_you_mean};
+use super::load::{Catalog, Located, TEAMS_FILE};
+use super::yaml::{Pos, escape_token};
+use crate::bundle::graph::DependencyGraph;
+use crate::template::refs::{TemplateProblem, VariableRef, analyze};
+use crate::template::{BUNDLE_KEYS, REQUEST_KEYS, RESOURCE_KEYS, SCOPES, SYSTEM_KEYS};
+
+/// The keys of the `metadata` scope.
+const METADATA_KEYS: &[&str] = &[
+    "name",
+    "title",
+    "description",
+    "owner",
+    "category",
+    "tags",
+    "lifecycle",
+    "accessGroups",
+    "links",
+];
+
+/// Header names whose values are credentials: they must come from the secrets scope.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "private-token",
+];
+
+/// Runs every cross-document check.
+pub fn check(catalog: &Catalog) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    check_names(catalog, &mut findings);
+    check_owners(catalog, &mut findings);
+    let mut forms = HashMap::new();
+    for item in &catalog.items {
+        let form = check_presentation(item, &item.doc.spec.presentation, &mut findings);
+        check_item(item, &mut findings);
+        if let Some(form) = form {
+            forms.insert(item.doc.metadata.name.as_str(), form);
+        }
+    }
+    for bundle in &catalog.bundles {
+        check_presentation(bundle, &bundle.doc.spec.presentation, &mut findings);
+        check_bundle(bundle, catalog, &forms, &mut findings);
+    }
+    findings
+}
+
+fn check_names(catalog: &Catalog, findings: &mut Vec<Finding>) {
+    let mut seen: HashMap<&str, (&str, Pos)> = HashMap::new();
+    let named = catalog
+        .items
+        .iter()
+        .map(|i| {
+            (
+                &i.doc.metadata.name,
+                &i.file,
+                i.pos("/metadata/name"),
+                "item",
+            )
+        })
+        .chain(catalog.bundles.iter().map(|b| {
+            (
+                &b.doc.metadata.name,
+                &b.file,
+                b.pos("/metadata/name"),
+                "bundle",
+            )
+        }));
+    for (name, file, pos, what) in named {
+        if let Some((first_file, first_pos)) = seen.get(name.as_str()) {
+            findings.push(Finding::new(
+                file,
+                pos,
+                "/metadata/name",
+                super::Severity::Error,
+                format!(
+                    "name `{name}` is already used by {first_file} (line {}); names are unique across \
+                     the catalog's items and bundles, so rename this {what}",
+                    first_pos.line
+                ),
+            ));
+        } else {
+            seen.insert(name, (file, pos));
+        }
+    }
+}
+
+fn check_owners(catalog: &Catalog, findings: &mut Vec<Finding>) {
+    let Some(teams) = &catalog.teams else {
+        if !catalog.items.is_empty() || !catalog.bundles.is_empty() {
+            findings.push(Finding::new(
+                TEAMS_FILE,
+                Pos::default(),
+                "",
+                super::Severity::Warning,
+                format!(
+                    "the catalog has no {TEAMS_FILE}: owners cannot be checked and CODEOWNERS cannot be \
+                     generated; add one that lists each team and its GitHub team"
+                ),
+            ));
+        }
+        return;
+    };
+    let known: Vec<&str> = teams.doc.spec.teams.keys().map(String::as_str).collect();
+    if let Some(admins) = &teams.doc.spec.admins
+        && !known.contains(&admins.as_str())
+    {
+        findings.push(teams.error(
+            "/spec/admins",
+            format!(
+                "admins names `{admins}`, which is not one of the teams below{}",
+                did_you_mean(admins, known.iter().copied())
+            ),
+        ));
+    }
+    let owners = catalog
+        .items
+        .iter()
+        .map(|i| (&i.doc.metadata.owner, i as &dyn Locator))
+        .chain(
+            catalog
+                .bundles
+                .iter()
+                .map(|b| (&b.doc.metadata.owner, b as &dyn Locator)),
+        );
+    for (owner, doc) in owners {
+        if !known.contains(&owner.as_str()) {
+            findings.push(doc.error_at(
+                "/metadata/owner",
+                format!(
+                    "owner `{owner}` is not a team in {TEAMS_FILE}{}; known teams: {}",
+                    did_you_mean(owner, known.iter().copied()),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// Object-safe access to a located document's findings, whatever its type.
+trait Locator {
+    fn error_at(&self, pointer: &str, message: String) -> Finding;
+    fn warning_at(&self, pointer: &str, message: String) -> Finding;
+    fn raw(&self) -> &Value;
+}
+
+impl<T> Locator for Located<T> {
+    fn error_at(&self, pointer: &str, message: String) -> Finding {
+        self.error(pointer, message)
+    }
+    fn warning_at(&self, pointer: &str, message: String) -> Finding {
+        self.warning(pointer, message)
+    }
+    fn raw(&self) -> &Value {
+        &self.value
+    }
+}
+
+/// The names of a form's fields: its properties, including those that appear only under
+/// a condition (if/then/else, dependentSchemas, allOf/anyOf/oneOf).
+pub fn form_fields(schema: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![schema];
+    while let Some(s) = stack.pop() {
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            out.extend(props.keys().cloned());
+        }
+        for key in ["if", "then", "else"] {
+            stack.extend(s.get(key));
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(list) = s.get(key).and_then(Value::as_array) {
+                stack.extend(list);
+            }
+        }
+        if let Some(map) = s.get("dependentSchemas").and_then(Value::as_object) {
+            stack.extend(map.values());
+        }
+    }
+    out
+}
+
+/// Checks a presentation section; returns the compiled form when the schema is valid.
+fn check_presentation(
+    doc: &dyn Locator,
+    presentation: &Presentation,
+    findings: &mut Vec<Finding>,
+) -> Option<jsonschema::Validator> {
+    const BASE: &str = "/spec/presentation";
+    let schema = &presentation.schema;
+    let form = match jsonschema::draft202012::new(schema) {
+        Ok(form) => Some(form),
+        Err(e) => {
+            let inner = e.instance_path().as_str();
+            findings.push(doc.error_at(
+                &format!("{BASE}/schema{inner}"),
+                format!("the form is not a valid JSON Schema (draft 2020-12): {e}"),
+            ));
+            None
+        }
+    };
+    let fields = form_fields(schema);
+    let names = || fields.iter().map(String::as_str);
+    for (i, name) in presentation.ui.order.iter().enumerate() {
+        if !fields.contains(name) && name != "*" {
+            findings.push(doc.error_at(
+                &format!("{BASE}/ui/order/{i}"),
+                format!(
+                    "ui.order names `{name}`, which is not a field of the form{}",
+                    did_you_mean(name, names())
+                ),
+            ));
+        }
+    }
+    for name in presentation.ui.fields.keys() {
+        if !fields.contains(name) {
+            findings.push(doc.error_at(
+                &format!("{BASE}/ui/fields/{}", escape_token(name)),
+                format!(
+                    "ui.fields has hints for `{name}`, which is not a field of the form{}",
+                    did_you_mean(name, names())
+                ),
+            ));
+        }
+    }
+    // Defaults must satisfy their own field's schema, or the form starts out invalid.
+    if let (Some(form), Some(props)) = (&form, schema.get("properties").and_then(Value::as_object))
+    {
+        let defaults: serde_json::Map<String, Value> = props
+            .iter()
+            .filter_map(|(k, p)| p.get("default").map(|d| (k.clone(), d.clone())))
+            .collect();
+        let instance = Value::Object(defaults);
+        for error in form.iter_errors(&instance) {
+            let path = error.instance_path().as_str();
+            if let Some(field) = path.split('/').nth(1) {
+                findings.push(doc.error_at(
+                    &format!("{BASE}/schema/properties/{field}/default"),
+                    format!("the default of `{field}` does not satisfy its own schema: {error}"),
+                ));
+            }
+        }
+    }
+    for name in &fields {
+        if !is_identifier(name) {
+            findings.push(doc.warning_at(
+                &format!("{BASE}/schema/properties/{}", escape_token(name)),
+                format!(
+                    "field `{name}` is not a plain identifier, so templates must write it as fields.[{name}]; \
+                     prefer letters, digits and underscores"
+                ),
+            ));
+        }
+    }
+    form
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Calls `f` with the pointer and text of every string leaf under `value`.
+fn string_leaves<'v>(value: &'v Value, pointer: String, f: &mut dyn FnMut(String, &'v str)) {
+    match value {
+        Value::String(s) => f(pointer, s),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                string_leaves(v, format!("{pointer}/{i}"), f);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                string_leaves(v, format!("{pointer}/{}", escape_token(k)), f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Checks every template under `pointer`: syntax, helpers, and each variable against
+/// `resolve`, which says what is wrong with a variable in this place (or `None`).
+fn check_templates(
+    doc: &dyn Locator,
+    pointer: &str,
+    resolve: &dyn Fn(&VariableRef) -> Option<String>,
+    findings: &mut Vec<Finding>,
+) {
+    let Some(value) = doc.raw().pointer(pointer) else {
+        return;
+    };
+    string_leaves(value, pointer.to_owned(), &mut |at, text| {
+        let analysis = analyze(text);
+        for problem in analysis.problems {
+            let message = match problem {
+                TemplateProblem::Syntax(reason) => {
+                    format!("template `{text}` does not parse: {reason}")
+                }
+                TemplateProblem::UnknownHelper(name) => format!(
+                    "template `{text}` calls unknown helper `{name}`{}; see docs/catalog-format.md for the helpers",
+                    did_you_mean(
+                        &name,
+                        crate::template::HELPERS
+                            .iter()
+                            .chain(crate::template::BLOCK_HELPERS)
+                            .copied()
+                    )
+                ),
+                TemplateProblem::Unsupported(what) => {
+                    format!("template `{text}` uses {what}, which catalog templates do not support")
+                }
+                TemplateProblem::ShadowedScope { raw, block } => format!(
+                    "template `{text}` reads `{raw}` inside #{block}, where it is looked up in the current element; \
+                     write `@root.{raw}` to read the scope"
+                ),
+            };
+            findings.push(doc.error_at(&at, message));
+        }
+        for variable in &analysis.variables {
+            if let Some(problem) = resolve(variable) {
+                findings.push(doc.error_at(
+                    &at,
+                    format!("template `{text}` reads `{}`: {problem}", variable.raw),
+                ));
+            }
+        }
+    });
+}
+
+fn unknown_scope(scope: &str, allowed: &[&str]) -> String {
+    if SCOPES.contains(&scope) {
+        return format!(
+            "the `{scope}` scope is not available here; available: {}",
+            allowed.join(", ")
+        );
+    }
+    format!(
+        "there is no scope `{scope}`{}; templates read from {}",
+        did_you_mean(scope, allowed.iter().copied()),
+        allowed.join(", ")
+    )
+}
+
+fn check_key(scope: &str, key: Option<&String>, keys: &[&str]) -> Option<String> {
+    let key = key?;
+    (!keys.contains(&key.as_str())).then(|| {
+        format!(
+            "`{scope}` has no `{key}`{}; it has {}",
+            did_you_mean(key, keys.iter().copied()),
+            keys.join(", ")
+        )
+    })
+}
+
+fn check_field(key: Option<&String>, fields: &BTreeSet<String>) -> Option<String> {
+    let key = key?;
+    (!fields.contains(key)).then(|| {
+        format!(
+            "the form has no field `{key}`{}",
+            did_you_mean(key, fields.iter().map(String::as_str))
+        )
+    })
+}
+
+/// The checks of the scopes that mean the same wherever they are read.
+fn check_common(v: &VariableRef, fields: &BTreeSet<String>) -> Option<Option<String>> {
+    let key = v.segments.get(1);
+    Some(match v.segments[0].as_str() {
+        "fields" => check_field(key, fields),
+        "metadata" => check_key("metadata", key, METADATA_KEYS),
+        "request" => check_key("request", key, REQUEST_KEYS),
+        "system" => check_key("system", key, SYSTEM_KEYS),
+        "environment" => None,
+        _ => return None,
+    })
+}
+
+fn check_item(item: &Located<CatalogItem>, findings: &mut Vec<Finding>) {
+    let spec = &item.doc.spec;
+    let fulfillment = &spec.fulfillment;
+    match (fulfillment.mode, &fulfillment.manual, &fulfillment.automated) {
+        (Mode::Automated, _, None) => findings.push(item.error(
+            "/spec/fulfillment/mode",
+            "mode is automated but there is no `automated` section with actions; add it, or set mode: manual",
+        )),
+        (Mode::Manual, None, _) => findings.push(item.error(
+            "/spec/fulfillment/mode",
+            "mode is manual but there is no `manual` section with a JIRA ticket; add it, or set mode: automated",
+        )),
+        _ => {}
+    }
+    let fields = form_fields(&spec.presentation.schema);
+    let declared: Vec<&str> = spec.outputs.keys().map(String::as_str).collect();
+
+    if let Some(manual) = &fulfillment.manual {
+        let base = "/spec/fulfillment/manual";
+        let resolve = |v: &VariableRef| {
+            item_variable(v, &fields, &declared, &HashMap::new(), "the manual ticket")
+        };
+        check_templates(item, &format!("{base}/ticket"), &resolve, findings);
+        for name in manual.outputs.keys() {
+            if !declared.contains(&name.as_str()) {
+                findings.push(item.error(
+                    format!("{base}/outputs/{name}"),
+                    format!("`{name}` is not a declared output of the item{}; declare it under spec.outputs", did_you_mean(name, declared.iter().copied())),
+                ));
+            }
+        }
+        for name in &declared {
+            if !manual.outputs.contains_key(*name) {
+                findings.push(item.finding(
+                    format!("{base}/outputs"),
+                    severity_for(fulfillment.mode == Mode::Manual),
+                    format!("output `{name}` is declared, but the manual section does not say which JIRA field provides it; add `{name}: customfield_…` under outputs"),
+                ));
+            }
+        }
+    }
+
+    let Some(automated) = &fulfillment.automated else {
+        return;
+    };
+    let mut ids: HashMap<&str, String> = HashMap::new();
+    for (list, actions) in automated.lists() {
+        for (i, action) in actions.iter().enumerate() {
+            let pointer = format!("/spec/fulfillment/automated/{list}/{i}/id");
+            if let Some(first) = ids.get(action.id.as_str()) {
+                findings.push(item.error(
+                    pointer,
+                    format!("action id `{}` is already used at {first}; action ids are unique within an item", action.id),
+                ));
+            } else {
+                ids.insert(&action.id, format!("{list}[{i}]"));
+            }
+        }
+    }
+    // Which actions' outputs each list may read: earlier actions of its own list, and the
+    // provisioning actions for rollback (it undoes what they did).
+    let main_outputs: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut provisioning = main_outputs.clone();
+    for (list, actions) in automated.lists() {
+        let mut available = if list == "rollback" {
+            provisioning.clone()
+        } else {
+            HashMap::new()
+        };
+        for (i, action) in actions.iter().enumerate() {
+            let base = format!("/spec/fulfillment/automated/{list}/{i}");
+            let place = format!("action `{}`", action.id);
+            let resolve =
+                |v: &VariableRef| item_variable(v, &fields, &declared, &available, &place);
+            check_templates(item, &format!("{base}/with"), &resolve, findings);
+            check_action_secrets(item, &base, &action.config, findings);
+            available.insert(
+                &action.id,
+                action.outputs.keys().map(String::as_str).collect(),
+            );
+        }
+        if list == "actions" {
+            provisioning = available;
+        }
+    }
+    let produced: BTreeSet<&str> = automated
+        .actions
+        .iter()
+        .flat_map(|a| a.outputs.keys().map(String::as_str))
+        .collect();
+    for name in &declared {
+        if !produced.contains(name) {
+            findings.push(item.finding(
+                format!("/spec/outputs/{name}"),
+                severity_for(fulfillment.mode == Mode::Automated),
+                format!("output `{name}` is declared, but no automated action produces it; add `{name}: $.…` to the outputs of the action that yields it"),
+            ));
+        }
+    }
+}
+
+fn severity_for(active: bool) -> super::Severity {
+    if active {
+        super::Severity::Error
+    } else {
+        super::Severity::Warning
+    }
+}
+
+/// Resolves a variable read by an item's fulfillment.
+fn item_variable(
+    v: &VariableRef,
+    fields: &BTreeSet<String>,
+    declared_outputs: &[&str],
+    earlier: &HashMap<&str, Vec<&str>>,
+    place: &str,
+) -> Option<String> {
+    if let Some(result) = check_common(v, fields) {
+        return result;
+    }
+    let key = v.segments.get(1);
+    match v.segments[0].as_str() {
+        "secrets" => None,
+        "bundle" => check_key("bundle", key, BUNDLE_KEYS),
+        "resource" => {
+            let problem = check_key("resource", key, RESOURCE_KEYS);
+            if problem.is_some() {
+                return problem;
+            }
+            match (key.map(String::as_str), v.segments.get(2)) {
+                (Some("outputs"), Some(name)) if !declared_outputs.contains(&name.as_str()) => {
+                    Some(format!(
+                        "the item declares no output `{name}`{}",
+                        did_you_mean(name, declared_outputs.iter().copied())
+                    ))
+                }
+                (Some("inputs"), Some(name)) => check_field(Some(name), fields),
+                _ => None,
+            }
+        }
+        "outputs" => {
+            let id = key?;
+            let Some(names) = earlier.get(id.as_str()) else {
+                return Some(format!(
+                    "no action `{id}` runs before {place}{}; `outputs` holds the outputs of earlier actions",
+                    did_you_mean(id, earlier.keys().copied())
+                ));
+            };
+            let name = v.segments.get(2)?;
+            (!names.contains(&name.as_str())).then(|| {
+                format!(
+                    "action `{id}` declares no output `{name}`{}",
+                    did_you_mean(name, names.iter().copied())
+                )
+            })
+        }
+        "components" => Some(
+            "the `components` scope is only available in a bundle's component inputs; \
+             an item receives other components' values through its fields"
+                .to_owned(),
+        ),
+        other => Some(unknown_scope(
+            other,
+            &[
+                "fields",
+                "metadata",
+                "request",
+                "system",
+                "environment",
+                "secrets",
+                "outputs",
+                "resource",
+                "bundle",
+            ],
+        )),
+    }
+}
+
+/// Credentials must come from the secrets scope, never be written into the catalog.
+fn check_action_secrets(
+    item: &Located<CatalogItem>,
+    base: &str,
+    config: &ActionConfig,
+    findings: &mut Vec<Finding>,
+) {
+    let names_secret = |text: &str| {
+        let vars = analyze(text).variables;
+        !vars.is_empty() && vars.iter().all(|v| v.segments[0] == "secrets")
+    };
+    match config {
+        ActionConfig::Webhook(w) if !names_secret(&w.signing_secret) => findings.push(item.error(
+            format!("{base}/with/signingSecret"),
+            "signingSecret must come from the secrets scope, as {{secrets.<name>}}: a key written into the \
+             catalog is a leaked key",
+        )),
+        ActionConfig::Rest(r) => {
+            for (name, value) in &r.headers {
+                let lower = name.to_ascii_lowercase();
+                let is_credential = CREDENTIAL_HEADERS.contains(&lower.as_str()) || lower.contains("token");
+                if is_credential && !value.contains("{{secrets.") {
+                    findings.push(item.error(
+                        format!("{base}/with/headers/{}", escape_token(name)),
+                        format!("header `{name}` carries a credential, so its value must come from the secrets scope ({{{{secrets.<name>}}}}), never be written into the catalog"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_bundle(
+    bundle: &Located<CatalogBundle>,
+    catalog: &Catalog,
+    forms: &HashMap<&str, jsonschema::Validator>,
+    findings: &mut Vec<Finding>,
+) {
+    let spec = &bundle.doc.spec;
+    let components = &spec.components;
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in components.iter().enumerate() {
+        if index.contains_key(c.id.as_str()) {
+            findings.push(bundle.error(
+                format!("/spec/components/{i}/id"),
+                format!(
+                    "component id `{}` is used twice; component ids are unique within a bundle",
+                    c.id
+                ),
+            ));
+        } else {
+            index.insert(&c.id, i);
+        }
+    }
+    let ids = || components.iter().map(|c| c.id.as_str());
+    let mut deps = Vec::with_capacity(components.len());
+    for (i, c) in components.iter().enumerate() {
+        let mut mine = Vec::new();
+        for (j, dep) in c.depends_on.iter().enumerate() {
+            match index.get(dep.as_str()) {
+                Some(&d) => mine.push(d),
+                None => findings.push(bundle.error(
+                    format!("/spec/components/{i}/dependsOn/{j}"),
+                    format!(
+                        "`{}` depends on `{dep}`, which is not a component of this bundle{}",
+                        c.id,
+                        did_you_mean(dep, ids())
+                    ),
+                )),
+            }
+        }
+        deps.push(mine);
+    }
+    let graph = DependencyGraph::new(deps);
+    let cycle = graph.find_cycle();
+    if let Some(cycle) = &cycle {
+        let names: Vec<&str> = cycle.iter().map(|&i| components[i].id.as_str()).collect();
+        findings.push(bundle.error(
+            format!("/spec/components/{}/dependsOn", cycle[0]),
+            format!(
+                "dependency cycle: {}; remove one of these dependencies",
+                names.join(" → ")
+            ),
+        ));
+    }
+    let bundle_fields = form_fields(&spec.presentation.schema);
+    for (i, component) in components.iter().enumerate() {
+        let base = format!("/spec/components/{i}");
+        let Some(item) = catalog.item(&component.item) else {
+            let hint = did_you_mean(
+                &component.item,
+                catalog.items.iter().map(|i| i.doc.metadata.name.as_str()),
+            );
+            let what = if catalog.bundle(&component.item).is_some() {
+                "; bundles cannot be nested"
+            } else {
+                ""
+            };
+            findings.push(bundle.error(
+                format!("{base}/item"),
+                format!(
+                    "component `{}` uses item `{}`, which is not in the catalog{hint}{what}",
+                    component.id, component.item
+                ),
+            ));
+            continue;
+        };
+        if item.doc.metadata.lifecycle == Lifecycle::Deprecated {
+            findings.push(bundle.warning(
+                format!("{base}/item"),
+                format!(
+                    "item `{}` is deprecated; plan to replace it in this bundle",
+                    component.item
+                ),
+            ));
+        }
+        check_component_inputs(bundle, &base, component, item, forms, findings);
+        let ancestors = if cycle.is_none() {
+            graph.ancestors(i)
+        } else {
+            vec![true; components.len()]
+        };
+        let resolve = |v: &VariableRef| {
+            bundle_variable(
+                v,
+                &bundle_fields,
+                catalog,
+                bundle,
+                &index,
+                |j| ancestors[j],
+                &component.id,
+            )
+        };
+        check_templates(bundle, &format!("{base}/inputs"), &resolve, findings);
+    }
+    for name in spec.outputs.keys() {
+        let resolve = |v: &VariableRef| {
+            bundle_variable(
+                v,
+                &bundle_fields,
+                catalog,
+                bundle,
+                &index,
+                |_| true,
+                "the bundle's outputs",
+            )
+        };
+        check_templates(
+            bundle,
+            &format!("/spec/outputs/{name}/value"),
+            &resolve,
+            findings,
+        );
+    }
+}
+
+fn check_component_inputs(
+    bundle: &Located<CatalogBundle>,
+    base: &str,
+    component: &super::document::Component,
+    item: &Located<CatalogItem>,
+    forms: &HashMap<&str, jsonschema::Validator>,
+    findings: &mut Vec<Finding>,
+) {
+    let schema = &item.doc.spec.presentation.schema;
+    let fields = form_fields(schema);
+    for name in component.inputs.keys() {
+        if !fields.contains(name) {
+            findings.push(bundle.error(
+                format!("{base}/inputs/{}", escape_token(name)),
+                format!(
+                    "item `{}` has no field `{name}`{}; its fields are {}",
+                    component.item,
+                    did_you_mean(name, fields.iter().map(String::as_str)),
+                    fields.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let props = schema.get("properties").and_then(Value::as_object);
+    let required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for name in required.filter_map(Value::as_str) {
+        let has_default = props
+            .and_then(|p| p.get(name))
+            .is_some_and(|p| p.get("default").is_some());
+        if !component.inputs.contains_key(name) && !has_default {
+            let at = if component.inputs.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}/inputs")
+            };
+            findings.push(bundle.error(
+                at,
+                format!("component `{}` does not set `{name}`, which item `{}` requires; add it under inputs", component.id, component.item),
+            ));
+        }
+    }
+    // Inputs written as plain values (not templates) can be checked against the item's form now.
+    let Some(form) = forms.get(component.item.as_str()) else {
+        return;
+    };
+    let literal: serde_json::Map<String, Value> = component
+        .inputs
+        .iter()
+        .filter(|(_, v)| !contains_template(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let instance = Value::Object(literal);
+    for error in form.iter_errors(&instance) {
+        let path = error.instance_path().as_str();
+        if path.split('/').nth(1).is_some() {
+            findings.push(bundle.error(
+                format!("{base}/inputs{path}"),
+                format!(
+                    "input does not satisfy item `{}`'s form: {error}",
+                    component.item
+                ),
+            ));
+        }
+    }
+}
+
+fn contains_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => crate::template::refs::is_template(s),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(o) => o.values().any(contains_template),
+        _ => false,
+    }
+}
+
+/// Resolves a variable read in a bundle (component inputs or bundle outputs).
+fn bundle_variable(
+    v: &VariableRef,
+    fields: &BTreeSet<String>,
+    catalog: &Catalog,
+    bundle: &Located<CatalogBundle>,
+    index: &HashMap<&str, usize>,
+    is_ancestor: impl Fn(usize) -> bool,
+    place: &str,
+) -> Option<String> {
+    if let Some(result) = check_common(v, fields) {
+        return result;
+    }
+    let key = v.segments.get(1);
+    match v.segments[0].as_str() {
+        "bundle" => match (key.map(String::as_str), v.segments.get(2)) {
+            (Some("fields"), name) => check_field(name, fields),
+            _ => check_key("bundle", key, BUNDLE_KEYS),
+        },
+        "components" => {
+            let id = key?;
+            let components = &bundle.doc.spec.components;
+            let Some(&j) = index.get(id.as_str()) else {
+                return Some(format!(
+                    "there is no component `{id}` in this bundle{}",
+                    did_you_mean(id, components.iter().map(|c| c.id.as_str()))
+                ));
+            };
+            if !is_ancestor(j) {
+                return Some(format!(
+                    "{place} does not depend on `{id}`, so its outputs may not exist yet; add `{id}` to dependsOn"
+                ));
+            }
+            match v.segments.get(2).map(String::as_str) {
+                None => return None,
+                Some("outputs") => {}
+                Some(other) => return Some(format!("a component exposes only `outputs`, not `{other}`")),
+            }
+            let name = v.segments.get(3)?;
+            let item = catalog.item(&components[j].item)?;
+            let outputs = &item.doc.spec.outputs;
+            (!outputs.contains_key(name)).then(|| {
+                format!(
+                    "item `{}` declares no output `{name}`{}; its outputs are {}",
+                    item.doc.metadata.name,
+                    did_you_mean(name, outputs.keys().map(String::as_str)),
+                    if outputs.is_empty() { "none".to_owned() } else { outputs.keys().cloned().collect::<Vec<_>>().join(", ") }
+                )
+            })
+        }
+        "secrets" => Some(
+            "secrets cannot be passed between components: inputs are stored in the execution history; \
+             read the secret in the item's own actions instead"
+                .to_owned(),
+        ),
+        "outputs" => Some("in a bundle, read outputs as components.<id>.outputs.<name>".to_owned()),
+        other => Some(unknown_scope(
+            other,
+            &["fields", "metadata", "request", "system", "environment", "components", "bundle"],
+        )),
+    }
+}

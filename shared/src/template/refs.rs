@@ -1,0 +1,253 @@
+//! Static analysis of a template: which variables it reads and which helpers it calls.
+//!
+//! The catalog validator uses this to check, before a document merges, that every
+//! template parses and names only variables that will exist when it is rendered.
+
+use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
+use handlebars::{Path, PathSeg, Template};
+
+use super::{BLOCK_HELPERS, HELPERS};
+
+/// A variable a template reads, as path segments: `fields.appName` is `["fields", "appName"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableRef {
+    pub segments: Vec<String>,
+    /// As written in the template.
+    pub raw: String,
+}
+
+/// What is wrong with a template, independent of where it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateProblem {
+    Syntax(String),
+    UnknownHelper(String),
+    Unsupported(String),
+    /// A scoped variable read inside a block that changed the context (`#each`, `#with`):
+    /// Handlebars would look it up in the current element, not at the root.
+    ShadowedScope {
+        raw: String,
+        block: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Analysis {
+    pub variables: Vec<VariableRef>,
+    pub problems: Vec<TemplateProblem>,
+}
+
+/// Whether a string holds template syntax at all. Most catalog strings do not, and they
+/// need no parsing.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{")
+}
+
+/// Parses a template and lists the variables it reads and the problems it has.
+pub fn analyze(text: &str) -> Analysis {
+    let mut analysis = Analysis::default();
+    if !is_template(text) {
+        return analysis;
+    }
+    match Template::compile(text) {
+        Ok(template) => walk(&template.elements, None, &mut analysis),
+        Err(e) => analysis
+            .problems
+            .push(TemplateProblem::Syntax(syntax_message(&e))),
+    }
+    analysis
+}
+
+fn syntax_message(e: &handlebars::TemplateError) -> String {
+    // The error's Display repeats the whole template with a caret; keep the reason and
+    // the position, which the finding's location and message already frame.
+    let reason = e.reason().to_string();
+    match e.pos() {
+        Some((line, col)) => format!("{reason} (template line {line}, column {col})"),
+        None => reason,
+    }
+}
+
+/// Walks template elements. `block` names the enclosing context-changing block, if any.
+fn walk(elements: &[TemplateElement], block: Option<&str>, out: &mut Analysis) {
+    for element in elements {
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                helper(h, block, out);
+            }
+            TemplateElement::HelperBlock(h) => {
+                helper(h, block, out);
+                let inner = match &h.name {
+                    Parameter::Name(n) if n == "each" || n == "with" => Some(n.as_str()),
+                    _ => block,
+                };
+                if let Some(t) = &h.template {
+                    walk(&t.elements, inner, out);
+                }
+                if let Some(t) = &h.inverse {
+                    walk(&t.elements, block, out);
+                }
+            }
+            TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => out
+                .problems
+                .push(TemplateProblem::Unsupported("decorators".to_owned())),
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => out
+                .problems
+                .push(TemplateProblem::Unsupported("partials".to_owned())),
+            _ => out.problems.push(TemplateProblem::Unsupported(
+                "this template construct".to_owned(),
+            )),
+        }
+    }
+}
+
+fn helper(h: &HelperTemplate, block: Option<&str>, out: &mut Analysis) {
+    let has_args = !h.params.is_empty() || !h.hash.is_empty();
+    match &h.name {
+        Parameter::Name(name) => check_helper(name, h.block, out),
+        // `{{name}}` parses as a path; it is a helper call when it names one.
+        Parameter::Path(Path::Relative((segs, raw))) if has_args || is_helper_name(raw, segs) => {
+            check_helper(raw, h.block, out)
+        }
+        other => parameter(other, block, out),
+    }
+    for p in h.params.iter().chain(h.hash.values()) {
+        parameter(p, block, out);
+    }
+}
+
+fn is_helper_name(raw: &str, segs: &[PathSeg]) -> bool {
+    segs.len() == 1 && HELPERS.contains(&raw)
+}
+
+fn check_helper(name: &str, is_block: bool, out: &mut Analysis) {
+    let known = if is_block {
+        BLOCK_HELPERS.contains(&name)
+    } else {
+        HELPERS.contains(&name)
+    };
+    if !known {
+        out.problems
+            .push(TemplateProblem::UnknownHelper(name.to_owned()));
+    }
+}
+
+fn parameter(p: &Parameter, block: Option<&str>, out: &mut Analysis) {
+    match p {
+        Parameter::Path(Path::Relative((segs, raw))) => variable(segs, raw, block, out),
+        Parameter::Subexpression(sub) => {
+            if let TemplateElement::Expression(h) = sub.as_element() {
+                helper(h, block, out);
+            }
+        }
+        // Local data such as @index, literals and bare helper names carry no variable.
+        _ => {}
+    }
+}
+
+fn variable(segs: &[PathSeg], raw: &str, block: Option<&str>, out: &mut Analysis) {
+    // `../x` climbs out of the enclosing block; `this.x` and `./x` stay in it.
+    let mut ups = 0;
+    let mut rest = raw;
+    while let Some(r) = rest.strip_prefix("../") {
+        ups += 1;
+        rest = r;
+    }
+    let mut named: Vec<String> = segs
+        .iter()
+        .filter_map(|seg| match seg {
+            PathSeg::Named(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    if named.first().is_some_and(|s| s == "@root") {
+        named.remove(0);
+        ups = usize::MAX;
+    }
+    if named.is_empty() {
+        return; // `this`, `..`: the current element.
+    }
+    match block {
+        // At the root, or climbing out of the block: a scoped variable.
+        None => {}
+        Some(_) if ups > 0 => {}
+        // Inside #each / #with: relative to the element, unless it names a scope.
+        Some(block) => {
+            if super::SCOPES.contains(&named[0].as_str()) {
+                out.problems.push(TemplateProblem::ShadowedScope {
+                    raw: raw.to_owned(),
+                    block: block.to_owned(),
+                });
+            }
+            return;
+        }
+    }
+    out.variables.push(VariableRef {
+        segments: named,
+        raw: raw.to_owned(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(text: &str) -> Vec<String> {
+        let a = analyze(text);
+        assert!(a.problems.is_empty(), "{:?}", a.problems);
+        a.variables
+            .into_iter()
+            .map(|v| v.segments.join("."))
+            .collect()
+    }
+
+    #[test]
+    fn plain_text_has_no_variables() {
+        assert_eq!(analyze("just text"), Analysis::default());
+    }
+
+    #[test]
+    fn variables_are_found_in_expressions_helpers_and_subexpressions() {
+        assert_eq!(
+            vars(
+                "{{fields.a}}-{{default fields.b 'x'}}-{{lower (upper components.db.outputs.host)}}"
+            ),
+            ["fields.a", "fields.b", "components.db.outputs.host"]
+        );
+    }
+
+    #[test]
+    fn each_blocks_read_relative_to_the_element_and_parents_explicitly() {
+        assert_eq!(
+            vars(
+                "{{#each fields.tags}}{{this}}-{{@index}}-{{name}}-{{this.x}}-{{../fields.env}}{{/each}}"
+            ),
+            ["fields.tags", "fields.env"]
+        );
+    }
+
+    #[test]
+    fn a_scope_read_inside_each_without_parent_is_reported() {
+        let a = analyze("{{#each fields.tags}}{{fields.env}}{{/each}}");
+        assert!(matches!(
+            a.problems[0],
+            TemplateProblem::ShadowedScope { .. }
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_helpers_are_problems() {
+        assert!(matches!(
+            analyze("{{fields.a").problems[0],
+            TemplateProblem::Syntax(_)
+        ));
+        assert_eq!(
+            analyze("{{lowr fields.a}}").problems,
+            [TemplateProblem::UnknownHelper("lowr".into())]
+        );
+        assert!(matches!(
+            analyze("{{> partial}}").problems[0],
+            TemplateProblem::Unsupported(_)
+        ));
+    }
+}
