@@ -615,3 +615,16 @@ fn all_findings_are_reported_at_once_sorted_by_place() {
             .all(|f| f.severity == Severity::Error)
     );
 }
+
+#[test]
+fn the_benchmarks_generated_catalog_is_valid() {
+    // The benchmark measures the full pipeline only if nothing short-circuits on errors.
+    let report = catalog::validate_files(&generated_catalog(30, 10));
+    assert!(
+        report.findings.is_empty(),
+        "{:#?}",
+        &report.findings[..report.findings.len().min(5)]
+    );
+    assert_eq!(report.catalog.items.len(), 30);
+    assert_eq!(report.catalog.bundles.len(), 10);
+}

@@ -131,3 +131,151 @@ pub fn single_error(report: &Report) -> &Finding {
     );
     errors[0]
 }
+
+/// A generated catalog of `items` items and `bundles` bundles (each bundle chains three
+/// items, passing outputs along), shaped like the example catalog's documents: forms with
+/// conditional fields, several actions per item, templates in every action.
+pub fn generated_catalog(items: usize, bundles: usize) -> Vec<SourceFile> {
+    let mut files = vec![file("teams.yaml", TEAMS)];
+    for i in 0..items {
+        let text = format!(
+            "\
+apiVersion: orchestrator.dev/v1
+kind: CatalogItem
+metadata:
+  name: item-{i}
+  title: Generated item {i}
+  description: A generated offering for the benchmark.
+  owner: database
+  category: database
+  tags: [generated, bench]
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [name, environment]
+      properties:
+        name:
+          type: string
+          pattern: \"^[a-z][a-z0-9-]{{2,30}}$\"
+        environment:
+          type: string
+          enum: [dev, staging, prod]
+          default: dev
+        size:
+          type: integer
+          minimum: 1
+          maximum: 64
+          default: 2
+        upstream:
+          type: string
+      if:
+        properties:
+          environment:
+            const: prod
+      then:
+        required: [size]
+    ui:
+      order: [name, environment, size]
+      fields:
+        name:
+          placeholder: my-app
+  outputs:
+    endpoint:
+      description: Where it is.
+    id:
+      description: Its id.
+  fulfillment:
+    mode: automated
+    automated:
+      actions:
+        - id: create
+          type: rest
+          with:
+            method: POST
+            url: \"{{{{environment.api}}}}/things\"
+            headers:
+              Authorization: \"Bearer {{{{secrets.apiToken}}}}\"
+            body:
+              name: \"{{{{fields.name}}}}-{{{{fields.environment}}}}\"
+              size: \"{{{{fields.size}}}}\"
+              upstream: \"{{{{default fields.upstream 'none'}}}}\"
+              owner: \"{{{{request.requester}}}}\"
+          outputs:
+            id: \"$.id\"
+            endpoint: \"$.endpoint\"
+          retry:
+            maxAttempts: 3
+            interval: 2s
+        - id: announce
+          type: webhook
+          with:
+            url: \"{{{{environment.hooks}}}}/created\"
+            signingSecret: \"{{{{secrets.hookKey}}}}\"
+            body:
+              id: \"{{{{outputs.create.id}}}}\"
+      deprovision:
+        - id: delete
+          type: rest
+          with:
+            method: DELETE
+            url: \"{{{{environment.api}}}}/things/{{{{resource.outputs.id}}}}\"
+"
+        );
+        files.push(file(&format!("items/item-{i}.yaml"), &text));
+    }
+    for b in 0..bundles {
+        let (x, y, z) = (
+            b % items.max(1),
+            (b + 1) % items.max(1),
+            (b + 2) % items.max(1),
+        );
+        let text = format!(
+            "\
+apiVersion: orchestrator.dev/v1
+kind: CatalogBundle
+metadata:
+  name: bundle-{b}
+  title: Generated bundle {b}
+  description: Three chained components.
+  owner: database
+  category: stacks
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [app]
+      properties:
+        app:
+          type: string
+  components:
+    - id: first
+      item: item-{x}
+      inputs:
+        name: \"{{{{fields.app}}}}-a\"
+        environment: prod
+        size: 4
+    - id: second
+      item: item-{y}
+      dependsOn: [first]
+      inputs:
+        name: \"{{{{fields.app}}}}-b\"
+        environment: dev
+        upstream: \"{{{{components.first.outputs.endpoint}}}}\"
+    - id: third
+      item: item-{z}
+      dependsOn: [first, second]
+      inputs:
+        name: \"{{{{fields.app}}}}-c\"
+        environment: staging
+        upstream: \"{{{{components.second.outputs.endpoint}}}}\"
+  outputs:
+    endpoint:
+      value: \"{{{{components.third.outputs.endpoint}}}}\"
+      description: The last component's endpoint.
+"
+        );
+        files.push(file(&format!("bundles/bundle-{b}.yaml"), &text));
+    }
+    files
+}

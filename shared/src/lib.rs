@@ -3,4 +3,5 @@
 
 pub mod bundle;
 pub mod catalog;
+pub mod parallel;
 pub mod template;

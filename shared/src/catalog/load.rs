@@ -40,7 +40,7 @@ pub struct Located<T> {
 
 impl<T> Located<T> {
     pub fn pos(&self, pointer: &str) -> Pos {
-        self.spans.locate(pointer)
+        self.spans.locate(&self.value, pointer)
     }
 
     pub fn finding(
@@ -159,24 +159,7 @@ struct FileOutcome {
 
 /// Loads files into a catalog, spreading the work over the machine's cores.
 pub fn load_files(files: &[SourceFile]) -> Loaded {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = files.len().div_ceil(workers).max(64);
-    let outcomes: Vec<FileOutcome> = if files.len() <= chunk {
-        files.iter().map(load_file).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = files
-                .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(load_file).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    };
+    let outcomes = crate::parallel::map(files, 64, load_file);
     let mut loaded = Loaded::default();
     for outcome in outcomes {
         loaded.documents += outcome.documents;
@@ -254,7 +237,7 @@ fn load_file(source: &SourceFile) -> FileOutcome {
 }
 
 fn load_document(file: &str, document: LoadedDocument, out: &mut FileOutcome) {
-    let at = |pointer: &str| document.spans.locate(pointer);
+    let at = |pointer: &str| document.spans.locate(&document.value, pointer);
     let Value::Object(object) = &document.value else {
         let message = if document.value.is_null() {
             "document is empty: expected a CatalogItem or CatalogBundle".to_owned()
@@ -355,7 +338,7 @@ fn typed<T: DeserializeOwned>(
             let pointer = path_to_pointer(e.path());
             findings.push(file_error(
                 file,
-                spans.locate(&pointer),
+                spans.locate(&value, &pointer),
                 &pointer,
                 format!("{}: {}", field_of(&pointer), e.inner()),
             ));

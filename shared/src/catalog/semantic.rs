@@ -35,23 +35,47 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "private-token",
 ];
 
-/// Runs every cross-document check.
+/// What the checks learn about an item's form, for the bundles that use the item.
+struct ItemForm<'c> {
+    item: &'c Located<CatalogItem>,
+    /// The compiled form, when its schema is valid.
+    validator: Option<jsonschema::Validator>,
+    fields: BTreeSet<String>,
+}
+
+type ItemIndex<'c> = HashMap<&'c str, ItemForm<'c>>;
+
+/// Runs every cross-document check. Items, then bundles (which read the items' forms),
+/// are checked in parallel.
 pub fn check(catalog: &Catalog) -> Vec<Finding> {
     let mut findings = Vec::new();
     check_names(catalog, &mut findings);
     check_owners(catalog, &mut findings);
-    let mut forms = HashMap::new();
-    for item in &catalog.items {
-        let form = check_presentation(item, &item.doc.spec.presentation, &mut findings);
-        check_item(item, &mut findings);
-        if let Some(form) = form {
-            forms.insert(item.doc.metadata.name.as_str(), form);
-        }
+    let checked = crate::parallel::map(&catalog.items, 32, |item| {
+        let mut found = Vec::new();
+        let form = check_presentation(item, &item.doc.spec.presentation, &mut found);
+        check_item(item, &form.fields, &mut found);
+        (found, form)
+    });
+    let mut index: ItemIndex = HashMap::with_capacity(checked.len());
+    for (item, (found, form)) in catalog.items.iter().zip(checked) {
+        findings.extend(found);
+        // With duplicate names (reported above) the first document wins.
+        index
+            .entry(item.doc.metadata.name.as_str())
+            .or_insert(ItemForm {
+                item,
+                validator: form.validator,
+                fields: form.fields,
+            });
     }
-    for bundle in &catalog.bundles {
-        check_presentation(bundle, &bundle.doc.spec.presentation, &mut findings);
-        check_bundle(bundle, catalog, &forms, &mut findings);
-    }
+    let checked = crate::parallel::map(&catalog.bundles, 16, |bundle| {
+        let mut found = Vec::new();
+        let form = check_presentation(bundle, &bundle.doc.spec.presentation, &mut found);
+        check_bundle(bundle, catalog, &index, &form.fields, &mut found);
+        found
+    });
+    findings.extend(checked.into_iter().flatten());
     findings
 }
 
@@ -190,12 +214,18 @@ pub fn form_fields(schema: &Value) -> BTreeSet<String> {
     out
 }
 
-/// Checks a presentation section; returns the compiled form when the schema is valid.
+/// A checked presentation: its field names, and the compiled form when the schema is valid.
+struct Form {
+    validator: Option<jsonschema::Validator>,
+    fields: BTreeSet<String>,
+}
+
+/// Checks a presentation section.
 fn check_presentation(
     doc: &dyn Locator,
     presentation: &Presentation,
     findings: &mut Vec<Finding>,
-) -> Option<jsonschema::Validator> {
+) -> Form {
     const BASE: &str = "/spec/presentation";
     let schema = &presentation.schema;
     let form = match jsonschema::draft202012::new(schema) {
@@ -262,7 +292,10 @@ fn check_presentation(
             ));
         }
     }
-    form
+    Form {
+        validator: form,
+        fields,
+    }
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -386,7 +419,7 @@ fn check_common(v: &VariableRef, fields: &BTreeSet<String>) -> Option<Option<Str
     })
 }
 
-fn check_item(item: &Located<CatalogItem>, findings: &mut Vec<Finding>) {
+fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: &mut Vec<Finding>) {
     let spec = &item.doc.spec;
     let fulfillment = &spec.fulfillment;
     match (fulfillment.mode, &fulfillment.manual, &fulfillment.automated) {
@@ -400,13 +433,12 @@ fn check_item(item: &Located<CatalogItem>, findings: &mut Vec<Finding>) {
         )),
         _ => {}
     }
-    let fields = form_fields(&spec.presentation.schema);
     let declared: Vec<&str> = spec.outputs.keys().map(String::as_str).collect();
 
     if let Some(manual) = &fulfillment.manual {
         let base = "/spec/fulfillment/manual";
         let resolve = |v: &VariableRef| {
-            item_variable(v, &fields, &declared, &HashMap::new(), "the manual ticket")
+            item_variable(v, fields, &declared, &HashMap::new(), "the manual ticket")
         };
         check_templates(item, &format!("{base}/ticket"), &resolve, findings);
         for name in manual.outputs.keys() {
@@ -458,8 +490,7 @@ fn check_item(item: &Located<CatalogItem>, findings: &mut Vec<Finding>) {
         for (i, action) in actions.iter().enumerate() {
             let base = format!("/spec/fulfillment/automated/{list}/{i}");
             let place = format!("action `{}`", action.id);
-            let resolve =
-                |v: &VariableRef| item_variable(v, &fields, &declared, &available, &place);
+            let resolve = |v: &VariableRef| item_variable(v, fields, &declared, &available, &place);
             check_templates(item, &format!("{base}/with"), &resolve, findings);
             check_action_secrets(item, &base, &action.config, findings);
             available.insert(
@@ -600,14 +631,15 @@ fn check_action_secrets(
 fn check_bundle(
     bundle: &Located<CatalogBundle>,
     catalog: &Catalog,
-    forms: &HashMap<&str, jsonschema::Validator>,
+    index: &ItemIndex,
+    bundle_fields: &BTreeSet<String>,
     findings: &mut Vec<Finding>,
 ) {
     let spec = &bundle.doc.spec;
     let components = &spec.components;
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, c) in components.iter().enumerate() {
-        if index.contains_key(c.id.as_str()) {
+        if ids.contains_key(c.id.as_str()) {
             findings.push(bundle.error(
                 format!("/spec/components/{i}/id"),
                 format!(
@@ -616,22 +648,22 @@ fn check_bundle(
                 ),
             ));
         } else {
-            index.insert(&c.id, i);
+            ids.insert(&c.id, i);
         }
     }
-    let ids = || components.iter().map(|c| c.id.as_str());
+    let id_names = || components.iter().map(|c| c.id.as_str());
     let mut deps = Vec::with_capacity(components.len());
     for (i, c) in components.iter().enumerate() {
         let mut mine = Vec::new();
         for (j, dep) in c.depends_on.iter().enumerate() {
-            match index.get(dep.as_str()) {
+            match ids.get(dep.as_str()) {
                 Some(&d) => mine.push(d),
                 None => findings.push(bundle.error(
                     format!("/spec/components/{i}/dependsOn/{j}"),
                     format!(
                         "`{}` depends on `{dep}`, which is not a component of this bundle{}",
                         c.id,
-                        did_you_mean(dep, ids())
+                        did_you_mean(dep, id_names())
                     ),
                 )),
             }
@@ -650,10 +682,9 @@ fn check_bundle(
             ),
         ));
     }
-    let bundle_fields = form_fields(&spec.presentation.schema);
     for (i, component) in components.iter().enumerate() {
         let base = format!("/spec/components/{i}");
-        let Some(item) = catalog.item(&component.item) else {
+        let Some(form) = index.get(component.item.as_str()) else {
             let hint = did_you_mean(
                 &component.item,
                 catalog.items.iter().map(|i| i.doc.metadata.name.as_str()),
@@ -672,7 +703,7 @@ fn check_bundle(
             ));
             continue;
         };
-        if item.doc.metadata.lifecycle == Lifecycle::Deprecated {
+        if form.item.doc.metadata.lifecycle == Lifecycle::Deprecated {
             findings.push(bundle.warning(
                 format!("{base}/item"),
                 format!(
@@ -681,7 +712,7 @@ fn check_bundle(
                 ),
             ));
         }
-        check_component_inputs(bundle, &base, component, item, forms, findings);
+        check_component_inputs(bundle, &base, component, form, findings);
         let ancestors = if cycle.is_none() {
             graph.ancestors(i)
         } else {
@@ -690,10 +721,10 @@ fn check_bundle(
         let resolve = |v: &VariableRef| {
             bundle_variable(
                 v,
-                &bundle_fields,
-                catalog,
+                bundle_fields,
+                index,
                 bundle,
-                &index,
+                &ids,
                 |j| ancestors[j],
                 &component.id,
             )
@@ -704,10 +735,10 @@ fn check_bundle(
         let resolve = |v: &VariableRef| {
             bundle_variable(
                 v,
-                &bundle_fields,
-                catalog,
+                bundle_fields,
+                index,
                 bundle,
-                &index,
+                &ids,
                 |_| true,
                 "the bundle's outputs",
             )
@@ -725,12 +756,11 @@ fn check_component_inputs(
     bundle: &Located<CatalogBundle>,
     base: &str,
     component: &super::document::Component,
-    item: &Located<CatalogItem>,
-    forms: &HashMap<&str, jsonschema::Validator>,
+    form: &ItemForm,
     findings: &mut Vec<Finding>,
 ) {
-    let schema = &item.doc.spec.presentation.schema;
-    let fields = form_fields(schema);
+    let schema = &form.item.doc.spec.presentation.schema;
+    let fields = &form.fields;
     for name in component.inputs.keys() {
         if !fields.contains(name) {
             findings.push(bundle.error(
@@ -767,7 +797,7 @@ fn check_component_inputs(
         }
     }
     // Inputs written as plain values (not templates) can be checked against the item's form now.
-    let Some(form) = forms.get(component.item.as_str()) else {
+    let Some(validator) = &form.validator else {
         return;
     };
     let literal: serde_json::Map<String, Value> = component
@@ -777,7 +807,7 @@ fn check_component_inputs(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let instance = Value::Object(literal);
-    for error in form.iter_errors(&instance) {
+    for error in validator.iter_errors(&instance) {
         let path = error.instance_path().as_str();
         if path.split('/').nth(1).is_some() {
             findings.push(bundle.error(
@@ -804,7 +834,7 @@ fn contains_template(value: &Value) -> bool {
 fn bundle_variable(
     v: &VariableRef,
     fields: &BTreeSet<String>,
-    catalog: &Catalog,
+    items: &ItemIndex,
     bundle: &Located<CatalogBundle>,
     index: &HashMap<&str, usize>,
     is_ancestor: impl Fn(usize) -> bool,
@@ -839,7 +869,7 @@ fn bundle_variable(
                 Some(other) => return Some(format!("a component exposes only `outputs`, not `{other}`")),
             }
             let name = v.segments.get(3)?;
-            let item = catalog.item(&components[j].item)?;
+            let item = items.get(components[j].item.as_str())?.item;
             let outputs = &item.doc.spec.outputs;
             (!outputs.contains_key(name)).then(|| {
                 format!(

@@ -55,8 +55,9 @@ impl Default for Limits {
 pub enum SpanTree {
     Leaf(Pos),
     Seq(Pos, Vec<SpanTree>),
-    /// Entries in document order: key, position of the key, subtree of the value.
-    Map(Pos, Vec<(String, Pos, SpanTree)>),
+    /// Entries in the order of the JSON object's entries (document order): the position of
+    /// the key and the subtree of the value. The keys themselves are in the JSON value.
+    Map(Pos, Vec<(Pos, SpanTree)>),
 }
 
 impl SpanTree {
@@ -66,33 +67,35 @@ impl SpanTree {
         }
     }
 
-    /// The position of the node a JSON pointer names. A pointer that runs past the
-    /// document (a missing property, say) resolves to the deepest node that exists, which
-    /// is where the author has to add what is missing. A pointer ending at a mapping entry
-    /// resolves to its key, so that the position names the line the author reads.
-    pub fn locate(&self, pointer: &str) -> Pos {
+    /// The position of the node a JSON pointer names in `value`, the document this tree
+    /// describes. A pointer that runs past the document (a missing property, say) resolves
+    /// to the deepest node that exists, which is where the author has to add what is
+    /// missing. A pointer ending at a mapping entry resolves to its key, so that the
+    /// position names the line the author reads.
+    pub fn locate(&self, value: &Value, pointer: &str) -> Pos {
         let mut node = self;
+        let mut value = value;
         let mut at = node.pos();
         for token in pointer_tokens(pointer) {
-            match node {
-                SpanTree::Map(_, entries) => match entries.iter().find(|(k, _, _)| *k == token) {
-                    Some((_, key_pos, child)) => {
-                        at = *key_pos;
-                        node = child;
-                    }
-                    None => return at,
-                },
-                SpanTree::Seq(_, items) => {
-                    match token.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                        Some(child) => {
-                            node = child;
-                            at = child.pos();
-                        }
-                        None => return at,
-                    }
-                }
-                SpanTree::Leaf(_) => return at,
-            }
+            let found = match (node, value) {
+                (SpanTree::Map(_, entries), Value::Object(map)) => map
+                    .iter()
+                    .position(|(k, _)| *k == token)
+                    .and_then(|i| Some((entries.get(i)?, map.get(&token)?)))
+                    .map(|((key_pos, child), v)| (*key_pos, child, v)),
+                (SpanTree::Seq(_, items), Value::Array(values)) => token
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| Some((items.get(i)?, values.get(i)?)))
+                    .map(|(child, v)| (child.pos(), child, v)),
+                _ => None,
+            };
+            let Some((pos, child, v)) = found else {
+                return at;
+            };
+            at = pos;
+            node = child;
+            value = v;
         }
         at
     }
@@ -173,7 +176,7 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         map: Map<String, Value>,
-        spans: Vec<(String, Pos, SpanTree)>,
+        spans: Vec<(Pos, SpanTree)>,
         key: Option<(String, Pos)>,
         nodes: usize,
     },
@@ -367,10 +370,11 @@ impl Builder {
             return Err(self.unsupported_tag(tag, pos));
         }
         let duplicate = match self.stack.last() {
-            Some(Frame::Map { spans, .. }) => spans
-                .iter()
-                .find(|(k, _, _)| *k == text)
-                .map(|(_, first, _)| *first),
+            Some(Frame::Map { map, spans, .. }) => map
+                .keys()
+                .position(|k| *k == text)
+                .and_then(|i| spans.get(i))
+                .map(|(first, _)| *first),
             _ => None,
         };
         if let Some(first) = duplicate {
@@ -424,8 +428,8 @@ impl Builder {
                 ..
             }) => {
                 if let Some((k, key_pos)) = key.take() {
-                    map.insert(k.clone(), built.value);
-                    spans.push((k, key_pos, built.spans));
+                    map.insert(k, built.value);
+                    spans.push((key_pos, built.spans));
                     *nodes += built.nodes;
                 }
             }
@@ -540,12 +544,12 @@ mod tests {
     #[test]
     fn positions_are_recorded_for_every_node() {
         let docs = load("metadata:\n  name: x\nspec:\n  list:\n    - a\n    - b: 1\n").unwrap();
-        let spans = &docs[0].spans;
-        assert_eq!(spans.locate("/metadata/name"), Pos { line: 2, column: 3 });
-        assert_eq!(spans.locate("/spec/list/1"), Pos { line: 6, column: 7 });
-        assert_eq!(spans.locate("/spec/list/1/b"), Pos { line: 6, column: 7 });
+        let at = |pointer| docs[0].spans.locate(&docs[0].value, pointer);
+        assert_eq!(at("/metadata/name"), Pos { line: 2, column: 3 });
+        assert_eq!(at("/spec/list/1"), Pos { line: 6, column: 7 });
+        assert_eq!(at("/spec/list/1/b"), Pos { line: 6, column: 7 });
         // A missing property resolves to the deepest existing node.
-        assert_eq!(spans.locate("/spec/missing/x"), Pos { line: 3, column: 1 });
+        assert_eq!(at("/spec/missing/x"), Pos { line: 3, column: 1 });
     }
 
     #[test]

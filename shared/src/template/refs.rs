@@ -48,6 +48,10 @@ pub fn analyze(text: &str) -> Analysis {
     if !is_template(text) {
         return analysis;
     }
+    if let Some(variables) = simple_variables(text) {
+        analysis.variables = variables;
+        return analysis;
+    }
     match Template::compile(text) {
         Ok(template) => walk(&template.elements, None, &mut analysis),
         Err(e) => analysis
@@ -55,6 +59,43 @@ pub fn analyze(text: &str) -> Analysis {
             .push(TemplateProblem::Syntax(syntax_message(&e))),
     }
     analysis
+}
+
+/// The variables of a template made only of text and `{{scope.path}}` expressions (most
+/// catalog templates), found without the full parser, which is an order of magnitude
+/// slower. `None` for anything else (helpers, blocks, comments, escapes, one-segment
+/// names that could be helpers or keywords), which then goes through the parser.
+fn simple_variables(text: &str) -> Option<Vec<VariableRef>> {
+    let mut variables = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        if rest[..open].contains("}}") || rest[..open].contains('\\') {
+            return None;
+        }
+        let inner = &rest[open + 2..];
+        let close = inner.find("}}")?;
+        let expr = &inner[..close];
+        let segments: Vec<&str> = expr.split('.').collect();
+        let identifier = |s: &&str| {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if segments.len() < 2 || !segments.iter().all(identifier) {
+            return None;
+        }
+        variables.push(VariableRef {
+            segments: segments.into_iter().map(str::to_owned).collect(),
+            raw: expr.to_owned(),
+        });
+        rest = &inner[close + 2..];
+    }
+    if rest.contains("}}") || rest.contains('\\') {
+        return None;
+    }
+    Some(variables)
 }
 
 fn syntax_message(e: &handlebars::TemplateError) -> String {
@@ -199,6 +240,42 @@ mod tests {
             .into_iter()
             .map(|v| v.segments.join("."))
             .collect()
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_parser_or_defers_to_it() {
+        let cases = [
+            "{{fields.a}}",
+            "x-{{fields.a}}-{{request.id}}.y",
+            "{{environment.api}}/v1/{{fields.name}}?q={{fields.q_1}}",
+            "{{ fields.a }}",
+            "{{fields}}",
+            "{{else}}",
+            "{{fields.a}} }} {{fields.b}}",
+            "\\{{fields.a}}",
+            "{{{fields.a}}}",
+            "{{!comment}}{{fields.a}}",
+            "{{fields.a.[b c]}}",
+            "{{fields.a",
+            "{{fields..a}}",
+            "{{@root.fields.a}}",
+        ];
+        for text in cases {
+            if let Some(fast) = simple_variables(text) {
+                let full = match Template::compile(text) {
+                    Ok(t) => {
+                        let mut a = Analysis::default();
+                        walk(&t.elements, None, &mut a);
+                        a
+                    }
+                    Err(e) => panic!("fast path accepted {text:?}, which does not parse: {e}"),
+                };
+                assert!(full.problems.is_empty(), "{text:?}: {:?}", full.problems);
+                assert_eq!(fast, full.variables, "{text:?}");
+            }
+        }
+        assert!(simple_variables("{{fields.a}}-{{request.id}}").is_some());
+        assert!(simple_variables("{{lower fields.a}}").is_none());
     }
 
     #[test]
