@@ -51,7 +51,7 @@ impl CodeOwners {
             let pattern = pattern.replace("\\#", "#");
             let owners: Vec<String> = words.map(str::to_owned).collect();
             let problem = |message: String| {
-                Finding::new(path, Pos { line, column: 1 }, "", Severity::Error, message)
+                Finding::new(path, Pos::new(line, 1), "", Severity::Error, message)
             };
             if pattern.starts_with('!') || pattern.contains('[') {
                 findings.push(problem(format!(

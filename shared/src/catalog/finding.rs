@@ -34,8 +34,8 @@ impl Finding {
     ) -> Self {
         Finding {
             file: file.to_owned(),
-            line: pos.line.max(1),
-            column: pos.column.max(1),
+            line: pos.line.max(1) as usize,
+            column: pos.column.max(1) as usize,
             pointer: pointer.into(),
             severity,
             message: message.into(),

@@ -192,7 +192,7 @@ fn load_file(source: &SourceFile) -> FileOutcome {
                 + 1;
             out.findings.push(file_error(
                 file,
-                Pos { line, column },
+                Pos::new(line, column),
                 "",
                 format!(
                     "file is not valid UTF-8 (bad byte at offset {}); save it as UTF-8",

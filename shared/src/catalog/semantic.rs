@@ -335,13 +335,19 @@ fn check_templates(
     };
     string_leaves(value, pointer.to_owned(), &mut |at, text| {
         let analysis = analyze(text);
+        // Quote short templates; the location already leads to long ones.
+        let quoted = if text.len() <= 80 && !text.contains('\n') {
+            format!("`{text}`")
+        } else {
+            "at this location".to_owned()
+        };
         for problem in analysis.problems {
             let message = match problem {
                 TemplateProblem::Syntax(reason) => {
-                    format!("template `{text}` does not parse: {reason}")
+                    format!("template {quoted} does not parse: {reason}")
                 }
                 TemplateProblem::UnknownHelper(name) => format!(
-                    "template `{text}` calls unknown helper `{name}`{}; see docs/catalog-format.md for the helpers",
+                    "template {quoted} calls unknown helper `{name}`{}; see docs/catalog-format.md for the helpers",
                     did_you_mean(
                         &name,
                         crate::template::HELPERS
@@ -351,10 +357,10 @@ fn check_templates(
                     )
                 ),
                 TemplateProblem::Unsupported(what) => {
-                    format!("template `{text}` uses {what}, which catalog templates do not support")
+                    format!("template {quoted} uses {what}, which catalog templates do not support")
                 }
                 TemplateProblem::ShadowedScope { raw, block } => format!(
-                    "template `{text}` reads `{raw}` inside #{block}, where it is looked up in the current element; \
+                    "template {quoted} reads `{raw}` inside #{block}, where it is looked up in the current element; \
                      write `@root.{raw}` to read the scope"
                 ),
             };
@@ -364,7 +370,7 @@ fn check_templates(
             if let Some(problem) = resolve(variable) {
                 findings.push(doc.error_at(
                     &at,
-                    format!("template `{text}` reads `{}`: {problem}", variable.raw),
+                    format!("template {quoted} reads `{}`: {problem}", variable.raw),
                 ));
             }
         }

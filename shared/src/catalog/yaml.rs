@@ -16,19 +16,25 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 
-/// A position in a source file: line and column, both 1-based.
+/// A position in a source file: line and column, both 1-based. Kept small: every node of
+/// every loaded document has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
-    pub line: usize,
-    pub column: usize,
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Pos {
-    fn start_of(span: &Span) -> Pos {
+    pub fn new(line: usize, column: usize) -> Pos {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Pos {
-            line: span.start.line(),
-            column: span.start.col() + 1,
+            line: clamp(line),
+            column: clamp(column),
         }
+    }
+
+    fn start_of(span: &Span) -> Pos {
+        Pos::new(span.start.line(), span.start.col() + 1)
     }
 }
 
@@ -145,10 +151,7 @@ pub fn load_documents(text: &str, limits: Limits) -> Result<Vec<LoadedDocument>,
                 format!("YAML syntax error: {}", e.info())
             };
             YamlError {
-                pos: Pos {
-                    line: e.marker().line(),
-                    column: e.marker().col() + 1,
-                },
+                pos: Pos::new(e.marker().line(), e.marker().col() + 1),
                 pointer: builder.current_pointer(),
                 message,
             }
@@ -331,12 +334,15 @@ impl Builder {
                         pos,
                         anchor,
                         items,
-                        spans,
+                        mut spans,
                         nodes,
                     }) => (
                         Built {
                             value: Value::Array(items),
-                            spans: SpanTree::Seq(pos, spans),
+                            spans: SpanTree::Seq(pos, {
+                                spans.shrink_to_fit();
+                                spans
+                            }),
                             nodes,
                         },
                         anchor,
@@ -345,13 +351,16 @@ impl Builder {
                         pos,
                         anchor,
                         map,
-                        spans,
+                        mut spans,
                         nodes,
                         ..
                     }) => (
                         Built {
                             value: Value::Object(map),
-                            spans: SpanTree::Map(pos, spans),
+                            spans: SpanTree::Map(pos, {
+                                spans.shrink_to_fit();
+                                spans
+                            }),
                             nodes,
                         },
                         anchor,

@@ -1,0 +1,296 @@
+//! The `orchestrator` binary, run as a user runs it: exit codes, output formats, files.
+// Helpers here fail the test loudly on unexpected errors, which is what a test wants.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")
+}
+
+fn orchestrator(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A copy of the example catalog to break.
+fn copy_of_example() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy(&example(), dir.path());
+    dir
+}
+
+fn copy(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn validate_exits_zero_on_the_example_catalog() {
+    let dir = example();
+    let out = orchestrator(&["catalog", "validate", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("valid: 13 documents, 0 errors, 0 warnings"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn validate_json_lists_every_finding_with_its_location_and_exits_one() {
+    let dir = copy_of_example();
+    let rds = dir.path().join("items/database/rds-postgres.yaml");
+    edit(&rds, "  owner: database", "  owner: dba");
+    edit(&rds, "{{fields.instanceClass}}", "{{fields.instanceClas}}");
+    let out = orchestrator(&[
+        "catalog",
+        "validate",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["documents"], 13);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    let first = &findings[0];
+    assert_eq!(first["file"], "items/database/rds-postgres.yaml");
+    assert_eq!(first["line"], 10);
+    assert_eq!(first["column"], 3);
+    assert_eq!(first["pointer"], "/metadata/owner");
+    assert_eq!(first["severity"], "error");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains("owner `dba` is not a team")
+    );
+    assert_eq!(
+        findings[1]["pointer"],
+        "/spec/fulfillment/automated/actions/0/with/body/instanceClass"
+    );
+}
+
+#[test]
+fn validate_github_prints_workflow_commands_relative_to_the_repository() {
+    let dir = copy_of_example();
+    edit(
+        &dir.path().join("bundles/app-stack.yaml"),
+        "dependsOn: [cluster, database]",
+        "dependsOn: [cluster]",
+    );
+    // Run from the repository root, as a workflow does, so paths are repository-relative.
+    let out = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .current_dir(dir.path())
+        .args(["catalog", "validate", ".", "--format", "github"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let line = text.lines().next().unwrap();
+    assert!(
+        line.starts_with(
+            "::error file=bundles/app-stack.yaml,line=68,col=11,title=catalog error::template"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("add `database` to dependsOn"), "{line}");
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "three findings and the summary: {text}"
+    );
+}
+
+#[test]
+fn validate_exits_two_on_usage_and_io_errors() {
+    assert_eq!(
+        orchestrator(&["catalog", "validate", "/no/such/dir"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        orchestrator(&["catalog", "validate"]).status.code(),
+        Some(2)
+    );
+    let dir = example();
+    let out = orchestrator(&[
+        "catalog",
+        "validate",
+        dir.to_str().unwrap(),
+        "--format",
+        "xml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn warnings_alone_keep_the_exit_code_zero() {
+    let dir = copy_of_example();
+    edit(
+        &dir.path().join("items/database/rds-postgres.yaml"),
+        "        credentialsSecretArn: customfield_10304\n",
+        "",
+    );
+    let out = orchestrator(&["catalog", "validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("warning: output `credentialsSecretArn` is declared"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn form_prints_a_schema_and_ui_schema_for_react_jsonschema_form() {
+    let dir = example();
+    let out = orchestrator(&["catalog", "form", dir.to_str().unwrap(), "rds-postgres"]);
+    assert_eq!(out.status.code(), Some(0));
+    let form: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(form["schema"]["type"], "object");
+    assert_eq!(form["schema"]["title"], "RDS PostgreSQL database");
+    assert_eq!(
+        form["schema"]["properties"]["engineVersion"]["default"],
+        "17"
+    );
+    assert_eq!(form["uiSchema"]["ui:order"][0], "databaseName");
+    assert_eq!(
+        form["uiSchema"]["ui:order"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        "*"
+    );
+    assert_eq!(form["uiSchema"]["storageGb"]["ui:widget"], "updown");
+
+    let bundle = orchestrator(&["catalog", "form", dir.to_str().unwrap(), "event-pipeline"]);
+    let form: Value = serde_json::from_slice(&bundle.stdout).unwrap();
+    assert_eq!(form["uiSchema"]["filterPolicy"]["ui:widget"], "textarea");
+
+    let missing = orchestrator(&["catalog", "form", dir.to_str().unwrap(), "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn codeowners_check_passes_on_the_example_and_names_the_wrong_owner() {
+    let dir = example();
+    assert_eq!(
+        orchestrator(&["catalog", "codeowners", "check", dir.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let copy = copy_of_example();
+    let codeowners = copy.path().join(".github/CODEOWNERS");
+    let text = std::fs::read_to_string(&codeowners).unwrap();
+    let rewritten: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("/items/database/") {
+                "/items/database/ @acme-corp/compute-platform".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    assert_ne!(rewritten.join("\n") + "\n", text);
+    std::fs::write(&codeowners, rewritten.join("\n") + "\n").unwrap();
+    let out = orchestrator(&[
+        "catalog",
+        "codeowners",
+        "check",
+        copy.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    for f in findings {
+        assert!(f["file"].as_str().unwrap().starts_with("items/database/"));
+        assert!(f["message"].as_str().unwrap().contains(
+            "@acme-corp/compute-platform, but its owner team `database` is @acme-corp/dbre"
+        ));
+    }
+}
+
+#[test]
+fn codeowners_generate_writes_a_file_that_check_accepts() {
+    let copy = copy_of_example();
+    std::fs::remove_file(copy.path().join(".github/CODEOWNERS")).unwrap();
+    let dir = copy.path().to_str().unwrap();
+    assert_eq!(
+        orchestrator(&["catalog", "codeowners", "check", dir])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        orchestrator(&["catalog", "codeowners", "generate", dir])
+            .status
+            .code(),
+        Some(0)
+    );
+    let generated = std::fs::read_to_string(copy.path().join(".github/CODEOWNERS")).unwrap();
+    assert_eq!(
+        generated,
+        std::fs::read_to_string(example().join(".github/CODEOWNERS")).unwrap()
+    );
+    assert_eq!(
+        orchestrator(&["catalog", "codeowners", "check", dir])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn the_example_codeowners_is_what_generate_writes() {
+    // Keeps the checked-in file true to the catalog: regenerate it after moving documents.
+    let dir = example();
+    let out = orchestrator(&[
+        "catalog",
+        "codeowners",
+        "generate",
+        dir.to_str().unwrap(),
+        "--stdout",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        std::fs::read_to_string(dir.join(".github/CODEOWNERS")).unwrap()
+    );
+}
