@@ -628,3 +628,24 @@ fn the_benchmarks_generated_catalog_is_valid() {
     assert_eq!(report.catalog.items.len(), 30);
     assert_eq!(report.catalog.bundles.len(), 10);
 }
+
+#[test]
+fn a_typo_in_the_forms_json_schema_is_not_silently_ignored() {
+    let report = validate(&[(
+        "items/pg.yaml",
+        &item_with(
+            "          enum: [small, large]",
+            "          enum: [small, large]\n          minLenght: 2",
+        ),
+    )]);
+    let f = single_error(&report);
+    assert_eq!(
+        (f.line, f.pointer.as_str()),
+        (20, "/spec/presentation/schema/properties/size/minLenght")
+    );
+    assert!(
+        f.message.contains("did you mean `minLength`"),
+        "{}",
+        f.message
+    );
+}

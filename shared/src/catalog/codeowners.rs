@@ -222,6 +222,12 @@ fn documents(catalog: &Catalog) -> impl Iterator<Item = (&str, &str, Pos)> {
     items.chain(bundles)
 }
 
+/// The folders above a `/`-separated path, shallowest first, each ending in `/`:
+/// `a/b/c.yaml` gives `a/` and `a/b/`.
+fn parent_dirs(path: &str) -> impl Iterator<Item = String> + '_ {
+    path.match_indices('/').map(|(i, _)| path[..=i].to_owned())
+}
+
 /// A CODEOWNERS that passes [`check`]: one rule per directory whose documents all belong
 /// to one team (the shallowest such directory), one rule per file elsewhere.
 /// `prefix` is the catalog's path within the repository ("" at the root).
@@ -238,18 +244,8 @@ pub fn generate(catalog: &Catalog, prefix: &str) -> String {
     let docs: Vec<(&str, Option<String>)> =
         documents(catalog).map(|(f, o, _)| (f, handle(o))).collect();
     for (file, owner) in &docs {
-        let mut dir = String::new();
-        for part in file
-            .split('/')
-            .rev()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            dir.push_str(part);
-            dir.push('/');
-            by_dir.entry(dir.clone()).or_default().push(owner.clone());
+        for dir in parent_dirs(file) {
+            by_dir.entry(dir).or_default().push(owner.clone());
         }
     }
     let single_owner = |dir: &str| {
@@ -272,23 +268,7 @@ pub fn generate(catalog: &Catalog, prefix: &str) -> String {
             continue;
         };
         // The shallowest ancestor directory owned wholly by this team, else the file.
-        let mut dir = String::new();
-        let mut chosen = None;
-        for part in file
-            .split('/')
-            .rev()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            dir.push_str(part);
-            dir.push('/');
-            if single_owner(&dir).is_some() {
-                chosen = Some(dir.clone());
-                break;
-            }
-        }
+        let chosen = parent_dirs(file).find(|dir| single_owner(dir).is_some());
         let pattern = format!("/{base}{}", chosen.as_deref().unwrap_or(file));
         rules.insert(pattern, owner.clone());
     }
@@ -320,6 +300,15 @@ mod tests {
         let (co, findings) = CodeOwners::parse("CODEOWNERS", text);
         assert!(findings.is_empty(), "{findings:?}");
         co.rule_for(path).map(|r| r.owners.clone())
+    }
+
+    #[test]
+    fn parent_folders_come_shallowest_first() {
+        assert_eq!(
+            parent_dirs("a/b/c.yaml").collect::<Vec<_>>(),
+            ["a/", "a/b/"]
+        );
+        assert_eq!(parent_dirs("c.yaml").count(), 0);
     }
 
     #[test]

@@ -103,11 +103,11 @@ pub struct Presentation {
 pub struct UiHints {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<String>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub fields: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, FieldHint>,
 }
 
-/// Rendering hints for one field (deserialized from [`UiHints::fields`] values).
+/// Rendering hints for one field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldHint {

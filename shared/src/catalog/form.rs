@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::document::{FieldHint, Presentation};
+use super::document::Presentation;
 
 /// The form of a presentation section: the JSON Schema as written, and a uiSchema built
 /// from the UI hints (`ui:order`, `ui:widget`, `ui:placeholder`, `ui:help`, ...).
@@ -24,19 +24,15 @@ pub fn render(title: &str, description: &str, presentation: &Presentation) -> Va
         ui.insert("ui:order".to_owned(), Value::Array(order));
     }
     for (field, hint) in &presentation.ui.fields {
-        // The catalog schema guarantees the shape; an odd hint is skipped, not fatal.
-        let Ok(hint) = serde_json::from_value::<FieldHint>(hint.clone()) else {
-            continue;
-        };
         let mut options = Map::new();
         let mut put = |key: &str, value: Option<Value>| {
             if let Some(value) = value {
                 options.insert(format!("ui:{key}"), value);
             }
         };
-        put("widget", hint.widget.map(Value::String));
-        put("placeholder", hint.placeholder.map(Value::String));
-        put("help", hint.help.map(Value::String));
+        put("widget", hint.widget.clone().map(Value::String));
+        put("placeholder", hint.placeholder.clone().map(Value::String));
+        put("help", hint.help.clone().map(Value::String));
         put("readonly", hint.readonly.map(Value::Bool));
         put("autofocus", hint.autofocus.map(Value::Bool));
         ui.insert(field.clone(), Value::Object(options));
@@ -51,11 +47,12 @@ mod tests {
 
     #[test]
     fn hints_become_rjsf_ui_options_and_order_gets_a_wildcard() {
-        let mut fields = Map::new();
-        fields.insert(
-            "size".into(),
-            json!({"widget": "radio", "help": "Pick one"}),
-        );
+        let hint = crate::catalog::document::FieldHint {
+            widget: Some("radio".into()),
+            help: Some("Pick one".into()),
+            ..Default::default()
+        };
+        let fields = [("size".to_owned(), hint)].into();
         let presentation = Presentation {
             schema: json!({"type": "object", "properties": {"name": {"type": "string"}, "size": {"enum": ["s", "m"]}}}),
             ui: UiHints {

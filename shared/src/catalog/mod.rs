@@ -8,6 +8,7 @@ pub mod codeowners;
 pub mod document;
 pub mod finding;
 pub mod form;
+pub mod keywords;
 pub mod load;
 pub mod schema;
 pub mod semantic;

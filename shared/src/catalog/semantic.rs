@@ -12,7 +12,9 @@ use super::load::{Catalog, Located, TEAMS_FILE};
 use super::yaml::{Pos, escape_token};
 use crate::bundle::graph::DependencyGraph;
 use crate::template::refs::{TemplateProblem, VariableRef, analyze};
-use crate::template::{BUNDLE_KEYS, REQUEST_KEYS, RESOURCE_KEYS, SCOPES, SYSTEM_KEYS};
+use crate::template::{
+    BUNDLE_KEYS, BUNDLE_SCOPES, ITEM_SCOPES, REQUEST_KEYS, RESOURCE_KEYS, SCOPES, SYSTEM_KEYS,
+};
 
 /// The keys of the `metadata` scope.
 const METADATA_KEYS: &[&str] = &[
@@ -239,6 +241,13 @@ fn check_presentation(
             None
         }
     };
+    for problem in super::keywords::check(schema) {
+        let pointer = format!("{BASE}/schema{}", problem.pointer);
+        findings.push(match problem.severity {
+            super::Severity::Error => doc.error_at(&pointer, problem.message),
+            super::Severity::Warning => doc.warning_at(&pointer, problem.message),
+        });
+    }
     let fields = form_fields(schema);
     let names = || fields.iter().map(String::as_str);
     for (i, name) in presentation.ui.order.iter().enumerate() {
@@ -485,8 +494,7 @@ fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: 
     }
     // Which actions' outputs each list may read: earlier actions of its own list, and the
     // provisioning actions for rollback (it undoes what they did).
-    let main_outputs: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut provisioning = main_outputs.clone();
+    let mut provisioning: HashMap<&str, Vec<&str>> = HashMap::new();
     for (list, actions) in automated.lists() {
         let mut available = if list == "rollback" {
             provisioning.clone()
@@ -584,20 +592,7 @@ fn item_variable(
              an item receives other components' values through its fields"
                 .to_owned(),
         ),
-        other => Some(unknown_scope(
-            other,
-            &[
-                "fields",
-                "metadata",
-                "request",
-                "system",
-                "environment",
-                "secrets",
-                "outputs",
-                "resource",
-                "bundle",
-            ],
-        )),
+        other => Some(unknown_scope(other, ITEM_SCOPES)),
     }
 }
 
@@ -892,9 +887,6 @@ fn bundle_variable(
                 .to_owned(),
         ),
         "outputs" => Some("in a bundle, read outputs as components.<id>.outputs.<name>".to_owned()),
-        other => Some(unknown_scope(
-            other,
-            &["fields", "metadata", "request", "system", "environment", "components", "bundle"],
-        )),
+        other => Some(unknown_scope(other, BUNDLE_SCOPES)),
     }
 }

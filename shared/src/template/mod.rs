@@ -21,6 +21,31 @@ pub const SCOPES: [&str; 10] = [
     "bundle",
 ];
 
+/// The scopes an item's fulfillment (actions, manual ticket) may read.
+pub const ITEM_SCOPES: &[&str] = &[
+    "fields",
+    "metadata",
+    "request",
+    "system",
+    "environment",
+    "secrets",
+    "outputs",
+    "resource",
+    "bundle",
+];
+
+/// The scopes a bundle's component inputs and outputs may read. No `secrets`: inputs are
+/// kept in the execution history.
+pub const BUNDLE_SCOPES: &[&str] = &[
+    "fields",
+    "metadata",
+    "request",
+    "system",
+    "environment",
+    "components",
+    "bundle",
+];
+
 /// Helpers a template may call inline (`{{lower fields.name}}`).
 pub const HELPERS: &[&str] = &[
     // Catalog helpers (see docs/catalog-format.md).
