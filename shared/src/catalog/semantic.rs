@@ -130,8 +130,8 @@ fn check_owners(catalog: &Catalog, findings: &mut Vec<Finding>) {
                 "",
                 super::Severity::Warning,
                 format!(
-                    "the catalog has no {TEAMS_FILE}: owners cannot be checked and CODEOWNERS cannot be \
-                     generated; add one that lists each team and its GitHub team"
+                    "the catalog has no valid {TEAMS_FILE}: owners cannot be checked and CODEOWNERS \
+                     cannot be generated; add one (or fix it) listing each team and its GitHub team"
                 ),
             ));
         }
