@@ -1,7 +1,13 @@
 //! The orchestrator's library: the domain and its ports, shared by the command-line tool,
 //! local mode and the Lambda functions.
 
+pub mod adapters;
 pub mod bundle;
 pub mod catalog;
 pub mod parallel;
+pub mod ports;
+pub mod requests;
+pub mod secret;
 pub mod template;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

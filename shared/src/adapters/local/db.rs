@@ -1,0 +1,177 @@
+//! One SQLite database for local mode: opened once, WAL journal, schema migrations by
+//! `user_version`, and an async face over the synchronous driver.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+use crate::ports::StoreError;
+
+/// Each entry migrates the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    requester TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    idempotency_key TEXT,
+    ticket_key TEXT,
+    record TEXT NOT NULL
+);
+CREATE UNIQUE INDEX requests_by_idempotency_key ON requests(requester, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX requests_by_requester ON requests(requester, id);
+CREATE INDEX requests_by_owner ON requests(owner, id);
+CREATE UNIQUE INDEX requests_by_ticket ON requests(ticket_key) WHERE ticket_key IS NOT NULL;
+CREATE TABLE request_events (
+    request_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (request_id, seq)
+);
+CREATE TABLE audit (
+    id TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX audit_by_actor ON audit(actor, id);
+CREATE TABLE queue_messages (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT
+);
+CREATE INDEX queue_messages_visible ON queue_messages(queue, visible_at);
+"#];
+
+/// A handle on the database; clones share the connection.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) `orchestrator.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<Db, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        let conn = Connection::open(dir.join("orchestrator.db")).map_err(unavailable)?;
+        Self::setup(conn, true)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Db, StoreError> {
+        Self::setup(Connection::open_in_memory().map_err(unavailable)?, false)
+    }
+
+    fn setup(mut conn: Connection, wal: bool) -> Result<Db, StoreError> {
+        if wal {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(unavailable)?;
+            // With WAL, NORMAL is durable across process crashes (not power loss).
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(unavailable)?;
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(unavailable)?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Unavailable(format!(
+                "the database is at schema version {version}, newer than this build knows ({}); \
+                 upgrade the orchestrator",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction().map_err(unavailable)?;
+            tx.execute_batch(migration).map_err(unavailable)?;
+            tx.pragma_update(None, "user_version", sql_int(i + 1))
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+        }
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection off the async runtime.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; the connection itself is intact
+            // (SQLite rolled back any open transaction), so carry on with it.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+/// An unsigned number as SQLite's integer (saturating: counts and versions never get near).
+pub fn sql_int<T: TryInto<i64>>(n: T) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+/// Maps a driver error to a transient store error.
+pub fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Parses a JSON record read back from the database.
+pub fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Serializes a record for storage.
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_twice_migrates_once_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = Db::open(dir.path()).unwrap();
+            db.call(|c| {
+                c.execute(
+                    "INSERT INTO audit (id, actor, record) VALUES ('a', 'me', '{}')",
+                    [],
+                )
+                .map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        });
+        let db = Db::open(dir.path()).unwrap();
+        let n: i64 = rt
+            .block_on(db.call(|c| {
+                c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+                    .map_err(unavailable)
+            }))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,14 @@
+//! The embedded adapters of local mode: SQLite (WAL) in a data directory, a durable queue
+//! on SQLite, secrets from a file or the environment.
+
+pub mod audit;
+pub mod db;
+pub mod queue;
+pub mod requests;
+pub mod secrets;
+
+pub use audit::SqliteAuditLog;
+pub use db::Db;
+pub use queue::SqliteQueue;
+pub use requests::SqliteRequestStore;
+pub use secrets::LocalSecrets;

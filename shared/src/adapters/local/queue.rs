@@ -1,0 +1,190 @@
+//! A durable queue on SQLite with SQS semantics: at-least-once delivery, a visibility
+//! timeout per receive, a receive count, and a dead-letter queue after `max_receives`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::db::{Db, sql_int, unavailable};
+use crate::ports::{Clock, Message, Queue, StoreError};
+
+pub struct SqliteQueue {
+    db: Db,
+    name: String,
+    dead_letter: String,
+    max_receives: u32,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqliteQueue {
+    /// The queue `name`; a message received `max_receives` times without being deleted
+    /// moves to `<name>-dlq` on its next receive (SQS's redrive policy).
+    pub fn new(db: Db, name: &str, max_receives: u32, clock: Arc<dyn Clock>) -> Self {
+        SqliteQueue {
+            db,
+            name: name.to_owned(),
+            dead_letter: format!("{name}-dlq"),
+            max_receives: max_receives.max(1),
+            clock,
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, body: &str, delay: Duration) -> Result<String, StoreError> {
+        let (id, queue, body, now) = (new_id(), self.name.clone(), body.to_owned(), self.now_ms());
+        let visible_at = now.saturating_add(millis(delay));
+        let returned = id.clone();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, queue, body, now, visible_at],
+                )
+                .map_err(unavailable)
+            })
+            .await?;
+        Ok(returned)
+    }
+
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Message>, StoreError> {
+        let (queue, dlq, max_receives, now) = (
+            self.name.clone(),
+            self.dead_letter.clone(),
+            self.max_receives,
+            self.now_ms(),
+        );
+        let hidden_until = now.saturating_add(millis(visibility));
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction().map_err(unavailable)?;
+                let mut out = Vec::new();
+                {
+                    let mut select = tx
+                        .prepare_cached(
+                            "SELECT id, body, receive_count FROM queue_messages
+                             WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
+                        )
+                        .map_err(unavailable)?;
+                    // Dead-lettered messages do not count toward `max`: look a little further.
+                    let candidates: Vec<(String, String, u32)> = select
+                        .query_map(params![queue, now, sql_int(max.saturating_mul(2).max(10))], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .map_err(unavailable)?
+                        .collect::<Result<_, _>>()
+                        .map_err(unavailable)?;
+                    for (id, body, count) in candidates {
+                        if out.len() == max {
+                            break;
+                        }
+                        if count >= max_receives {
+                            tx.execute(
+                                "UPDATE queue_messages SET queue = ?2, receipt = NULL, visible_at = ?3 WHERE id = ?1",
+                                params![id, dlq, now],
+                            )
+                            .map_err(unavailable)?;
+                            continue;
+                        }
+                        let receipt = new_id();
+                        tx.execute(
+                            "UPDATE queue_messages SET receive_count = ?2, receipt = ?3, visible_at = ?4 WHERE id = ?1",
+                            params![id, count + 1, receipt, hidden_until],
+                        )
+                        .map_err(unavailable)?;
+                        out.push(Message {
+                            id,
+                            receipt,
+                            body,
+                            receive_count: count + 1,
+                        });
+                    }
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+        let (queue, receipt) = (self.name.clone(), receipt.to_owned());
+        let deleted = self
+            .db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![queue, receipt],
+                )
+                .map_err(unavailable)
+            })
+            .await?;
+        if deleted == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn change_visibility(
+        &self,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), StoreError> {
+        let (queue, receipt) = (self.name.clone(), receipt.to_owned());
+        let visible_at = self.now_ms().saturating_add(millis(visibility));
+        let changed = self
+            .db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
+                    params![queue, receipt, visible_at],
+                )
+                .map_err(unavailable)
+            })
+            .await?;
+        if changed == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<Message>, StoreError> {
+        let dlq = self.dead_letter.clone();
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, body, receive_count FROM queue_messages WHERE queue = ?1 ORDER BY sent_at, id LIMIT ?2",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![dlq, sql_int(limit)], |r| {
+                        Ok(Message {
+                            id: r.get(0)?,
+                            receipt: String::new(),
+                            body: r.get(1)?,
+                            receive_count: r.get(2)?,
+                        })
+                    })
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)
+            })
+            .await
+    }
+}

@@ -1,0 +1,215 @@
+//! The request store on SQLite: one row per request (the record as JSON beside the
+//! columns that queries filter on) and one row per timeline event.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::db::{Db, decode, encode, sql_int, unavailable};
+use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
+use crate::requests::model::{Request, RequestEvent, RequestId};
+
+pub struct SqliteRequestStore {
+    db: Db,
+}
+
+impl SqliteRequestStore {
+    pub fn new(db: Db) -> Self {
+        SqliteRequestStore { db }
+    }
+}
+
+fn read_request(text: String) -> Result<Request, StoreError> {
+    decode(&text)
+}
+
+#[async_trait]
+impl RequestStore for SqliteRequestStore {
+    async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError> {
+        let request = request.clone();
+        let event_record = encode(event)?;
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction().map_err(unavailable)?;
+                if let Some(key) = &request.idempotency_key {
+                    let existing: Option<String> = tx
+                        .query_row(
+                            "SELECT record FROM requests WHERE requester = ?1 AND idempotency_key = ?2",
+                            params![request.requester.sub, key],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(unavailable)?;
+                    if let Some(text) = existing {
+                        return Ok(Created::Existing(Box::new(read_request(text)?)));
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO requests (id, requester, owner, target, status, version, idempotency_key, ticket_key, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        request.id.to_string(),
+                        request.requester.sub,
+                        request.owner,
+                        request.target,
+                        request.status.as_str(),
+                        sql_int(request.version),
+                        request.idempotency_key,
+                        request.ticket.as_ref().map(|t| &t.key),
+                        encode(&request)?,
+                    ],
+                )
+                .map_err(unavailable)?;
+                tx.execute(
+                    "INSERT INTO request_events (request_id, seq, record) VALUES (?1, ?2, ?3)",
+                    params![request.id.to_string(), 1, event_record],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(Created::New)
+            })
+            .await
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |conn| {
+                conn.query_row("SELECT record FROM requests WHERE id = ?1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(unavailable)?
+                .map(read_request)
+                .transpose()
+            })
+            .await
+    }
+
+    async fn update(&self, request: &Request, event: &RequestEvent) -> Result<(), StoreError> {
+        let request = request.clone();
+        let event_record = encode(event)?;
+        let expected = request.version.saturating_sub(1);
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction().map_err(unavailable)?;
+                let changed = tx
+                    .execute(
+                        "UPDATE requests SET status = ?2, version = ?3, ticket_key = ?4, record = ?5
+                         WHERE id = ?1 AND version = ?6",
+                        params![
+                            request.id.to_string(),
+                            request.status.as_str(),
+                            sql_int(request.version),
+                            request.ticket.as_ref().map(|t| &t.key),
+                            encode(&request)?,
+                            sql_int(expected),
+                        ],
+                    )
+                    .map_err(unavailable)?;
+                if changed == 0 {
+                    let exists: bool = tx
+                        .query_row(
+                            "SELECT 1 FROM requests WHERE id = ?1",
+                            [request.id.to_string()],
+                            |_| Ok(true),
+                        )
+                        .optional()
+                        .map_err(unavailable)?
+                        .unwrap_or(false);
+                    return Err(if exists {
+                        StoreError::VersionConflict { expected }
+                    } else {
+                        StoreError::NotFound
+                    });
+                }
+                tx.execute(
+                    "INSERT INTO request_events (request_id, seq, record) VALUES (?1, ?2, ?3)",
+                    params![
+                        request.id.to_string(),
+                        sql_int(request.version),
+                        event_record
+                    ],
+                )
+                .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn list(&self, query: &RequestQuery) -> Result<Page<Request>, StoreError> {
+        let q = query.clone();
+        let limit = q.limit.clamp(1, 500);
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT record FROM requests
+                         WHERE (?1 IS NULL OR requester = ?1) AND (?2 IS NULL OR owner = ?2)
+                           AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR target = ?4)
+                           AND (?5 IS NULL OR id < ?5)
+                         ORDER BY id DESC LIMIT ?6",
+                    )
+                    .map_err(unavailable)?;
+                let status = q.status.map(|s| s.as_str());
+                let rows = stmt
+                    .query_map(
+                        params![
+                            q.requester,
+                            q.owner,
+                            status,
+                            q.target,
+                            q.cursor,
+                            sql_int(limit + 1)
+                        ],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .map_err(unavailable)?;
+                let mut items: Vec<Request> = Vec::new();
+                for row in rows {
+                    let request = read_request(row.map_err(unavailable)?)?;
+                    if items.len() == limit {
+                        // One more than asked for: there is a next page, after the last item.
+                        let next = items.last().map(|r| r.id.to_string());
+                        return Ok(Page { items, next });
+                    }
+                    items.push(request);
+                }
+                Ok(Page { items, next: None })
+            })
+            .await
+    }
+
+    async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError> {
+        let id = id.to_string();
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT record FROM request_events WHERE request_id = ?1 ORDER BY seq",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([id], |r| r.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+
+    async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError> {
+        let key = key.to_owned();
+        self.db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT record FROM requests WHERE ticket_key = ?1",
+                    [key],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .map(read_request)
+                .transpose()
+            })
+            .await
+    }
+}

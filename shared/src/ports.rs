@@ -1,0 +1,149 @@
+//! The ports: narrow interfaces between the domain and the outside world. Each has an
+//! embedded adapter (SQLite, local files) for local mode and, later, an AWS adapter
+//! (DynamoDB, SQS, Secrets Manager); one behaviour suite per port (`crate::testkit`) runs
+//! against every adapter so that local mode stays faithful to AWS.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::requests::model::{AuditEntry, Request, RequestEvent, RequestId, RequestStatus};
+
+/// Failures of a store or queue. `Unavailable` is transient: the caller may retry.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the record changed since it was read (expected version {expected})")]
+    VersionConflict { expected: u64 },
+    #[error("no such record")]
+    NotFound,
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The time, from one place, so tests can control it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A page of results and the cursor for the next one (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Which requests to list. Every filter given must match; newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestQuery {
+    pub requester: Option<String>,
+    pub owner: Option<String>,
+    pub status: Option<RequestStatus>,
+    pub target: Option<String>,
+    /// Only requests older than this cursor (from a previous page).
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// What `RequestStore::create` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The request is stored.
+    New,
+    /// A request with the same requester and idempotency key was already stored: this one.
+    Existing(Box<Request>),
+}
+
+/// Requests and their timelines.
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    /// Stores a new request (version 1) with its first event. When the request carries an
+    /// idempotency key already used by the same requester, nothing is written and the
+    /// stored request is returned.
+    async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError>;
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
+
+    /// Replaces the stored request, whose version must be `request.version - 1`
+    /// (optimistic concurrency), and appends `event` to its timeline, atomically.
+    async fn update(&self, request: &Request, event: &RequestEvent) -> Result<(), StoreError>;
+
+    async fn list(&self, query: &RequestQuery) -> Result<Page<Request>, StoreError>;
+
+    /// The timeline, oldest first.
+    async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError>;
+
+    /// The request whose manual fulfillment is the given JIRA issue.
+    async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError>;
+}
+
+/// Which audit entries to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// The audit log: every state-changing call, append-only.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
+}
+
+/// A message received from a queue. `receipt` identifies this delivery: only it can
+/// delete the message or change its visibility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A work queue with SQS semantics: at-least-once delivery; a received message is
+/// invisible for the visibility timeout and comes back unless deleted; after
+/// `max_receives` receives it moves to the dead-letter queue instead.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues a message, visible after `delay`. Returns its id.
+    async fn send(&self, body: &str, delay: Duration) -> Result<String, StoreError>;
+
+    /// Up to `max` visible messages, each hidden for `visibility`.
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Message>, StoreError>;
+
+    /// Deletes a received message. A stale receipt (the message was received again since)
+    /// is `NotFound`: the other delivery owns it now.
+    async fn delete(&self, receipt: &str) -> Result<(), StoreError>;
+
+    /// Hides a received message for `visibility` from now (zero: visible at once).
+    async fn change_visibility(
+        &self,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The messages that exhausted their receives, oldest first (for operators).
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<Message>, StoreError>;
+}
+
+/// Named secrets (integration credentials, the `secrets` template scope).
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// The secret's value, or `None` when there is no such secret.
+    async fn get(&self, name: &str) -> Result<Option<crate::secret::SecretString>, StoreError>;
+}

@@ -1,0 +1,3 @@
+//! Requests: what a requester asked for, its lifecycle, and its timeline.
+
+pub mod model;

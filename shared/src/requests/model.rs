@@ -1,0 +1,234 @@
+//! The request record, its statuses and the transitions between them, its events, and
+//! audit entries.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A request id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(Uuid);
+
+impl RequestId {
+    pub fn new_at(at: OffsetDateTime) -> Self {
+        let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            millis / 1000,
+            u32::try_from((millis % 1000) * 1_000_000).unwrap_or(0),
+        );
+        RequestId(Uuid::new_v7(ts))
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for RequestId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(RequestId)
+    }
+}
+
+/// Who made a call: the token's subject, email and groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Item,
+    Bundle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    Submitted,
+    InProgress,
+    AwaitingFulfillment,
+    Completed,
+    Failed,
+    Rejected,
+    Cancelled,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 7] = [
+        RequestStatus::Submitted,
+        RequestStatus::InProgress,
+        RequestStatus::AwaitingFulfillment,
+        RequestStatus::Completed,
+        RequestStatus::Failed,
+        RequestStatus::Rejected,
+        RequestStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Submitted => "submitted",
+            RequestStatus::InProgress => "in_progress",
+            RequestStatus::AwaitingFulfillment => "awaiting_fulfillment",
+            RequestStatus::Completed => "completed",
+            RequestStatus::Failed => "failed",
+            RequestStatus::Rejected => "rejected",
+            RequestStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequestStatus> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RequestStatus::Completed
+                | RequestStatus::Failed
+                | RequestStatus::Rejected
+                | RequestStatus::Cancelled
+        )
+    }
+
+    /// The lifecycle: submitted → in progress → (awaiting fulfillment →) completed, with
+    /// failed, rejected and cancelled as the other ends. Terminal statuses never change.
+    pub fn can_become(self, next: RequestStatus) -> bool {
+        use RequestStatus::*;
+        match self {
+            Submitted => matches!(next, InProgress | Failed | Rejected | Cancelled),
+            InProgress => matches!(next, AwaitingFulfillment | Completed | Failed | Cancelled),
+            AwaitingFulfillment => matches!(next, Completed | Failed | Rejected | Cancelled),
+            Completed | Failed | Rejected | Cancelled => false,
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JIRA issue that fulfils a manual request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub key: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub id: RequestId,
+    pub kind: TargetKind,
+    /// The item or bundle requested.
+    pub target: String,
+    pub catalog_version: String,
+    /// The team that owns the item or bundle.
+    pub owner: String,
+    pub requester: Principal,
+    /// The submitted field values, defaults applied.
+    pub fields: Map<String, Value>,
+    pub status: RequestStatus,
+    /// Why the request failed, was rejected or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub outputs: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Digest of what was submitted, to tell a retry from a different request that reuses
+    /// an idempotency key.
+    pub fingerprint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Incremented on every change (optimistic concurrency).
+    pub version: u64,
+}
+
+/// One entry of a request's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestEvent {
+    pub request_id: RequestId,
+    /// Position in the timeline, from 1; equals the request's version after the event.
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who or what caused it: a user's `sub`, `worker`, `jira`.
+    pub actor: String,
+    /// What happened: `submitted`, `ticket_created`, `completed`, ...
+    pub kind: String,
+    /// The request's status after the event.
+    pub status: RequestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One state-changing call, for the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// UUIDv7: entries sort by time.
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    /// `METHOD /route`, e.g. `POST /requests/{id}/cancel`.
+    pub action: String,
+    /// The record acted on, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The caller's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The HTTP status of the response.
+    pub outcome: u16,
+    /// The id of the HTTP request, as in the logs.
+    pub correlation_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_statuses_never_change_and_the_happy_path_is_allowed() {
+        use RequestStatus::*;
+        for done in [Completed, Failed, Rejected, Cancelled] {
+            assert!(RequestStatus::ALL.iter().all(|&s| !done.can_become(s)));
+        }
+        assert!(Submitted.can_become(InProgress));
+        assert!(InProgress.can_become(AwaitingFulfillment));
+        assert!(AwaitingFulfillment.can_become(Completed));
+        assert!(!AwaitingFulfillment.can_become(Submitted));
+    }
+
+    #[test]
+    fn ids_sort_by_creation_time() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let a = RequestId::new_at(t0);
+        let b = RequestId::new_at(t0 + time::Duration::milliseconds(1));
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<RequestId>().unwrap(), a);
+    }
+}

@@ -1,0 +1,209 @@
+//! The behaviour every `RequestStore` adapter must have.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::ports::{Created, RequestQuery, RequestStore, StoreError};
+use crate::requests::model::{
+    Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
+};
+
+fn request(sub: &str, owner: &str, target: &str, at: OffsetDateTime, key: Option<&str>) -> Request {
+    Request {
+        id: RequestId::new_at(at),
+        kind: TargetKind::Item,
+        target: target.to_owned(),
+        catalog_version: "v1".to_owned(),
+        owner: owner.to_owned(),
+        requester: Principal {
+            sub: sub.to_owned(),
+            email: Some(format!("{sub}@example.com")),
+            groups: vec![],
+        },
+        fields: json!({"name": "x"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        status: RequestStatus::Submitted,
+        reason: None,
+        ticket: None,
+        outputs: Default::default(),
+        idempotency_key: key.map(str::to_owned),
+        fingerprint: "f".to_owned(),
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    }
+}
+
+fn event(r: &Request, kind: &str) -> RequestEvent {
+    RequestEvent {
+        request_id: r.id,
+        seq: r.version,
+        at: r.updated_at,
+        actor: r.requester.sub.clone(),
+        kind: kind.to_owned(),
+        status: r.status,
+        message: None,
+    }
+}
+
+/// Runs every check; panics with a description on the first failure.
+pub async fn run(store: &dyn RequestStore) {
+    let t0 = OffsetDateTime::now_utc();
+    let at = |ms: i64| t0 + time::Duration::milliseconds(ms);
+
+    // Create and read back.
+    let first = request("alice", "database", "postgres", at(0), Some("key-1"));
+    assert_eq!(
+        store
+            .create(&first, &event(&first, "submitted"))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.get(&first.id).await.unwrap().as_ref(),
+        Some(&first),
+        "get returns what create stored"
+    );
+    assert_eq!(
+        store.get(&RequestId::new_at(at(1))).await.unwrap(),
+        None,
+        "an unknown id is None"
+    );
+
+    // The same requester and idempotency key return the stored request and write nothing.
+    let retry = request("alice", "database", "postgres", at(5), Some("key-1"));
+    assert_eq!(
+        store
+            .create(&retry, &event(&retry, "submitted"))
+            .await
+            .unwrap(),
+        Created::Existing(Box::new(first.clone()))
+    );
+    assert_eq!(
+        store.get(&retry.id).await.unwrap(),
+        None,
+        "an idempotent retry stores nothing"
+    );
+    // Another requester may use the same key.
+    let other = request("bob", "messaging", "sqs-queue", at(10), Some("key-1"));
+    assert_eq!(
+        store
+            .create(&other, &event(&other, "submitted"))
+            .await
+            .unwrap(),
+        Created::New
+    );
+
+    // Updates need the previous version, and append to the timeline atomically.
+    let mut next = first.clone();
+    next.status = RequestStatus::InProgress;
+    next.version = 2;
+    next.updated_at = at(20);
+    store.update(&next, &event(&next, "started")).await.unwrap();
+    let stale = next.clone();
+    match store.update(&stale, &event(&stale, "started")).await {
+        Err(StoreError::VersionConflict { .. }) => {}
+        other => panic!("a stale update must be a version conflict, got {other:?}"),
+    }
+    let mut ticketed = next.clone();
+    ticketed.status = RequestStatus::AwaitingFulfillment;
+    ticketed.ticket = Some(Ticket {
+        key: "DBRE-7".to_owned(),
+        url: "https://jira.example/browse/DBRE-7".to_owned(),
+    });
+    ticketed.version = 3;
+    store
+        .update(&ticketed, &event(&ticketed, "ticket_created"))
+        .await
+        .unwrap();
+    let kinds: Vec<String> = store
+        .events(&first.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["submitted", "started", "ticket_created"],
+        "the timeline is in order"
+    );
+    assert_eq!(
+        store.find_by_ticket("DBRE-7").await.unwrap().map(|r| r.id),
+        Some(first.id)
+    );
+    assert_eq!(store.find_by_ticket("DBRE-8").await.unwrap(), None);
+    let mut missing = request("carol", "x", "y", at(30), None);
+    missing.version = 2;
+    assert!(matches!(
+        store.update(&missing, &event(&missing, "x")).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Listing: filters, newest first, cursor pagination without gaps or repeats.
+    for i in 0..7 {
+        let r = request(
+            "dave",
+            "compute",
+            if i % 2 == 0 { "eks" } else { "ec2" },
+            at(100 + i),
+            None,
+        );
+        store.create(&r, &event(&r, "submitted")).await.unwrap();
+    }
+    let mine = RequestQuery {
+        requester: Some("dave".to_owned()),
+        limit: 3,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut query = mine.clone();
+    loop {
+        let page = store.list(&query).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|r| r.created_at));
+        match page.next {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "every request exactly once across pages");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+    let eks = store
+        .list(&RequestQuery {
+            requester: Some("dave".to_owned()),
+            target: Some("eks".to_owned()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(eks.items.len(), 4);
+    let awaiting = store
+        .list(&RequestQuery {
+            status: Some(RequestStatus::AwaitingFulfillment),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        awaiting.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [first.id]
+    );
+    let owned = store
+        .list(&RequestQuery {
+            owner: Some("messaging".to_owned()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        owned.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [other.id]
+    );
+}
