@@ -1,6 +1,7 @@
 //! `orchestrator`: the command-line tool of the internal developer platform orchestrator.
 
 mod catalog;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,10 @@ enum Command {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
     },
+    /// Run the orchestrator in local mode: API, worker and scheduler in one process.
+    Serve(serve::ServeArgs),
+    /// Print a token that local mode accepts.
+    DevToken(serve::DevTokenArgs),
 }
 
 /// Exit codes: 0 success, 1 the input has errors (findings), 2 usage or I/O error.
@@ -31,5 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Catalog { command } => catalog::run(command),
+        Command::Serve(args) => serve::serve(args),
+        Command::DevToken(args) => serve::token(args),
     }
 }

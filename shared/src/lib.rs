@@ -4,6 +4,9 @@
 pub mod adapters;
 pub mod bundle;
 pub mod catalog;
+pub mod config;
+pub mod http;
+pub mod local;
 pub mod parallel;
 pub mod ports;
 pub mod requests;

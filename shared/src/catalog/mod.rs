@@ -12,6 +12,7 @@ pub mod keywords;
 pub mod load;
 pub mod schema;
 pub mod semantic;
+pub mod snapshot;
 pub mod yaml;
 
 use std::path::Path;

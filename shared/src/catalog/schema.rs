@@ -44,19 +44,37 @@ pub fn schema_of(kind: Kind) -> &'static Value {
     &compiled(kind).schema
 }
 
-/// A schema violation: where (JSON pointer into the document) and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A schema violation: where (JSON pointer into the instance), which rule (the JSON
+/// Schema keyword that failed), and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
     pub pointer: String,
+    pub rule: String,
     pub message: String,
 }
 
 /// Validates a document against the schema of its kind, returning every violation.
 pub fn validate(kind: Kind, document: &Value) -> Vec<Violation> {
     let compiled = compiled(kind);
+    violations(
+        &compiled.schema,
+        &compiled.validator,
+        document,
+        "the document",
+    )
+}
+
+/// Every violation of `instance` against a compiled schema, explained; `root` names the
+/// instance itself in messages ("the document", "the request").
+pub fn violations(
+    schema: &Value,
+    validator: &Validator,
+    instance: &Value,
+    root: &str,
+) -> Vec<Violation> {
     let mut out = Vec::new();
-    for error in compiled.validator.iter_errors(document) {
-        explain(&compiled.schema, &error, &mut out);
+    for error in validator.iter_errors(instance) {
+        explain(schema, &error, root, &mut out);
     }
     out
 }
@@ -79,16 +97,17 @@ fn describe(value: &Value) -> String {
     }
 }
 
-fn field_name(pointer: &str) -> String {
+fn field_name(pointer: &str, root: &str) -> String {
     match pointer.rsplit('/').next() {
         Some(last) if !pointer.is_empty() => format!("`{last}`"),
-        _ => "the document".to_owned(),
+        _ => root.to_owned(),
     }
 }
 
-fn explain(schema: &Value, error: &ValidationError<'_>, out: &mut Vec<Violation>) {
+fn explain(schema: &Value, error: &ValidationError<'_>, root: &str, out: &mut Vec<Violation>) {
     let pointer = error.instance_path().as_str().to_owned();
-    let at = field_name(&pointer);
+    let rule = error.kind().keyword().to_owned();
+    let at = field_name(&pointer, root);
     let message = match error.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
@@ -106,6 +125,7 @@ fn explain(schema: &Value, error: &ValidationError<'_>, out: &mut Vec<Violation>
                 };
                 out.push(Violation {
                     pointer: format!("{pointer}/{}", escape_token(key)),
+                    rule: rule.clone(),
                     message: format!("unknown field `{key}` in {at}{hint}{listing}"),
                 });
             }
@@ -161,7 +181,11 @@ fn explain(schema: &Value, error: &ValidationError<'_>, out: &mut Vec<Violation>
         }
         _ => format!("{at}: {error}"),
     };
-    out.push(Violation { pointer, message });
+    out.push(Violation {
+        pointer,
+        rule,
+        message,
+    });
 }
 
 fn type_name(debug: &str) -> &'static str {

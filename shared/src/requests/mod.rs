@@ -1,3 +1,4 @@
 //! Requests: what a requester asked for, its lifecycle, and its timeline.
 
 pub mod model;
+pub mod service;

@@ -1,0 +1,203 @@
+//! `orchestrator serve` (local mode) and `orchestrator dev-token`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use shared::adapters::local::LocalSecrets;
+use shared::config::Config;
+use shared::http::auth::dev_token;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Configuration file (YAML or JSON); environment variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The catalog repository to serve.
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// Where to keep the database.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DevTokenArgs {
+    /// The subject (user name).
+    #[arg(long)]
+    sub: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// Comma-separated groups (team ids, the admin group, ...).
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// How many hours the token stays valid.
+    #[arg(long, default_value_t = 12)]
+    hours: u64,
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+fn load(config: Option<&PathBuf>, data: Option<PathBuf>) -> Result<Config, String> {
+    let mut config = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
+    if let Some(data) = data {
+        config.data_dir = data;
+    }
+    Ok(config)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+pub fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = match load(args.config.as_ref(), args.data) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    if let Some(catalog) = args.catalog {
+        config.catalog_dir = catalog;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ORCHESTRATOR_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return usage_error(&e),
+    };
+    rt.block_on(async move {
+        let running = match shared::local::start(&config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        tracing::info!(addr = %running.addr, catalog = %config.catalog_dir.display(), "orchestrator listening");
+        print_welcome(&config, running.addr).await;
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        match running.stop().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+async fn print_welcome(config: &Config, addr: std::net::SocketAddr) {
+    if config.auth.jwks_file.is_some() {
+        return;
+    }
+    let secrets = match LocalSecrets::load(config.secrets_file.as_deref()) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let Ok(secret) = shared::local::dev_secret(config, &secrets).await else {
+        return;
+    };
+    let day = Duration::from_secs(12 * 3600);
+    let admin = config.auth.admin_group.clone();
+    let people: [(&str, &str, Vec<String>); 3] = [
+        ("requester", "alice", vec!["developers".to_owned()]),
+        (
+            "platform team member (database)",
+            "bob",
+            vec!["developers".to_owned(), "database".to_owned()],
+        ),
+        ("admin", "carol", vec![admin]),
+    ];
+    eprintln!(
+        "\nThe orchestrator is running on http://{addr} (local mode). Dev tokens, valid 12 hours:\n"
+    );
+    for (role, sub, groups) in people {
+        if let Ok(token) = dev_token(
+            &secret,
+            sub,
+            Some(&format!("{sub}@example.com")),
+            &groups,
+            day,
+        ) {
+            eprintln!(
+                "  {role} ({sub}, groups {}):\n    {token}\n",
+                groups.join(",")
+            );
+        }
+    }
+    eprintln!("  Try: curl -H \"Authorization: Bearer <token>\" http://{addr}/catalog/items\n");
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+pub fn token(args: DevTokenArgs) -> ExitCode {
+    let config = match load(args.config.as_ref(), args.data) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return usage_error(&e),
+    };
+    let result = rt.block_on(async {
+        let secrets = LocalSecrets::load(config.secrets_file.as_deref())?;
+        let secret = shared::local::dev_secret(&config, &secrets).await?;
+        dev_token(
+            &secret,
+            &args.sub,
+            args.email.as_deref(),
+            &args.groups,
+            Duration::from_secs(args.hours * 3600),
+        )
+    });
+    match result {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(&e),
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,204 @@
+//! Configuration, typed and loaded once: defaults, then a file (`--config FILE`, YAML or
+//! JSON), then environment variables, then command-line flags. Every key is documented in
+//! the README.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// The catalog repository to serve.
+    pub catalog_dir: PathBuf,
+    /// Where local mode keeps its database.
+    pub data_dir: PathBuf,
+    pub auth: AuthConfig,
+    /// A JSON file of named secrets (`{"name": "value"}`).
+    pub secrets_file: Option<PathBuf>,
+    pub jira: JiraConfig,
+    pub github: GithubConfig,
+    /// Deployment stage (the `system.stage` template variable).
+    pub stage: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct AuthConfig {
+    /// The group whose members are admins.
+    pub admin_group: String,
+    /// Name of the secret holding the HS256 key of local tokens. Unset: local mode creates
+    /// a random key in the data directory on first start.
+    pub dev_secret: Option<String>,
+    /// A JWKS file: accept RS256 tokens signed by its keys instead of HS256 dev tokens.
+    pub jwks_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct JiraConfig {
+    /// Base URL of the JIRA instance.
+    pub url: Option<String>,
+    /// Email for basic authentication (with `tokenSecret` as the API token). Unset: the
+    /// token is a personal access token sent as a bearer token.
+    pub email: Option<String>,
+    /// Name of the secret holding the API token or personal access token.
+    pub token_secret: String,
+    /// Name of the secret that JIRA's webhook must present.
+    pub webhook_secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct GithubConfig {
+    pub api_url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".to_owned(),
+            catalog_dir: PathBuf::from("examples/catalog"),
+            data_dir: PathBuf::from(".orchestrator"),
+            auth: AuthConfig::default(),
+            secrets_file: None,
+            jira: JiraConfig::default(),
+            github: GithubConfig::default(),
+            stage: "local".to_owned(),
+            region: "local".to_owned(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            admin_group: "platform-admins".to_owned(),
+            dev_secret: None,
+            jwks_file: None,
+        }
+    }
+}
+
+impl Default for JiraConfig {
+    fn default() -> Self {
+        JiraConfig {
+            url: None,
+            email: None,
+            token_secret: "jira-token".to_owned(),
+            webhook_secret: "jira-webhook".to_owned(),
+        }
+    }
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            api_url: "https://api.github.com".to_owned(),
+        }
+    }
+}
+
+/// The environment variables that override configuration keys.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("ORCHESTRATOR_LISTEN", "listen"),
+    ("ORCHESTRATOR_CATALOG_DIR", "catalogDir"),
+    ("ORCHESTRATOR_DATA_DIR", "dataDir"),
+    ("ORCHESTRATOR_ADMIN_GROUP", "auth.adminGroup"),
+    ("ORCHESTRATOR_JWKS_FILE", "auth.jwksFile"),
+    ("ORCHESTRATOR_SECRETS_FILE", "secretsFile"),
+    ("ORCHESTRATOR_JIRA_URL", "jira.url"),
+    ("ORCHESTRATOR_JIRA_EMAIL", "jira.email"),
+    ("ORCHESTRATOR_GITHUB_API_URL", "github.apiUrl"),
+    ("ORCHESTRATOR_STAGE", "stage"),
+    ("ORCHESTRATOR_REGION", "region"),
+];
+
+impl Config {
+    /// Defaults, then `file`, then the environment (`vars`, usually `std::env::vars()`).
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let docs = crate::catalog::yaml::load_documents(&text, Default::default())
+                    .map_err(|e| {
+                        format!(
+                            "{}:{}:{}: {}",
+                            path.display(),
+                            e.pos.line,
+                            e.pos.column,
+                            e.message
+                        )
+                    })?;
+                let value = docs
+                    .into_iter()
+                    .next()
+                    .map_or(serde_json::Value::Object(Default::default()), |d| d.value);
+                serde_path_to_error::deserialize(&value)
+                    .map_err(|e| format!("{}: at `{}`: {}", path.display(), e.path(), e.inner()))?
+            }
+        };
+        for (name, value) in vars {
+            config.apply_env(&name, value);
+        }
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, name: &str, value: String) {
+        match name {
+            "ORCHESTRATOR_LISTEN" => self.listen = value,
+            "ORCHESTRATOR_CATALOG_DIR" => self.catalog_dir = value.into(),
+            "ORCHESTRATOR_DATA_DIR" => self.data_dir = value.into(),
+            "ORCHESTRATOR_ADMIN_GROUP" => self.auth.admin_group = value,
+            "ORCHESTRATOR_JWKS_FILE" => self.auth.jwks_file = Some(value.into()),
+            "ORCHESTRATOR_SECRETS_FILE" => self.secrets_file = Some(value.into()),
+            "ORCHESTRATOR_JIRA_URL" => self.jira.url = Some(value),
+            "ORCHESTRATOR_JIRA_EMAIL" => self.jira.email = Some(value),
+            "ORCHESTRATOR_GITHUB_API_URL" => self.github.api_url = value,
+            "ORCHESTRATOR_STAGE" => self.stage = value,
+            "ORCHESTRATOR_REGION" => self.region = value,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(
+            &path,
+            "listen: 0.0.0.0:9000\njira:\n  url: https://jira.example\n",
+        )
+        .unwrap();
+        let vars = [(
+            "ORCHESTRATOR_JIRA_URL".to_owned(),
+            "http://127.0.0.1:1".to_owned(),
+        )];
+        let config = Config::load(Some(&path), vars).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.jira.url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(config.auth.admin_group, "platform-admins");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "jira:\n  urll: x\n").unwrap();
+        let err = Config::load(Some(&path), []).unwrap_err();
+        assert!(err.contains("jira") && err.contains("urll"), "{err}");
+    }
+}

@@ -1,0 +1,95 @@
+//! The audit trail: every state-changing call (who, what, when, from where, outcome) is
+//! recorded, whatever its outcome; admins read it at `GET /audit`.
+
+use axum::Json;
+use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::problem::Problem;
+use super::{AppState, REQUEST_ID};
+use crate::ports::AuditQuery;
+use crate::requests::model::AuditEntry;
+
+/// Set by a handler on its response: the record the call acted on.
+#[derive(Debug, Clone)]
+pub struct AuditTarget(pub String);
+
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let actor = state
+        .auth
+        .authenticate(
+            request
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+        .map_or_else(|_| "anonymous".to_owned(), |p| p.sub);
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let correlation_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    let entry = AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: state.requests.clock.now(),
+        actor,
+        action: format!("{method} {route}"),
+        target: response
+            .extensions()
+            .get::<AuditTarget>()
+            .map(|t| t.0.clone()),
+        source,
+        outcome: response.status().as_u16(),
+        correlation_id,
+    };
+    if let Err(e) = state.audit.append(&entry).await {
+        // The call already happened; losing its audit entry is worth an alarm, not a
+        // different answer to the caller.
+        tracing::error!(error = %e, action = %entry.action, "could not write the audit entry");
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditParams {
+    actor: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(params): Query<AuditParams>,
+) -> Result<Response, Problem> {
+    if !state.requests.roles.is_admin(&who) {
+        return Err(Problem::forbidden("the audit log is for admins"));
+    }
+    let page = state
+        .audit
+        .list(&AuditQuery {
+            actor: params.actor,
+            cursor: params.cursor,
+            limit: params.limit.unwrap_or(50).clamp(1, 500),
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"items": page.items, "next": page.next})).into_response())
+}

@@ -1,0 +1,154 @@
+//! `GET /catalog/...`: what can be requested, with the forms to request it.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Caller;
+use super::problem::Problem;
+use crate::catalog::document::{Metadata, Mode};
+use crate::catalog::form;
+use crate::requests::model::Principal;
+use crate::requests::service::Roles;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CatalogFilter {
+    category: Option<String>,
+    tag: Option<String>,
+    owner: Option<String>,
+    /// Free text, matched case-insensitively in name, title, description and tags.
+    q: Option<String>,
+}
+
+impl CatalogFilter {
+    fn matches(&self, m: &Metadata) -> bool {
+        let text = self.q.as_deref().map(str::to_lowercase);
+        self.category.as_ref().is_none_or(|c| *c == m.category)
+            && self.owner.as_ref().is_none_or(|o| *o == m.owner)
+            && self.tag.as_ref().is_none_or(|t| m.tags.contains(t))
+            && text.is_none_or(|q| {
+                [&m.name, &m.title, &m.description]
+                    .iter()
+                    .any(|s| s.to_lowercase().contains(&q))
+                    || m.tags.iter().any(|t| t.to_lowercase().contains(&q))
+            })
+    }
+}
+
+fn requestable(roles: &Roles, who: &Principal, m: &Metadata) -> bool {
+    m.access_groups.is_empty()
+        || roles.is_admin(who)
+        || who.groups.iter().any(|g| m.access_groups.contains(g))
+}
+
+fn summary(m: &Metadata, kind: &str, roles: &Roles, who: &Principal) -> Value {
+    json!({
+        "kind": kind,
+        "name": m.name,
+        "title": m.title,
+        "description": m.description,
+        "owner": m.owner,
+        "category": m.category,
+        "tags": m.tags,
+        "lifecycle": m.lifecycle,
+        "requestable": requestable(roles, who, m),
+    })
+}
+
+pub async fn list_items(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(filter): Query<CatalogFilter>,
+) -> Json<Value> {
+    let snapshot = state.requests.catalog.current();
+    let roles = &state.requests.roles;
+    let items: Vec<Value> = snapshot
+        .catalog
+        .items
+        .iter()
+        .filter(|i| filter.matches(&i.doc.metadata))
+        .map(|i| {
+            let mut s = summary(&i.doc.metadata, "item", roles, &who);
+            s["mode"] = json!(i.doc.spec.fulfillment.mode);
+            s
+        })
+        .collect();
+    Json(json!({"catalogVersion": snapshot.version, "items": items}))
+}
+
+pub async fn get_item(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let snapshot = state.requests.catalog.current();
+    let item = snapshot
+        .catalog
+        .item(&name)
+        .ok_or_else(|| Problem::not_found(format!("there is no item `{name}` in the catalog")))?;
+    let doc = &item.doc;
+    let mut body = summary(&doc.metadata, "item", &state.requests.roles, &who);
+    body["mode"] = json!(doc.spec.fulfillment.mode);
+    body["manualFallback"] = json!(
+        doc.spec.fulfillment.mode == Mode::Automated && doc.spec.fulfillment.manual.is_some()
+    );
+    body["links"] = json!(doc.metadata.links);
+    body["accessGroups"] = json!(doc.metadata.access_groups);
+    body["outputs"] = json!(doc.spec.outputs);
+    body["form"] = form::render(
+        &doc.metadata.title,
+        &doc.metadata.description,
+        &doc.spec.presentation,
+    );
+    body["catalogVersion"] = json!(snapshot.version);
+    Ok(Json(body))
+}
+
+pub async fn list_bundles(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(filter): Query<CatalogFilter>,
+) -> Json<Value> {
+    let snapshot = state.requests.catalog.current();
+    let bundles: Vec<Value> = snapshot
+        .catalog
+        .bundles
+        .iter()
+        .filter(|b| filter.matches(&b.doc.metadata))
+        .map(|b| summary(&b.doc.metadata, "bundle", &state.requests.roles, &who))
+        .collect();
+    Json(json!({"catalogVersion": snapshot.version, "items": bundles}))
+}
+
+pub async fn get_bundle(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let snapshot = state.requests.catalog.current();
+    let bundle = snapshot
+        .catalog
+        .bundle(&name)
+        .ok_or_else(|| Problem::not_found(format!("there is no bundle `{name}` in the catalog")))?;
+    let doc = &bundle.doc;
+    let mut body = summary(&doc.metadata, "bundle", &state.requests.roles, &who);
+    body["links"] = json!(doc.metadata.links);
+    body["accessGroups"] = json!(doc.metadata.access_groups);
+    body["components"] = doc
+        .spec
+        .components
+        .iter()
+        .map(|c| json!({"id": c.id, "item": c.item, "dependsOn": c.depends_on}))
+        .collect();
+    body["onFailure"] = json!(doc.spec.on_failure);
+    body["outputs"] = json!(doc.spec.outputs);
+    body["form"] = form::render(
+        &doc.metadata.title,
+        &doc.metadata.description,
+        &doc.spec.presentation,
+    );
+    body["catalogVersion"] = json!(snapshot.version);
+    Ok(Json(body))
+}

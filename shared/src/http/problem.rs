@@ -1,0 +1,234 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`). Client errors say
+//! what is wrong and how to fix it; server errors say nothing of the internals.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::catalog::schema::Violation;
+use crate::ports::StoreError;
+use crate::requests::service::RequestError;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// The problem type, a slug under https://orchestrator.dev/problems/.
+    #[serde(rename = "type", serialize_with = "problem_type")]
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Every violation, for validation errors: JSON pointer, rule, message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Violation>,
+    #[serde(skip)]
+    retry_after: Option<u32>,
+    #[serde(skip)]
+    www_authenticate: Option<&'static str>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Problem {
+            slug,
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            www_authenticate: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>, invalid_token: bool) -> Self {
+        let mut p = Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        );
+        p.www_authenticate = Some(if invalid_token {
+            "Bearer error=\"invalid_token\""
+        } else {
+            "Bearer"
+        });
+        p
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        );
+        p.retry_after = Some(5);
+        p
+    }
+
+    /// A failure whose details stay in the logs.
+    pub fn internal() -> Self {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "something went wrong on our side; the request id in the response headers identifies it in the logs",
+        )
+    }
+
+    pub fn with_errors(mut self, errors: Vec<Violation>) -> Self {
+        self.errors = errors;
+        self
+    }
+}
+
+fn problem_type<S: serde::Serializer>(slug: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("https://orchestrator.dev/problems/{slug}"))
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(challenge) = self.www_authenticate {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "storage unavailable");
+                Problem::unavailable("storage is briefly unavailable; retry shortly")
+            }
+            StoreError::NotFound => Problem::not_found("no such record"),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+impl From<RequestError> for Problem {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::UnknownTarget(_) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown-target",
+                "Unknown item or bundle",
+                e.to_string(),
+            ),
+            RequestError::Forbidden(detail) => Problem::forbidden(detail),
+            RequestError::NotFound(_) => Problem::not_found(e.to_string()),
+            RequestError::InvalidFields(violations) => {
+                let count = violations.len();
+                let errors = violations
+                    .into_iter()
+                    .map(|v| Violation {
+                        pointer: format!("/fields{}", v.pointer),
+                        ..v
+                    })
+                    .collect();
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-fields",
+                    "Invalid fields",
+                    format!("{count} field value(s) do not satisfy the form; see `errors`"),
+                )
+                .with_errors(errors)
+            }
+            RequestError::IdempotencyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was already used with a different request body; use a new key",
+            ),
+            RequestError::InvalidTransition { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Conflict",
+                e.to_string(),
+            ),
+            RequestError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// A JSON request body whose rejections are problems (400 malformed, 413 too large,
+/// 415 not JSON), never axum's plain-text ones.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> Problem {
+    let status = rejection.status();
+    let detail = rejection.body_text();
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            status,
+            "too-large",
+            "Body too large",
+            "the request body is larger than the 256 KiB limit",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
+            status,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        // Well-formed JSON of the wrong shape (unknown or mistyped fields) is 422.
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            Problem::new(status, "invalid-body", "Invalid body", detail)
+        }
+        _ => Problem::bad_request(detail),
+    }
+}

@@ -1,0 +1,132 @@
+//! Local mode: the whole product in one process on embedded parts. `start` wires the
+//! configuration to the SQLite adapters and serves the API; the same assembly backs
+//! `orchestrator serve` and the black-box tests.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::adapters::local::{Db, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore};
+use crate::catalog::snapshot::CatalogSnapshot;
+use crate::config::Config;
+use crate::http::auth::Authenticator;
+use crate::http::{AppState, router};
+use crate::ports::{Clock, Secrets, SystemClock};
+use crate::requests::service::{CatalogHandle, RequestService, Roles};
+use crate::secret::SecretString;
+
+/// The name of the action queue.
+pub const ACTION_QUEUE: &str = "actions";
+
+/// Receives before a message is dead-lettered.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// A running local-mode server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// The HS256 key of local tokens: the configured secret, else a random key kept in the
+/// data directory so tokens survive restarts.
+pub async fn dev_secret(config: &Config, secrets: &dyn Secrets) -> Result<SecretString, String> {
+    if let Some(name) = &config.auth.dev_secret {
+        return secrets
+            .get(name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("auth.devSecret names the secret `{name}`, which is not set"));
+    }
+    let path = config.data_dir.join("dev-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(SecretString::new(text.trim()));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    write_private(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(SecretString::new(key))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Loads the catalog, opens the database and serves the API on `config.listen`.
+pub async fn start(config: &Config) -> Result<Running, String> {
+    let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
+        .map_err(|e| format!("catalog {}: {e}", config.catalog_dir.display()))?;
+    let secrets: Arc<dyn Secrets> = Arc::new(LocalSecrets::load(config.secrets_file.as_deref())?);
+    let auth = match &config.auth.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Authenticator::from_jwks(&text)?
+        }
+        None => Authenticator::hs256(&dev_secret(config, secrets.as_ref()).await?),
+    };
+    let db = Db::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let requests = Arc::new(RequestService {
+        catalog: Arc::new(CatalogHandle::new(snapshot)),
+        store: Arc::new(SqliteRequestStore::new(db.clone())),
+        queue: Arc::new(SqliteQueue::new(
+            db.clone(),
+            ACTION_QUEUE,
+            MAX_RECEIVES,
+            clock.clone(),
+        )),
+        clock,
+        roles: Roles {
+            admin_group: config.auth.admin_group.clone(),
+        },
+    });
+    let state = AppState {
+        requests,
+        audit: Arc::new(SqliteAuditLog::new(db)),
+        auth: Arc::new(auth),
+    };
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (shutdown, mut stopped) = watch::channel(false);
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        server,
+    })
+}

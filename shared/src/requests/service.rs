@@ -1,0 +1,347 @@
+//! The request use cases: submit, read, list, cancel, and status transitions, with the
+//! rules of who may do what. HTTP handlers and the worker both go through here.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::model::{Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind};
+use crate::catalog::schema::Violation;
+use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
+use crate::ports::{Clock, Created, Page, Queue, RequestQuery, RequestStore, StoreError};
+
+/// The catalog being served; replaced whole when a new version is accepted.
+pub struct CatalogHandle {
+    current: RwLock<Arc<CatalogSnapshot>>,
+}
+
+impl CatalogHandle {
+    pub fn new(snapshot: CatalogSnapshot) -> Self {
+        CatalogHandle {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
+    }
+
+    pub fn current(&self) -> Arc<CatalogSnapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, snapshot: CatalogSnapshot) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+    }
+}
+
+/// Who is who: the group that makes a caller an admin; a caller belongs to a team when
+/// its groups include the team's id.
+#[derive(Debug, Clone)]
+pub struct Roles {
+    pub admin_group: String,
+}
+
+impl Roles {
+    pub fn is_admin(&self, who: &Principal) -> bool {
+        who.groups.contains(&self.admin_group)
+    }
+
+    pub fn in_team(&self, who: &Principal, team: &str) -> bool {
+        who.groups.iter().any(|g| g == team)
+    }
+
+    /// A request is visible to its requester, its owner team and admins.
+    pub fn can_see(&self, who: &Principal, request: &Request) -> bool {
+        who.sub == request.requester.sub || self.in_team(who, &request.owner) || self.is_admin(who)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("there is no item or bundle named `{0}` in the catalog")]
+    UnknownTarget(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no request {0}")]
+    NotFound(String),
+    #[error("the fields do not satisfy the form")]
+    InvalidFields(Vec<Violation>),
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyMismatch,
+    #[error("the request is {status} and cannot become {next}")]
+    InvalidTransition {
+        status: RequestStatus,
+        next: RequestStatus,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The work message the worker receives for a request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FulfillMessage {
+    pub request_id: RequestId,
+}
+
+pub struct RequestService {
+    pub catalog: Arc<CatalogHandle>,
+    pub store: Arc<dyn RequestStore>,
+    pub queue: Arc<dyn Queue>,
+    pub clock: Arc<dyn Clock>,
+    pub roles: Roles,
+}
+
+/// Optimistic updates retry this often on a concurrent change before giving up.
+const UPDATE_ATTEMPTS: usize = 5;
+
+impl RequestService {
+    /// Submits a request for item or bundle `target`. Returns the request and whether it
+    /// is new (`false`: an idempotent retry returned the original).
+    pub async fn submit(
+        &self,
+        who: &Principal,
+        target: &str,
+        submitted: Map<String, Value>,
+        idempotency_key: Option<String>,
+    ) -> Result<(Request, bool), RequestError> {
+        let snapshot = self.catalog.current();
+        let found = snapshot
+            .target(target)
+            .ok_or_else(|| RequestError::UnknownTarget(target.to_owned()))?;
+        let metadata = found.metadata();
+        if !metadata.access_groups.is_empty()
+            && !self.roles.is_admin(who)
+            && !who
+                .groups
+                .iter()
+                .any(|g| metadata.access_groups.contains(g))
+        {
+            return Err(RequestError::Forbidden(format!(
+                "`{target}` may be requested by members of {} only",
+                metadata.access_groups.join(", ")
+            )));
+        }
+        let fingerprint = fingerprint(target, &submitted);
+        let fields = snapshot
+            .check_fields(target, &submitted)
+            .map_err(RequestError::InvalidFields)?;
+        let now = self.clock.now();
+        let request = Request {
+            id: RequestId::new_at(now),
+            kind: match found {
+                TargetRef::Item(_) => TargetKind::Item,
+                TargetRef::Bundle(_) => TargetKind::Bundle,
+            },
+            target: target.to_owned(),
+            catalog_version: snapshot.version.clone(),
+            owner: metadata.owner.clone(),
+            requester: who.clone(),
+            fields,
+            status: RequestStatus::Submitted,
+            reason: None,
+            ticket: None,
+            outputs: Map::new(),
+            idempotency_key,
+            fingerprint,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let event = RequestEvent {
+            request_id: request.id,
+            seq: 1,
+            at: now,
+            actor: who.sub.clone(),
+            kind: "submitted".to_owned(),
+            status: RequestStatus::Submitted,
+            message: None,
+        };
+        match self.store.create(&request, &event).await? {
+            Created::New => {
+                self.enqueue(request.id).await?;
+                Ok((request, true))
+            }
+            Created::Existing(original) if original.fingerprint == request.fingerprint => {
+                Ok((*original, false))
+            }
+            Created::Existing(_) => Err(RequestError::IdempotencyMismatch),
+        }
+    }
+
+    /// Hands a request to the worker.
+    pub async fn enqueue(&self, id: RequestId) -> Result<(), StoreError> {
+        let body = serde_json::to_string(&FulfillMessage { request_id: id })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.queue
+            .send(&body, std::time::Duration::ZERO)
+            .await
+            .map(|_| ())
+    }
+
+    /// A request the caller may see.
+    pub async fn get(&self, who: &Principal, id: &str) -> Result<Request, RequestError> {
+        let not_found = || RequestError::NotFound(id.to_owned());
+        let parsed: RequestId = id.parse().map_err(|_| not_found())?;
+        let request = self.store.get(&parsed).await?.ok_or_else(not_found)?;
+        // Someone else's request is indistinguishable from a missing one.
+        if self.roles.can_see(who, &request) {
+            Ok(request)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Lists requests: the caller's own unless `query` asks for an owner team the caller is
+    /// in (or the caller is an admin, who may list anything).
+    pub async fn list(
+        &self,
+        who: &Principal,
+        mut query: RequestQuery,
+    ) -> Result<Page<Request>, RequestError> {
+        let admin = self.roles.is_admin(who);
+        match (&query.owner, &query.requester) {
+            (Some(team), _) if !admin && !self.roles.in_team(who, team) => {
+                return Err(RequestError::Forbidden(format!(
+                    "only members of `{team}` may list its requests"
+                )));
+            }
+            (_, Some(sub)) if !admin && *sub != who.sub && query.owner.is_none() => {
+                return Err(RequestError::Forbidden(
+                    "you may list your own requests only".to_owned(),
+                ));
+            }
+            (None, None) if !admin => query.requester = Some(who.sub.clone()),
+            _ => {}
+        }
+        Ok(self.store.list(&query).await?)
+    }
+
+    /// Cancels a request that has not finished: its requester, its owner team or an admin.
+    pub async fn cancel(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<Request, RequestError> {
+        let request = self.get(who, id).await?;
+        let message = reason.unwrap_or_else(|| format!("cancelled by {}", who.sub));
+        self.transition(
+            request.id,
+            &who.sub,
+            "cancelled",
+            RequestStatus::Cancelled,
+            Some(message.clone()),
+            |r| r.reason = Some(message.clone()),
+        )
+        .await
+    }
+
+    /// Moves a request to `next` (which the lifecycle must allow), applying `change` and
+    /// recording an event; retried on concurrent updates. A request already in `next` is
+    /// returned unchanged, so repeated deliveries are harmless.
+    pub async fn transition(
+        &self,
+        id: RequestId,
+        actor: &str,
+        kind: &str,
+        next: RequestStatus,
+        message: Option<String>,
+        change: impl Fn(&mut Request),
+    ) -> Result<Request, RequestError> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut request = self
+                .store
+                .get(&id)
+                .await?
+                .ok_or_else(|| RequestError::NotFound(id.to_string()))?;
+            if request.status == next {
+                // Already there (a redelivered message, a repeated webhook): nothing to do.
+                return Ok(request);
+            }
+            if !request.status.can_become(next) {
+                return Err(RequestError::InvalidTransition {
+                    status: request.status,
+                    next,
+                });
+            }
+            let now = self.clock.now();
+            request.status = next;
+            request.version += 1;
+            request.updated_at = now;
+            change(&mut request);
+            let event = RequestEvent {
+                request_id: id,
+                seq: request.version,
+                at: now,
+                actor: actor.to_owned(),
+                kind: kind.to_owned(),
+                status: next,
+                message: message.clone(),
+            };
+            match self.store.update(&request, &event).await {
+                Ok(()) => return Ok(request),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable(format!("request {id} kept changing; try again")).into())
+    }
+}
+
+/// A digest of what was submitted (target and fields as sent, key order ignored).
+fn fingerprint(target: &str, fields: &Map<String, Value>) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for item in items {
+                    canonical(item, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(&Value::Object(fields.clone()), &mut text);
+    let digest = Sha256::new()
+        .chain_update(target)
+        .chain_update([0])
+        .chain_update(text)
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_key_order_but_not_values() {
+        let a = serde_json::json!({"a": 1, "b": {"x": [1, 2], "y": "z"}});
+        let b = serde_json::json!({"b": {"y": "z", "x": [1, 2]}, "a": 1});
+        let c = serde_json::json!({"a": 2, "b": {"x": [1, 2], "y": "z"}});
+        let f = |v: &Value| fingerprint("t", v.as_object().unwrap());
+        assert_eq!(f(&a), f(&b));
+        assert_ne!(f(&a), f(&c));
+        assert_ne!(
+            fingerprint("t", a.as_object().unwrap()),
+            fingerprint("u", a.as_object().unwrap())
+        );
+    }
+}

@@ -1,0 +1,692 @@
+//! The API in local mode, black-box: the app starts on port 0 with a fresh data directory
+//! and the example catalog, and the tests talk HTTP to it.
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use shared::adapters::local::LocalSecrets;
+use shared::config::Config;
+use shared::local::Running;
+
+struct App {
+    running: Running,
+    base: String,
+    client: Client,
+    alice: String,
+    bob: String,
+    dave: String,
+    carol: String,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl App {
+    async fn start() -> App {
+        Self::start_with_catalog(orchestrator_tests::example_catalog(), vec![]).await
+    }
+
+    async fn start_with_catalog(
+        catalog: std::path::PathBuf,
+        mut dirs: Vec<tempfile::TempDir>,
+    ) -> App {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".to_owned(),
+            catalog_dir: catalog,
+            data_dir: data.path().to_owned(),
+            ..Config::default()
+        };
+        let running = shared::local::start(&config).await.unwrap();
+        let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
+            .await
+            .unwrap();
+        let token = |sub: &str, groups: &[&str]| {
+            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            shared::http::auth::dev_token(
+                &secret,
+                sub,
+                None,
+                &groups,
+                std::time::Duration::from_secs(600),
+            )
+            .unwrap()
+        };
+        dirs.push(data);
+        App {
+            base: format!("http://{}", running.addr),
+            running,
+            client: Client::new(),
+            alice: token("alice", &["developers"]),
+            bob: token("bob", &["developers", "messaging"]),
+            dave: token("dave", &["developers", "compute"]),
+            carol: token("carol", &["platform-admins"]),
+            _dirs: dirs,
+        }
+    }
+
+    fn call(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, token).send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::POST, path, token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Submits a valid kafka-topic request as `token`, returning the request.
+    async fn submit_kafka(&self, token: &str, topic: &str) -> Value {
+        let response = self.post("/requests", token, kafka(topic)).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        response.json().await.unwrap()
+    }
+}
+
+fn kafka(topic: &str) -> Value {
+    json!({"item": "kafka-topic", "fields": {"topicName": topic, "producerPrincipal": "arn:aws:iam::123456789012:role/orders"}})
+}
+
+async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://orchestrator.dev/problems/")
+    );
+    body
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_a_token() {
+    let app = App::start().await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers().contains_key("x-request-id"));
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_api_needs_a_valid_bearer_token() {
+    let app = App::start().await;
+    let none = app
+        .client
+        .get(format!("{}/catalog/items", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    problem(none, StatusCode::UNAUTHORIZED).await;
+    let forged = app
+        .get(
+            "/catalog/items",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ.c2lnbmF0dXJl",
+        )
+        .await;
+    problem(forged, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn the_catalog_can_be_browsed_and_filtered() {
+    let app = App::start().await;
+    let all: Value = app
+        .get("/catalog/items", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 10);
+    assert!(
+        all["catalogVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("local-")
+    );
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let db: Value = app
+        .get("/catalog/items?category=database", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&db), ["dynamodb-table", "rds-postgres"]);
+    let tagged: Value = app
+        .get("/catalog/items?tag=kafka", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&tagged), ["kafka-topic"]);
+    let owned: Value = app
+        .get("/catalog/items?owner=compute&q=AUTO", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&owned), ["ec2-autoscaling-group"]);
+
+    let item: Value = app
+        .get("/catalog/items/rds-postgres", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["mode"], "automated");
+    assert_eq!(item["manualFallback"], true);
+    assert_eq!(
+        item["form"]["schema"]["properties"]["engineVersion"]["default"],
+        "17"
+    );
+    assert_eq!(item["form"]["uiSchema"]["ui:order"][0], "databaseName");
+
+    let bundle: Value = app
+        .get("/catalog/bundles/app-stack", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bundle["components"][1],
+        json!({"id": "database", "item": "rds-postgres", "dependsOn": ["cluster"]})
+    );
+    let bundles: Value = app
+        .get("/catalog/bundles?owner=messaging", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&bundles), ["event-pipeline"]);
+
+    problem(
+        app.get("/catalog/items/nope", &app.alice).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.get("/no/such/route", &app.alice).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_is_accepted_with_defaults_applied_and_has_a_timeline() {
+    let app = App::start().await;
+    let response = app.post("/requests", &app.alice, kafka("orders.v1")).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let request: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/requests/{}", request["id"].as_str().unwrap())
+    );
+    assert_eq!(request["status"], "submitted");
+    assert_eq!(request["owner"], "messaging");
+    assert_eq!(request["fields"]["partitions"], 6, "defaults are applied");
+    assert!(request.get("fingerprint").is_none());
+
+    let fetched: Value = app.get(&location, &app.alice).await.json().await.unwrap();
+    assert_eq!(fetched["id"], request["id"]);
+    let events: Value = app
+        .get(&format!("{location}/events"), &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["events"][0]["kind"], "submitted");
+    assert_eq!(events["events"][0]["actor"], "alice");
+    let mine: Value = app.get("/requests", &app.alice).await.json().await.unwrap();
+    assert_eq!(mine["items"][0]["id"], request["id"]);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_listed_with_pointers_and_rules() {
+    let app = App::start().await;
+    let body = json!({"item": "kafka-topic", "fields": {"topicName": "Bad Name", "partitions": 0}});
+    let p = problem(
+        app.post("/requests", &app.alice, body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let errors: Vec<(String, String)> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap().to_owned(),
+                e["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        errors.contains(&("/fields".to_owned(), "required".to_owned())),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&("/fields/topicName".to_owned(), "pattern".to_owned())),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&("/fields/partitions".to_owned(), "minimum".to_owned())),
+        "{errors:?}"
+    );
+    let missing = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["rule"] == "required")
+        .unwrap();
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .contains("`producerPrincipal`")
+    );
+
+    // Conditional fields: prod clusters need a cost center.
+    let eks =
+        json!({"item": "eks-cluster", "fields": {"clusterName": "pay", "environment": "prod"}});
+    let p = problem(
+        app.post("/requests", &app.alice, eks).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("costCenter"),
+        "{p}"
+    );
+
+    problem(
+        app.post("/requests", &app.alice, json!({"item": "nope"}))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let both = json!({"item": "kafka-topic", "bundle": "app-stack"});
+    problem(
+        app.post("/requests", &app.alice, both).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_non_json_bodies_get_clear_4xx() {
+    let app = App::start().await;
+    let send = |body: Vec<u8>, content_type: &str| {
+        app.call(Method::POST, "/requests", &app.alice)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    problem(
+        send(b"{\"item\": ".to_vec(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    problem(
+        send(b"[1, 2]".to_vec(), "application/json").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let unknown = serde_json::to_vec(&json!({"item": "kafka-topic", "feilds": {}})).unwrap();
+    let p = problem(
+        send(unknown, "application/json").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("feilds"), "{p}");
+    problem(
+        send(b"item=x".to_vec(), "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    let huge = format!(
+        "{{\"item\": \"kafka-topic\", \"fields\": {{\"topicName\": \"{}\"}}}}",
+        "x".repeat(300 * 1024)
+    );
+    problem(
+        send(huge.into_bytes(), "application/json").await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    // Nothing was stored by any of these.
+    let mine: Value = app.get("/requests", &app.alice).await.json().await.unwrap();
+    assert_eq!(mine["items"], json!([]));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_original_and_refuses_a_different_body() {
+    let app = App::start().await;
+    let send = |body: Value| {
+        app.call(Method::POST, "/requests", &app.alice)
+            .header("idempotency-key", "abc-1")
+            .json(&body)
+            .send()
+    };
+    let first = send(kafka("orders.v1")).await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+    let replay = send(kafka("orders.v1")).await.unwrap();
+    assert_eq!(replay.status(), StatusCode::OK);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["id"], first["id"]);
+    problem(
+        send(kafka("payments.v1")).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let mine: Value = app.get("/requests", &app.alice).await.json().await.unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    // Another requester's key space is separate.
+    let bob = app
+        .call(Method::POST, "/requests", &app.bob)
+        .header("idempotency-key", "abc-1")
+        .json(&kafka("payments.v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bob.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn requests_are_visible_to_the_requester_the_owner_team_and_admins_only() {
+    let app = App::start().await;
+    let request = app.submit_kafka(&app.alice, "orders.v1").await;
+    let path = format!("/requests/{}", request["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, &app.alice).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&path, &app.bob).await.status(),
+        StatusCode::OK,
+        "bob is in the owner team (messaging)"
+    );
+    assert_eq!(
+        app.get(&path, &app.carol).await.status(),
+        StatusCode::OK,
+        "carol is an admin"
+    );
+    problem(app.get(&path, &app.dave).await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&format!("{path}/events"), &app.dave).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Listing: mine by default; an owner team's with membership; others' never.
+    let bobs: Value = app.get("/requests", &app.bob).await.json().await.unwrap();
+    assert_eq!(bobs["items"], json!([]));
+    let team: Value = app
+        .get("/requests?owner=messaging", &app.bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(team["items"][0]["id"], request["id"]);
+    problem(
+        app.get("/requests?owner=messaging", &app.dave).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        app.get("/requests?requester=alice", &app.dave).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let all: Value = app
+        .get("/requests?requester=alice", &app.carol)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+    let filtered: Value = app
+        .get("/requests?status=completed", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["items"], json!([]));
+    problem(
+        app.get("/requests?status=done", &app.alice).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn access_groups_limit_who_may_request_an_item() {
+    let catalog = tempfile::tempdir().unwrap();
+    copy(&orchestrator_tests::example_catalog(), catalog.path());
+    let item = catalog.path().join("items/messaging/kafka-topic.yaml");
+    let text = std::fs::read_to_string(&item).unwrap();
+    std::fs::write(
+        &item,
+        text.replace(
+            "  lifecycle: production\n",
+            "  lifecycle: production\n  accessGroups: [streaming]\n",
+        ),
+    )
+    .unwrap();
+    let app = App::start_with_catalog(catalog.path().to_owned(), vec![catalog]).await;
+    let listed: Value = app
+        .get("/catalog/items/kafka-topic", &app.alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["requestable"], false);
+    let p = problem(
+        app.post("/requests", &app.alice, kafka("orders.v1")).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("streaming"));
+    assert_eq!(
+        app.post("/requests", &app.carol, kafka("orders.v1"))
+            .await
+            .status(),
+        StatusCode::ACCEPTED,
+        "admins may"
+    );
+}
+
+#[tokio::test]
+async fn a_request_can_be_cancelled_by_its_requester_once() {
+    let app = App::start().await;
+    let request = app.submit_kafka(&app.alice, "orders.v1").await;
+    let path = format!("/requests/{}/cancel", request["id"].as_str().unwrap());
+    problem(
+        app.post(&path, &app.dave, json!({})).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let cancelled = app
+        .post(&path, &app.alice, json!({"reason": "wrong topic"}))
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let cancelled: Value = cancelled.json().await.unwrap();
+    assert_eq!(
+        (cancelled["status"].as_str(), cancelled["reason"].as_str()),
+        (Some("cancelled"), Some("wrong topic"))
+    );
+    let again = app
+        .call(Method::POST, &path, &app.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "cancelling twice changes nothing"
+    );
+    let events: Value = app
+        .get(
+            &format!("/requests/{}/events", request["id"].as_str().unwrap()),
+            &app.alice,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["submitted", "cancelled"]);
+}
+
+#[tokio::test]
+async fn every_state_changing_call_is_audited_for_admins() {
+    let app = App::start().await;
+    let request = app.submit_kafka(&app.alice, "orders.v1").await;
+    problem(
+        app.post("/requests", &app.alice, json!({"item": "nope"}))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let denied = app
+        .client
+        .post(format!("{}/requests", app.base))
+        .json(&kafka("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    app.get("/catalog/items", &app.alice).await; // reads are not audited
+
+    problem(app.get("/audit", &app.alice).await, StatusCode::FORBIDDEN).await;
+    let audit: Value = app.get("/audit", &app.carol).await.json().await.unwrap();
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    let accepted = entries.iter().find(|e| e["outcome"] == 202).unwrap();
+    assert_eq!(accepted["actor"], "alice");
+    assert_eq!(accepted["action"], "POST /requests");
+    assert_eq!(accepted["target"], request["id"]);
+    assert_eq!(accepted["source"], "127.0.0.1");
+    assert!(!accepted["correlationId"].as_str().unwrap().is_empty());
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["outcome"] == 404 && e["actor"] == "alice")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["outcome"] == 401 && e["actor"] == "anonymous")
+    );
+    let alices: Value = app
+        .get("/audit?actor=alice", &app.carol)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alices["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn requests_survive_a_restart_on_the_same_data_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: data.path().to_owned(),
+        ..Config::default()
+    };
+    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
+        .await
+        .unwrap();
+    let token = shared::http::auth::dev_token(
+        &secret,
+        "alice",
+        None,
+        &[],
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap();
+    let client = Client::new();
+    let first = shared::local::start(&config).await.unwrap();
+    let created: Value = client
+        .post(format!("http://{}/requests", first.addr))
+        .bearer_auth(&token)
+        .json(&kafka("orders.v1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    first.stop().await.unwrap();
+    let second = shared::local::start(&config).await.unwrap();
+    let fetched = client
+        .get(format!(
+            "http://{}/requests/{}",
+            second.addr,
+            created["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched.status(),
+        StatusCode::OK,
+        "the dev token and the request both survive"
+    );
+    second.stop().await.unwrap();
+}
+
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
