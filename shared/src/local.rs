@@ -12,11 +12,15 @@ use tokio::sync::watch;
 use crate::adapters::local::{Db, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore};
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
+use crate::fulfillment::SystemInfo;
+use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
+use crate::integrations::jira::{JiraAuth, JiraClient};
 use crate::ports::{Clock, Secrets, SystemClock};
 use crate::requests::service::{CatalogHandle, RequestService, Roles};
 use crate::secret::SecretString;
+use crate::template::render::Renderer;
 
 /// The name of the action queue.
 pub const ACTION_QUEUE: &str = "actions";
@@ -30,16 +34,47 @@ pub struct Running {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    /// Stops accepting connections, lets in-flight requests finish, lets the worker finish
+    /// the message in hand (unfinished ones return to the queue), and waits.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        self.server
+        let served = self
+            .server
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let _ = self.worker.await;
+        served
     }
+}
+
+/// The JIRA client the configuration asks for, if any.
+async fn jira_client(
+    config: &Config,
+    secrets: &dyn Secrets,
+) -> Result<Option<Arc<JiraClient>>, String> {
+    let Some(url) = &config.jira.url else {
+        return Ok(None);
+    };
+    let name = &config.jira.token_secret;
+    let token = secrets
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!("jira.url is set but the secret `{name}` (jira.tokenSecret) is not")
+        })?;
+    let auth = match &config.jira.email {
+        Some(email) => JiraAuth::Basic {
+            email: email.clone(),
+            token,
+        },
+        None => JiraAuth::Bearer(token),
+    };
+    JiraClient::new(url, auth).map(|c| Some(Arc::new(c)))
 }
 
 /// The HS256 key of local tokens: the configured secret, else a random key kept in the
@@ -105,16 +140,30 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             admin_group: config.auth.admin_group.clone(),
         },
     });
+    let jira = jira_client(config, secrets.as_ref()).await?;
+    let worker = Arc::new(Worker {
+        requests: requests.clone(),
+        jira,
+        renderer: Renderer::new(),
+        system: SystemInfo {
+            region: config.region.clone(),
+            stage: config.stage.clone(),
+        },
+        max_receives: MAX_RECEIVES,
+    });
     let state = AppState {
         requests,
         audit: Arc::new(SqliteAuditLog::new(db)),
         auth: Arc::new(auth),
+        secrets,
+        jira_webhook_secret: config.jira.webhook_secret.clone(),
     };
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, mut stopped) = watch::channel(false);
+    let worker = tokio::spawn(worker.run(shutdown.subscribe()));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -128,5 +177,6 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         state,
         shutdown,
         server,
+        worker,
     })
 }

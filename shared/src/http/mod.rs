@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod problem;
 pub mod requests;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::ports::{AuditLog, RequestQuery};
+use crate::ports::{AuditLog, RequestQuery, Secrets};
 use crate::requests::service::RequestService;
 use auth::Authenticator;
 use problem::Problem;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub requests: Arc<RequestService>,
     pub audit: Arc<dyn AuditLog>,
     pub auth: Arc<Authenticator>,
+    pub secrets: Arc<dyn Secrets>,
+    /// Name of the secret JIRA's webhook presents.
+    pub jira_webhook_secret: String,
 }
 
 /// The API.
@@ -52,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/cancel", post(requests::cancel))
         .route("/requests/{id}/events", get(requests::events))
         .route("/audit", get(audit::list))
+        .route("/webhooks/jira", post(webhooks::jira))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

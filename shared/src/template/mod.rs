@@ -5,6 +5,7 @@
 //! vocabulary (scopes and helpers) that the catalog validator checks against.
 
 pub mod refs;
+pub mod render;
 
 /// The variable scopes a template may read. Which ones are available depends on where the
 /// template is (an item's actions, a bundle's component inputs, ...).

@@ -1,0 +1,155 @@
+//! Manual fulfillment through JIRA: the issue a request opens, and what its resolution
+//! means for the request.
+
+use serde_json::{Map, Value, json};
+
+use crate::catalog::document::JiraTicket;
+use crate::requests::model::RequestId;
+use crate::template::render::{RenderFailure, Renderer};
+
+/// The label that ties a JIRA issue to its request, so a retry finds it.
+pub fn request_label(id: RequestId) -> String {
+    format!("orchestrator-{id}")
+}
+
+/// JIRA's `fields` object for a ticket definition, rendered with `context`.
+pub fn issue_fields(
+    ticket: &JiraTicket,
+    id: RequestId,
+    renderer: &Renderer,
+    context: &Value,
+) -> Result<Map<String, Value>, RenderFailure> {
+    let at = "manual.ticket";
+    let mut fields = Map::new();
+    // Extra fields first, so the ticket's own keys win on a clash.
+    for (name, value) in &ticket.fields {
+        fields.insert(
+            name.clone(),
+            renderer.render_value(value, context, &format!("{at}/fields/{name}"))?,
+        );
+    }
+    fields.insert("project".into(), json!({ "key": ticket.project }));
+    fields.insert("issuetype".into(), json!({ "name": ticket.issue_type }));
+    fields.insert(
+        "summary".into(),
+        json!(renderer.render_str(&ticket.summary, context, &format!("{at}/summary"))?),
+    );
+    if let Some(description) = &ticket.description {
+        fields.insert(
+            "description".into(),
+            json!(renderer.render_str(description, context, &format!("{at}/description"))?),
+        );
+    }
+    if let Some(priority) = &ticket.priority {
+        fields.insert(
+            "priority".into(),
+            json!({ "name": renderer.render_str(priority, context, &format!("{at}/priority"))? }),
+        );
+    }
+    let mut labels = Vec::with_capacity(ticket.labels.len() + 2);
+    for (i, label) in ticket.labels.iter().enumerate() {
+        labels.push(renderer.render_str(label, context, &format!("{at}/labels/{i}"))?);
+    }
+    labels.push("orchestrator".to_owned());
+    labels.push(request_label(id));
+    fields.insert("labels".into(), json!(labels));
+    Ok(fields)
+}
+
+/// Resolutions that mean "no": the request is rejected rather than completed.
+const REJECTING: &[&str] = &[
+    "won't do",
+    "won't fix",
+    "declined",
+    "rejected",
+    "duplicate",
+    "cannot reproduce",
+];
+
+/// What a JIRA issue's state means for its request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Not finished yet.
+    Open,
+    Completed {
+        outputs: Map<String, Value>,
+        missing: Vec<String>,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+/// Reads an issue (`issue` object of a webhook payload): done or not, and how.
+pub fn outcome(
+    issue: &Value,
+    output_fields: &std::collections::BTreeMap<String, String>,
+) -> Outcome {
+    let fields = &issue["fields"];
+    let done = fields["status"]["statusCategory"]["key"].as_str() == Some("done");
+    if !done {
+        return Outcome::Open;
+    }
+    let resolution = fields["resolution"]["name"].as_str().unwrap_or_default();
+    if REJECTING.contains(&resolution.to_lowercase().as_str()) {
+        let comment = fields["comment"]["comments"]
+            .as_array()
+            .and_then(|c| c.last())
+            .and_then(|c| c["body"].as_str())
+            .map(str::to_owned);
+        return Outcome::Rejected {
+            reason: comment.unwrap_or_else(|| format!("the ticket was resolved as {resolution}")),
+        };
+    }
+    let mut outputs = Map::new();
+    let mut missing = Vec::new();
+    for (output, field) in output_fields {
+        match &fields[field.as_str()] {
+            Value::Null => missing.push(output.clone()),
+            // Select lists and similar come as {"value": ...}.
+            Value::Object(o) if o.contains_key("value") => {
+                outputs.insert(output.clone(), o["value"].clone());
+            }
+            other => {
+                outputs.insert(output.clone(), other.clone());
+            }
+        }
+    }
+    Outcome::Completed { outputs, missing }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_done_issue_completes_with_outputs_and_a_declined_one_rejects_with_the_last_comment() {
+        let map = [
+            ("endpoint".to_owned(), "customfield_1".to_owned()),
+            ("port".to_owned(), "customfield_2".to_owned()),
+        ]
+        .into();
+        let done = json!({"fields": {"status": {"statusCategory": {"key": "done"}}, "resolution": {"name": "Done"},
+                                     "customfield_1": "db.example", "customfield_2": {"value": "5432"}}});
+        assert_eq!(
+            outcome(&done, &map),
+            Outcome::Completed {
+                outputs: json!({"endpoint": "db.example", "port": "5432"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                missing: vec![]
+            }
+        );
+        let declined = json!({"fields": {"status": {"statusCategory": {"key": "done"}}, "resolution": {"name": "Won't Do"},
+                                         "comment": {"comments": [{"body": "first"}, {"body": "use the shared cluster"}]}}});
+        assert_eq!(
+            outcome(&declined, &map),
+            Outcome::Rejected {
+                reason: "use the shared cluster".into()
+            }
+        );
+        let open = json!({"fields": {"status": {"statusCategory": {"key": "indeterminate"}}}});
+        assert_eq!(outcome(&open, &map), Outcome::Open);
+    }
+}

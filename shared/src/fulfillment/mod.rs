@@ -1,0 +1,44 @@
+//! Fulfillment: turning an accepted request into work done, by a person through JIRA
+//! (manual mode) or by actions (automated mode, with the fulfillment engine).
+
+pub mod manual;
+pub mod worker;
+
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+
+use crate::catalog::document::Metadata;
+use crate::requests::model::Request;
+
+/// Deployment facts for the `system` scope.
+#[derive(Debug, Clone)]
+pub struct SystemInfo {
+    pub region: String,
+    pub stage: String,
+}
+
+/// The variables templates read for a request: `fields`, `metadata`, `request`, `system`.
+pub fn context(
+    request: &Request,
+    metadata: &Metadata,
+    system: &SystemInfo,
+    now: time::OffsetDateTime,
+) -> Value {
+    json!({
+        "fields": request.fields,
+        "metadata": metadata,
+        "request": {
+            "id": request.id,
+            "requester": request.requester.sub,
+            "email": request.requester.email,
+            "groups": request.requester.groups,
+            "createdAt": request.created_at.format(&Rfc3339).unwrap_or_default(),
+        },
+        "system": {
+            "now": now.format(&Rfc3339).unwrap_or_default(),
+            "region": system.region,
+            "stage": system.stage,
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    })
+}

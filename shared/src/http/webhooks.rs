@@ -1,0 +1,193 @@
+//! `POST /webhooks/jira`: JIRA tells us an issue changed. When a request's issue is done,
+//! the request completes (with the outputs the fulfiller filled in) or, resolved as
+//! Won't Do / Declined, is rejected with the last comment as the reason.
+//!
+//! Authenticated by a shared secret: Jira Cloud signs the body (`X-Hub-Signature:
+//! sha256=<hex HMAC>`); Data Center, which cannot sign, sends it as `?secret=`.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::AppState;
+use super::problem::Problem;
+use crate::catalog::snapshot::TargetRef;
+use crate::fulfillment::manual::{Outcome, outcome};
+use crate::requests::model::RequestStatus;
+
+#[derive(Debug, Deserialize)]
+pub struct WebhookParams {
+    secret: Option<String>,
+}
+
+fn authentic(secret: &[u8], body: &[u8], headers: &HeaderMap, query_secret: Option<&str>) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    if let Some(signature) = headers.get("x-hub-signature").and_then(|v| v.to_str().ok()) {
+        let Some(hex) = signature.strip_prefix("sha256=") else {
+            return false;
+        };
+        let Some(bytes) = decode_hex(hex) else {
+            return false;
+        };
+        mac.update(body);
+        return mac.verify_slice(&bytes).is_ok();
+    }
+    match query_secret {
+        // Compare digests, not the secrets: constant time in the secret's content.
+        Some(given) => {
+            let digest = |s: &[u8]| {
+                let mut m = Hmac::<Sha256>::new_from_slice(b"orchestrator-webhook")
+                    .expect("HMAC takes any key");
+                m.update(s);
+                m.finalize().into_bytes()
+            };
+            digest(given.as_bytes()) == digest(secret)
+        }
+        None => false,
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+pub async fn jira(
+    State(state): State<AppState>,
+    Query(params): Query<WebhookParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let secret = state
+        .secrets
+        .get(&state.jira_webhook_secret)
+        .await?
+        .ok_or_else(|| Problem::unavailable("the JIRA webhook secret is not configured"))?;
+    if !authentic(
+        secret.expose().as_bytes(),
+        &body,
+        &headers,
+        params.secret.as_deref(),
+    ) {
+        return Err(Problem::unauthorized(
+            "the webhook's signature or secret is not valid",
+            true,
+        ));
+    }
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
+    if payload["webhookEvent"].as_str() != Some("jira:issue_updated") {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let Some(key) = payload["issue"]["key"].as_str() else {
+        return Err(Problem::bad_request("the payload has no issue.key"));
+    };
+    let service = &state.requests;
+    let Some(request) = service.store.find_by_ticket(key).await? else {
+        // Not an issue the orchestrator opened.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let snapshot = service.catalog.current();
+    let output_fields = match snapshot.target(&request.target) {
+        Some(TargetRef::Item(item)) => item
+            .doc
+            .spec
+            .fulfillment
+            .manual
+            .as_ref()
+            .map(|m| m.outputs.clone())
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
+    let result = match outcome(&payload["issue"], &output_fields) {
+        Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Completed { outputs, missing } => {
+            let message = if missing.is_empty() {
+                format!("JIRA issue {key} is done")
+            } else {
+                format!(
+                    "JIRA issue {key} is done, without values for {}",
+                    missing.join(", ")
+                )
+            };
+            service
+                .transition(
+                    request.id,
+                    "jira",
+                    "completed",
+                    RequestStatus::Completed,
+                    Some(message),
+                    |r| r.outputs = outputs.clone(),
+                )
+                .await
+        }
+        Outcome::Rejected { reason } => {
+            service
+                .transition(
+                    request.id,
+                    "jira",
+                    "rejected",
+                    RequestStatus::Rejected,
+                    Some(reason.clone()),
+                    |r| r.reason = Some(reason.clone()),
+                )
+                .await
+        }
+    };
+    match result {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        // Done twice, or the request was cancelled meanwhile: JIRA need not retry.
+        Err(crate::requests::service::RequestError::InvalidTransition { .. }) => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_and_query_secrets_are_checked() {
+        let body = br#"{"webhookEvent":"jira:issue_updated"}"#;
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-hub-signature", format!("sha256={hex}").parse().unwrap());
+        assert!(authentic(b"s3cret", body, &headers, None));
+        assert!(!authentic(b"other", body, &headers, None));
+        assert!(!authentic(b"s3cret", b"tampered", &headers, None));
+        assert!(authentic(
+            b"s3cret",
+            body,
+            &HeaderMap::new(),
+            Some("s3cret")
+        ));
+        assert!(!authentic(
+            b"s3cret",
+            body,
+            &HeaderMap::new(),
+            Some("s3cre")
+        ));
+        assert!(!authentic(b"s3cret", body, &HeaderMap::new(), None));
+    }
+}

@@ -1,0 +1,264 @@
+//! Rendering: templates apply to the string leaves of structured values (JSON bodies, JIRA
+//! fields), never to text that is then parsed. Strict: a missing variable is an error
+//! naming the template, its location and the variable. No HTML escaping. A leaf that is
+//! exactly one `{{path}}` keeps the type of its value (a number stays a number).
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, JsonRender, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson, handlebars_helper,
+};
+use serde_json::Value;
+
+use super::refs::{analyze, is_template};
+
+/// A template that could not be rendered, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template `{template}` at {location}: {message}")]
+pub struct RenderFailure {
+    /// Where the template is: a JSON pointer within the rendered value, prefixed by the
+    /// caller's description of the value (e.g. `manual.ticket/summary`).
+    pub location: String,
+    pub template: String,
+    pub message: String,
+}
+
+/// The template engine, configured once: strict, no escaping, the catalog's helpers.
+pub struct Renderer {
+    hb: Handlebars<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+handlebars_helper!(lower: |s: str| s.to_lowercase());
+handlebars_helper!(upper: |s: str| s.to_uppercase());
+handlebars_helper!(trim: |s: str| s.trim());
+handlebars_helper!(json: |v: Json| v.to_string());
+handlebars_helper!(replace: |s: str, from: str, to: str| s.replace(from, to));
+handlebars_helper!(slug: |s: str| slugify(s));
+handlebars_helper!(join: |items: array, sep: str| {
+    items.iter().map(|v| v.render()).collect::<Vec<_>>().join(sep)
+});
+handlebars_helper!(concat: |*args| args.iter().map(|v| v.render()).collect::<String>());
+
+/// `{{default value fallback}}`: the value, or the fallback when it is missing, null or "".
+struct DefaultHelper;
+
+impl HelperDef for DefaultHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let value = h.param(0);
+        let absent = value.is_none_or(|p| {
+            p.is_value_missing()
+                || p.value().is_null()
+                || p.value().as_str().is_some_and(str::is_empty)
+        });
+        let chosen = if absent { h.param(1) } else { value };
+        let chosen = chosen.ok_or(RenderErrorReason::ParamNotFoundForIndex("default", 1))?;
+        Ok(ScopedJson::Derived(chosen.value().clone()))
+    }
+}
+
+/// Lower-case, ASCII letters and digits, single hyphens: `My Service` -> `my-service`.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+impl Renderer {
+    pub fn new() -> Self {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        hb.register_helper("lower", Box::new(lower));
+        hb.register_helper("upper", Box::new(upper));
+        hb.register_helper("trim", Box::new(trim));
+        hb.register_helper("json", Box::new(json));
+        hb.register_helper("replace", Box::new(replace));
+        hb.register_helper("slug", Box::new(slug));
+        hb.register_helper("join", Box::new(join));
+        hb.register_helper("concat", Box::new(concat));
+        hb.register_helper("default", Box::new(DefaultHelper));
+        Renderer { hb }
+    }
+
+    /// Renders one template to text.
+    pub fn render_str(
+        &self,
+        template: &str,
+        context: &Value,
+        location: &str,
+    ) -> Result<String, RenderFailure> {
+        if !is_template(template) {
+            return Ok(template.to_owned());
+        }
+        self.hb
+            .render_template(template, context)
+            .map_err(|e| RenderFailure {
+                location: location.to_owned(),
+                template: template.to_owned(),
+                message: render_message(&e),
+            })
+    }
+
+    /// Renders every string leaf of `value`; `location` names the value in errors.
+    pub fn render_value(
+        &self,
+        value: &Value,
+        context: &Value,
+        location: &str,
+    ) -> Result<Value, RenderFailure> {
+        self.render_at(value, context, location, String::new())
+    }
+
+    fn render_at(
+        &self,
+        value: &Value,
+        context: &Value,
+        location: &str,
+        pointer: String,
+    ) -> Result<Value, RenderFailure> {
+        Ok(match value {
+            Value::String(text) => {
+                let here = || format!("{location}{pointer}");
+                if let Some(path) = single_expression(text) {
+                    lookup(context, &path)
+                        .cloned()
+                        .ok_or_else(|| RenderFailure {
+                            location: here(),
+                            template: text.clone(),
+                            message: format!("`{}` has no value", path.join(".")),
+                        })?
+                } else {
+                    Value::String(self.render_str(text, context, &here())?)
+                }
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.render_at(v, context, location, format!("{pointer}/{i}")))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let child = format!("{pointer}/{}", crate::catalog::yaml::escape_token(k));
+                        Ok((k.clone(), self.render_at(v, context, location, child)?))
+                    })
+                    .collect::<Result<_, RenderFailure>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+/// The path of a template that is exactly one plain variable, `{{a.b.c}}`.
+fn single_expression(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") {
+        return None;
+    }
+    let analysis = analyze(text);
+    match analysis.variables.as_slice() {
+        [only]
+            if analysis.problems.is_empty()
+                && only.raw == inner.trim()
+                && only.segments.len() > 1 =>
+        {
+            Some(only.segments.clone())
+        }
+        _ => None,
+    }
+}
+
+fn lookup<'v>(context: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(context, |v, seg| match v {
+        Value::Object(map) => map.get(seg),
+        Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+fn render_message(e: &RenderError) -> String {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => format!("`{path}` has no value"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Value {
+        json!({"fields": {"name": "Orders API", "size": 3, "tags": ["a", "b"], "empty": "", "on": true},
+               "request": {"id": "r1"}})
+    }
+
+    #[test]
+    fn leaves_render_and_single_expressions_keep_their_type() {
+        let r = Renderer::new();
+        let value = json!({"name": "{{fields.name}}-x", "size": "{{fields.size}}", "tags": "{{fields.tags}}",
+                           "n": 5, "list": ["{{request.id}}", "<{{fields.name}}>"]});
+        let out = r.render_value(&value, &ctx(), "body").unwrap();
+        assert_eq!(
+            out,
+            json!({"name": "Orders API-x", "size": 3, "tags": ["a", "b"], "n": 5,
+                               "list": ["r1", "<Orders API>"]})
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_template_location_and_variable() {
+        let r = Renderer::new();
+        let err = r
+            .render_value(&json!({"a": {"b": "x {{fields.nope}}"}}), &ctx(), "ticket")
+            .unwrap_err();
+        assert_eq!(err.location, "ticket/a/b");
+        assert!(err.message.contains("fields.nope"), "{}", err.message);
+        let err = r
+            .render_value(&json!("{{fields.nope}}"), &ctx(), "ticket")
+            .unwrap_err();
+        assert!(err.message.contains("fields.nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn helpers_work_and_nothing_is_html_escaped() {
+        let r = Renderer::new();
+        let t = |s: &str| r.render_str(s, &ctx(), "t").unwrap();
+        assert_eq!(
+            t("{{lower fields.name}}|{{upper fields.name}}|{{slug fields.name}}"),
+            "orders api|ORDERS API|orders-api"
+        );
+        assert_eq!(t("{{join fields.tags ', '}}"), "a, b");
+        assert_eq!(
+            t(
+                "{{default fields.missing 'x'}}/{{default fields.empty 'y'}}/{{default fields.name 'z'}}"
+            ),
+            "x/y/Orders API"
+        );
+        assert_eq!(
+            t("{{#if fields.on}}yes{{else}}no{{/if}} {{#if (eq fields.size 3)}}three{{/if}}"),
+            "yes three"
+        );
+        assert_eq!(t("{{json fields.tags}} & <b>"), "[\"a\",\"b\"] & <b>");
+        assert_eq!(t("{{concat fields.name '-' request.id}}"), "Orders API-r1");
+    }
+}

@@ -1,0 +1,443 @@
+//! Manual fulfillment end to end: local mode with a wiremock JIRA that checks the request
+//! shapes JIRA's REST API documents, and the JIRA webhook driving completion.
+
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use shared::adapters::local::LocalSecrets;
+use shared::config::Config;
+use shared::local::Running;
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "jira-api-t0ken";
+const HOOK: &str = "hook-s3cret";
+
+struct App {
+    running: Running,
+    base: String,
+    token: String,
+    client: Client,
+}
+
+fn config(jira: &str, data: &std::path::Path) -> Config {
+    let secrets = data.join("secrets.json");
+    if !secrets.exists() {
+        std::fs::create_dir_all(data).unwrap();
+        std::fs::write(
+            &secrets,
+            json!({"jira-token": TOKEN, "jira-webhook": HOOK}).to_string(),
+        )
+        .unwrap();
+    }
+    let mut config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: data.to_owned(),
+        secrets_file: Some(secrets),
+        ..Config::default()
+    };
+    config.jira.url = Some(jira.to_owned());
+    config.jira.email = Some("orchestrator@acme.example".to_owned());
+    config
+}
+
+async fn start(config: Config) -> App {
+    let running = shared::local::start(&config).await.unwrap();
+    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
+        .await
+        .unwrap();
+    let token = shared::http::auth::dev_token(
+        &secret,
+        "alice",
+        Some("alice@acme.example"),
+        &["developers".into()],
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    App {
+        base: format!("http://{}", running.addr),
+        running,
+        token,
+        client: Client::new(),
+    }
+}
+
+impl App {
+    async fn submit_kafka(&self) -> String {
+        let body = json!({"item": "kafka-topic", "fields": {
+            "topicName": "orders.v1",
+            "producerPrincipal": "arn:aws:iam::123456789012:role/orders",
+            "consumerPrincipals": ["arn:aws:iam::123456789012:role/billing"]
+        }});
+        let response = self
+            .client
+            .post(format!("{}/requests", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let request: Value = response.json().await.unwrap();
+        request["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn request(&self, id: &str) -> Value {
+        self.client
+            .get(format!("{}/requests/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls until the request reaches `status` (or fails the test after 10 s).
+    async fn wait_for(&self, id: &str, status: &str) -> Value {
+        for _ in 0..200 {
+            let request = self.request(id).await;
+            if request["status"] == status {
+                return request;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("request never became {status}: {}", self.request(id).await);
+    }
+
+    async fn webhook(&self, query_secret: &str, payload: Value) -> StatusCode {
+        self.client
+            .post(format!("{}/webhooks/jira?secret={query_secret}", self.base))
+            .json(&payload)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+/// JIRA's search finds no issue for the request yet.
+async fn no_existing_issue(jira: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search/jql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issues": []})))
+        .mount(jira)
+        .await;
+}
+
+fn basic_auth() -> String {
+    let raw = format!("orchestrator@acme.example:{TOKEN}");
+    // Base64 by hand (the standard alphabet, with padding), to check the exact header.
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = raw.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+fn issue_payload(
+    key: &str,
+    status_category: &str,
+    resolution: Option<&str>,
+    extra: Value,
+) -> Value {
+    let mut fields = json!({
+        "status": {"name": "Closed", "statusCategory": {"key": status_category}},
+        "resolution": resolution.map(|r| json!({"name": r})),
+    });
+    if let (Value::Object(f), Value::Object(e)) = (&mut fields, extra) {
+        f.extend(e);
+    }
+    json!({"webhookEvent": "jira:issue_updated", "issue": {"key": key, "fields": fields}})
+}
+
+#[tokio::test]
+async fn a_manual_request_opens_a_jira_issue_and_completes_when_it_is_done() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .and(header("authorization", basic_auth().as_str()))
+        .and(header("content-type", "application/json"))
+        .and(body_partial_json(json!({"fields": {
+            "project": {"key": "MSG"},
+            "issuetype": {"name": "Service Request"},
+            "summary": "Kafka topic orders.v1",
+            "components": [{"name": "MSK"}],
+        }})))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "10001", "key": "MSG-1", "self": "x"})),
+        )
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let id = app.submit_kafka().await;
+    let request = app.wait_for(&id, "awaiting_fulfillment").await;
+    assert_eq!(request["ticket"]["key"], "MSG-1");
+    assert_eq!(
+        request["ticket"]["url"],
+        format!("{}/browse/MSG-1", jira.uri())
+    );
+
+    // The exact issue body: rendered templates, labels tying it to the request.
+    let sent: Vec<Value> = jira
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let fields = &sent[0]["fields"];
+    assert_eq!(
+        fields["labels"],
+        json!([
+            "self-service",
+            "kafka",
+            "orchestrator",
+            format!("orchestrator-{id}")
+        ])
+    );
+    let description = fields["description"].as_str().unwrap();
+    assert!(
+        description.contains("Partitions: 6, retention 168h, cleanup delete"),
+        "{description}"
+    );
+    assert!(
+        description.contains("Consumers: arn:aws:iam::123456789012:role/billing"),
+        "{description}"
+    );
+    assert!(
+        description.contains(&format!("(request {id})")),
+        "{description}"
+    );
+    let search = jira
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.method.as_str() == "GET")
+        .unwrap();
+    assert_eq!(
+        search
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "jql")
+            .unwrap()
+            .1,
+        format!("labels = \"orchestrator-{id}\"")
+    );
+
+    // JIRA says done: the request completes with the outputs the fulfiller entered.
+    assert_eq!(
+        app.webhook(
+            "wrong",
+            issue_payload("MSG-1", "done", Some("Done"), json!({}))
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    let done = issue_payload(
+        "MSG-1",
+        "done",
+        Some("Done"),
+        json!({"customfield_10401": "orders.v1", "customfield_10402": "b-1.msk:9098"}),
+    );
+    assert_eq!(
+        app.webhook(HOOK, done.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    let request = app.wait_for(&id, "completed").await;
+    assert_eq!(
+        request["outputs"],
+        json!({"topicName": "orders.v1", "bootstrapBrokers": "b-1.msk:9098"})
+    );
+    assert_eq!(
+        app.webhook(HOOK, done).await,
+        StatusCode::NO_CONTENT,
+        "a repeated delivery is harmless"
+    );
+    let events: Value = app
+        .client
+        .get(format!("{}/requests/{id}/events", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "submitted",
+            "fulfillment_started",
+            "ticket_created",
+            "completed"
+        ]
+    );
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_ticket_resolved_as_wont_do_rejects_the_request_with_the_last_comment() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "MSG-2"})))
+        .mount(&jira)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let id = app.submit_kafka().await;
+    app.wait_for(&id, "awaiting_fulfillment").await;
+    let progress = issue_payload("MSG-2", "indeterminate", None, json!({}));
+    assert_eq!(app.webhook(HOOK, progress).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.request(&id).await["status"],
+        "awaiting_fulfillment",
+        "work in progress changes nothing"
+    );
+    let comments = json!({"comment": {"comments": [{"body": "Looking"}, {"body": "Use the shared orders topic instead."}]}});
+    assert_eq!(
+        app.webhook(
+            HOOK,
+            issue_payload("MSG-2", "done", Some("Won't Do"), comments)
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
+    let request = app.wait_for(&id, "rejected").await;
+    assert_eq!(request["reason"], "Use the shared orders topic instead.");
+    // Issues the orchestrator did not open are acknowledged and ignored.
+    assert_eq!(
+        app.webhook(
+            HOOK,
+            issue_payload("OTHER-1", "done", Some("Done"), json!({}))
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn a_jira_outage_is_retried_until_jira_recovers() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "MSG-3"})))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let id = app.submit_kafka().await;
+    let request = app.wait_for(&id, "awaiting_fulfillment").await;
+    assert_eq!(request["ticket"]["key"], "MSG-3");
+    let posts = jira
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 3, "two refused attempts, then the one that worked");
+}
+
+#[tokio::test]
+async fn a_permanent_jira_error_fails_the_request_with_jiras_messages() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errorMessages": [],
+            "errors": {"components": "Component name 'MSK' is not valid"}
+        })))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let id = app.submit_kafka().await;
+    let request = app.wait_for(&id, "failed").await;
+    let reason = request["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("components: Component name 'MSK' is not valid"),
+        "{reason}"
+    );
+    assert!(!reason.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn after_a_restart_the_request_resumes_and_its_issue_is_created_once() {
+    // First life: JIRA is down (nothing listens), so the request waits in the queue.
+    let data = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_jira = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let first = start(config(&dead_jira, data.path())).await;
+    let id = first.submit_kafka().await;
+    first.running.stop().await.unwrap();
+
+    // Second life on the same data: JIRA is back and already holds an issue for the request
+    // (the first life created it just before going down): it is found, not created again.
+    let jira = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search/jql"))
+        .and(query_param(
+            "jql",
+            format!("labels = \"orchestrator-{id}\""),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"issues": [{"id": "9", "key": "MSG-9"}]})),
+        )
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&jira)
+        .await;
+    let second = start(config(&jira.uri(), data.path())).await;
+    let request = second.wait_for(&id, "awaiting_fulfillment").await;
+    assert_eq!(request["ticket"]["key"], "MSG-9");
+    second.running.stop().await.unwrap();
+}
