@@ -441,3 +441,75 @@ async fn after_a_restart_the_request_resumes_and_its_issue_is_created_once() {
     assert_eq!(request["ticket"]["key"], "MSG-9");
     second.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn in_the_sandbox_a_ticket_can_be_resolved_by_an_http_call() {
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: data.path().to_owned(),
+        sandbox: true,
+        ..Config::default()
+    };
+    let app = start(config).await;
+    let jira = app.running.jira_url.clone().unwrap();
+    let id = app.submit_kafka().await;
+    let request = app.wait_for(&id, "awaiting_fulfillment").await;
+    let key = request["ticket"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(key, "MSG-1");
+
+    let listed: Value = app
+        .client
+        .get(format!("{jira}/sandbox/jira/issues"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["sandbox"], true);
+    assert_eq!(listed["issues"][0]["key"], key.as_str());
+    assert_eq!(listed["issues"][0]["status"], "To Do");
+
+    let resolved: Value = app
+        .client
+        .post(format!("{jira}/sandbox/jira/issues/{key}/resolve"))
+        .json(&json!({"resolution": "Done", "fields": {"customfield_10401": "orders.v1", "customfield_10402": "sandbox-broker:9098"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            resolved["sandbox"].as_bool(),
+            resolved["webhookStatus"].as_u64()
+        ),
+        (Some(true), Some(204))
+    );
+    let request = app.wait_for(&id, "completed").await;
+    assert_eq!(
+        request["outputs"]["bootstrapBrokers"],
+        "sandbox-broker:9098"
+    );
+
+    // A second request, declined in the sandbox with a comment.
+    let second = app.submit_kafka().await;
+    let key = app.wait_for(&second, "awaiting_fulfillment").await["ticket"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.client
+        .post(format!("{jira}/sandbox/jira/issues/{key}/resolve"))
+        .json(&json!({"resolution": "Won't Do", "comment": "Duplicate of MSG-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.wait_for(&second, "rejected").await["reason"],
+        "Duplicate of MSG-1"
+    );
+    app.running.stop().await.unwrap();
+}

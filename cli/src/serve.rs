@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port).
     #[arg(long)]
     listen: Option<String>,
+    /// Also start the sandbox: a JIRA stand-in on loopback where tickets can be resolved.
+    #[arg(long)]
+    sandbox: bool,
 }
 
 #[derive(Args)]
@@ -70,6 +73,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    config.sandbox |= args.sandbox;
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
@@ -92,7 +96,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             }
         };
         tracing::info!(addr = %running.addr, catalog = %config.catalog_dir.display(), "orchestrator listening");
-        print_welcome(&config, running.addr).await;
+        print_welcome(&config, running.addr, running.jira_url.clone()).await;
         wait_for_signal().await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         match running.stop().await {
@@ -105,7 +109,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-async fn print_welcome(config: &Config, addr: std::net::SocketAddr) {
+async fn print_welcome(config: &Config, addr: std::net::SocketAddr, running_jira: Option<String>) {
     if config.auth.jwks_file.is_some() {
         return;
     }
@@ -145,6 +149,13 @@ async fn print_welcome(config: &Config, addr: std::net::SocketAddr) {
         }
     }
     eprintln!("  Try: curl -H \"Authorization: Bearer <token>\" http://{addr}/catalog/items\n");
+    if let (true, Some(jira)) = (config.sandbox, &running_jira) {
+        eprintln!("  SANDBOX: JIRA is a stand-in at {jira} (not a real JIRA).");
+        eprintln!("    List tickets:    curl {jira}/sandbox/jira/issues");
+        eprintln!(
+            "    Resolve one:     curl -X POST {jira}/sandbox/jira/issues/KEY/resolve -H 'content-type: application/json' -d '{{\"resolution\": \"Done\"}}'\n"
+        );
+    }
 }
 
 async fn wait_for_signal() {

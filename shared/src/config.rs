@@ -20,6 +20,9 @@ pub struct Config {
     pub secrets_file: Option<PathBuf>,
     pub jira: JiraConfig,
     pub github: GithubConfig,
+    /// Start the sandbox: stand-ins for JIRA (and later GitHub and others) on loopback, for
+    /// trying the product without them. Never on unless asked for.
+    pub sandbox: bool,
     /// Deployment stage (the `system.stage` template variable).
     pub stage: String,
     pub region: String,
@@ -67,6 +70,7 @@ impl Default for Config {
             secrets_file: None,
             jira: JiraConfig::default(),
             github: GithubConfig::default(),
+            sandbox: false,
             stage: "local".to_owned(),
             region: "local".to_owned(),
         }

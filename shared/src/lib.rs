@@ -12,6 +12,7 @@ pub mod local;
 pub mod parallel;
 pub mod ports;
 pub mod requests;
+pub mod sandbox;
 pub mod secret;
 pub mod template;
 #[cfg(any(test, feature = "testkit"))]

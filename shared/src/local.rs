@@ -32,6 +32,8 @@ pub const MAX_RECEIVES: u32 = 5;
 pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// The JIRA the worker talks to (the sandbox's, with `sandbox`).
+    pub jira_url: Option<String>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: tokio::task::JoinHandle<()>,
@@ -115,7 +117,27 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub async fn start(config: &Config) -> Result<Running, String> {
     let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
         .map_err(|e| format!("catalog {}: {e}", config.catalog_dir.display()))?;
-    let secrets: Arc<dyn Secrets> = Arc::new(LocalSecrets::load(config.secrets_file.as_deref())?);
+    let mut local_secrets = LocalSecrets::load(config.secrets_file.as_deref())?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut config = config.clone();
+    if config.sandbox {
+        // The sandbox's JIRA, with fresh credentials, reporting to this process.
+        let hook = uuid::Uuid::new_v4().simple().to_string();
+        let webhook = format!(
+            "http://127.0.0.1:{}/webhooks/jira?secret={hook}",
+            addr.port()
+        );
+        let jira = crate::sandbox::start_jira(webhook).await?;
+        config.jira.url = Some(jira.url);
+        config.jira.email = Some("sandbox@orchestrator.local".to_owned());
+        local_secrets.set(&config.jira.token_secret, "sandbox-token");
+        local_secrets.set(&config.jira.webhook_secret, &hook);
+    }
+    let config = &config;
+    let secrets: Arc<dyn Secrets> = Arc::new(local_secrets);
     let auth = match &config.auth.jwks_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -158,10 +180,6 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         secrets,
         jira_webhook_secret: config.jira.webhook_secret.clone(),
     };
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, mut stopped) = watch::channel(false);
     let worker = tokio::spawn(worker.run(shutdown.subscribe()));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -175,6 +193,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     Ok(Running {
         addr,
         state,
+        jira_url: config.jira.url.clone(),
         shutdown,
         server,
         worker,

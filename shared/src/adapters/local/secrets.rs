@@ -54,6 +54,12 @@ impl LocalSecrets {
         Ok(LocalSecrets { file, env })
     }
 
+    /// Sets a secret, over any of the same name (the sandbox's generated credentials).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.env.remove(&env_var_name(name));
+        self.file.insert(name.to_owned(), SecretString::new(value));
+    }
+
     /// Secrets given directly (tests, the sandbox).
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         LocalSecrets {
