@@ -1,0 +1,144 @@
+//! Latency of local mode under load: `GET /catalog/items` and `POST /requests` with 256
+//! concurrent connections, reporting p50 / p95 / p99 and requests per second.
+//! Run: `cargo bench -p orchestrator-tests --bench api_latency`. Target (issue 3): p95
+//! under 20 ms on a 2-core machine. The load generator shares the machine with the
+//! server, as it must here; the figures are conservative for that reason.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use shared::adapters::local::LocalSecrets;
+use shared::config::Config;
+
+const CONNECTIONS: usize = 256;
+
+struct Scenario {
+    name: &'static str,
+    requests: usize,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--test");
+    let data = tempfile::tempdir().expect("temporary directory");
+    let config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: data.path().to_owned(),
+        ..Config::default()
+    };
+    let running = shared::local::start(&config)
+        .await
+        .expect("local mode starts");
+    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
+        .await
+        .expect("dev secret");
+    let token = shared::http::auth::dev_token(
+        &secret,
+        "bench",
+        None,
+        &["developers".into()],
+        Duration::from_secs(3600),
+    )
+    .expect("token");
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .expect("client");
+    let scale = if quick { 100 } else { 1 };
+    for scenario in [
+        Scenario {
+            name: "GET /catalog/items",
+            requests: 40_000 / scale,
+        },
+        Scenario {
+            name: "POST /requests",
+            requests: 20_000 / scale,
+        },
+    ] {
+        run(
+            &client,
+            &base,
+            &token,
+            &scenario,
+            CONNECTIONS.min(scenario.requests),
+        )
+        .await;
+    }
+    running.stop().await.expect("clean stop");
+}
+
+async fn run(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    scenario: &Scenario,
+    connections: usize,
+) {
+    let per_worker = scenario.requests / connections;
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(connections);
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..connections {
+        let (client, base, token, name, counter) = (
+            client.clone(),
+            base.to_owned(),
+            token.to_owned(),
+            scenario.name,
+            counter.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_worker);
+            let mut errors = 0usize;
+            for _ in 0..per_worker {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let request = if name.starts_with("GET") {
+                    client.get(format!("{base}/catalog/items"))
+                } else {
+                    client.post(format!("{base}/requests")).json(&json!({
+                        "item": "kafka-topic",
+                        "fields": {"topicName": format!("bench.topic-{n}"), "producerPrincipal": "arn:aws:iam::123456789012:role/bench"}
+                    }))
+                };
+                let t = Instant::now();
+                match request.bearer_auth(&token).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        latencies.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::with_capacity(scenario.requests);
+    let mut errors = 0;
+    for w in workers {
+        let (latencies, e) = w.await.expect("worker");
+        all.extend(latencies);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{:<20} {} connections, {} requests, {} errors: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} req/s",
+        scenario.name,
+        connections,
+        all.len(),
+        errors,
+        ms(pct(0.50)),
+        ms(pct(0.95)),
+        ms(pct(0.99)),
+        ms(all.last().copied().unwrap_or_default()),
+        all.len() as f64 / elapsed.as_secs_f64(),
+    );
+}
