@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{Db, decode, encode, sql_int, unavailable};
+use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
 use crate::ports::{AuditLog, AuditQuery, Page, StoreError};
 use crate::requests::model::AuditEntry;
 
@@ -23,7 +23,7 @@ impl AuditLog for SqliteAuditLog {
         let (id, actor, record) = (entry.id.clone(), entry.actor.clone(), encode(entry)?);
         self.db
             .call(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO audit (id, actor, record) VALUES (?1, ?2, ?3)",
                     params![id, actor, record],
                 )

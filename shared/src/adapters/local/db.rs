@@ -2,7 +2,7 @@
 //! `user_version`, and an async face over the synchronous driver.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 
 use rusqlite::Connection;
 
@@ -50,10 +50,14 @@ CREATE TABLE queue_messages (
 CREATE INDEX queue_messages_visible ON queue_messages(queue, visible_at);
 "#];
 
-/// A handle on the database; clones share the connection.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A handle on the database; clones share it. One thread owns the connection and runs
+/// the jobs sent to it in order: no lock for callers to contend on, and no thread per
+/// call (SQLite has one writer at a time anyway).
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Db {
@@ -99,26 +103,58 @@ impl Db {
                 .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
         }
-        Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite".to_owned())
+            .spawn(move || {
+                // Ends when every handle is dropped.
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the database thread: {e}"))
+            })?;
+        Ok(Db { jobs })
     }
 
-    /// Runs `f` on the connection off the async runtime.
+    /// Runs `f` on the database thread and waits for its result without blocking the
+    /// async runtime.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock poisons it; the connection itself is intact
-            // (SQLite rolled back any open transaction), so carry on with it.
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // A panicking job must not take the database thread down with it; SQLite rolls
+            // back whatever transaction the job left open.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "a database job panicked".to_owned(),
+                    ))
+                });
+            let _ = reply.send(result);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database thread has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the database thread dropped a job".to_owned()))?
+    }
+}
+
+/// Executes a statement through the connection's prepared-statement cache (SQL is parsed
+/// once per connection, not once per call).
+pub trait ExecCached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl ExecCached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{Db, sql_int, unavailable};
+use super::db::{Db, ExecCached, sql_int, unavailable};
 use crate::ports::{Clock, Message, Queue, StoreError};
 
 pub struct SqliteQueue {
@@ -52,7 +52,7 @@ impl Queue for SqliteQueue {
         let returned = id.clone();
         self.db
             .call(move |conn| {
-                conn.execute(
+                conn.exec(
                     "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![id, queue, body, now, visible_at],
                 )
@@ -94,7 +94,7 @@ impl Queue for SqliteQueue {
                             break;
                         }
                         if count >= max_receives {
-                            tx.execute(
+                            tx.exec(
                                 "UPDATE queue_messages SET queue = ?2, receipt = NULL, visible_at = ?3 WHERE id = ?1",
                                 params![id, dlq, now],
                             )
@@ -102,7 +102,7 @@ impl Queue for SqliteQueue {
                             continue;
                         }
                         let receipt = new_id();
-                        tx.execute(
+                        tx.exec(
                             "UPDATE queue_messages SET receive_count = ?2, receipt = ?3, visible_at = ?4 WHERE id = ?1",
                             params![id, count + 1, receipt, hidden_until],
                         )
@@ -126,7 +126,7 @@ impl Queue for SqliteQueue {
         let deleted = self
             .db
             .call(move |conn| {
-                conn.execute(
+                conn.exec(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                     params![queue, receipt],
                 )
@@ -150,7 +150,7 @@ impl Queue for SqliteQueue {
         let changed = self
             .db
             .call(move |conn| {
-                conn.execute(
+                conn.exec(
                     "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
                     params![queue, receipt, visible_at],
                 )

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::db::{Db, decode, encode, sql_int, unavailable};
+use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use crate::requests::model::{Request, RequestEvent, RequestId};
 
@@ -43,7 +43,7 @@ impl RequestStore for SqliteRequestStore {
                         return Ok(Created::Existing(Box::new(read_request(text)?)));
                     }
                 }
-                tx.execute(
+                tx.exec(
                     "INSERT INTO requests (id, requester, owner, target, status, version, idempotency_key, ticket_key, record)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
@@ -59,7 +59,7 @@ impl RequestStore for SqliteRequestStore {
                     ],
                 )
                 .map_err(unavailable)?;
-                tx.execute(
+                tx.exec(
                     "INSERT INTO request_events (request_id, seq, record) VALUES (?1, ?2, ?3)",
                     params![request.id.to_string(), 1, event_record],
                 )
@@ -93,7 +93,7 @@ impl RequestStore for SqliteRequestStore {
             .call(move |conn| {
                 let tx = conn.transaction().map_err(unavailable)?;
                 let changed = tx
-                    .execute(
+                    .exec(
                         "UPDATE requests SET status = ?2, version = ?3, ticket_key = ?4, record = ?5
                          WHERE id = ?1 AND version = ?6",
                         params![
@@ -122,7 +122,7 @@ impl RequestStore for SqliteRequestStore {
                         StoreError::NotFound
                     });
                 }
-                tx.execute(
+                tx.exec(
                     "INSERT INTO request_events (request_id, seq, record) VALUES (?1, ?2, ?3)",
                     params![
                         request.id.to_string(),
