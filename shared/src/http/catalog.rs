@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
-use crate::catalog::document::{Metadata, Mode};
+use crate::catalog::document::{Lifecycle, Metadata, Mode};
 use crate::catalog::form;
 use crate::requests::model::Principal;
 use crate::requests::service::Roles;
@@ -43,39 +44,84 @@ fn requestable(roles: &Roles, who: &Principal, m: &Metadata) -> bool {
         || who.groups.iter().any(|g| m.access_groups.contains(g))
 }
 
-fn summary(m: &Metadata, kind: &str, roles: &Roles, who: &Principal) -> Value {
-    json!({
-        "kind": kind,
-        "name": m.name,
-        "title": m.title,
-        "description": m.description,
-        "owner": m.owner,
-        "category": m.category,
-        "tags": m.tags,
-        "lifecycle": m.lifecycle,
-        "requestable": requestable(roles, who, m),
-    })
+/// A catalog entry in a list, serialized straight from the documents (lists are the
+/// hottest read of the API).
+#[derive(Serialize)]
+struct Summary<'a> {
+    kind: &'static str,
+    name: &'a str,
+    title: &'a str,
+    description: &'a str,
+    owner: &'a str,
+    category: &'a str,
+    tags: &'a [String],
+    lifecycle: Lifecycle,
+    requestable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<Mode>,
+}
+
+impl<'a> Summary<'a> {
+    fn new(
+        m: &'a Metadata,
+        kind: &'static str,
+        roles: &Roles,
+        who: &Principal,
+        mode: Option<Mode>,
+    ) -> Self {
+        Summary {
+            kind,
+            name: &m.name,
+            title: &m.title,
+            description: &m.description,
+            owner: &m.owner,
+            category: &m.category,
+            tags: &m.tags,
+            lifecycle: m.lifecycle,
+            requestable: requestable(roles, who, m),
+            mode,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listing<'a> {
+    catalog_version: &'a str,
+    items: Vec<Summary<'a>>,
+}
+
+fn summary(m: &Metadata, kind: &'static str, roles: &Roles, who: &Principal) -> Value {
+    serde_json::to_value(Summary::new(m, kind, roles, who, None)).unwrap_or(Value::Null)
 }
 
 pub async fn list_items(
     State(state): State<AppState>,
     Caller(who): Caller,
     Query(filter): Query<CatalogFilter>,
-) -> Json<Value> {
+) -> Response {
     let snapshot = state.requests.catalog.current();
     let roles = &state.requests.roles;
-    let items: Vec<Value> = snapshot
+    let items = snapshot
         .catalog
         .items
         .iter()
         .filter(|i| filter.matches(&i.doc.metadata))
         .map(|i| {
-            let mut s = summary(&i.doc.metadata, "item", roles, &who);
-            s["mode"] = json!(i.doc.spec.fulfillment.mode);
-            s
+            Summary::new(
+                &i.doc.metadata,
+                "item",
+                roles,
+                &who,
+                Some(i.doc.spec.fulfillment.mode),
+            )
         })
         .collect();
-    Json(json!({"catalogVersion": snapshot.version, "items": items}))
+    Json(Listing {
+        catalog_version: &snapshot.version,
+        items,
+    })
+    .into_response()
 }
 
 pub async fn get_item(
@@ -110,16 +156,21 @@ pub async fn list_bundles(
     State(state): State<AppState>,
     Caller(who): Caller,
     Query(filter): Query<CatalogFilter>,
-) -> Json<Value> {
+) -> Response {
     let snapshot = state.requests.catalog.current();
-    let bundles: Vec<Value> = snapshot
+    let roles = &state.requests.roles;
+    let items = snapshot
         .catalog
         .bundles
         .iter()
         .filter(|b| filter.matches(&b.doc.metadata))
-        .map(|b| summary(&b.doc.metadata, "bundle", &state.requests.roles, &who))
+        .map(|b| Summary::new(&b.doc.metadata, "bundle", roles, &who, None))
         .collect();
-    Json(json!({"catalogVersion": snapshot.version, "items": bundles}))
+    Json(Listing {
+        catalog_version: &snapshot.version,
+        items,
+    })
+    .into_response()
 }
 
 pub async fn get_bundle(

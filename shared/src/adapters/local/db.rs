@@ -50,11 +50,18 @@ CREATE TABLE queue_messages (
 CREATE INDEX queue_messages_visible ON queue_messages(queue, visible_at);
 "#];
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A job runs on the connection and returns how to answer its caller once the batch it
+/// ran in is settled (`true`: committed).
+type Job = Box<dyn FnOnce(&mut Connection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+
+/// Jobs run together in one transaction, at most this many.
+const MAX_BATCH: usize = 128;
 
 /// A handle on the database; clones share it. One thread owns the connection and runs
 /// the jobs sent to it in order: no lock for callers to contend on, and no thread per
-/// call (SQLite has one writer at a time anyway).
+/// call (SQLite has one writer at a time anyway). Jobs waiting together are committed
+/// together (group commit), and each caller is answered only after that commit; a job
+/// that needs atomicity of its own uses a savepoint.
 #[derive(Clone)]
 pub struct Db {
     jobs: mpsc::Sender<Job>,
@@ -108,8 +115,15 @@ impl Db {
             .name("sqlite".to_owned())
             .spawn(move || {
                 // Ends when every handle is dropped.
-                while let Ok(job) = queue.recv() {
-                    job(&mut conn);
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&mut conn, batch);
                 }
             })
             .map_err(|e| {
@@ -127,15 +141,22 @@ impl Db {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            // A panicking job must not take the database thread down with it; SQLite rolls
-            // back whatever transaction the job left open.
+            // A panicking job must not take the database thread down with it.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| {
                     Err(StoreError::Unavailable(
                         "a database job panicked".to_owned(),
                     ))
                 });
-            let _ = reply.send(result);
+            Box::new(move |committed: bool| {
+                let answer = match result {
+                    Ok(_) if !committed => Err(StoreError::Unavailable(
+                        "the database could not commit".to_owned(),
+                    )),
+                    other => other,
+                };
+                let _ = reply.send(answer);
+            })
         });
         self.jobs
             .send(job)
@@ -143,6 +164,19 @@ impl Db {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the database thread dropped a job".to_owned()))?
+    }
+}
+
+/// Runs jobs in one transaction and answers their callers once it is settled.
+fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
+    let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let answers: Vec<_> = batch.into_iter().map(|job| job(conn)).collect();
+    let committed = began && conn.execute_batch("COMMIT").is_ok();
+    if began && !committed {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for answer in answers {
+        answer(committed);
     }
 }
 

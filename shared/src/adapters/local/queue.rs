@@ -72,7 +72,7 @@ impl Queue for SqliteQueue {
         let hidden_until = now.saturating_add(millis(visibility));
         self.db
             .call(move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
+                let tx = conn.savepoint().map_err(unavailable)?;
                 let mut out = Vec::new();
                 {
                     let mut select = tx

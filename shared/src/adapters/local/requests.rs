@@ -29,7 +29,7 @@ impl RequestStore for SqliteRequestStore {
         let event_record = encode(event)?;
         self.db
             .call(move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
+                let tx = conn.savepoint().map_err(unavailable)?;
                 if let Some(key) = &request.idempotency_key {
                     let existing: Option<String> = tx
                         .query_row(
@@ -91,7 +91,7 @@ impl RequestStore for SqliteRequestStore {
         let expected = request.version.saturating_sub(1);
         self.db
             .call(move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
+                let tx = conn.savepoint().map_err(unavailable)?;
                 let changed = tx
                     .exec(
                         "UPDATE requests SET status = ?2, version = ?3, ticket_key = ?4, record = ?5
