@@ -513,3 +513,64 @@ async fn in_the_sandbox_a_ticket_can_be_resolved_by_an_http_call() {
     );
     app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "MSG-4"})))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    // A request stored without its message, as after a crash between the two writes.
+    let state = &app.running.state;
+    let alice = shared::requests::model::Principal {
+        sub: "alice".into(),
+        email: None,
+        groups: vec![],
+    };
+    let queue = state.requests.queue.clone();
+    while !queue
+        .receive(10, Duration::from_secs(3600))
+        .await
+        .unwrap()
+        .is_empty()
+    {}
+    let fields = json!({"topicName": "lost.v1", "producerPrincipal": "arn:aws:iam::123456789012:role/orders"});
+    let (request, _) = state
+        .requests
+        .submit(
+            &alice,
+            "kafka-topic",
+            fields.as_object().unwrap().clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    // Its message is taken off the queue and never settled, so nothing else would deliver it.
+    let taken = queue.receive(10, Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let id = request.id.to_string();
+    let worker = shared::fulfillment::worker::Worker {
+        requests: state.requests.clone(),
+        jira: None,
+        renderer: shared::template::render::Renderer::new(),
+        system: shared::fulfillment::SystemInfo {
+            region: "r".into(),
+            stage: "s".into(),
+        },
+        max_receives: 5,
+    };
+    assert_eq!(
+        worker.sweep(Duration::from_secs(3600)).await.unwrap(),
+        0,
+        "a fresh request is left alone"
+    );
+    assert_eq!(worker.sweep(Duration::ZERO).await.unwrap(), 1);
+    let request = app.wait_for(&id, "awaiting_fulfillment").await;
+    assert_eq!(request["ticket"]["key"], "MSG-4");
+}

@@ -23,6 +23,13 @@ const VISIBILITY: Duration = Duration::from_secs(60);
 /// The longest wait between retries of a transient failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// A request still `submitted` this long after it was accepted lost its queue message
+/// (the process stopped between storing it and enqueueing it): the sweep sends another.
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// How often the sweep runs.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 pub struct Worker {
     pub requests: Arc<RequestService>,
     pub jira: Option<Arc<JiraClient>>,
@@ -42,9 +49,21 @@ pub enum Disposition {
 impl Worker {
     /// Polls the queue until `shutdown` turns true, then returns after the batch in hand.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut next_sweep = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if tokio::time::Instant::now() >= next_sweep {
+                next_sweep += SWEEP_EVERY;
+                match self.sweep(STALE_AFTER).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        requests = n,
+                        "re-enqueued requests that lost their queue message"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "the sweep for stale requests failed"),
+                }
             }
             let batch = match self.requests.queue.receive(10, VISIBILITY).await {
                 Ok(batch) => batch,
@@ -62,6 +81,29 @@ impl Worker {
             }
             for message in batch {
                 self.process(&message).await;
+            }
+        }
+    }
+
+    /// Re-enqueues requests still `submitted` longer than `older_than`. Handling is
+    /// idempotent, so a request that merely waited in a long queue is not harmed.
+    pub async fn sweep(&self, older_than: Duration) -> Result<usize, crate::ports::StoreError> {
+        let cutoff = self.requests.clock.now() - older_than;
+        let mut query = crate::ports::RequestQuery {
+            status: Some(RequestStatus::Submitted),
+            limit: 200,
+            ..Default::default()
+        };
+        let mut sent = 0;
+        loop {
+            let page = self.requests.store.list(&query).await?;
+            for request in page.items.iter().filter(|r| r.created_at <= cutoff) {
+                self.requests.enqueue(request.id).await?;
+                sent += 1;
+            }
+            match page.next {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(sent),
             }
         }
     }

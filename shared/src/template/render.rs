@@ -260,5 +260,10 @@ mod tests {
         );
         assert_eq!(t("{{json fields.tags}} & <b>"), "[\"a\",\"b\"] & <b>");
         assert_eq!(t("{{concat fields.name '-' request.id}}"), "Orders API-r1");
+        // An optional field that was not given: guard it with #if (or use default).
+        assert_eq!(
+            t("{{#if fields.absent}}{{join fields.absent ', '}}{{else}}none{{/if}}"),
+            "none"
+        );
     }
 }
