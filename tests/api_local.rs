@@ -690,3 +690,122 @@ fn copy(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Validates `instance` against the OpenAPI document's schema `name`.
+fn assert_matches_schema(spec: &Value, name: &str, instance: &Value) {
+    let schema =
+        json!({"$ref": format!("#/components/schemas/{name}"), "components": spec["components"]});
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "response does not match schema {name}: {errors:#?}\n{instance:#}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_what_is_served() {
+    let app = App::start().await;
+    let spec: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        spec["openapi"]
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    // Every documented operation is routed (never the fallback's "no such endpoint").
+    let request = app.submit_kafka(&app.alice, "orders.v1").await;
+    let id = request["id"].as_str().unwrap();
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", id).replace("{name}", "kafka-topic");
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .call(method.clone(), &concrete, &app.carol)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert!(
+                !(status == StatusCode::NOT_FOUND && body["detail"] == "no such endpoint"),
+                "{method} {path} is documented but not routed"
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 13);
+    for path in [
+        "/catalog/items",
+        "/requests",
+        "/requests/{id}",
+        "/requests/{id}/cancel",
+        "/requests/{id}/events",
+        "/audit",
+        "/webhooks/jira",
+    ] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} is not documented"
+        );
+    }
+
+    // Responses match the schemas the document gives them.
+    let other = app.submit_kafka(&app.alice, "payments.v1").await;
+    let other_id = other["id"].as_str().unwrap();
+    let get = |path: String, token: String| {
+        let app = &app;
+        async move { app.get(&path, &token).await.json::<Value>().await.unwrap() }
+    };
+    assert_matches_schema(&spec, "RequestView", &other);
+    assert_matches_schema(
+        &spec,
+        "RequestView",
+        &get(format!("/requests/{other_id}"), app.alice.clone()).await,
+    );
+    assert_matches_schema(
+        &spec,
+        "RequestPage",
+        &get("/requests".into(), app.alice.clone()).await,
+    );
+    assert_matches_schema(
+        &spec,
+        "Timeline",
+        &get(format!("/requests/{other_id}/events"), app.alice.clone()).await,
+    );
+    assert_matches_schema(
+        &spec,
+        "Listing",
+        &get("/catalog/items".into(), app.alice.clone()).await,
+    );
+    assert_matches_schema(
+        &spec,
+        "AuditPage",
+        &get("/audit".into(), app.carol.clone()).await,
+    );
+    let invalid = app
+        .post(
+            "/requests",
+            &app.alice,
+            json!({"item": "kafka-topic", "fields": {"partitions": 0}}),
+        )
+        .await;
+    assert_matches_schema(&spec, "Problem", &invalid.json().await.unwrap());
+}

@@ -46,7 +46,7 @@ pub fn schema_of(kind: Kind) -> &'static Value {
 
 /// A schema violation: where (JSON pointer into the instance), which rule (the JSON
 /// Schema keyword that failed), and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Violation {
     pub pointer: String,
     pub rule: String,

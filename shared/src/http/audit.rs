@@ -68,13 +68,24 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     actor: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
 
+/// A page of the audit log, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEntry>,
+    next: Option<String>,
+}
+
+/// The audit log (admins).
+#[utoipa::path(get, path = "/audit", tag = "audit", security(("bearer" = [])), params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -91,5 +102,9 @@ pub async fn list(
             limit: params.limit.unwrap_or(50).clamp(1, 500),
         })
         .await?;
-    Ok(Json(serde_json::json!({"items": page.items, "next": page.next})).into_response())
+    Ok(Json(AuditPage {
+        items: page.items,
+        next: page.next,
+    })
+    .into_response())
 }

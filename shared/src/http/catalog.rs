@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
@@ -14,7 +15,8 @@ use crate::catalog::form;
 use crate::requests::model::Principal;
 use crate::requests::service::Roles;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CatalogFilter {
     category: Option<String>,
     tag: Option<String>,
@@ -46,8 +48,8 @@ fn requestable(roles: &Roles, who: &Principal, m: &Metadata) -> bool {
 
 /// A catalog entry in a list, serialized straight from the documents (lists are the
 /// hottest read of the API).
-#[derive(Serialize)]
-struct Summary<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct Summary<'a> {
     kind: &'static str,
     name: &'a str,
     title: &'a str,
@@ -55,9 +57,12 @@ struct Summary<'a> {
     owner: &'a str,
     category: &'a str,
     tags: &'a [String],
+    #[schema(value_type = String)]
     lifecycle: Lifecycle,
+    /// Whether the caller may request it (access groups).
     requestable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
 }
 
@@ -84,9 +89,9 @@ impl<'a> Summary<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Listing<'a> {
+pub struct Listing<'a> {
     catalog_version: &'a str,
     items: Vec<Summary<'a>>,
 }
@@ -95,6 +100,9 @@ fn summary(m: &Metadata, kind: &'static str, roles: &Roles, who: &Principal) -> 
     serde_json::to_value(Summary::new(m, kind, roles, who, None)).unwrap_or(Value::Null)
 }
 
+/// Catalog items, filtered.
+#[utoipa::path(get, path = "/catalog/items", tag = "catalog", security(("bearer" = [])), params(CatalogFilter),
+    responses((status = 200, body = Listing)))]
 pub async fn list_items(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -124,6 +132,10 @@ pub async fn list_items(
     .into_response()
 }
 
+/// An item with its form (`form.schema` and `form.uiSchema` for react-jsonschema-form).
+#[utoipa::path(get, path = "/catalog/items/{name}", tag = "catalog", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The item's name")),
+    responses((status = 200, body = Object), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_item(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -152,6 +164,9 @@ pub async fn get_item(
     Ok(Json(body))
 }
 
+/// Catalog bundles, filtered.
+#[utoipa::path(get, path = "/catalog/bundles", tag = "catalog", security(("bearer" = [])), params(CatalogFilter),
+    responses((status = 200, body = Listing)))]
 pub async fn list_bundles(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -173,6 +188,10 @@ pub async fn list_bundles(
     .into_response()
 }
 
+/// A bundle with its components and form.
+#[utoipa::path(get, path = "/catalog/bundles/{name}", tag = "catalog", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The bundle's name")),
+    responses((status = 200, body = Object), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_bundle(
     State(state): State<AppState>,
     Caller(who): Caller,

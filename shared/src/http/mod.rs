@@ -15,11 +15,13 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::ports::{AuditLog, RequestQuery, Secrets};
 use crate::requests::service::RequestService;
@@ -42,21 +44,73 @@ pub struct AppState {
     pub jira_webhook_secret: String,
 }
 
+/// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Orchestrator API", description = "Self-service requests for the catalog's items and bundles."),
+    modifiers(&BearerAuth),
+    tags((name = "catalog"), (name = "requests"), (name = "audit"), (name = "webhooks"), (name = "health"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes with their documentation: each route is registered from its handler's
+/// annotation, so the OpenAPI document cannot drift from what is served.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(catalog::list_items))
+        .routes(routes!(catalog::get_item))
+        .routes(routes!(catalog::list_bundles))
+        .routes(routes!(catalog::get_bundle))
+        .routes(routes!(requests::submit, requests::list))
+        .routes(routes!(requests::get))
+        .routes(routes!(requests::cancel))
+        .routes(routes!(requests::events))
+        .routes(routes!(audit::list))
+        .routes(routes!(webhooks::jira))
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
 /// The API.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/catalog/items", get(catalog::list_items))
-        .route("/catalog/items/{name}", get(catalog::get_item))
-        .route("/catalog/bundles", get(catalog::list_bundles))
-        .route("/catalog/bundles/{name}", get(catalog::get_bundle))
-        .route("/requests", post(requests::submit).get(requests::list))
-        .route("/requests/{id}", get(requests::get))
-        .route("/requests/{id}/cancel", post(requests::cancel))
-        .route("/requests/{id}/events", get(requests::events))
-        .route("/audit", get(audit::list))
-        .route("/webhooks/jira", post(webhooks::jira))
+    let (routes, spec) = documented().split_for_parts();
+    let spec = Arc::new(spec.to_pretty_json().unwrap_or_default());
+    let api = routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        spec.as_str().to_owned(),
+                    )
+                }
+            }),
+        )
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -78,11 +132,15 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when storage answers.
+/// Readiness: storage answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = String), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let probe = RequestQuery {
         limit: 1,

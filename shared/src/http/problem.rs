@@ -12,11 +12,14 @@ use crate::catalog::schema::Violation;
 use crate::ports::StoreError;
 use crate::requests::service::RequestError;
 
-#[derive(Debug, Clone, Serialize)]
+/// An error, as RFC 9457 problem details.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// The problem type, a slug under https://orchestrator.dev/problems/.
     #[serde(rename = "type", serialize_with = "problem_type")]
+    #[schema(rename = "type", value_type = String)]
     pub slug: &'static str,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
     pub detail: String,

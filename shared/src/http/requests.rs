@@ -4,42 +4,121 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
 use super::problem::{JsonBody, Problem};
 use crate::ports::RequestQuery;
-use crate::requests::model::{Request, RequestStatus};
+use crate::requests::model::{
+    Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
+};
 
 /// `POST /requests`: exactly one of `item` and `bundle`, and the form's values.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Submission {
+    /// The item to request.
     item: Option<String>,
+    /// The bundle to request.
     bundle: Option<String>,
+    /// Values for the form of the item or bundle.
     #[serde(default)]
+    #[schema(value_type = Object)]
     fields: Map<String, Value>,
 }
 
 const MAX_KEY_LEN: usize = 255;
 
-/// The request as the API shows it.
-pub fn view(request: &Request) -> Value {
-    let mut v = serde_json::to_value(request).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut v {
-        map.remove("fingerprint");
-        map.insert(
-            "links".to_owned(),
-            json!({
-                "self": format!("/requests/{}", request.id),
-                "events": format!("/requests/{}/events", request.id),
-            }),
-        );
+/// A request as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    #[schema(value_type = String)]
+    id: RequestId,
+    kind: TargetKind,
+    /// The item or bundle requested.
+    target: String,
+    catalog_version: String,
+    /// The team that owns the item or bundle.
+    owner: String,
+    requester: Principal,
+    /// The field values, defaults applied.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+    status: RequestStatus,
+    /// Why the request failed, was rejected or was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The JIRA issue of a manual request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ticket: Option<Ticket>,
+    #[schema(value_type = Object)]
+    outputs: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: time::OffsetDateTime,
+    version: u64,
+    links: RequestLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestLinks {
+    #[serde(rename = "self")]
+    #[schema(rename = "self")]
+    this: String,
+    events: String,
+}
+
+impl From<&Request> for RequestView {
+    fn from(r: &Request) -> Self {
+        RequestView {
+            id: r.id,
+            kind: r.kind,
+            target: r.target.clone(),
+            catalog_version: r.catalog_version.clone(),
+            owner: r.owner.clone(),
+            requester: r.requester.clone(),
+            fields: r.fields.clone(),
+            status: r.status,
+            reason: r.reason.clone(),
+            ticket: r.ticket.clone(),
+            outputs: r.outputs.clone(),
+            idempotency_key: r.idempotency_key.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+            links: RequestLinks {
+                this: format!("/requests/{}", r.id),
+                events: format!("/requests/{}/events", r.id),
+            },
+        }
     }
-    v
+}
+
+/// A page of requests; `next` is the cursor of the following page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestPage {
+    items: Vec<RequestView>,
+    next: Option<String>,
+}
+
+/// A request's timeline, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    #[schema(value_type = String)]
+    request_id: RequestId,
+    status: RequestStatus,
+    events: Vec<RequestEvent>,
 }
 
 fn with_target(mut response: Response, request: &Request) -> Response {
@@ -49,6 +128,15 @@ fn with_target(mut response: Response, request: &Request) -> Response {
     response
 }
 
+/// Requests an item or a bundle. 202 with the new request; with an `Idempotency-Key` already
+/// used for the same body, 200 with the original.
+#[utoipa::path(post, path = "/requests", tag = "requests", security(("bearer" = [])),
+    request_body = Submission,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original request")),
+    responses((status = 202, body = RequestView, description = "Accepted"), (status = 200, body = RequestView, description = "An idempotent replay"),
+              (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields (see `errors`), or an Idempotency-Key reused with another body")))]
 pub async fn submit(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -84,7 +172,7 @@ pub async fn submit(
     } else {
         StatusCode::OK
     };
-    let mut response = (status, Json(view(&request))).into_response();
+    let mut response = (status, Json(RequestView::from(&request))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/requests/{}", request.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -96,16 +184,21 @@ pub async fn submit(
     Ok(with_target(response, &request))
 }
 
+/// A request.
+#[utoipa::path(get, path = "/requests/{id}", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    responses((status = 200, body = RequestView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<RequestView>, Problem> {
     let request = state.requests.get(&who, &id).await?;
-    Ok(Json(view(&request)))
+    Ok(Json(RequestView::from(&request)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     status: Option<String>,
     item: Option<String>,
@@ -115,11 +208,16 @@ pub struct ListParams {
     limit: Option<usize>,
 }
 
+/// Requests: the caller's own unless `owner` (team members) or `requester` (admins) says otherwise.
+#[utoipa::path(get, path = "/requests", tag = "requests", security(("bearer" = [])),
+    params(ListParams),
+    responses((status = 200, body = RequestPage), (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
     Query(p): Query<ListParams>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<RequestPage>, Problem> {
     let status = match p.status.as_deref() {
         None => None,
         Some(s) => Some(RequestStatus::parse(s).ok_or_else(|| {
@@ -136,16 +234,24 @@ pub async fn list(
         limit: p.limit.unwrap_or(50).clamp(1, 200),
     };
     let page = state.requests.list(&who, query).await?;
-    let items: Vec<Value> = page.items.iter().map(view).collect();
-    Ok(Json(json!({"items": items, "next": page.next})))
+    Ok(Json(RequestPage {
+        items: page.items.iter().map(RequestView::from).collect(),
+        next: page.next,
+    }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     reason: Option<String>,
 }
 
+/// Cancels a request that has not finished.
+#[utoipa::path(post, path = "/requests/{id}/cancel", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    request_body(content = Option<CancelBody>, description = "Optional reason"),
+    responses((status = 200, body = RequestView), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "The request already finished")))]
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -163,17 +269,26 @@ pub async fn cancel(
             .reason
     };
     let request = state.requests.cancel(&who, &id, reason).await?;
-    Ok(with_target(Json(view(&request)).into_response(), &request))
+    Ok(with_target(
+        Json(RequestView::from(&request)).into_response(),
+        &request,
+    ))
 }
 
+/// A request's timeline.
+#[utoipa::path(get, path = "/requests/{id}/events", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    responses((status = 200, body = Timeline), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Timeline>, Problem> {
     let request = state.requests.get(&who, &id).await?;
     let events = state.requests.store.events(&request.id).await?;
-    Ok(Json(
-        json!({"requestId": request.id, "status": request.status, "events": events}),
-    ))
+    Ok(Json(Timeline {
+        request_id: request.id,
+        status: request.status,
+        events,
+    }))
 }

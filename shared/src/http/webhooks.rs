@@ -20,8 +20,10 @@ use crate::catalog::snapshot::TargetRef;
 use crate::fulfillment::manual::{Outcome, outcome};
 use crate::requests::model::RequestStatus;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WebhookParams {
+    /// The shared secret, for JIRA Data Center (which cannot sign its webhooks).
     secret: Option<String>,
 }
 
@@ -64,6 +66,10 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// JIRA's `jira:issue_updated` webhook.
+#[utoipa::path(post, path = "/webhooks/jira", tag = "webhooks", params(WebhookParams),
+    request_body(content = Object, description = "JIRA's webhook payload"),
+    responses((status = 204, description = "Handled or ignored"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn jira(
     State(state): State<AppState>,
     Query(params): Query<WebhookParams>,
