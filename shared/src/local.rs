@@ -148,15 +148,23 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     };
     let db = Db::open(&config.data_dir).map_err(|e| e.to_string())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let queue = Arc::new(SqliteQueue::new(
+        db.clone(),
+        ACTION_QUEUE,
+        MAX_RECEIVES,
+        clock.clone(),
+    ));
+    let released = queue.release_in_flight().await.map_err(|e| e.to_string())?;
+    if released > 0 {
+        tracing::info!(
+            messages = released,
+            "released work left in flight by a previous run"
+        );
+    }
     let requests = Arc::new(RequestService {
         catalog: Arc::new(CatalogHandle::new(snapshot)),
         store: Arc::new(SqliteRequestStore::new(db.clone())),
-        queue: Arc::new(SqliteQueue::new(
-            db.clone(),
-            ACTION_QUEUE,
-            MAX_RECEIVES,
-            clock.clone(),
-        )),
+        queue: queue.clone(),
         clock,
         roles: Roles {
             admin_group: config.auth.admin_group.clone(),

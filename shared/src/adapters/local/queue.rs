@@ -31,6 +31,23 @@ impl SqliteQueue {
         }
     }
 
+    /// Makes every message being worked on visible again. Local mode calls this at start:
+    /// one process owns the data directory, so deliveries in flight belong to a previous
+    /// life of the process and would otherwise wait out their visibility timeout.
+    pub async fn release_in_flight(&self) -> Result<usize, StoreError> {
+        let (queue, now) = (self.name.clone(), self.now_ms());
+        self.db
+            .call(move |conn| {
+                conn.exec(
+                    "UPDATE queue_messages SET visible_at = ?2, receipt = NULL
+                     WHERE queue = ?1 AND receipt IS NOT NULL AND visible_at > ?2",
+                    params![queue, now],
+                )
+                .map_err(unavailable)
+            })
+            .await
+    }
+
     fn now_ms(&self) -> i64 {
         i64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
     }
