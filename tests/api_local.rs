@@ -809,3 +809,87 @@ async fn the_openapi_document_describes_what_is_served() {
         .await;
     assert_matches_schema(&spec, "Problem", &invalid.json().await.unwrap());
 }
+
+#[tokio::test]
+async fn with_a_jwks_file_rs256_tokens_are_accepted_and_dev_tokens_are_not() {
+    use base64::Engine;
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+                                "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be())}]});
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.auth.jwks_file = Some(jwks_file);
+    let running = shared::local::start(&config).await.unwrap();
+
+    let pem = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("k1".to_owned());
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let claims =
+        json!({"sub": "erin", "email": "erin@acme.example", "groups": ["developers"], "exp": exp});
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let client = Client::new();
+    let url = format!("http://{}/catalog/items", running.addr);
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // A token signed with the dev secret is not accepted when a JWKS is configured.
+    let dev = shared::http::auth::dev_token(
+        &shared::secret::SecretString::new("some-dev-secret-some-dev-secret"),
+        "mallory",
+        None,
+        &[],
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap();
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth(&dev)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Nor an expired one.
+    let expired = json!({"sub": "erin", "exp": 1_000_000_000});
+    let old = jsonwebtoken::encode(
+        &header,
+        &expired,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let response = client.get(&url).bearer_auth(&old).send().await.unwrap();
+    let p = problem(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["detail"], "the token has expired");
+    running.stop().await.unwrap();
+}

@@ -574,3 +574,45 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     let request = app.wait_for(&id, "awaiting_fulfillment").await;
     assert_eq!(request["ticket"]["key"], "MSG-4");
 }
+
+#[tokio::test]
+async fn against_jira_data_center_the_search_falls_back_to_the_older_endpoint() {
+    // Data Center has no /search/jql: the client falls back to /search, and remembers.
+    let jira = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search/jql"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"startAt": 0, "total": 0, "issues": []})),
+        )
+        .expect(2)
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .and(header("authorization", "Bearer pat-t0ken"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "DC-1"})))
+        .mount(&jira)
+        .await;
+    let client = shared::integrations::jira::JiraClient::new(
+        &jira.uri(),
+        shared::integrations::jira::JiraAuth::Bearer(shared::secret::SecretString::new(
+            "pat-t0ken",
+        )),
+    )
+    .unwrap();
+    assert_eq!(client.find_by_label("orchestrator-x").await.unwrap(), None);
+    assert_eq!(client.find_by_label("orchestrator-y").await.unwrap(), None);
+    let fields = json!({"project": {"key": "DC"}, "issuetype": {"name": "Task"}, "summary": "s"});
+    let issue = client
+        .create_issue(fields.as_object().unwrap().clone())
+        .await
+        .unwrap();
+    assert_eq!(issue.url, format!("{}/browse/DC-1", jira.uri()));
+}
