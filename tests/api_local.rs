@@ -496,7 +496,7 @@ async fn requests_are_visible_to_the_requester_the_owner_team_and_admins_only() 
 #[tokio::test]
 async fn access_groups_limit_who_may_request_an_item() {
     let catalog = tempfile::tempdir().unwrap();
-    copy(&orchestrator_tests::example_catalog(), catalog.path());
+    orchestrator_tests::copy_dir(&orchestrator_tests::example_catalog(), catalog.path());
     let item = catalog.path().join("items/messaging/kafka-topic.yaml");
     let text = std::fs::read_to_string(&item).unwrap();
     std::fs::write(
@@ -676,19 +676,6 @@ async fn requests_survive_a_restart_on_the_same_data_directory() {
         "the dev token and the request both survive"
     );
     second.stop().await.unwrap();
-}
-
-fn copy(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Validates `instance` against the OpenAPI document's schema `name`.

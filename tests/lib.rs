@@ -5,6 +5,21 @@ use std::path::PathBuf;
 
 use shared::catalog::{self, Finding, Report, SourceFile};
 
+/// Copies a directory tree (a catalog to modify in a test).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("readable directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::create_dir_all(to).expect("mkdir");
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 /// The repository's example catalog.
 pub fn example_catalog() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")

@@ -25,21 +25,8 @@ fn stdout(o: &Output) -> String {
 /// A copy of the example catalog to break.
 fn copy_of_example() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy(&example(), dir.path());
+    orchestrator_tests::copy_dir(&example(), dir.path());
     dir
-}
-
-fn copy(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn edit(path: &Path, from: &str, to: &str) {

@@ -24,7 +24,7 @@ fn main() {
     }
     if let Ok(keep) = std::env::var("BENCH_KEEP_CATALOG") {
         // For timing the CLI on the same documents: copy them out.
-        copy_dir(dir.path(), std::path::Path::new(&keep));
+        orchestrator_tests::copy_dir(dir.path(), std::path::Path::new(&keep));
     }
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
@@ -61,18 +61,4 @@ fn main() {
         ms(load),
         ms(semantic),
     );
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).expect("readable") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::create_dir_all(to).expect("mkdir");
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }

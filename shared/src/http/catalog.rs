@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
-use crate::catalog::document::{Lifecycle, Metadata, Mode};
+use crate::catalog::document::{Lifecycle, Metadata, Mode, Presentation};
 use crate::catalog::form;
 use crate::requests::model::Principal;
 use crate::requests::service::Roles;
@@ -96,8 +96,23 @@ pub struct Listing<'a> {
     items: Vec<Summary<'a>>,
 }
 
-fn summary(m: &Metadata, kind: &'static str, roles: &Roles, who: &Principal) -> Value {
-    serde_json::to_value(Summary::new(m, kind, roles, who, None)).unwrap_or(Value::Null)
+/// What the detail of an item and of a bundle share: the summary, links, access groups,
+/// the form and the catalog version.
+fn detail(
+    m: &Metadata,
+    kind: &'static str,
+    presentation: &Presentation,
+    version: &str,
+    roles: &Roles,
+    who: &Principal,
+) -> Value {
+    let mut body =
+        serde_json::to_value(Summary::new(m, kind, roles, who, None)).unwrap_or(Value::Null);
+    body["links"] = json!(m.links);
+    body["accessGroups"] = json!(m.access_groups);
+    body["form"] = form::render(&m.title, &m.description, presentation);
+    body["catalogVersion"] = json!(version);
+    body
 }
 
 /// Catalog items, filtered.
@@ -147,20 +162,20 @@ pub async fn get_item(
         .item(&name)
         .ok_or_else(|| Problem::not_found(format!("there is no item `{name}` in the catalog")))?;
     let doc = &item.doc;
-    let mut body = summary(&doc.metadata, "item", &state.requests.roles, &who);
+    let roles = &state.requests.roles;
+    let mut body = detail(
+        &doc.metadata,
+        "item",
+        &doc.spec.presentation,
+        &snapshot.version,
+        roles,
+        &who,
+    );
     body["mode"] = json!(doc.spec.fulfillment.mode);
     body["manualFallback"] = json!(
         doc.spec.fulfillment.mode == Mode::Automated && doc.spec.fulfillment.manual.is_some()
     );
-    body["links"] = json!(doc.metadata.links);
-    body["accessGroups"] = json!(doc.metadata.access_groups);
     body["outputs"] = json!(doc.spec.outputs);
-    body["form"] = form::render(
-        &doc.metadata.title,
-        &doc.metadata.description,
-        &doc.spec.presentation,
-    );
-    body["catalogVersion"] = json!(snapshot.version);
     Ok(Json(body))
 }
 
@@ -203,9 +218,15 @@ pub async fn get_bundle(
         .bundle(&name)
         .ok_or_else(|| Problem::not_found(format!("there is no bundle `{name}` in the catalog")))?;
     let doc = &bundle.doc;
-    let mut body = summary(&doc.metadata, "bundle", &state.requests.roles, &who);
-    body["links"] = json!(doc.metadata.links);
-    body["accessGroups"] = json!(doc.metadata.access_groups);
+    let roles = &state.requests.roles;
+    let mut body = detail(
+        &doc.metadata,
+        "bundle",
+        &doc.spec.presentation,
+        &snapshot.version,
+        roles,
+        &who,
+    );
     body["components"] = doc
         .spec
         .components
@@ -214,11 +235,5 @@ pub async fn get_bundle(
         .collect();
     body["onFailure"] = json!(doc.spec.on_failure);
     body["outputs"] = json!(doc.spec.outputs);
-    body["form"] = form::render(
-        &doc.metadata.title,
-        &doc.metadata.description,
-        &doc.spec.presentation,
-    );
-    body["catalogVersion"] = json!(snapshot.version);
     Ok(Json(body))
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
+use super::db::{Db, ExecCached, encode, paginate, sql_int, unavailable};
 use crate::ports::{AuditLog, AuditQuery, Page, StoreError};
 use crate::requests::model::AuditEntry;
 
@@ -47,16 +47,7 @@ impl AuditLog for SqliteAuditLog {
                 let rows = stmt
                     .query_map(params![q.actor, q.cursor, sql_int(limit + 1)], |r| r.get::<_, String>(0))
                     .map_err(unavailable)?;
-                let mut items: Vec<AuditEntry> = Vec::new();
-                for row in rows {
-                    let entry: AuditEntry = decode(&row.map_err(unavailable)?)?;
-                    if items.len() == limit {
-                        let next = items.last().map(|e| e.id.clone());
-                        return Ok(Page { items, next });
-                    }
-                    items.push(entry);
-                }
-                Ok(Page { items, next: None })
+                paginate(rows, limit, |e: &AuditEntry| e.id.clone())
             })
             .await
     }

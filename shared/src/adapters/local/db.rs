@@ -202,6 +202,28 @@ pub fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// A page from rows fetched with `LIMIT limit + 1`: the extra row only says there is a
+/// next page, which starts after the last item kept.
+pub fn paginate<T>(
+    rows: impl Iterator<Item = rusqlite::Result<String>>,
+    limit: usize,
+    cursor_of: impl Fn(&T) -> String,
+) -> Result<crate::ports::Page<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let mut items: Vec<T> = Vec::new();
+    for row in rows {
+        let item: T = decode(&row.map_err(unavailable)?)?;
+        if items.len() == limit {
+            let next = items.last().map(&cursor_of);
+            return Ok(crate::ports::Page { items, next });
+        }
+        items.push(item);
+    }
+    Ok(crate::ports::Page { items, next: None })
+}
+
 /// Parses a JSON record read back from the database.
 pub fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))

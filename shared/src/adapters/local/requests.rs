@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
+use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use crate::requests::model::{Request, RequestEvent, RequestId};
 
@@ -164,17 +164,7 @@ impl RequestStore for SqliteRequestStore {
                         |r| r.get::<_, String>(0),
                     )
                     .map_err(unavailable)?;
-                let mut items: Vec<Request> = Vec::new();
-                for row in rows {
-                    let request = read_request(row.map_err(unavailable)?)?;
-                    if items.len() == limit {
-                        // One more than asked for: there is a next page, after the last item.
-                        let next = items.last().map(|r| r.id.to_string());
-                        return Ok(Page { items, next });
-                    }
-                    items.push(request);
-                }
-                Ok(Page { items, next: None })
+                paginate(rows, limit, |r: &Request| r.id.to_string())
             })
             .await
     }
