@@ -18,7 +18,7 @@ use crate::requests::model::AuditEntry;
 #[derive(Debug, Clone)]
 pub struct AuditTarget(pub String);
 
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
@@ -27,15 +27,21 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         || request.uri().path().to_owned(),
         |p| p.as_str().to_owned(),
     );
-    let actor = state
-        .auth
-        .authenticate(
-            request
-                .headers()
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
-        )
-        .map_or_else(|_| "anonymous".to_owned(), |p| p.sub);
+    let caller = state.auth.authenticate(
+        request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let actor = match caller {
+        Ok(principal) => {
+            let sub = principal.sub.clone();
+            // The handler's `Caller` takes it from here instead of verifying the token again.
+            request.extensions_mut().insert(principal);
+            sub
+        }
+        Err(_) => "anonymous".to_owned(),
+    };
     let source = request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
