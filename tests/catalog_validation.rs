@@ -649,3 +649,42 @@ fn a_typo_in_the_forms_json_schema_is_not_silently_ignored() {
         f.message
     );
 }
+
+#[test]
+fn an_optional_field_read_without_a_guard_is_warned_about() {
+    // `size` has a default and `dbName` is required: both always have a value.
+    let text = item_with(
+        "        size:\n",
+        "        note:\n          type: string\n        size:\n",
+    );
+    let unguarded = replace(
+        &text,
+        "size: \"{{fields.size}}\"",
+        "size: \"{{fields.size}}\"\n              note: \"{{fields.note}}\"",
+    );
+    let report = validate(&[("items/pg.yaml", &unguarded)]);
+    assert!(report.is_valid(), "a warning, not an error");
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    assert_eq!(report.findings[0].severity, Severity::Warning);
+    assert!(
+        report.findings[0].message.contains("optional field `note`"),
+        "{}",
+        report.findings[0].message
+    );
+    for guarded in [
+        "{{#if fields.note}}{{fields.note}}{{/if}}",
+        "{{default fields.note 'none'}}",
+    ] {
+        let text = replace(
+            &text,
+            "size: \"{{fields.size}}\"",
+            &format!("size: \"{{{{fields.size}}}}\"\n              note: \"{guarded}\""),
+        );
+        let report = validate(&[("items/pg.yaml", &text)]);
+        assert!(
+            report.findings.is_empty(),
+            "{guarded}: {:#?}",
+            report.findings
+        );
+    }
+}

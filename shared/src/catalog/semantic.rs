@@ -337,6 +337,7 @@ fn check_templates(
     doc: &dyn Locator,
     pointer: &str,
     resolve: &dyn Fn(&VariableRef) -> Option<String>,
+    optional: &BTreeSet<String>,
     findings: &mut Vec<Finding>,
 ) {
     let Some(value) = doc.raw().pointer(pointer) else {
@@ -381,9 +382,44 @@ fn check_templates(
                     &at,
                     format!("template {quoted} reads `{}`: {problem}", variable.raw),
                 ));
+            } else if let [scope, field, ..] = variable.segments.as_slice()
+                && scope == "fields"
+                && !variable.guarded
+                && optional.contains(field)
+            {
+                findings.push(doc.warning_at(
+                    &at,
+                    format!(
+                        "template {quoted} reads the optional field `{field}`: a request without it fails to \
+                         render; write {{{{#if fields.{field}}}}}…{{{{/if}}}} or {{{{default fields.{field} …}}}}, \
+                         or give the field a default"
+                    ),
+                ));
             }
         }
     });
+}
+
+/// Fields a request may leave out: neither required (at the top level) nor defaulted.
+fn optional_fields(schema: &Value, fields: &BTreeSet<String>) -> BTreeSet<String> {
+    let required: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let props = schema.get("properties").and_then(Value::as_object);
+    fields
+        .iter()
+        .filter(|f| !required.contains(f.as_str()))
+        .filter(|f| {
+            props
+                .and_then(|p| p.get(f.as_str()))
+                .is_none_or(|p| p.get("default").is_none())
+        })
+        .cloned()
+        .collect()
 }
 
 fn unknown_scope(scope: &str, allowed: &[&str]) -> String {
@@ -449,13 +485,20 @@ fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: 
         _ => {}
     }
     let declared: Vec<&str> = spec.outputs.keys().map(String::as_str).collect();
+    let optional = optional_fields(&spec.presentation.schema, fields);
 
     if let Some(manual) = &fulfillment.manual {
         let base = "/spec/fulfillment/manual";
         let resolve = |v: &VariableRef| {
             item_variable(v, fields, &declared, &HashMap::new(), "the manual ticket")
         };
-        check_templates(item, &format!("{base}/ticket"), &resolve, findings);
+        check_templates(
+            item,
+            &format!("{base}/ticket"),
+            &resolve,
+            &optional,
+            findings,
+        );
         for name in manual.outputs.keys() {
             if !declared.contains(&name.as_str()) {
                 findings.push(item.error(
@@ -505,7 +548,7 @@ fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: 
             let base = format!("/spec/fulfillment/automated/{list}/{i}");
             let place = format!("action `{}`", action.id);
             let resolve = |v: &VariableRef| item_variable(v, fields, &declared, &available, &place);
-            check_templates(item, &format!("{base}/with"), &resolve, findings);
+            check_templates(item, &format!("{base}/with"), &resolve, &optional, findings);
             check_action_secrets(item, &base, &action.config, findings);
             available.insert(
                 &action.id,
@@ -638,6 +681,7 @@ fn check_bundle(
 ) {
     let spec = &bundle.doc.spec;
     let components = &spec.components;
+    let optional = optional_fields(&spec.presentation.schema, bundle_fields);
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, c) in components.iter().enumerate() {
         if ids.contains_key(c.id.as_str()) {
@@ -730,7 +774,13 @@ fn check_bundle(
                 &component.id,
             )
         };
-        check_templates(bundle, &format!("{base}/inputs"), &resolve, findings);
+        check_templates(
+            bundle,
+            &format!("{base}/inputs"),
+            &resolve,
+            &optional,
+            findings,
+        );
     }
     for name in spec.outputs.keys() {
         let resolve = |v: &VariableRef| {
@@ -748,6 +798,7 @@ fn check_bundle(
             bundle,
             &format!("/spec/outputs/{name}/value"),
             &resolve,
+            &optional,
             findings,
         );
     }

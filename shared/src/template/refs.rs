@@ -14,6 +14,9 @@ pub struct VariableRef {
     pub segments: Vec<String>,
     /// As written in the template.
     pub raw: String,
+    /// Read only where its absence is handled: inside `{{#if x}}` (or `#with`, `#each`,
+    /// or the `else` of `#unless`) on it or a parent, or as the value of `default`.
+    pub guarded: bool,
 }
 
 /// What is wrong with a template, independent of where it is used.
@@ -34,6 +37,8 @@ pub enum TemplateProblem {
 pub struct Analysis {
     pub variables: Vec<VariableRef>,
     pub problems: Vec<TemplateProblem>,
+    /// While walking: the paths that enclosing blocks guard.
+    guards: Vec<String>,
 }
 
 /// Whether a string holds template syntax at all. Most catalog strings do not, and they
@@ -89,6 +94,7 @@ fn simple_variables(text: &str) -> Option<Vec<VariableRef>> {
         variables.push(VariableRef {
             segments: segments.into_iter().map(str::to_owned).collect(),
             raw: expr.to_owned(),
+            guarded: false,
         });
         rest = &inner[close + 2..];
     }
@@ -118,15 +124,39 @@ fn walk(elements: &[TemplateElement], block: Option<&str>, out: &mut Analysis) {
             }
             TemplateElement::HelperBlock(h) => {
                 helper(h, block, out);
-                let inner = match &h.name {
-                    Parameter::Name(n) if n == "each" || n == "with" => Some(n.as_str()),
-                    _ => block,
+                let name = match &h.name {
+                    Parameter::Name(n) => n.as_str(),
+                    _ => "",
                 };
+                let inner = if name == "each" || name == "with" {
+                    Some(name)
+                } else {
+                    block
+                };
+                // The path the block tests is present in its body (`if`, `with`, `each`) or
+                // in its `else` (`unless`).
+                let guard = match h.params.first() {
+                    Some(Parameter::Path(Path::Relative((_, raw)))) => {
+                        Some(raw.trim_start_matches("@root.").to_owned())
+                    }
+                    _ => None,
+                };
+                let guards_body = matches!(name, "if" | "with" | "each");
                 if let Some(t) = &h.template {
-                    walk(&t.elements, inner, out);
+                    walk_guarded(
+                        &t.elements,
+                        inner,
+                        guard.as_ref().filter(|_| guards_body),
+                        out,
+                    );
                 }
                 if let Some(t) = &h.inverse {
-                    walk(&t.elements, block, out);
+                    walk_guarded(
+                        &t.elements,
+                        block,
+                        guard.as_ref().filter(|_| name == "unless"),
+                        out,
+                    );
                 }
             }
             TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => out
@@ -142,6 +172,21 @@ fn walk(elements: &[TemplateElement], block: Option<&str>, out: &mut Analysis) {
     }
 }
 
+fn walk_guarded(
+    elements: &[TemplateElement],
+    block: Option<&str>,
+    guard: Option<&String>,
+    out: &mut Analysis,
+) {
+    if let Some(g) = guard {
+        out.guards.push(g.clone());
+    }
+    walk(elements, block, out);
+    if guard.is_some() {
+        out.guards.pop();
+    }
+}
+
 fn helper(h: &HelperTemplate, block: Option<&str>, out: &mut Analysis) {
     let has_args = !h.params.is_empty() || !h.hash.is_empty();
     match &h.name {
@@ -152,7 +197,22 @@ fn helper(h: &HelperTemplate, block: Option<&str>, out: &mut Analysis) {
         }
         other => parameter(other, block, out),
     }
-    for p in h.params.iter().chain(h.hash.values()) {
+    // `default`'s value, and what `#if` / `#unless` test, may be absent: handling that is
+    // what they are for.
+    let defaulted = matches!(&h.name, Parameter::Name(n) if n == "default" || (h.block && (n == "if" || n == "unless")));
+    for (i, p) in h.params.iter().enumerate() {
+        if defaulted
+            && i == 0
+            && let Parameter::Path(Path::Relative((_, raw))) = p
+        {
+            out.guards.push(raw.trim_start_matches("@root.").to_owned());
+            parameter(p, block, out);
+            out.guards.pop();
+            continue;
+        }
+        parameter(p, block, out);
+    }
+    for p in h.hash.values() {
         parameter(p, block, out);
     }
 }
@@ -223,9 +283,15 @@ fn variable(segs: &[PathSeg], raw: &str, block: Option<&str>, out: &mut Analysis
             return;
         }
     }
+    let path = named.join(".");
+    let guarded = out
+        .guards
+        .iter()
+        .any(|g| path == *g || path.starts_with(&format!("{g}.")));
     out.variables.push(VariableRef {
         segments: named,
         raw: raw.to_owned(),
+        guarded,
     });
 }
 
@@ -276,6 +342,34 @@ mod tests {
         }
         assert!(simple_variables("{{fields.a}}-{{request.id}}").is_some());
         assert!(simple_variables("{{lower fields.a}}").is_none());
+    }
+
+    #[test]
+    fn reads_guarded_by_if_default_or_unless_else_are_marked() {
+        let guarded = |text: &str| -> Vec<(String, bool)> {
+            analyze(text)
+                .variables
+                .into_iter()
+                .map(|v| (v.segments.join("."), v.guarded))
+                .collect()
+        };
+        assert_eq!(
+            guarded("{{#if fields.a}}{{fields.a}}{{fields.a.b}}{{else}}{{fields.a}}{{/if}}"),
+            [
+                ("fields.a".into(), true),
+                ("fields.a".into(), true),
+                ("fields.a.b".into(), true),
+                ("fields.a".into(), false)
+            ]
+        );
+        assert_eq!(
+            guarded("{{default fields.x 'y'}} {{lower fields.x}}"),
+            [("fields.x".into(), true), ("fields.x".into(), false)]
+        );
+        assert_eq!(
+            guarded("{{#unless fields.u}}none{{else}}{{fields.u}}{{/unless}}"),
+            [("fields.u".into(), true), ("fields.u".into(), true)]
+        );
     }
 
     #[test]
