@@ -9,7 +9,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::adapters::local::{Db, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore};
+use crate::adapters::local::{
+    Db, LocalCatalog, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore,
+};
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
 use crate::fulfillment::SystemInfo;
@@ -18,7 +20,7 @@ use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
 use crate::integrations::jira::{JiraAuth, JiraClient};
 use crate::ports::{Clock, Secrets, SystemClock};
-use crate::requests::service::{CatalogHandle, RequestService, Roles};
+use crate::requests::service::{RequestService, Roles};
 use crate::secret::SecretString;
 use crate::template::render::Renderer;
 
@@ -162,7 +164,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         );
     }
     let requests = Arc::new(RequestService {
-        catalog: Arc::new(CatalogHandle::new(snapshot)),
+        catalog: Arc::new(LocalCatalog::new(snapshot)),
         store: Arc::new(SqliteRequestStore::new(db.clone())),
         queue: queue.clone(),
         clock,

@@ -10,6 +10,12 @@ use time::OffsetDateTime;
 
 use crate::requests::model::{AuditEntry, Request, RequestEvent, RequestId, RequestStatus};
 
+/// The catalog being served: a validated snapshot, replaced whole when a new version is
+/// accepted, so a request never sees half a catalog.
+pub trait CatalogStore: Send + Sync {
+    fn current(&self) -> std::sync::Arc<crate::catalog::snapshot::CatalogSnapshot>;
+}
+
 /// Failures of a store or queue. `Unavailable` is transient: the caller may retry.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

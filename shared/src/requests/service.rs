@@ -1,39 +1,17 @@
 //! The request use cases: submit, read, list, cancel, and status transitions, with the
 //! rules of who may do what. HTTP handlers and the worker both go through here.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::model::{Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind};
 use crate::catalog::schema::Violation;
-use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
-use crate::ports::{Clock, Created, Page, Queue, RequestQuery, RequestStore, StoreError};
-
-/// The catalog being served; replaced whole when a new version is accepted.
-pub struct CatalogHandle {
-    current: RwLock<Arc<CatalogSnapshot>>,
-}
-
-impl CatalogHandle {
-    pub fn new(snapshot: CatalogSnapshot) -> Self {
-        CatalogHandle {
-            current: RwLock::new(Arc::new(snapshot)),
-        }
-    }
-
-    pub fn current(&self) -> Arc<CatalogSnapshot> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn replace(&self, snapshot: CatalogSnapshot) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
-    }
-}
+use crate::catalog::snapshot::TargetRef;
+use crate::ports::{
+    CatalogStore, Clock, Created, Page, Queue, RequestQuery, RequestStore, StoreError,
+};
 
 /// Who is who: the group that makes a caller an admin; a caller belongs to a team when
 /// its groups include the team's id.
@@ -86,7 +64,7 @@ pub struct FulfillMessage {
 }
 
 pub struct RequestService {
-    pub catalog: Arc<CatalogHandle>,
+    pub catalog: Arc<dyn CatalogStore>,
     pub store: Arc<dyn RequestStore>,
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,

@@ -67,6 +67,43 @@ impl HelperDef for DefaultHelper {
     }
 }
 
+/// `{{date value format}}`: an RFC 3339 timestamp (such as `system.now` or
+/// `request.createdAt`) formatted with a `time` format description, e.g.
+/// `[year]-[month]-[day]`.
+struct DateHelper;
+
+impl HelperDef for DateHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let text = |i: usize, what: &'static str| {
+            h.param(i)
+                .and_then(|p| p.value().as_str().map(str::to_owned))
+                .ok_or(RenderErrorReason::ParamNotFoundForIndex(what, i))
+        };
+        let value = text(0, "date")?;
+        let format = text(1, "date")?;
+        let at =
+            time::OffsetDateTime::parse(&value, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| {
+                    RenderErrorReason::Other(format!(
+                        "date: `{value}` is not an RFC 3339 timestamp: {e}"
+                    ))
+                })?;
+        let description = time::format_description::parse_borrowed::<2>(&format).map_err(|e| {
+            RenderErrorReason::Other(format!("date: `{format}` is not a format description: {e}"))
+        })?;
+        let out = at
+            .format(&description)
+            .map_err(|e| RenderErrorReason::Other(format!("date: {e}")))?;
+        Ok(ScopedJson::Derived(serde_json::Value::String(out)))
+    }
+}
+
 /// Lower-case, ASCII letters and digits, single hyphens: `My Service` -> `my-service`.
 pub fn slugify(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -94,6 +131,7 @@ impl Renderer {
         hb.register_helper("join", Box::new(join));
         hb.register_helper("concat", Box::new(concat));
         hb.register_helper("default", Box::new(DefaultHelper));
+        hb.register_helper("date", Box::new(DateHelper));
         Renderer { hb }
     }
 
@@ -240,6 +278,29 @@ mod tests {
     }
 
     #[test]
+    fn every_helper_the_validator_accepts_is_registered() {
+        let r = Renderer::new();
+        let templates = crate::template::HELPERS
+            .iter()
+            .map(|h| format!("{{{{{h} 'x'}}}}"))
+            .chain(
+                crate::template::BLOCK_HELPERS
+                    .iter()
+                    .map(|h| format!("{{{{#{h} 'x'}}}}{{{{/{h}}}}}")),
+            );
+        for template in templates {
+            // Wrong arguments are fine here; an unknown helper is not.
+            if let Err(e) = r.hb.render_template(&template, &json!({})) {
+                let unknown = matches!(e.reason(), RenderErrorReason::HelperNotFound(_));
+                assert!(
+                    !unknown,
+                    "the validator accepts `{template}`, but rendering does not know it: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn helpers_work_and_nothing_is_html_escaped() {
         let r = Renderer::new();
         let t = |s: &str| r.render_str(s, &ctx(), "t").unwrap();
@@ -260,6 +321,12 @@ mod tests {
         );
         assert_eq!(t("{{json fields.tags}} & <b>"), "[\"a\",\"b\"] & <b>");
         assert_eq!(t("{{concat fields.name '-' request.id}}"), "Orders API-r1");
+        let at = json!({"system": {"now": "2026-11-21T06:55:00Z"}});
+        assert_eq!(
+            r.render_str("{{date system.now '[year]-[month]-[day]'}}", &at, "t")
+                .unwrap(),
+            "2026-11-21"
+        );
         // An optional field that was not given: guard it with #if (or use default).
         assert_eq!(
             t("{{#if fields.absent}}{{join fields.absent ', '}}{{else}}none{{/if}}"),

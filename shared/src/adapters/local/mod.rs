@@ -2,12 +2,14 @@
 //! on SQLite, secrets from a file or the environment.
 
 pub mod audit;
+pub mod catalog;
 pub mod db;
 pub mod queue;
 pub mod requests;
 pub mod secrets;
 
 pub use audit::SqliteAuditLog;
+pub use catalog::LocalCatalog;
 pub use db::Db;
 pub use queue::SqliteQueue;
 pub use requests::SqliteRequestStore;
