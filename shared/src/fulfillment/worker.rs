@@ -13,7 +13,7 @@ use crate::catalog::document::Mode;
 use crate::catalog::snapshot::TargetRef;
 use crate::integrations::jira::{JiraClient, JiraError};
 use crate::ports::Message;
-use crate::requests::model::{RequestStatus, Ticket};
+use crate::requests::model::{Request, RequestStatus, Ticket};
 use crate::requests::service::{FulfillMessage, RequestError, RequestService};
 use crate::template::render::Renderer;
 
@@ -153,7 +153,7 @@ impl Worker {
         attempt: u32,
     ) -> Result<Disposition, RequestError> {
         let service = &self.requests;
-        let Some(request) = service.store.get(&work.request_id).await? else {
+        let Some(mut request) = service.store.get(&work.request_id).await? else {
             return Ok(Disposition::Done);
         };
         if request.status.is_terminal() || request.status == RequestStatus::AwaitingFulfillment {
@@ -164,15 +164,12 @@ impl Worker {
             Some(TargetRef::Item(item)) => item,
             Some(TargetRef::Bundle(_)) => {
                 return self
-                    .fail(
-                        &request.id,
-                        "bundles cannot be fulfilled by this version yet",
-                    )
+                    .fail(&request, "bundles cannot be fulfilled by this version yet")
                     .await;
             }
             None => {
                 let reason = format!("`{}` is no longer in the catalog", request.target);
-                return self.fail(&request.id, &reason).await;
+                return self.fail(&request, &reason).await;
             }
         };
         let fulfillment = &item.doc.spec.fulfillment;
@@ -181,7 +178,7 @@ impl Worker {
             _ => {
                 return self
                     .fail(
-                        &request.id,
+                        &request,
                         "automated fulfillment is not available in this version yet",
                     )
                     .await;
@@ -190,15 +187,16 @@ impl Worker {
         let Some(jira) = &self.jira else {
             return self
                 .fail(
-                    &request.id,
+                    &request,
                     "manual fulfillment needs JIRA, and none is configured (jira.url)",
                 )
                 .await;
         };
         if request.status == RequestStatus::Submitted {
-            service
-                .transition(
+            request = service
+                .transition_from(
                     request.id,
+                    Some(request.clone()),
                     "worker",
                     "fulfillment_started",
                     RequestStatus::InProgress,
@@ -217,10 +215,7 @@ impl Worker {
             Ok(fields) => fields,
             Err(e) => {
                 return self
-                    .fail(
-                        &request.id,
-                        &format!("the item's ticket template failed: {e}"),
-                    )
+                    .fail(&request, &format!("the item's ticket template failed: {e}"))
                     .await;
             }
         };
@@ -236,8 +231,9 @@ impl Worker {
                     url: issue.url.clone(),
                 };
                 service
-                    .transition(
+                    .transition_from(
                         request.id,
+                        Some(request.clone()),
                         "worker",
                         "ticket_created",
                         RequestStatus::AwaitingFulfillment,
@@ -250,7 +246,7 @@ impl Worker {
             }
             Err(JiraError::Permanent { messages, .. }) => {
                 self.fail(
-                    &request.id,
+                    &request,
                     &format!("JIRA refused the ticket: {}", messages.join("; ")),
                 )
                 .await
@@ -258,7 +254,7 @@ impl Worker {
             Err(JiraError::Transient { message, .. }) if attempt >= self.max_receives => {
                 let reason =
                     format!("JIRA stayed unavailable after {attempt} attempts ({message})");
-                self.fail(&request.id, &reason).await
+                self.fail(&request, &reason).await
             }
             Err(JiraError::Transient {
                 message,
@@ -271,16 +267,13 @@ impl Worker {
         }
     }
 
-    async fn fail(
-        &self,
-        id: &crate::requests::model::RequestId,
-        reason: &str,
-    ) -> Result<Disposition, RequestError> {
+    async fn fail(&self, request: &Request, reason: &str) -> Result<Disposition, RequestError> {
         tracing::warn!(reason, "request failed");
         let reason = reason.to_owned();
         self.requests
-            .transition(
-                *id,
+            .transition_from(
+                request.id,
+                Some(request.clone()),
                 "worker",
                 "failed",
                 RequestStatus::Failed,

@@ -228,12 +228,32 @@ impl RequestService {
         message: Option<String>,
         change: impl Fn(&mut Request),
     ) -> Result<Request, RequestError> {
+        self.transition_from(id, None, actor, kind, next, message, change)
+            .await
+    }
+
+    /// [`transition`](Self::transition), starting from `known`, the request as the caller
+    /// last read it (saving a read); a stale copy costs one retry.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn transition_from(
+        &self,
+        id: RequestId,
+        mut known: Option<Request>,
+        actor: &str,
+        kind: &str,
+        next: RequestStatus,
+        message: Option<String>,
+        change: impl Fn(&mut Request),
+    ) -> Result<Request, RequestError> {
         for _ in 0..UPDATE_ATTEMPTS {
-            let mut request = self
-                .store
-                .get(&id)
-                .await?
-                .ok_or_else(|| RequestError::NotFound(id.to_string()))?;
+            let mut request = match known.take() {
+                Some(request) => request,
+                None => self
+                    .store
+                    .get(&id)
+                    .await?
+                    .ok_or_else(|| RequestError::NotFound(id.to_string()))?,
+            };
             if request.status == next {
                 // Already there (a redelivered message, a repeated webhook): nothing to do.
                 return Ok(request);

@@ -25,9 +25,12 @@ fn read_request(text: String) -> Result<Request, StoreError> {
 #[async_trait]
 impl RequestStore for SqliteRequestStore {
     async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError> {
+        // Serialization happens here, off the database thread, which only runs SQL.
         let request = request.clone();
+        let record = encode(&request)?;
         let event_record = encode(event)?;
-        self.db
+        let existing = self
+            .db
             .call(move |conn| {
                 let tx = conn.savepoint().map_err(unavailable)?;
                 if let Some(key) = &request.idempotency_key {
@@ -39,8 +42,8 @@ impl RequestStore for SqliteRequestStore {
                         )
                         .optional()
                         .map_err(unavailable)?;
-                    if let Some(text) = existing {
-                        return Ok(Created::Existing(Box::new(read_request(text)?)));
+                    if existing.is_some() {
+                        return Ok(existing);
                     }
                 }
                 tx.exec(
@@ -55,7 +58,7 @@ impl RequestStore for SqliteRequestStore {
                         sql_int(request.version),
                         request.idempotency_key,
                         request.ticket.as_ref().map(|t| &t.key),
-                        encode(&request)?,
+                        record,
                     ],
                 )
                 .map_err(unavailable)?;
@@ -65,28 +68,33 @@ impl RequestStore for SqliteRequestStore {
                 )
                 .map_err(unavailable)?;
                 tx.commit().map_err(unavailable)?;
-                Ok(Created::New)
+                Ok(None)
             })
-            .await
+            .await?;
+        match existing {
+            Some(text) => Ok(Created::Existing(Box::new(read_request(text)?))),
+            None => Ok(Created::New),
+        }
     }
 
     async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
         let id = id.to_string();
-        self.db
+        let record = self
+            .db
             .call(move |conn| {
                 conn.query_row("SELECT record FROM requests WHERE id = ?1", [id], |r| {
                     r.get::<_, String>(0)
                 })
                 .optional()
-                .map_err(unavailable)?
-                .map(read_request)
-                .transpose()
+                .map_err(unavailable)
             })
-            .await
+            .await?;
+        record.map(read_request).transpose()
     }
 
     async fn update(&self, request: &Request, event: &RequestEvent) -> Result<(), StoreError> {
         let request = request.clone();
+        let record = encode(&request)?;
         let event_record = encode(event)?;
         let expected = request.version.saturating_sub(1);
         self.db
@@ -101,7 +109,7 @@ impl RequestStore for SqliteRequestStore {
                             request.status.as_str(),
                             sql_int(request.version),
                             request.ticket.as_ref().map(|t| &t.key),
-                            encode(&request)?,
+                            record,
                             sql_int(expected),
                         ],
                     )
