@@ -880,3 +880,58 @@ async fn with_a_jwks_file_rs256_tokens_are_accepted_and_dev_tokens_are_not() {
     assert_eq!(p["detail"], "the token has expired");
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: data.path().to_owned(),
+        ..Config::default()
+    };
+    let first = shared::local::start(&config).await.unwrap();
+    let err = shared::local::start(&config).await.err().unwrap();
+    assert!(err.contains("already serving the data directory"), "{err}");
+    first.stop().await.unwrap();
+    // Once the first has stopped, the directory is free again.
+    shared::local::start(&config)
+        .await
+        .unwrap()
+        .stop()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_request_list_pages_with_a_cursor_and_owner_teams_may_cancel() {
+    let app = App::start().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            app.submit_kafka(&app.alice, &format!("topic.{i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut path = "/requests?limit=2".to_owned();
+    loop {
+        let page: Value = app.get(&path, &app.alice).await.json().await.unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match page["next"].as_str() {
+            Some(cursor) => path = format!("/requests?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids, "newest first, each once");
+    // Bob is in the owner team (messaging): he may cancel Alice's request.
+    let cancelled = app
+        .post(&format!("/requests/{}/cancel", ids[0]), &app.bob, json!({}))
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+}

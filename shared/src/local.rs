@@ -32,6 +32,8 @@ pub const MAX_RECEIVES: u32 = 5;
 
 /// A running local-mode server.
 pub struct Running {
+    /// Held for the life of the process: one process per data directory.
+    _lock: std::fs::File,
     pub addr: SocketAddr,
     pub state: AppState,
     /// The JIRA the worker talks to (the sandbox's, with `sandbox`).
@@ -52,6 +54,27 @@ impl Running {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let _ = self.worker.await;
         served
+    }
+}
+
+/// Takes the data directory for this process alone: local mode's queue recovery assumes
+/// that no other process works on the same database.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another orchestrator is already serving the data directory {}; stop it or use another --data",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
 }
 
@@ -119,6 +142,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub async fn start(config: &Config) -> Result<Running, String> {
     let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
         .map_err(|e| format!("catalog {}: {e}", config.catalog_dir.display()))?;
+    let lock = lock_data_dir(&config.data_dir)?;
     let mut local_secrets = LocalSecrets::load(config.secrets_file.as_deref())?;
     let listener = TcpListener::bind(&config.listen)
         .await
@@ -201,6 +225,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             .await
     });
     Ok(Running {
+        _lock: lock,
         addr,
         state,
         jira_url: config.jira.url.clone(),

@@ -14,15 +14,21 @@ use uuid::Uuid;
 #[serde(transparent)]
 pub struct RequestId(Uuid);
 
+/// Keeps ids made in the same millisecond in creation order (a counter after the time).
+static V7_CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+    std::sync::Mutex::new(uuid::ContextV7::new());
+
 impl RequestId {
+    /// A new id for something created at `at`; ids made by this process sort in creation
+    /// order, even within one millisecond.
     pub fn new_at(at: OffsetDateTime) -> Self {
-        let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let ts = uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            millis / 1000,
-            u32::try_from((millis % 1000) * 1_000_000).unwrap_or(0),
-        );
-        RequestId(Uuid::new_v7(ts))
+        let nanos = at.unix_timestamp_nanos();
+        let seconds = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
+        let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+        let context = V7_CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
+        RequestId(Uuid::new_v7(uuid::Timestamp::from_unix(
+            &*context, seconds, subsec,
+        )))
     }
 }
 
@@ -224,6 +230,13 @@ mod tests {
         assert!(InProgress.can_become(AwaitingFulfillment));
         assert!(AwaitingFulfillment.can_become(Completed));
         assert!(!AwaitingFulfillment.can_become(Submitted));
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let ids: Vec<RequestId> = (0..1000).map(|_| RequestId::new_at(at)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
