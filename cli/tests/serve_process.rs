@@ -20,6 +20,8 @@ fn example() -> PathBuf {
 struct Serve {
     child: Child,
     base: String,
+    /// Every line the server logged so far.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Serve {
@@ -50,8 +52,11 @@ fn serve(data: &Path, jira: Option<&str>) -> Serve {
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = logs.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
             let _ = tx.send(line);
         }
     });
@@ -66,6 +71,7 @@ fn serve(data: &Path, jira: Option<&str>) -> Serve {
             return Serve {
                 child,
                 base: format!("http://{addr}"),
+                logs,
             };
         }
     }
@@ -210,4 +216,22 @@ async fn a_process_killed_mid_ticket_resumes_after_restart_without_a_second_tick
     assert_eq!(request["ticket"]["key"], "MSG-1");
     second.child.kill().unwrap();
     second.child.wait().unwrap();
+
+    // Neither the JIRA token nor the webhook secret appears in any log line.
+    let logged: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|s| s.logs.lock().unwrap().clone())
+        .collect();
+    assert!(logged.len() > 5, "the servers logged: {logged:#?}");
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("JIRA issue opened") || l.contains("request_id"))
+    );
+    for secret in ["t0ken", "h00k"] {
+        assert!(
+            !logged.iter().any(|l| l.contains(secret)),
+            "`{secret}` appears in the logs"
+        );
+    }
 }
