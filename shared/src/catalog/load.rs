@@ -6,6 +6,7 @@
 //! semantic checks that follow only see well-formed documents.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -35,12 +36,21 @@ pub struct Located<T> {
     /// The document as JSON, exactly as written (pointers in findings index into it).
     pub value: Value,
     pub file: String,
-    pub spans: SpanTree,
+    /// The file's text, to find positions in when a finding needs one.
+    source: Arc<str>,
+    /// Node positions, computed on first use: most documents never need them.
+    spans: OnceLock<SpanTree>,
 }
 
 impl<T> Located<T> {
     pub fn pos(&self, pointer: &str) -> Pos {
-        self.spans.locate(&self.value, pointer)
+        let spans = self.spans.get_or_init(|| {
+            yaml::load_documents(&self.source, Limits::default())
+                .ok()
+                .and_then(|docs| docs.into_iter().next())
+                .map_or(SpanTree::Leaf(Pos::default()), |d| d.spans)
+        });
+        spans.locate(&self.value, pointer)
     }
 
     pub fn finding(
@@ -177,7 +187,18 @@ fn file_error(file: &str, pos: Pos, pointer: &str, message: impl Into<String>) -
     Finding::new(file, pos, pointer, Severity::Error, message)
 }
 
+/// Loads a file without node positions first (the common, valid case); a file with any
+/// finding is loaded again with them, so every finding has its line and column.
 fn load_file(source: &SourceFile) -> FileOutcome {
+    let quick = load_file_with(source, false);
+    if quick.findings.is_empty() {
+        quick
+    } else {
+        load_file_with(source, true)
+    }
+}
+
+fn load_file_with(source: &SourceFile, with_spans: bool) -> FileOutcome {
     let file = source.path.as_str();
     let mut out = FileOutcome::default();
     let text = match std::str::from_utf8(&source.bytes) {
@@ -202,7 +223,12 @@ fn load_file(source: &SourceFile) -> FileOutcome {
             return out;
         }
     };
-    let documents = match yaml::load_documents(text, Limits::default()) {
+    let loaded = if with_spans {
+        yaml::load_documents(text, Limits::default())
+    } else {
+        yaml::load_values(text, Limits::default())
+    };
+    let documents = match loaded {
         Ok(documents) => documents,
         Err(e) => {
             out.documents = 1;
@@ -232,11 +258,15 @@ fn load_file(source: &SourceFile) -> FileOutcome {
              move this document to a file of its own",
         ));
     }
-    load_document(file, first, &mut out);
+    let spans = with_spans.then(|| first.spans.clone());
+    load_document(file, first, (Arc::from(text), spans), &mut out);
     out
 }
 
-fn load_document(file: &str, document: LoadedDocument, out: &mut FileOutcome) {
+/// The file's text, and the document's positions when they were computed.
+type Source = (Arc<str>, Option<SpanTree>);
+
+fn load_document(file: &str, document: LoadedDocument, source: Source, out: &mut FileOutcome) {
     let at = |pointer: &str| document.spans.locate(&document.value, pointer);
     let Value::Object(object) = &document.value else {
         let message = if document.value.is_null() {
@@ -311,11 +341,11 @@ fn load_document(file: &str, document: LoadedDocument, out: &mut FileOutcome) {
         );
         return;
     }
-    let LoadedDocument { value, spans, .. } = document;
+    let LoadedDocument { value, .. } = document;
     match kind {
-        Kind::CatalogItem => out.item = typed(file, value, spans, &mut out.findings),
-        Kind::CatalogBundle => out.bundle = typed(file, value, spans, &mut out.findings),
-        Kind::Teams => out.teams = typed(file, value, spans, &mut out.findings),
+        Kind::CatalogItem => out.item = typed(file, value, source, &mut out.findings),
+        Kind::CatalogBundle => out.bundle = typed(file, value, source, &mut out.findings),
+        Kind::Teams => out.teams = typed(file, value, source, &mut out.findings),
     }
 }
 
@@ -324,22 +354,29 @@ fn load_document(file: &str, document: LoadedDocument, out: &mut FileOutcome) {
 fn typed<T: DeserializeOwned>(
     file: &str,
     value: Value,
-    spans: SpanTree,
+    (source, spans): Source,
     findings: &mut Vec<Finding>,
 ) -> Option<Located<T>> {
-    match serde_path_to_error::deserialize::<_, T>(&value) {
+    let deserialized = serde_path_to_error::deserialize::<_, T>(&value);
+    let located = Located {
+        doc: (),
+        value,
+        file: file.to_owned(),
+        source,
+        spans: spans.map(OnceLock::from).unwrap_or_default(),
+    };
+    match deserialized {
         Ok(doc) => Some(Located {
             doc,
-            value,
-            file: file.to_owned(),
-            spans,
+            value: located.value,
+            file: located.file,
+            source: located.source,
+            spans: located.spans,
         }),
         Err(e) => {
             let pointer = path_to_pointer(e.path());
-            findings.push(file_error(
-                file,
-                spans.locate(&value, &pointer),
-                &pointer,
+            findings.push(located.error(
+                pointer.clone(),
                 format!("{}: {}", field_of(&pointer), e.inner()),
             ));
             None

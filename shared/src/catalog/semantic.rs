@@ -82,41 +82,31 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
 }
 
 fn check_names(catalog: &Catalog, findings: &mut Vec<Finding>) {
-    let mut seen: HashMap<&str, (&str, Pos)> = HashMap::new();
+    // Positions are looked up only for a clash: most documents never need theirs.
+    let mut seen: HashMap<&str, &dyn Locator> = HashMap::new();
     let named = catalog
         .items
         .iter()
-        .map(|i| {
-            (
-                &i.doc.metadata.name,
-                &i.file,
-                i.pos("/metadata/name"),
-                "item",
-            )
-        })
-        .chain(catalog.bundles.iter().map(|b| {
-            (
-                &b.doc.metadata.name,
-                &b.file,
-                b.pos("/metadata/name"),
-                "bundle",
-            )
-        }));
-    for (name, file, pos, what) in named {
-        if let Some((first_file, first_pos)) = seen.get(name.as_str()) {
-            findings.push(Finding::new(
-                file,
-                pos,
+        .map(|i| (i.doc.metadata.name.as_str(), i as &dyn Locator, "item"))
+        .chain(
+            catalog
+                .bundles
+                .iter()
+                .map(|b| (b.doc.metadata.name.as_str(), b as &dyn Locator, "bundle")),
+        );
+    for (name, doc, what) in named {
+        if let Some(first) = seen.get(name) {
+            findings.push(doc.error_at(
                 "/metadata/name",
-                super::Severity::Error,
                 format!(
-                    "name `{name}` is already used by {first_file} (line {}); names are unique across \
+                    "name `{name}` is already used by {} (line {}); names are unique across \
                      the catalog's items and bundles, so rename this {what}",
-                    first_pos.line
+                    first.file_name(),
+                    first.pos_of("/metadata/name").line
                 ),
             ));
         } else {
-            seen.insert(name, (file, pos));
+            seen.insert(name, doc);
         }
     }
 }
@@ -175,12 +165,20 @@ fn check_owners(catalog: &Catalog, findings: &mut Vec<Finding>) {
 
 /// Object-safe access to a located document's findings, whatever its type.
 trait Locator {
+    fn file_name(&self) -> &str;
+    fn pos_of(&self, pointer: &str) -> Pos;
     fn error_at(&self, pointer: &str, message: String) -> Finding;
     fn warning_at(&self, pointer: &str, message: String) -> Finding;
     fn raw(&self) -> &Value;
 }
 
 impl<T> Locator for Located<T> {
+    fn file_name(&self) -> &str {
+        &self.file
+    }
+    fn pos_of(&self, pointer: &str) -> Pos {
+        self.pos(pointer)
+    }
     fn error_at(&self, pointer: &str, message: String) -> Finding {
         self.error(pointer, message)
     }

@@ -140,9 +140,21 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Loads every document of a YAML stream.
+/// Loads every document of a YAML stream, with the position of every node.
 pub fn load_documents(text: &str, limits: Limits) -> Result<Vec<LoadedDocument>, YamlError> {
-    let mut builder = Builder::new(limits);
+    load(text, limits, true)
+}
+
+/// Loads every document without recording node positions (their `spans` are empty),
+/// which halves the work; errors still carry the position where loading stopped, though
+/// a duplicate key's message then cannot name the first occurrence's line. For the
+/// common case of valid files, with positions recomputed only where they are needed.
+pub fn load_values(text: &str, limits: Limits) -> Result<Vec<LoadedDocument>, YamlError> {
+    load(text, limits, false)
+}
+
+fn load(text: &str, limits: Limits, with_spans: bool) -> Result<Vec<LoadedDocument>, YamlError> {
+    let mut builder = Builder::new(limits, with_spans);
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
             let message = if e.info().contains("recursion limit") {
@@ -187,6 +199,7 @@ enum Frame {
 
 struct Builder {
     limits: Limits,
+    with_spans: bool,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Built>,
     documents: Vec<LoadedDocument>,
@@ -195,9 +208,10 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: Limits, with_spans: bool) -> Self {
         Builder {
             limits,
+            with_spans,
             stack: Vec::new(),
             anchors: HashMap::new(),
             documents: Vec::new(),
@@ -382,17 +396,15 @@ impl Builder {
             Some(Frame::Map { map, spans, .. }) => map
                 .keys()
                 .position(|k| *k == text)
-                .and_then(|i| spans.get(i))
-                .map(|(first, _)| *first),
+                .map(|i| spans.get(i).map(|(first, _)| first.line)),
             _ => None,
         };
-        if let Some(first) = duplicate {
+        if let Some(first_line) = duplicate {
+            let first =
+                first_line.map_or_else(String::new, |l| format!(" (first defined at line {l})"));
             return Err(self.error(
                 pos,
-                format!(
-                    "duplicate key `{text}` (first defined at line {}); a key may appear once per mapping",
-                    first.line
-                ),
+                format!("duplicate key `{text}`{first}; a key may appear once per mapping"),
             ));
         }
         if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
@@ -426,7 +438,9 @@ impl Builder {
                 ..
             }) => {
                 items.push(built.value);
-                spans.push(built.spans);
+                if self.with_spans {
+                    spans.push(built.spans);
+                }
                 *nodes += built.nodes;
             }
             Some(Frame::Map {
@@ -438,7 +452,9 @@ impl Builder {
             }) => {
                 if let Some((k, key_pos)) = key.take() {
                     map.insert(k, built.value);
-                    spans.push((key_pos, built.spans));
+                    if self.with_spans {
+                        spans.push((key_pos, built.spans));
+                    }
                     *nodes += built.nodes;
                 }
             }
