@@ -72,6 +72,11 @@ impl App {
         self.call(Method::GET, path, token).send().await.unwrap()
     }
 
+    /// `GET path` as `token`, its body as JSON.
+    async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> Response {
         self.call(Method::POST, path, token)
             .json(&body)
@@ -153,12 +158,7 @@ async fn the_api_needs_a_valid_bearer_token() {
 #[tokio::test]
 async fn the_catalog_can_be_browsed_and_filtered() {
     let app = App::start().await;
-    let all: Value = app
-        .get("/catalog/items", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/catalog/items", &app.alice).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 10);
     assert!(
         all["catalogVersion"]
@@ -175,33 +175,19 @@ async fn the_catalog_can_be_browsed_and_filtered() {
             .collect()
     };
     let db: Value = app
-        .get("/catalog/items?category=database", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/catalog/items?category=database", &app.alice)
+        .await;
     assert_eq!(names(&db), ["dynamodb-table", "rds-postgres"]);
-    let tagged: Value = app
-        .get("/catalog/items?tag=kafka", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tagged: Value = app.get_json("/catalog/items?tag=kafka", &app.alice).await;
     assert_eq!(names(&tagged), ["kafka-topic"]);
     let owned: Value = app
-        .get("/catalog/items?owner=compute&q=AUTO", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/catalog/items?owner=compute&q=AUTO", &app.alice)
+        .await;
     assert_eq!(names(&owned), ["ec2-autoscaling-group"]);
 
     let item: Value = app
-        .get("/catalog/items/rds-postgres", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/catalog/items/rds-postgres", &app.alice)
+        .await;
     assert_eq!(item["mode"], "automated");
     assert_eq!(item["manualFallback"], true);
     assert_eq!(
@@ -210,22 +196,14 @@ async fn the_catalog_can_be_browsed_and_filtered() {
     );
     assert_eq!(item["form"]["uiSchema"]["ui:order"][0], "databaseName");
 
-    let bundle: Value = app
-        .get("/catalog/bundles/app-stack", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bundle: Value = app.get_json("/catalog/bundles/app-stack", &app.alice).await;
     assert_eq!(
         bundle["components"][1],
         json!({"id": "database", "item": "rds-postgres", "dependsOn": ["cluster"]})
     );
     let bundles: Value = app
-        .get("/catalog/bundles?owner=messaging", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/catalog/bundles?owner=messaging", &app.alice)
+        .await;
     assert_eq!(names(&bundles), ["event-pipeline"]);
 
     problem(
@@ -256,17 +234,14 @@ async fn a_request_is_accepted_with_defaults_applied_and_has_a_timeline() {
     assert_eq!(request["fields"]["partitions"], 6, "defaults are applied");
     assert!(request.get("fingerprint").is_none());
 
-    let fetched: Value = app.get(&location, &app.alice).await.json().await.unwrap();
+    let fetched: Value = app.get_json(&location, &app.alice).await;
     assert_eq!(fetched["id"], request["id"]);
     let events: Value = app
-        .get(&format!("{location}/events"), &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("{location}/events"), &app.alice)
+        .await;
     assert_eq!(events["events"][0]["kind"], "submitted");
     assert_eq!(events["events"][0]["actor"], "alice");
-    let mine: Value = app.get("/requests", &app.alice).await.json().await.unwrap();
+    let mine: Value = app.get_json("/requests", &app.alice).await;
     assert_eq!(mine["items"][0]["id"], request["id"]);
 }
 
@@ -390,7 +365,7 @@ async fn malformed_oversized_and_non_json_bodies_get_clear_4xx() {
     )
     .await;
     // Nothing was stored by any of these.
-    let mine: Value = app.get("/requests", &app.alice).await.json().await.unwrap();
+    let mine: Value = app.get_json("/requests", &app.alice).await;
     assert_eq!(mine["items"], json!([]));
 }
 
@@ -416,7 +391,7 @@ async fn an_idempotency_key_replays_the_original_and_refuses_a_different_body() 
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let mine: Value = app.get("/requests", &app.alice).await.json().await.unwrap();
+    let mine: Value = app.get_json("/requests", &app.alice).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     // Another requester's key space is separate.
     let bob = app
@@ -453,14 +428,9 @@ async fn requests_are_visible_to_the_requester_the_owner_team_and_admins_only() 
     .await;
 
     // Listing: mine by default; an owner team's with membership; others' never.
-    let bobs: Value = app.get("/requests", &app.bob).await.json().await.unwrap();
+    let bobs: Value = app.get_json("/requests", &app.bob).await;
     assert_eq!(bobs["items"], json!([]));
-    let team: Value = app
-        .get("/requests?owner=messaging", &app.bob)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let team: Value = app.get_json("/requests?owner=messaging", &app.bob).await;
     assert_eq!(team["items"][0]["id"], request["id"]);
     problem(
         app.get("/requests?owner=messaging", &app.dave).await,
@@ -472,19 +442,9 @@ async fn requests_are_visible_to_the_requester_the_owner_team_and_admins_only() 
         StatusCode::FORBIDDEN,
     )
     .await;
-    let all: Value = app
-        .get("/requests?requester=alice", &app.carol)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/requests?requester=alice", &app.carol).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
-    let filtered: Value = app
-        .get("/requests?status=completed", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value = app.get_json("/requests?status=completed", &app.alice).await;
     assert_eq!(filtered["items"], json!([]));
     problem(
         app.get("/requests?status=done", &app.alice).await,
@@ -508,12 +468,7 @@ async fn access_groups_limit_who_may_request_an_item() {
     )
     .unwrap();
     let app = App::start_with_catalog(catalog.path().to_owned(), vec![catalog]).await;
-    let listed: Value = app
-        .get("/catalog/items/kafka-topic", &app.alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/catalog/items/kafka-topic", &app.alice).await;
     assert_eq!(listed["requestable"], false);
     let p = problem(
         app.post("/requests", &app.alice, kafka("orders.v1")).await,
@@ -598,7 +553,7 @@ async fn every_state_changing_call_is_audited_for_admins() {
     app.get("/catalog/items", &app.alice).await; // reads are not audited
 
     problem(app.get("/audit", &app.alice).await, StatusCode::FORBIDDEN).await;
-    let audit: Value = app.get("/audit", &app.carol).await.json().await.unwrap();
+    let audit: Value = app.get_json("/audit", &app.carol).await;
     let entries = audit["items"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{entries:#?}");
     let accepted = entries.iter().find(|e| e["outcome"] == 202).unwrap();
@@ -617,12 +572,7 @@ async fn every_state_changing_call_is_audited_for_admins() {
             .iter()
             .any(|e| e["outcome"] == 401 && e["actor"] == "anonymous")
     );
-    let alices: Value = app
-        .get("/audit?actor=alice", &app.carol)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let alices: Value = app.get_json("/audit?actor=alice", &app.carol).await;
     assert_eq!(alices["items"].as_array().unwrap().len(), 2);
 }
 
@@ -918,7 +868,7 @@ async fn the_request_list_pages_with_a_cursor_and_owner_teams_may_cancel() {
     let mut seen = Vec::new();
     let mut path = "/requests?limit=2".to_owned();
     loop {
-        let page: Value = app.get(&path, &app.alice).await.json().await.unwrap();
+        let page: Value = app.get_json(&path, &app.alice).await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(items.iter().map(|r| r["id"].as_str().unwrap().to_owned()));

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod jira_stub;
+
 use shared::catalog::{self, Finding, Report, SourceFile};
 
 /// Copies a directory tree (a catalog to modify in a test).

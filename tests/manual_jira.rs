@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use orchestrator_tests::jira_stub::{already_has_issue, creates_issue, no_existing_issue};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shared::adapters::local::LocalSecrets;
 use shared::config::Config;
 use shared::local::Running;
-use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "jira-api-t0ken";
@@ -117,15 +118,6 @@ impl App {
             .unwrap()
             .status()
     }
-}
-
-/// JIRA's search finds no issue for the request yet.
-async fn no_existing_issue(jira: &MockServer) {
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/search/jql"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issues": []})))
-        .mount(jira)
-        .await;
 }
 
 fn basic_auth() -> String {
@@ -309,11 +301,7 @@ async fn a_manual_request_opens_a_jira_issue_and_completes_when_it_is_done() {
 async fn a_ticket_resolved_as_wont_do_rejects_the_request_with_the_last_comment() {
     let jira = MockServer::start().await;
     no_existing_issue(&jira).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "MSG-2"})))
-        .mount(&jira)
-        .await;
+    creates_issue("MSG-2").mount(&jira).await;
     let data = tempfile::tempdir().unwrap();
     let app = start(config(&jira.uri(), data.path())).await;
     let id = app.submit_kafka().await;
@@ -358,12 +346,7 @@ async fn a_jira_outage_is_retried_until_jira_recovers() {
         .with_priority(1)
         .mount(&jira)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "MSG-3"})))
-        .expect(1)
-        .mount(&jira)
-        .await;
+    creates_issue("MSG-3").expect(1).mount(&jira).await;
     let data = tempfile::tempdir().unwrap();
     let app = start(config(&jira.uri(), data.path())).await;
     let id = app.submit_kafka().await;
@@ -418,24 +401,7 @@ async fn after_a_restart_the_request_resumes_and_its_issue_is_created_once() {
     // Second life on the same data: JIRA is back and already holds an issue for the request
     // (the first life created it just before going down): it is found, not created again.
     let jira = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/search/jql"))
-        .and(query_param(
-            "jql",
-            format!("labels = \"orchestrator-{id}\""),
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"issues": [{"id": "9", "key": "MSG-9"}]})),
-        )
-        .mount(&jira)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue"))
-        .respond_with(ResponseTemplate::new(201))
-        .expect(0)
-        .mount(&jira)
-        .await;
+    already_has_issue(&jira, &id, "MSG-9").await;
     let second = start(config(&jira.uri(), data.path())).await;
     let request = second.wait_for(&id, "awaiting_fulfillment").await;
     assert_eq!(request["ticket"]["key"], "MSG-9");
@@ -518,12 +484,7 @@ async fn in_the_sandbox_a_ticket_can_be_resolved_by_an_http_call() {
 async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     let jira = MockServer::start().await;
     no_existing_issue(&jira).await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "1", "key": "MSG-4"})))
-        .expect(1)
-        .mount(&jira)
-        .await;
+    creates_issue("MSG-4").expect(1).mount(&jira).await;
     let data = tempfile::tempdir().unwrap();
     let app = start(config(&jira.uri(), data.path())).await;
     // A request stored without its message, as after a crash between the two writes.

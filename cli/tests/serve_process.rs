@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use orchestrator_tests::jira_stub::{already_has_issue, no_existing_issue};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, query_param};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_orchestrator");
@@ -129,11 +130,7 @@ async fn sigterm_stops_serving_and_exits_zero() {
 async fn a_process_killed_mid_ticket_resumes_after_restart_without_a_second_ticket() {
     let data = tempfile::tempdir().unwrap();
     let jira = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/search/jql"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issues": []})))
-        .mount(&jira)
-        .await;
+    no_existing_issue(&jira).await;
     // JIRA takes its time creating the issue: the process dies while it does.
     Mock::given(method("POST"))
         .and(path("/rest/api/2/issue"))
@@ -174,24 +171,7 @@ async fn a_process_killed_mid_ticket_resumes_after_restart_without_a_second_tick
 
     // JIRA did create MSG-1. After the restart the worker must find it, not create another.
     jira.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/rest/api/2/search/jql"))
-        .and(query_param(
-            "jql",
-            format!("labels = \"orchestrator-{id}\""),
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"issues": [{"id": "1", "key": "MSG-1"}]})),
-        )
-        .mount(&jira)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue"))
-        .respond_with(ResponseTemplate::new(201))
-        .expect(0)
-        .mount(&jira)
-        .await;
+    already_has_issue(&jira, &id, "MSG-1").await;
     let mut second = serve(data.path(), Some(&jira.uri()));
     let deadline = Instant::now() + Duration::from_secs(15);
     let request = loop {
