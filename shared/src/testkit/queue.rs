@@ -64,6 +64,16 @@ pub async fn run(queue: &dyn Queue, time: &dyn TimeControl) {
     let m = queue.receive(1, visibility).await.unwrap().remove(0);
     assert_eq!(m.body, "second");
     queue.delete(&m.receipt).await.unwrap();
+    for bogus in ["", "not-a-receipt", &format!("{}x", m.receipt)] {
+        assert!(
+            matches!(queue.delete(bogus).await, Err(StoreError::NotFound)),
+            "a receipt the queue never issued deletes nothing: {bogus:?}"
+        );
+        assert!(matches!(
+            queue.change_visibility(bogus, Duration::ZERO).await,
+            Err(StoreError::NotFound)
+        ));
+    }
     time.advance(visibility + Duration::from_millis(500)).await;
     assert!(
         queue.receive(10, visibility).await.unwrap().is_empty(),

@@ -61,6 +61,18 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A receipt handle names its message and this one delivery of it, so deleting or
+/// hiding by receipt is a primary-key lookup, and a stale receipt (from an earlier
+/// delivery) matches nothing.
+fn receipt_for(id: &str) -> String {
+    format!("{id}/{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The message id in a receipt handle (`None` for a handle this queue never issued).
+fn message_of(receipt: &str) -> Option<&str> {
+    receipt.split_once('/').map(|(id, _)| id)
+}
+
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str, delay: Duration) -> Result<String, StoreError> {
@@ -118,7 +130,7 @@ impl Queue for SqliteQueue {
                             .map_err(unavailable)?;
                             continue;
                         }
-                        let receipt = new_id();
+                        let receipt = receipt_for(&id);
                         tx.exec(
                             "UPDATE queue_messages SET receive_count = ?2, receipt = ?3, visible_at = ?4 WHERE id = ?1",
                             params![id, count + 1, receipt, hidden_until],
@@ -139,13 +151,16 @@ impl Queue for SqliteQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+        let Some(id) = message_of(receipt).map(str::to_owned) else {
+            return Err(StoreError::NotFound);
+        };
         let (queue, receipt) = (self.name.clone(), receipt.to_owned());
         let deleted = self
             .db
             .call(move |conn| {
                 conn.exec(
-                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
-                    params![queue, receipt],
+                    "DELETE FROM queue_messages WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+                    params![id, queue, receipt],
                 )
                 .map_err(unavailable)
             })
@@ -162,14 +177,17 @@ impl Queue for SqliteQueue {
         receipt: &str,
         visibility: Duration,
     ) -> Result<(), StoreError> {
+        let Some(id) = message_of(receipt).map(str::to_owned) else {
+            return Err(StoreError::NotFound);
+        };
         let (queue, receipt) = (self.name.clone(), receipt.to_owned());
         let visible_at = self.now_ms().saturating_add(millis(visibility));
         let changed = self
             .db
             .call(move |conn| {
                 conn.exec(
-                    "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND receipt = ?2",
-                    params![queue, receipt, visible_at],
+                    "UPDATE queue_messages SET visible_at = ?4 WHERE id = ?1 AND queue = ?2 AND receipt = ?3",
+                    params![id, queue, receipt, visible_at],
                 )
                 .map_err(unavailable)
             })
