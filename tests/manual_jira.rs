@@ -1,6 +1,7 @@
 //! Manual fulfillment end to end: local mode with a wiremock JIRA that checks the request
 //! shapes JIRA's REST API documents, and the JIRA webhook driving completion.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrator_tests::jira_stub::{already_has_issue, creates_issue, no_existing_issue};
@@ -520,6 +521,16 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
         requests: state.requests.clone(),
         jira: None,
         renderer: shared::template::render::Renderer::new(),
+        engine: shared::fulfillment::engine::Engine::standard(
+            None,
+            Arc::new(shared::adapters::local::SqliteStateStore::new(
+                shared::adapters::local::Db::in_memory().unwrap(),
+            )),
+            Arc::new(shared::adapters::local::LocalSecrets::from_pairs([])),
+            state.requests.clock.clone(),
+        )
+        .unwrap(),
+        environment: Default::default(),
         system: shared::fulfillment::SystemInfo {
             region: "r".into(),
             stage: "s".into(),

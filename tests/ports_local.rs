@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use shared::adapters::local::{Db, SqliteAuditLog, SqliteQueue, SqliteRequestStore};
+use shared::adapters::local::{
+    Db, SqliteAuditLog, SqliteQueue, SqliteRequestStore, SqliteStateStore,
+};
 use shared::testkit::{self, ManualClock};
 
 fn db() -> (tempfile::TempDir, Db) {
@@ -15,6 +17,12 @@ fn db() -> (tempfile::TempDir, Db) {
 async fn the_sqlite_request_store_passes_the_request_store_suite() {
     let (_dir, db) = db();
     testkit::requests::run(&SqliteRequestStore::new(db)).await;
+}
+
+#[tokio::test]
+async fn the_sqlite_state_store_passes_the_state_store_suite() {
+    let (_dir, db) = db();
+    testkit::state::run(&SqliteStateStore::new(db)).await;
 }
 
 #[tokio::test]

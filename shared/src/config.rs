@@ -26,6 +26,9 @@ pub struct Config {
     /// Deployment stage (the `system.stage` template variable).
     pub stage: String,
     pub region: String,
+    /// The `environment` template scope: per-deployment facts that catalog items read,
+    /// such as API base URLs, the account id or the VPC (`{{environment.dbaasApiUrl}}`).
+    pub environment: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +76,7 @@ impl Default for Config {
             sandbox: false,
             stage: "local".to_owned(),
             region: "local".to_owned(),
+            environment: serde_json::Map::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod ports;
 pub mod requests;
 pub mod sandbox;
 pub mod secret;
+pub mod signing;
 pub mod template;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

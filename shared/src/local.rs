@@ -11,10 +11,12 @@ use tokio::sync::watch;
 
 use crate::adapters::local::{
     Db, LocalCatalog, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore,
+    SqliteStateStore,
 };
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
 use crate::fulfillment::SystemInfo;
+use crate::fulfillment::engine::Engine;
 use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
@@ -197,10 +199,18 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         },
     });
     let jira = jira_client(config, secrets.as_ref()).await?;
+    let engine = Engine::standard(
+        jira.clone(),
+        Arc::new(SqliteStateStore::new(db.clone())),
+        secrets.clone(),
+        requests.clock.clone(),
+    )?;
     let worker = Arc::new(Worker {
         requests: requests.clone(),
         jira,
         renderer: Renderer::new(),
+        engine,
+        environment: config.environment.clone(),
         system: SystemInfo {
             region: config.region.clone(),
             stage: config.stage.clone(),

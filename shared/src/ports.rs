@@ -153,3 +153,40 @@ pub trait Secrets: Send + Sync {
     /// The secret's value, or `None` when there is no such secret.
     async fn get(&self, name: &str) -> Result<Option<crate::secret::SecretString>, StoreError>;
 }
+
+/// A record of the state store and the version that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    pub value: serde_json::Value,
+    pub version: u64,
+}
+
+/// Small shared records that several workers update: action execution records, circuit
+/// breakers, admin overrides. Every write is conditional on the version read, so two
+/// workers (two Lambdas, later) never both win; DynamoDB maps a record to an item with a
+/// version attribute and a condition expression.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Versioned>, StoreError>;
+
+    /// Writes `value` when the stored version is `expected` (`None`: only if there is no
+    /// record yet) and returns the new version. Otherwise `StoreError::VersionConflict`.
+    async fn put(
+        &self,
+        table: &str,
+        key: &str,
+        value: &serde_json::Value,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError>;
+
+    /// Removes the record when its version is `expected`; `NotFound` when there is none.
+    async fn delete(&self, table: &str, key: &str, expected: u64) -> Result<(), StoreError>;
+
+    /// The records of `table` whose key starts with `prefix`, in key order, at most `limit`.
+    async fn list(
+        &self,
+        table: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Versioned)>, StoreError>;
+}

@@ -155,6 +155,16 @@ pub struct Fulfillment {
     pub manual: Option<ManualFulfillment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automated: Option<AutomatedFulfillment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+}
+
+/// What an automated item does when its automation cannot finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Open the manual section's JIRA ticket.
+    Manual,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,7 +235,7 @@ pub struct Action {
     pub timeout: Option<DurationSpec>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionType {
     Jira,
@@ -337,6 +347,8 @@ pub struct RetryPolicy {
     pub backoff_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_interval: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -374,6 +386,45 @@ pub struct RestAction {
     pub body: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub success_status: Vec<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<RestAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Box<RestPoll>>,
+}
+
+/// How a REST action authenticates; the values are usually `{{secrets.NAME}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum RestAuth {
+    Bearer(String),
+    Basic { username: String, password: String },
+    ApiKey { header: String, value: String },
+}
+
+/// Polling of an asynchronous API's status until a condition holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RestPoll {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<DurationSpec>,
+    pub until: Condition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_when: Option<Condition>,
+}
+
+/// A test on a JSON document: the value at `path` equals `equals`, or is one of `in`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -482,6 +482,19 @@ fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: 
         )),
         _ => {}
     }
+    if fulfillment.fallback.is_some() {
+        if fulfillment.mode == Mode::Manual {
+            findings.push(item.error(
+                "/spec/fulfillment/fallback",
+                "`fallback: manual` applies to automated items; this item is already manual",
+            ));
+        } else if fulfillment.manual.is_none() {
+            findings.push(item.error(
+                "/spec/fulfillment/fallback",
+                "`fallback: manual` needs a `manual` section with the JIRA ticket to open",
+            ));
+        }
+    }
     let declared: Vec<&str> = spec.outputs.keys().map(String::as_str).collect();
     let optional = optional_fields(&spec.presentation.schema, fields);
 

@@ -20,40 +20,59 @@ pub fn issue_fields(
     context: &Value,
 ) -> Result<Map<String, Value>, RenderFailure> {
     let at = "manual.ticket";
+    let text =
+        |template: &str, key: &str| renderer.render_str(template, context, &format!("{at}/{key}"));
     let mut fields = Map::new();
-    // Extra fields first, so the ticket's own keys win on a clash.
     for (name, value) in &ticket.fields {
         fields.insert(
             name.clone(),
             renderer.render_value(value, context, &format!("{at}/fields/{name}"))?,
         );
     }
+    let rendered = JiraTicket {
+        project: ticket.project.clone(),
+        issue_type: ticket.issue_type.clone(),
+        summary: text(&ticket.summary, "summary")?,
+        description: ticket
+            .description
+            .as_deref()
+            .map(|d| text(d, "description"))
+            .transpose()?,
+        labels: ticket
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| text(l, &format!("labels/{i}")))
+            .collect::<Result<_, _>>()?,
+        priority: ticket
+            .priority
+            .as_deref()
+            .map(|p| text(p, "priority"))
+            .transpose()?,
+        fields,
+    };
+    Ok(ticket_fields(&rendered, &request_label(id)))
+}
+
+/// JIRA's `fields` object for an already rendered ticket, labelled with `label` (which
+/// finds the issue again on a retry).
+pub fn ticket_fields(ticket: &JiraTicket, label: &str) -> Map<String, Value> {
+    // Extra fields first, so the ticket's own keys win on a clash.
+    let mut fields = ticket.fields.clone();
     fields.insert("project".into(), json!({ "key": ticket.project }));
     fields.insert("issuetype".into(), json!({ "name": ticket.issue_type }));
-    fields.insert(
-        "summary".into(),
-        json!(renderer.render_str(&ticket.summary, context, &format!("{at}/summary"))?),
-    );
+    fields.insert("summary".into(), json!(ticket.summary));
     if let Some(description) = &ticket.description {
-        fields.insert(
-            "description".into(),
-            json!(renderer.render_str(description, context, &format!("{at}/description"))?),
-        );
+        fields.insert("description".into(), json!(description));
     }
     if let Some(priority) = &ticket.priority {
-        fields.insert(
-            "priority".into(),
-            json!({ "name": renderer.render_str(priority, context, &format!("{at}/priority"))? }),
-        );
+        fields.insert("priority".into(), json!({ "name": priority }));
     }
-    let mut labels = Vec::with_capacity(ticket.labels.len() + 2);
-    for (i, label) in ticket.labels.iter().enumerate() {
-        labels.push(renderer.render_str(label, context, &format!("{at}/labels/{i}"))?);
-    }
+    let mut labels = ticket.labels.clone();
     labels.push("orchestrator".to_owned());
-    labels.push(request_label(id));
+    labels.push(label.to_owned());
     fields.insert("labels".into(), json!(labels));
-    Ok(fields)
+    fields
 }
 
 /// Resolutions that mean "no": the request is rejected rather than completed.

@@ -1,7 +1,11 @@
 //! Fulfillment: turning an accepted request into work done, by a person through JIRA
 //! (manual mode) or by actions (automated mode, with the fulfillment engine).
 
+pub mod actions;
+pub mod breaker;
+pub mod engine;
 pub mod manual;
+pub mod vars;
 pub mod worker;
 
 use serde_json::{Value, json};

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use serde_json::{Map, Value};
+
+use super::engine::{Engine, Note, Progress, RunFor, action_with};
 use super::manual::{issue_fields, request_label};
 use super::{SystemInfo, context};
-use crate::catalog::document::Mode;
+use crate::catalog::document::{Fallback, Mode};
 use crate::catalog::snapshot::TargetRef;
 use crate::integrations::jira::{JiraClient, JiraError};
 use crate::ports::Message;
@@ -34,7 +37,10 @@ pub struct Worker {
     pub requests: Arc<RequestService>,
     pub jira: Option<Arc<JiraClient>>,
     pub renderer: Renderer,
+    pub engine: Engine,
     pub system: SystemInfo,
+    /// The `environment` scope: per-deployment configuration.
+    pub environment: Map<String, Value>,
     /// Receives before a message would be dead-lettered: the last attempt fails the request.
     pub max_receives: u32,
 }
@@ -43,8 +49,15 @@ pub struct Worker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
     Done,
+    /// Something failed for now: the same message comes back after this long.
     RetryAfter(Duration),
+    /// Work goes on later (a retry's backoff, a poll's interval): a fresh message is sent
+    /// with this delay, so waiting never counts toward the dead-letter limit.
+    Continue(Duration),
 }
+
+/// SQS delays a message by 15 minutes at most; a longer wait takes several hops.
+const MAX_DELAY: Duration = Duration::from_secs(900);
 
 impl Worker {
     /// Polls the queue until `shutdown` turns true, then returns after the batch in hand.
@@ -119,6 +132,19 @@ impl Worker {
                     .change_visibility(&message.receipt, wait)
                     .await
             }
+            Disposition::Continue(wait) => {
+                // Send first: a crash in between leaves two messages, which is harmless
+                // (handling is idempotent), never none.
+                match self
+                    .requests
+                    .queue
+                    .send(&message.body, wait.min(MAX_DELAY))
+                    .await
+                {
+                    Ok(_) => self.requests.queue.delete(&message.receipt).await,
+                    Err(e) => Err(e),
+                }
+            }
         };
         if let Err(e) = settled {
             // The message comes back after its visibility timeout; handling is idempotent.
@@ -173,13 +199,40 @@ impl Worker {
             }
         };
         let fulfillment = &item.doc.spec.fulfillment;
-        let manual = match (fulfillment.mode, &fulfillment.manual) {
-            (Mode::Manual, Some(manual)) => manual,
-            _ => {
+        let forced_manual = self.mode_override(&item.doc.metadata.name).await?;
+        let automated = match (&fulfillment.automated, fulfillment.mode, &forced_manual) {
+            (Some(automated), Mode::Automated, None) => Some(automated),
+            _ => None,
+        };
+        if let Some(automated) = automated {
+            if request.status == RequestStatus::Submitted {
+                request = self.start(&request).await?;
+            }
+            match self.automate(&request, item, automated).await? {
+                Automation::Finished(d) => return Ok(d),
+                Automation::FallBack(reason) => {
+                    if request.ticket.is_none() && !request_fell_back(&request) {
+                        request = service
+                            .note(
+                                request.id,
+                                None,
+                                "worker",
+                                "fallback",
+                                format!("automation failed; opening a JIRA ticket for a person instead: {reason}"),
+                                |_| {},
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+        let manual = match &fulfillment.manual {
+            Some(manual) => manual,
+            None => {
                 return self
                     .fail(
                         &request,
-                        "automated fulfillment is not available in this version yet",
+                        "the item has no manual section, and its mode was forced to manual",
                     )
                     .await;
             }
@@ -193,24 +246,9 @@ impl Worker {
                 .await;
         };
         if request.status == RequestStatus::Submitted {
-            request = service
-                .transition_from(
-                    request.id,
-                    Some(request.clone()),
-                    "worker",
-                    "fulfillment_started",
-                    RequestStatus::InProgress,
-                    None,
-                    |_| {},
-                )
-                .await?;
+            request = self.start(&request).await?;
         }
-        let ctx = context(
-            &request,
-            &item.doc.metadata,
-            &self.system,
-            service.clock.now(),
-        );
+        let ctx = self.context(&request, &item.doc.metadata);
         let fields = match issue_fields(&manual.ticket, request.id, &self.renderer, &ctx) {
             Ok(fields) => fields,
             Err(e) => {
@@ -267,13 +305,177 @@ impl Worker {
         }
     }
 
+    async fn start(&self, request: &Request) -> Result<Request, RequestError> {
+        self.requests
+            .transition_from(
+                request.id,
+                Some(request.clone()),
+                "worker",
+                "fulfillment_started",
+                RequestStatus::InProgress,
+                None,
+                |_| {},
+            )
+            .await
+    }
+
+    fn context(&self, request: &Request, metadata: &crate::catalog::document::Metadata) -> Value {
+        let mut ctx = context(request, metadata, &self.system, self.requests.clock.now());
+        ctx["environment"] = Value::Object(self.environment.clone());
+        ctx
+    }
+
+    /// The mode an admin forced on an item (`PUT /catalog/items/{name}/mode`), if any.
+    async fn mode_override(&self, item: &str) -> Result<Option<Value>, RequestError> {
+        Ok(self
+            .engine
+            .state
+            .get(MODE_OVERRIDES, item)
+            .await?
+            .map(|v| v.value)
+            .filter(|v| v["mode"] == "manual"))
+    }
+
+    /// Runs an item's actions as far as they go now; on a failure, its rollback, then the
+    /// fallback or the request's failure.
+    async fn automate(
+        &self,
+        request: &Request,
+        item: &crate::catalog::Located<crate::catalog::CatalogItem>,
+        automated: &crate::catalog::document::AutomatedFulfillment,
+    ) -> Result<Automation, RequestError> {
+        let ctx = self.context(request, &item.doc.metadata);
+        let run = RunFor {
+            request_id: request.id.to_string(),
+            requester: request.requester.sub.clone(),
+            item: &item.doc.metadata.name,
+            component: "main",
+            context: &ctx,
+        };
+        let mut notes = Vec::new();
+        let progress = self
+            .engine
+            .advance(&run, "actions", &automated.actions, &mut notes)
+            .await;
+        self.write_notes(request, &notes).await?;
+        let (action, reason, breaker_open, succeeded) = match progress? {
+            Progress::Completed { outputs } => {
+                let declared = &item.doc.spec.outputs;
+                let mut result = Map::new();
+                for values in outputs.values() {
+                    if let Value::Object(values) = values {
+                        for (name, value) in values {
+                            if declared.contains_key(name) {
+                                result.insert(name.clone(), value.clone());
+                            }
+                        }
+                    }
+                }
+                self.requests
+                    .transition_from(
+                        request.id,
+                        None,
+                        "worker",
+                        "completed",
+                        RequestStatus::Completed,
+                        Some(format!("all {} actions succeeded", automated.actions.len())),
+                        |r| r.outputs = result.clone(),
+                    )
+                    .await?;
+                return Ok(Automation::Finished(Disposition::Done));
+            }
+            Progress::Waiting { after } => {
+                return Ok(Automation::Finished(Disposition::Continue(after)));
+            }
+            Progress::Failed {
+                action,
+                reason,
+                breaker_open,
+                outputs,
+            } => (action, reason, breaker_open, outputs),
+        };
+        // Undo what succeeded: the rollback actions whose `outputs` exist.
+        let rollback: Vec<_> = automated
+            .rollback
+            .iter()
+            .filter(|a| reads_only(a, &succeeded))
+            .cloned()
+            .collect();
+        if !rollback.is_empty() && !succeeded.is_empty() {
+            let mut ctx = ctx.clone();
+            ctx["outputs"] = Value::Object(succeeded.clone());
+            let run = RunFor {
+                context: &ctx,
+                ..run
+            };
+            let mut notes = Vec::new();
+            let progress = self
+                .engine
+                .advance(&run, "rollback", &rollback, &mut notes)
+                .await;
+            self.write_notes(request, &notes).await?;
+            match progress? {
+                Progress::Waiting { after } => {
+                    return Ok(Automation::Finished(Disposition::Continue(after)));
+                }
+                Progress::Completed { .. } => {
+                    self.note(
+                        request,
+                        "rolled_back",
+                        format!("rolled back after `{action}` failed"),
+                    )
+                    .await?;
+                }
+                Progress::Failed { reason: why, .. } => {
+                    self.note(
+                        request,
+                        "rollback_failed",
+                        format!("the rollback failed: {why}"),
+                    )
+                    .await?;
+                }
+            }
+        }
+        let fallback = item.doc.spec.fulfillment.fallback == Some(Fallback::Manual)
+            && item.doc.spec.fulfillment.manual.is_some();
+        let _ = breaker_open;
+        if fallback {
+            return Ok(Automation::FallBack(reason));
+        }
+        Ok(Automation::Finished(self.fail(request, &reason).await?))
+    }
+
+    async fn note(
+        &self,
+        request: &Request,
+        kind: &str,
+        message: String,
+    ) -> Result<(), RequestError> {
+        match self
+            .requests
+            .note(request.id, None, "worker", kind, message, |_| {})
+            .await
+        {
+            Ok(_) | Err(RequestError::InvalidTransition { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write_notes(&self, request: &Request, notes: &[Note]) -> Result<(), RequestError> {
+        for note in notes {
+            tracing::info!(kind = note.kind, message = %note.message, "fulfillment");
+            self.note(request, note.kind, note.message.clone()).await?;
+        }
+        Ok(())
+    }
+
     async fn fail(&self, request: &Request, reason: &str) -> Result<Disposition, RequestError> {
         tracing::warn!(reason, "request failed");
         let reason = reason.to_owned();
         self.requests
             .transition_from(
                 request.id,
-                Some(request.clone()),
+                None,
                 "worker",
                 "failed",
                 RequestStatus::Failed,
@@ -283,6 +485,43 @@ impl Worker {
             .await?;
         Ok(Disposition::Done)
     }
+}
+
+/// The state-store table of admin overrides of items' modes.
+pub const MODE_OVERRIDES: &str = "mode-overrides";
+
+enum Automation {
+    Finished(Disposition),
+    /// Automation failed; a person takes over through the manual section.
+    FallBack(String),
+}
+
+fn request_fell_back(request: &Request) -> bool {
+    request.status == RequestStatus::AwaitingFulfillment
+}
+
+/// Whether every `outputs.<id>` an action reads belongs to an action that succeeded.
+fn reads_only(action: &crate::catalog::document::Action, succeeded: &Map<String, Value>) -> bool {
+    fn walk(v: &Value, ok: &mut bool, succeeded: &Map<String, Value>) {
+        match v {
+            Value::String(t) if crate::template::refs::is_template(t) => {
+                for var in crate::template::refs::analyze(t).variables {
+                    if let [scope, id, ..] = var.segments.as_slice()
+                        && scope == "outputs"
+                        && !succeeded.contains_key(id)
+                    {
+                        *ok = false;
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, ok, succeeded)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, ok, succeeded)),
+            _ => {}
+        }
+    }
+    let mut ok = true;
+    walk(&action_with(action), &mut ok, succeeded);
+    ok
 }
 
 /// Exponential backoff from 1 s, at most `MAX_BACKOFF`; a server's Retry-After wins.

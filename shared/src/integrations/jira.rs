@@ -96,6 +96,19 @@ impl JiraClient {
         })
     }
 
+    /// An issue as JIRA returns it (`GET /rest/api/2/issue/{key}`), with its status and
+    /// resolution.
+    pub async fn issue(&self, key: &str) -> Result<Value, JiraError> {
+        let key = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
+        let request = self
+            .authorized(
+                self.http
+                    .get(format!("{}/rest/api/2/issue/{key}", self.base)),
+            )
+            .query(&[("fields", "status,resolution")]);
+        read(send(request).await?).await
+    }
+
     /// The issue carrying `label`, if one exists (how a retry finds the issue an earlier
     /// attempt created before it could record it).
     pub async fn find_by_label(&self, label: &str) -> Result<Option<Issue>, JiraError> {

@@ -238,10 +238,42 @@ impl RequestService {
     pub async fn transition_from(
         &self,
         id: RequestId,
-        mut known: Option<Request>,
+        known: Option<Request>,
         actor: &str,
         kind: &str,
         next: RequestStatus,
+        message: Option<String>,
+        change: impl Fn(&mut Request),
+    ) -> Result<Request, RequestError> {
+        self.record(id, known, actor, kind, Some(next), message, change)
+            .await
+    }
+
+    /// Adds an event to the timeline of a request that has not finished, without changing
+    /// its status (an action's attempt, a retry, a fallback), applying `change` with it.
+    pub async fn note(
+        &self,
+        id: RequestId,
+        known: Option<Request>,
+        actor: &str,
+        kind: &str,
+        message: String,
+        change: impl Fn(&mut Request),
+    ) -> Result<Request, RequestError> {
+        self.record(id, known, actor, kind, None, Some(message), change)
+            .await
+    }
+
+    /// Writes one event (and the change it brings) with optimistic concurrency: a
+    /// concurrent writer makes it re-read and try again.
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        id: RequestId,
+        mut known: Option<Request>,
+        actor: &str,
+        kind: &str,
+        next: Option<RequestStatus>,
         message: Option<String>,
         change: impl Fn(&mut Request),
     ) -> Result<Request, RequestError> {
@@ -254,16 +286,24 @@ impl RequestService {
                     .await?
                     .ok_or_else(|| RequestError::NotFound(id.to_string()))?,
             };
-            if request.status == next {
+            let next = match next {
                 // Already there (a redelivered message, a repeated webhook): nothing to do.
-                return Ok(request);
-            }
-            if !request.status.can_become(next) {
-                return Err(RequestError::InvalidTransition {
-                    status: request.status,
-                    next,
-                });
-            }
+                Some(next) if request.status == next => return Ok(request),
+                Some(next) if !request.status.can_become(next) => {
+                    return Err(RequestError::InvalidTransition {
+                        status: request.status,
+                        next,
+                    });
+                }
+                Some(next) => next,
+                None if request.status.is_terminal() => {
+                    return Err(RequestError::InvalidTransition {
+                        status: request.status,
+                        next: request.status,
+                    });
+                }
+                None => request.status,
+            };
             let now = self.clock.now();
             request.status = next;
             request.version += 1;

@@ -23,8 +23,23 @@ pub struct RenderFailure {
 }
 
 /// The template engine, configured once: strict, no escaping, the catalog's helpers.
+/// URLs render through a second registry whose `{{...}}` output is percent-encoded.
 pub struct Renderer {
     hb: Handlebars<'static>,
+    url: Handlebars<'static>,
+}
+
+/// Characters a value rendered into a URL keeps as they are: RFC 3986's unreserved set.
+/// Everything else (`/`, `?`, `#`, `&`, `=`, `%`, spaces, quotes, ...) is percent-encoded,
+/// so a value stays inside its path segment or query value.
+const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn url_escape(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, URL_COMPONENT).to_string()
 }
 
 impl Default for Renderer {
@@ -104,6 +119,24 @@ impl HelperDef for DateHelper {
     }
 }
 
+/// A strict registry with the catalog's helpers and the given escaping.
+fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(escape);
+    hb.register_helper("lower", Box::new(lower));
+    hb.register_helper("upper", Box::new(upper));
+    hb.register_helper("trim", Box::new(trim));
+    hb.register_helper("json", Box::new(json));
+    hb.register_helper("replace", Box::new(replace));
+    hb.register_helper("slug", Box::new(slug));
+    hb.register_helper("join", Box::new(join));
+    hb.register_helper("concat", Box::new(concat));
+    hb.register_helper("default", Box::new(DefaultHelper));
+    hb.register_helper("date", Box::new(DateHelper));
+    hb
+}
+
 /// Lower-case, ASCII letters and digits, single hyphens: `My Service` -> `my-service`.
 pub fn slugify(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -119,20 +152,79 @@ pub fn slugify(s: &str) -> String {
 
 impl Renderer {
     pub fn new() -> Self {
-        let mut hb = Handlebars::new();
-        hb.set_strict_mode(true);
-        hb.register_escape_fn(handlebars::no_escape);
-        hb.register_helper("lower", Box::new(lower));
-        hb.register_helper("upper", Box::new(upper));
-        hb.register_helper("trim", Box::new(trim));
-        hb.register_helper("json", Box::new(json));
-        hb.register_helper("replace", Box::new(replace));
-        hb.register_helper("slug", Box::new(slug));
-        hb.register_helper("join", Box::new(join));
-        hb.register_helper("concat", Box::new(concat));
-        hb.register_helper("default", Box::new(DefaultHelper));
-        hb.register_helper("date", Box::new(DateHelper));
-        Renderer { hb }
+        Renderer {
+            hb: registry(handlebars::no_escape),
+            url: registry(url_escape),
+        }
+    }
+
+    /// Renders a URL template. A leading `{{...}}` is the base URL (deployment
+    /// configuration such as `{{environment.apiUrl}}`) and is inserted as written; every
+    /// other value is percent-encoded, and a value that would still change the path (a
+    /// `.` or `..` segment) is refused.
+    pub fn render_url(
+        &self,
+        template: &str,
+        context: &Value,
+        location: &str,
+    ) -> Result<String, RenderFailure> {
+        let fail = |message: String| RenderFailure {
+            location: location.to_owned(),
+            template: template.to_owned(),
+            message,
+        };
+        if !is_template(template) {
+            return Ok(template.to_owned());
+        }
+        let (base, rest) = match template.find("}}") {
+            Some(end)
+                if template.starts_with("{{")
+                    && !template[2..].starts_with(['#', '!', '{', '>', '/', '~']) =>
+            {
+                template.split_at(end + 2)
+            }
+            _ => ("", template),
+        };
+        let base = self.render_str(base, context, location)?;
+        let rest = self
+            .url
+            .render_template(rest, context)
+            .map_err(|e| fail(render_message(&e)))?;
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        let dot_segment = path.split('/').skip(1).any(|segment| {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            decoded == "." || decoded == ".."
+        });
+        if dot_segment {
+            return Err(fail(format!(
+                "a value would change the URL's path: `{path}` has a `.` or `..` segment"
+            )));
+        }
+        Ok(format!("{base}{rest}"))
+    }
+
+    /// Renders every string leaf of `value` like [`Renderer::render_value`], but the leaves
+    /// at `urls` (JSON pointers) as URLs ([`Renderer::render_url`]).
+    pub fn render_config(
+        &self,
+        value: &Value,
+        context: &Value,
+        location: &str,
+        urls: &[&str],
+    ) -> Result<Value, RenderFailure> {
+        let mut out = self.render_value(value, context, location)?;
+        for pointer in urls {
+            if let (Some(Value::String(template)), Some(slot)) =
+                (value.pointer(pointer), out.pointer_mut(pointer))
+            {
+                *slot = Value::String(self.render_url(
+                    template,
+                    context,
+                    &format!("{location}{pointer}"),
+                )?);
+            }
+        }
+        Ok(out)
     }
 
     /// Renders one template to text.
@@ -331,6 +423,74 @@ mod tests {
         assert_eq!(
             t("{{#if fields.absent}}{{join fields.absent ', '}}{{else}}none{{/if}}"),
             "none"
+        );
+    }
+
+    #[test]
+    fn values_in_urls_are_encoded_and_cannot_change_their_structure() {
+        let r = Renderer::new();
+        let ctx = json!({"environment": {"api": "https://api.example.com/v2"},
+                         "fields": {"name": "a/../b?x=1&y=2#f %{{x}}\"", "dots": "..", "dot": ".",
+                                    "enc": "%2e%2E", "ok": "orders-api_1.0~x"}});
+        let url = |t: &str| r.render_url(t, &ctx, "with/url");
+        assert_eq!(
+            url("{{environment.api}}/queues/{{fields.name}}?q={{fields.name}}").unwrap(),
+            "https://api.example.com/v2/queues/a%2F..%2Fb%3Fx%3D1%26y%3D2%23f%20%25%7B%7Bx%7D%7D%22\
+             ?q=a%2F..%2Fb%3Fx%3D1%26y%3D2%23f%20%25%7B%7Bx%7D%7D%22"
+        );
+        assert_eq!(
+            url("{{environment.api}}/q/{{fields.ok}}").unwrap(),
+            "https://api.example.com/v2/q/orders-api_1.0~x"
+        );
+        // Helpers' output is encoded too.
+        assert_eq!(
+            url("{{environment.api}}/q/{{lower fields.name}}").unwrap(),
+            "https://api.example.com/v2/q/a%2F..%2Fb%3Fx%3D1%26y%3D2%23f%20%25%7B%7Bx%7D%7D%22"
+        );
+        // An encoded dot is encoded again: a literal `%2e%2E`, not a dot segment.
+        assert_eq!(
+            url("{{environment.api}}/q/{{fields.enc}}/x").unwrap(),
+            "https://api.example.com/v2/q/%252e%252E/x"
+        );
+        for field in ["dots", "dot"] {
+            let err = url(&format!(
+                "{{{{environment.api}}}}/q/{{{{fields.{field}}}}}/x"
+            ))
+            .unwrap_err();
+            assert!(err.message.contains("change the URL's path"), "{err}");
+            assert_eq!(err.location, "with/url");
+        }
+        // A value the author placed in the query with a dot is fine.
+        assert_eq!(
+            url("https://h/x?v={{fields.dots}}").unwrap(),
+            "https://h/x?v=.."
+        );
+        // Not a template: unchanged.
+        assert_eq!(url("https://h/x").unwrap(), "https://h/x");
+        // Strict as everywhere.
+        assert!(
+            url("{{environment.api}}/{{fields.nope}}")
+                .unwrap_err()
+                .message
+                .contains("fields.nope")
+        );
+    }
+
+    #[test]
+    fn render_config_renders_urls_at_their_pointers_and_other_leaves_plainly() {
+        let r = Renderer::new();
+        let ctx = json!({"fields": {"name": "a b/c", "n": 2}});
+        let out = r
+            .render_config(
+                &json!({"url": "https://h/{{fields.name}}", "body": {"name": "{{fields.name}}", "n": "{{fields.n}}"}}),
+                &ctx,
+                "with",
+                &["/url", "/poll/url"],
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"url": "https://h/a%20b%2Fc", "body": {"name": "a b/c", "n": 2}})
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod queue;
 pub mod requests;
+pub mod state;
 
 use std::sync::Mutex;
 use std::time::Duration;

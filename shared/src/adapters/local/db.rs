@@ -9,7 +9,8 @@ use rusqlite::Connection;
 use crate::ports::StoreError;
 
 /// Each entry migrates the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE requests (
     id TEXT PRIMARY KEY,
     requester TEXT NOT NULL,
@@ -48,7 +49,17 @@ CREATE TABLE queue_messages (
     receipt TEXT
 );
 CREATE INDEX queue_messages_visible ON queue_messages(queue, visible_at);
-"#];
+"#,
+    r#"
+CREATE TABLE state (
+    tbl TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (tbl, key)
+) WITHOUT ROWID;
+"#,
+];
 
 /// A job runs on the connection and returns how to answer its caller once the batch it
 /// ran in is settled (`true`: committed).

@@ -7,6 +7,7 @@ pub mod db;
 pub mod queue;
 pub mod requests;
 pub mod secrets;
+pub mod state;
 
 pub use audit::SqliteAuditLog;
 pub use catalog::LocalCatalog;
@@ -14,3 +15,4 @@ pub use db::Db;
 pub use queue::SqliteQueue;
 pub use requests::SqliteRequestStore;
 pub use secrets::LocalSecrets;
+pub use state::SqliteStateStore;

@@ -1,0 +1,99 @@
+//! `jira`: open a JIRA issue as a step of an automated fulfillment (to inform a team, or
+//! to have a person do one part), found again by its label on a retry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{ActionError, ActionKind, Invocation, Step, config};
+use crate::catalog::document::JiraAction;
+use crate::fulfillment::manual::ticket_fields;
+use crate::integrations::jira::{JiraClient, JiraError};
+
+pub struct Jira {
+    pub client: Option<Arc<JiraClient>>,
+}
+
+/// How often an issue is checked while the action waits for its resolution.
+const RESOLUTION_POLL: Duration = Duration::from_secs(60);
+
+fn action_error(e: JiraError) -> ActionError {
+    match e {
+        JiraError::Transient {
+            message,
+            retry_after,
+        } => ActionError::Retryable {
+            message: format!("JIRA is unavailable: {message}"),
+            retry_after,
+        },
+        JiraError::Permanent { messages, .. } => {
+            ActionError::permanent(format!("JIRA refused the issue: {}", messages.join("; ")))
+        }
+    }
+}
+
+impl Jira {
+    fn client(&self) -> Result<&JiraClient, ActionError> {
+        self.client.as_deref().ok_or_else(|| {
+            ActionError::permanent("a jira action needs JIRA, and none is configured (jira.url)")
+        })
+    }
+}
+
+#[async_trait]
+impl ActionKind for Jira {
+    fn url_pointers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn target(&self, _: &Value) -> Option<String> {
+        self.client
+            .as_ref()
+            .and_then(|c| super::host_of(&c.browse_url("")))
+    }
+
+    async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
+        let action: JiraAction = config(with)?;
+        let client = self.client()?;
+        // One label per execution: a retry after a lost answer finds the issue it opened.
+        let label = format!("orchestrator-{}", run.idempotency_key.replace('/', "-"));
+        let issue = match client.find_by_label(&label).await.map_err(action_error)? {
+            Some(issue) => issue,
+            None => client
+                .create_issue(ticket_fields(&action.ticket, &label))
+                .await
+                .map_err(action_error)?,
+        };
+        let document = json!({ "key": issue.key, "url": issue.url });
+        if action.wait_for_resolution {
+            return Ok(Step::Pending {
+                state: document,
+                check_after: RESOLUTION_POLL,
+            });
+        }
+        Ok(Step::Done(document))
+    }
+
+    async fn poll(&self, _: &Invocation, _: &Value, state: &Value) -> Result<Step, ActionError> {
+        let client = self.client()?;
+        let key = state["key"].as_str().unwrap_or_default();
+        let issue = client.issue(key).await.map_err(action_error)?;
+        let resolution = issue
+            .pointer("/fields/resolution/name")
+            .and_then(Value::as_str);
+        match resolution {
+            None => Ok(Step::Pending {
+                state: state.clone(),
+                check_after: RESOLUTION_POLL,
+            }),
+            Some(name) => {
+                let mut document = state.clone();
+                document["resolution"] = json!(name);
+                document["fields"] = issue["fields"].clone();
+                Ok(Step::Done(document))
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The action types an automated fulfillment is made of, each behind one trait. The
+//! engine renders an action's `with` (templates on string leaves) and hands the result to
+//! its kind; the kind talks to the target and says whether it is done, still going
+//! (poll again later), or failed, and whether a failure is worth retrying.
+
+pub mod jira;
+pub mod rest;
+pub mod webhook;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use serde_json_path::JsonPath;
+
+use crate::catalog::document::Condition;
+
+/// What a kind knows about the execution it runs.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Stable across attempts and redeliveries: `request/component/action`.
+    pub idempotency_key: String,
+    /// Stable across attempts: the id receivers use to drop duplicates.
+    pub delivery_id: String,
+    /// When the execution first started (RFC 3339), stable across attempts.
+    pub started_at: String,
+    pub request_id: String,
+    pub requester: String,
+    pub item: String,
+    pub action_id: String,
+    /// The longest a single call may take.
+    pub call_timeout: Duration,
+}
+
+/// Where an action is after a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Finished; outputs are read from this document with the action's JSONPaths.
+    Done(Value),
+    /// Started and still going: call `poll` with `state` after `check_after`.
+    Pending { state: Value, check_after: Duration },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ActionError {
+    /// Worth another attempt: connection refused, timeout, 5xx, 429.
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Another attempt would fail the same way: a 4xx, bad configuration, a failed run.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+impl ActionError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ActionError::Permanent {
+            message: message.into(),
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ActionError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ActionError::Retryable { .. })
+    }
+}
+
+#[async_trait]
+pub trait ActionKind: Send + Sync {
+    /// JSON pointers of `with` that hold URLs (rendered with percent-encoding).
+    fn url_pointers(&self) -> &'static [&'static str] {
+        &["/url"]
+    }
+
+    /// The host the action talks to, for its circuit breaker.
+    fn target(&self, with: &Value) -> Option<String> {
+        with.get("url").and_then(Value::as_str).and_then(host_of)
+    }
+
+    async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError>;
+
+    async fn poll(
+        &self,
+        run: &Invocation,
+        with: &Value,
+        state: &Value,
+    ) -> Result<Step, ActionError> {
+        let _ = (run, with, state);
+        Err(ActionError::permanent("this action does not poll"))
+    }
+}
+
+/// The host (and port) of a URL.
+pub fn host_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    Some(match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+/// Reads a typed configuration from a rendered `with`.
+pub fn config<T: serde::de::DeserializeOwned>(with: &Value) -> Result<T, ActionError> {
+    serde_json::from_value(with.clone())
+        .map_err(|e| ActionError::permanent(format!("the rendered configuration is invalid: {e}")))
+}
+
+/// Classifies an HTTP response status: `None` when it is a success (per `success`, or
+/// any 2xx when `success` is empty).
+pub fn status_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    success: &[u16],
+    what: &str,
+    body: &str,
+) -> Option<ActionError> {
+    let ok = if success.is_empty() {
+        status.is_success()
+    } else {
+        success.contains(&status.as_u16())
+    };
+    if ok {
+        return None;
+    }
+    let excerpt: String = body.chars().take(300).collect();
+    let message = if excerpt.trim().is_empty() {
+        format!("{what} answered {status}")
+    } else {
+        format!("{what} answered {status}: {}", excerpt.trim())
+    };
+    let code = status.as_u16();
+    if code == 429 || code == 408 || status.is_server_error() {
+        Some(ActionError::Retryable {
+            message,
+            retry_after: retry_after(headers),
+        })
+    } else {
+        Some(ActionError::Permanent { message })
+    }
+}
+
+/// A `Retry-After` header in seconds (the HTTP-date form is read as "soon").
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    match value.trim().parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => Some(Duration::from_secs(5)),
+    }
+}
+
+/// Classifies a failure to get a response at all.
+pub fn transport_error(what: &str, e: &reqwest::Error) -> ActionError {
+    // The URL can hold a secret (an API key in the query): say which host, not the URL.
+    let host = e.url().and_then(|u| u.host_str()).unwrap_or("the target");
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_builder() || e.is_request() && !e.is_connect() && !e.is_timeout() {
+        return ActionError::permanent(format!(
+            "{what} to {host} could not be sent: {}",
+            root_cause(e)
+        ));
+    } else {
+        "failed"
+    };
+    ActionError::retryable(format!("{what} to {host} {kind}"))
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    // reqwest errors name the URL; strip it (it may carry a secret in its query).
+    let text = source.to_string();
+    match text.find(" for url (") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// A response body as JSON when it is JSON, else as a string (or null when empty).
+pub fn body_document(text: &str) -> Value {
+    if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+    }
+}
+
+/// The value at a JSONPath: one match is that value, several an array, none `None`.
+pub fn select(document: &Value, path: &str) -> Result<Option<Value>, String> {
+    let parsed =
+        JsonPath::parse(path).map_err(|e| format!("`{path}` is not valid JSONPath: {e}"))?;
+    let nodes = parsed.query(document).all();
+    Ok(match nodes.as_slice() {
+        [] => None,
+        [one] => Some((*one).clone()),
+        many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect())),
+    })
+}
+
+/// Reads an action's outputs from its result document.
+pub fn extract_outputs(
+    document: &Value,
+    outputs: &std::collections::BTreeMap<String, String>,
+) -> Result<Map<String, Value>, ActionError> {
+    let mut out = Map::new();
+    for (name, path) in outputs {
+        match select(document, path).map_err(ActionError::permanent)? {
+            Some(value) => {
+                out.insert(name.clone(), value);
+            }
+            None => {
+                return Err(ActionError::permanent(format!(
+                    "output `{name}`: `{path}` matched nothing in the result"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a condition holds on a document.
+pub fn holds(condition: &Condition, document: &Value) -> Result<bool, ActionError> {
+    let value = select(document, &condition.path).map_err(ActionError::permanent)?;
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    if let Some(expected) = &condition.equals {
+        return Ok(&value == expected);
+    }
+    Ok(condition
+        .one_of
+        .as_ref()
+        .is_some_and(|options| options.contains(&value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outputs_come_from_jsonpath_and_a_miss_is_an_error() {
+        let doc = json!({"id": "db-1", "endpoint": {"address": "h", "port": 5432}, "subnets": [{"id": "a"}, {"id": "b"}]});
+        let outputs = [
+            ("id".to_owned(), "$.id".to_owned()),
+            ("port".to_owned(), "$.endpoint.port".to_owned()),
+            ("subnets".to_owned(), "$.subnets[*].id".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let got = extract_outputs(&doc, &outputs).unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({"id": "db-1", "port": 5432, "subnets": ["a", "b"]})
+        );
+        let missing = [("arn".to_owned(), "$.arn".to_owned())]
+            .into_iter()
+            .collect();
+        let err = extract_outputs(&doc, &missing).unwrap_err();
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("`$.arn` matched nothing"), "{err}");
+    }
+
+    #[test]
+    fn conditions_compare_values() {
+        let doc = json!({"status": "available", "n": 3});
+        let c = |path: &str, equals: Option<Value>, one_of: Option<Vec<Value>>| Condition {
+            path: path.to_owned(),
+            equals,
+            one_of,
+        };
+        assert!(holds(&c("$.status", Some(json!("available")), None), &doc).unwrap());
+        assert!(!holds(&c("$.status", Some(json!("failed")), None), &doc).unwrap());
+        assert!(holds(&c("$.n", None, Some(vec![json!(1), json!(3)])), &doc).unwrap());
+        assert!(!holds(&c("$.missing", Some(json!(null)), None), &doc).unwrap());
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        use reqwest::StatusCode;
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert!(status_error(StatusCode::CREATED, &headers, &[], "x", "").is_none());
+        assert!(status_error(StatusCode::NOT_FOUND, &headers, &[204, 404], "x", "").is_none());
+        assert!(
+            !status_error(StatusCode::BAD_REQUEST, &headers, &[], "x", "")
+                .unwrap()
+                .is_retryable()
+        );
+        assert!(
+            status_error(StatusCode::BAD_GATEWAY, &headers, &[], "x", "")
+                .unwrap()
+                .is_retryable()
+        );
+        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(
+            status_error(StatusCode::TOO_MANY_REQUESTS, &headers, &[], "x", ""),
+            Some(ActionError::Retryable {
+                message: "x answered 429 Too Many Requests".to_owned(),
+                retry_after: Some(Duration::from_secs(7))
+            })
+        );
+    }
+}

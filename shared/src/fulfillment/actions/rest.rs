@@ -1,0 +1,230 @@
+//! `rest`: one HTTP call to an API, with optional polling of a status URL for APIs that
+//! provision asynchronously.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+
+use super::{
+    ActionError, ActionKind, Invocation, Step, body_document, config, holds, select, status_error,
+    transport_error,
+};
+use crate::catalog::document::{HttpMethod, RestAction, RestAuth};
+
+/// How often a status URL is polled when the item does not say.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct Rest {
+    pub http: reqwest::Client,
+}
+
+#[async_trait]
+impl ActionKind for Rest {
+    fn url_pointers(&self) -> &'static [&'static str] {
+        &["/url", "/poll/url"]
+    }
+
+    async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
+        let rest: RestAction = config(with)?;
+        let method = match rest.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Patch => reqwest::Method::PATCH,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        };
+        let url = parse_url(&rest.url)?;
+        let mut call = self
+            .http
+            .request(method, url.clone())
+            .timeout(run.call_timeout)
+            .headers(headers(&rest, run)?);
+        if !rest.query.is_empty() {
+            call = call.query(&rest.query);
+        }
+        if let Some(body) = &rest.body {
+            call = call.json(body);
+        }
+        let response = call
+            .send()
+            .await
+            .map_err(|e| transport_error("the request", &e))?;
+        let (status, response_headers) = (response.status(), response.headers().clone());
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error("reading the response", &e))?;
+        if let Some(error) = status_error(
+            status,
+            &response_headers,
+            &rest.success_status,
+            &format!(
+                "{} {}",
+                with["method"].as_str().unwrap_or("the call"),
+                url_for_humans(&url)
+            ),
+            &text,
+        ) {
+            return Err(error);
+        }
+        let document = body_document(&text);
+        let Some(poll) = &rest.poll else {
+            return Ok(Step::Done(document));
+        };
+        let status_url = match (&poll.url, &poll.url_from) {
+            (Some(url), _) => url.clone(),
+            (None, Some(path)) => match select(&document, path).map_err(ActionError::permanent)? {
+                Some(Value::String(found)) => found,
+                _ => {
+                    return Err(ActionError::permanent(format!(
+                        "poll.urlFrom: `{path}` found no URL in the response"
+                    )));
+                }
+            },
+            (None, None) => response_headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ActionError::permanent(
+                        "poll: the response has no Location header; set poll.url or poll.urlFrom",
+                    )
+                })?,
+        };
+        // A relative status URL is relative to the URL that was called.
+        let status_url = url.join(&status_url).map_err(|e| {
+            ActionError::permanent(format!("poll: `{status_url}` is not a URL: {e}"))
+        })?;
+        Ok(Step::Pending {
+            state: json!({ "statusUrl": status_url.as_str() }),
+            check_after: interval(&rest),
+        })
+    }
+
+    async fn poll(
+        &self,
+        run: &Invocation,
+        with: &Value,
+        state: &Value,
+    ) -> Result<Step, ActionError> {
+        let rest: RestAction = config(with)?;
+        let Some(poll) = &rest.poll else {
+            return Err(ActionError::permanent("this action has no poll section"));
+        };
+        let url = parse_url(state["statusUrl"].as_str().unwrap_or_default())?;
+        let response = self
+            .http
+            .get(url.clone())
+            .timeout(run.call_timeout)
+            .headers(headers(&rest, run)?)
+            .send()
+            .await
+            .map_err(|e| transport_error("polling", &e))?;
+        let (status, response_headers) = (response.status(), response.headers().clone());
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error("reading the status", &e))?;
+        if let Some(error) = status_error(
+            status,
+            &response_headers,
+            &[],
+            &format!("GET {}", url_for_humans(&url)),
+            &text,
+        ) {
+            return Err(error);
+        }
+        let document = body_document(&text);
+        if let Some(fail) = &poll.fail_when
+            && holds(fail, &document)?
+        {
+            let seen = select(&document, &fail.path)
+                .ok()
+                .flatten()
+                .unwrap_or(Value::Null);
+            return Err(ActionError::permanent(format!(
+                "the status at {} reports failure: {} is {seen}",
+                url_for_humans(&url),
+                fail.path
+            )));
+        }
+        if holds(&poll.until, &document)? {
+            return Ok(Step::Done(document));
+        }
+        Ok(Step::Pending {
+            state: state.clone(),
+            check_after: interval(&rest),
+        })
+    }
+}
+
+fn interval(rest: &RestAction) -> Duration {
+    rest.poll
+        .as_ref()
+        .and_then(|p| p.interval)
+        .map_or(DEFAULT_POLL_INTERVAL, |d| d.as_duration())
+}
+
+pub fn parse_url(text: &str) -> Result<url::Url, ActionError> {
+    let url = url::Url::parse(text)
+        .map_err(|e| ActionError::permanent(format!("`{}` is not a URL: {e}", truncate(text))))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ActionError::permanent(format!(
+            "`{}` is not an http(s) URL",
+            truncate(text)
+        )));
+    }
+    Ok(url)
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+/// A URL for messages: scheme, host and path, without the query (which may hold keys).
+pub fn url_for_humans(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// The call's headers: the item's, its authentication, and the idempotency key (unless
+/// the item sets its own).
+fn headers(rest: &RestAction, run: &Invocation) -> Result<HeaderMap, ActionError> {
+    let mut map = HeaderMap::new();
+    let mut put = |name: &str, value: &str| -> Result<(), ActionError> {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ActionError::permanent(format!("`{name}` is not a valid header name")))?;
+        // A value with a line break or other control character would split the request.
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            ActionError::permanent(format!(
+                "header `{name}`: the rendered value has characters a header cannot hold"
+            ))
+        })?;
+        map.insert(header, value);
+        Ok(())
+    };
+    put("Idempotency-Key", &run.idempotency_key)?;
+    for (name, value) in &rest.headers {
+        put(name, value)?;
+    }
+    match &rest.auth {
+        Some(RestAuth::Bearer(token)) => put("Authorization", &format!("Bearer {token}"))?,
+        Some(RestAuth::Basic { username, password }) => {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            put("Authorization", &format!("Basic {encoded}"))?;
+        }
+        Some(RestAuth::ApiKey { header, value }) => put(header, value)?,
+        None => {}
+    }
+    if let Some(value) = map.get_mut(reqwest::header::AUTHORIZATION) {
+        value.set_sensitive(true);
+    }
+    Ok(map)
+}

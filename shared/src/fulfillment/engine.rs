@@ -1,0 +1,617 @@
+//! The fulfillment engine: runs an item's action list for a request, one step at a time,
+//! durably. Every action execution has a record in the state store (keyed by request,
+//! component, list and action) written with conditional writes, so a redelivered message
+//! never re-runs an action that succeeded, and two workers never run the same attempt.
+//! Waiting (a retry's backoff, a poll's interval) is not done in the worker: the engine
+//! says how long to wait and the worker schedules the request again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::actions::{ActionError, ActionKind, Invocation, Step, extract_outputs};
+use super::breaker::Breakers;
+use super::vars::{Redactor, resolve_secrets, secret_names};
+use crate::catalog::document::{Action, ActionType, RetryPolicy};
+use crate::ports::{Clock, Secrets, StateStore, StoreError};
+use crate::template::render::Renderer;
+
+const TABLE: &str = "executions";
+
+/// Defaults of a retry policy the item does not spell out.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_BACKOFF_RATE: f64 = 2.0;
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(300);
+/// How long an action may run (polling included) when the item does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The longest one HTTP call may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecStatus {
+    Running,
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// The record of one action execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Execution {
+    pub status: ExecStatus,
+    pub attempts: u32,
+    pub delivery_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deadline: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub next_at: Option<OffsetDateTime>,
+    /// A pending action's polling state.
+    #[serde(default)]
+    pub state: Value,
+    #[serde(default)]
+    pub outputs: Map<String, Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Where a run of an action list stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Every action succeeded: their outputs by action id.
+    Completed { outputs: Map<String, Value> },
+    /// Come back after this long (a retry's backoff, a poll's interval).
+    Waiting { after: Duration },
+    /// An action failed for good.
+    Failed {
+        action: String,
+        reason: String,
+        /// Failed fast because its target's circuit breaker is open.
+        breaker_open: bool,
+        /// Outputs of the actions that did succeed, by action id.
+        outputs: Map<String, Value>,
+    },
+}
+
+/// A timeline entry the run produced, already redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// What a run is for: the request, the component of a bundle it is (`main` for a single
+/// item), and the variables of every scope but `outputs` and `secrets`.
+pub struct RunFor<'a> {
+    pub request_id: String,
+    pub requester: String,
+    pub item: &'a str,
+    pub component: &'a str,
+    pub context: &'a Value,
+}
+
+pub struct Engine {
+    pub kinds: HashMap<ActionType, Arc<dyn ActionKind>>,
+    pub renderer: Renderer,
+    pub state: Arc<dyn StateStore>,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub breakers: Breakers,
+}
+
+impl Engine {
+    /// The engine with every action type, sharing one HTTP client.
+    pub fn standard(
+        jira: Option<Arc<crate::integrations::jira::JiraClient>>,
+        state: Arc<dyn StateStore>,
+        secrets: Arc<dyn Secrets>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, String> {
+        use super::actions::{jira::Jira, rest::Rest, webhook::Webhook};
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("orchestrator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let mut kinds: HashMap<ActionType, Arc<dyn ActionKind>> = HashMap::new();
+        kinds.insert(ActionType::Rest, Arc::new(Rest { http: http.clone() }));
+        kinds.insert(ActionType::Webhook, Arc::new(Webhook { http }));
+        kinds.insert(ActionType::Jira, Arc::new(Jira { client: jira }));
+        Ok(Engine {
+            kinds,
+            renderer: Renderer::new(),
+            breakers: Breakers::new(state.clone(), clock.clone()),
+            state,
+            secrets,
+            clock,
+        })
+    }
+}
+
+fn store_value<T: Serialize>(v: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 120 {
+        format!("{}m", secs / 60)
+    } else if secs >= 1 {
+        format!("{secs}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn remaining(until: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    Duration::try_from(until - now).unwrap_or(Duration::ZERO)
+}
+
+/// The wait before attempt `attempts + 1`: exponential from the interval, at most the
+/// maximum, spread over its second half by jitter; a server's Retry-After wins when longer.
+pub fn backoff(
+    policy: Option<&RetryPolicy>,
+    attempts: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let interval = policy
+        .and_then(|p| p.interval)
+        .map_or(DEFAULT_INTERVAL, |d| d.as_duration());
+    let rate = policy
+        .and_then(|p| p.backoff_rate)
+        .unwrap_or(DEFAULT_BACKOFF_RATE);
+    let max = policy
+        .and_then(|p| p.max_interval)
+        .map_or(DEFAULT_MAX_INTERVAL, |d| d.as_duration());
+    let exponent = i32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(i32::MAX)
+        .min(30);
+    let wait = interval.mul_f64(rate.max(1.0).powi(exponent)).min(max);
+    let wait = if policy.and_then(|p| p.jitter).unwrap_or(true) {
+        wait.mul_f64(0.5 + fastrand::f64() * 0.5)
+    } else {
+        wait
+    };
+    match retry_after {
+        Some(server) if server > wait => server.min(Duration::from_secs(3600)),
+        _ => wait,
+    }
+}
+
+impl Engine {
+    fn key(run: &RunFor<'_>, list: &str, action: &str) -> String {
+        format!("{}/{}/{list}/{action}", run.request_id, run.component)
+    }
+
+    /// The execution records of a request, by key (for the API and tests).
+    pub async fn executions(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<(String, Execution)>, StoreError> {
+        self.state
+            .list(TABLE, &format!("{request_id}/"), 1000)
+            .await?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    k,
+                    serde_json::from_value(v.value)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Moves `actions` (the list named `list`) forward as far as it can go now.
+    pub async fn advance(
+        &self,
+        run: &RunFor<'_>,
+        list: &str,
+        actions: &[Action],
+        notes: &mut Vec<Note>,
+    ) -> Result<Progress, StoreError> {
+        let mut outputs = Map::new();
+        for action in actions {
+            let key = Self::key(run, list, &action.id);
+            let record = self.state.get(TABLE, &key).await?;
+            let (mut exec, version) = match record {
+                Some(v) => (
+                    serde_json::from_value::<Execution>(v.value)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    Some(v.version),
+                ),
+                None => {
+                    let now = self.clock.now();
+                    let timeout = action.timeout.map_or(DEFAULT_TIMEOUT, |t| t.as_duration());
+                    (
+                        Execution {
+                            status: ExecStatus::Running,
+                            attempts: 0,
+                            delivery_id: uuid::Uuid::now_v7().to_string(),
+                            started_at: now,
+                            deadline: now + timeout,
+                            next_at: None,
+                            state: Value::Null,
+                            outputs: Map::new(),
+                            error: None,
+                        },
+                        None,
+                    )
+                }
+            };
+            match exec.status {
+                ExecStatus::Succeeded => {
+                    outputs.insert(action.id.clone(), Value::Object(exec.outputs));
+                    continue;
+                }
+                ExecStatus::Failed => {
+                    return Ok(Progress::Failed {
+                        action: action.id.clone(),
+                        reason: exec.error.unwrap_or_default(),
+                        breaker_open: false,
+                        outputs,
+                    });
+                }
+                ExecStatus::Running | ExecStatus::Pending => {}
+            }
+            let now = self.clock.now();
+            if let Some(next) = exec.next_at
+                && next > now
+            {
+                return Ok(Progress::Waiting {
+                    after: remaining(next, now),
+                });
+            }
+            let step = self
+                .step(run, list, action, &key, &mut exec, version, &outputs, notes)
+                .await?;
+            match step {
+                None => {
+                    outputs.insert(action.id.clone(), Value::Object(exec.outputs));
+                }
+                Some(Progress::Failed {
+                    action,
+                    reason,
+                    breaker_open,
+                    ..
+                }) => {
+                    return Ok(Progress::Failed {
+                        action,
+                        reason,
+                        breaker_open,
+                        outputs,
+                    });
+                }
+                Some(other) => return Ok(other),
+            }
+        }
+        Ok(Progress::Completed { outputs })
+    }
+
+    /// One attempt (or poll) of one action. `None`: it succeeded (outputs in `exec`).
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        &self,
+        run: &RunFor<'_>,
+        list: &str,
+        action: &Action,
+        key: &str,
+        exec: &mut Execution,
+        version: Option<u64>,
+        earlier: &Map<String, Value>,
+        notes: &mut Vec<Note>,
+    ) -> Result<Option<Progress>, StoreError> {
+        let id = action.id.clone();
+        let fail = |reason: String, breaker_open: bool| Progress::Failed {
+            action: id.clone(),
+            reason,
+            breaker_open,
+            outputs: Map::new(),
+        };
+        let now = self.clock.now();
+        let kind_type = action.config.action_type();
+        let Some(kind) = self.kinds.get(&kind_type).cloned() else {
+            return Ok(Some(fail(
+                format!("no runner for {kind_type:?} actions"),
+                false,
+            )));
+        };
+        if now >= exec.deadline {
+            let reason = format!(
+                "action `{}` timed out: not finished {} after it started",
+                action.id,
+                human(remaining(exec.deadline, exec.started_at))
+            );
+            return self
+                .finish_failed(key, exec, version, reason, notes, fail)
+                .await;
+        }
+
+        // Render: secrets resolved now, only those the action names.
+        let with_template = action_with(action);
+        let mut redactor = Redactor::default();
+        let mut context = run.context.clone();
+        let secrets = match resolve_secrets(
+            self.secrets.as_ref(),
+            &secret_names(&with_template),
+            &mut redactor,
+        )
+        .await
+        {
+            Ok(secrets) => secrets,
+            Err(super::vars::SecretError::Store(e)) => return Err(e),
+            Err(e) => {
+                let reason = format!("action `{}`: {e}", action.id);
+                return self
+                    .finish_failed(key, exec, version, reason, notes, fail)
+                    .await;
+            }
+        };
+        context["secrets"] = secrets;
+        context["outputs"] = Value::Object(earlier.clone());
+        let location = format!("{list}/{}/with", action.id);
+        let with = match self.renderer.render_config(
+            &with_template,
+            &context,
+            &location,
+            kind.url_pointers(),
+        ) {
+            Ok(with) => with,
+            Err(e) => {
+                let reason = redactor.text(&e.to_string());
+                return self
+                    .finish_failed(key, exec, version, reason, notes, fail)
+                    .await;
+            }
+        };
+
+        let host = kind.target(&with);
+        if let Some(host) = &host
+            && let Err(open) = self.breakers.check(host).await?
+        {
+            let reason = format!("action `{}`: {open}", action.id);
+            notes.push(Note {
+                kind: "circuit_open",
+                message: reason.clone(),
+            });
+            return Ok(Some(fail(reason, true)));
+        }
+
+        // Claim the attempt before making it: a concurrent worker's claim wins or loses
+        // here, never at the target.
+        exec.attempts += 1;
+        let first_poll = exec.status == ExecStatus::Running && exec.state.is_null();
+        let version = match self
+            .state
+            .put(TABLE, key, &store_value(exec)?, version)
+            .await
+        {
+            Ok(v) => v,
+            Err(StoreError::VersionConflict { .. }) => {
+                return Ok(Some(Progress::Waiting {
+                    after: Duration::from_secs(5),
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        if first_poll && exec.attempts == 1 {
+            notes.push(Note {
+                kind: "action_started",
+                message: format!("action `{}` ({}) started", action.id, type_name(kind_type)),
+            });
+        }
+        let invocation = Invocation {
+            idempotency_key: key.to_owned(),
+            delivery_id: exec.delivery_id.clone(),
+            started_at: exec
+                .started_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            request_id: run.request_id.clone(),
+            requester: run.requester.clone(),
+            item: run.item.to_owned(),
+            action_id: action.id.clone(),
+            call_timeout: CALL_TIMEOUT
+                .min(remaining(exec.deadline, now))
+                .max(Duration::from_secs(1)),
+        };
+        let result = if exec.status == ExecStatus::Pending {
+            kind.poll(&invocation, &with, &exec.state).await
+        } else {
+            kind.start(&invocation, &with).await
+        };
+        if let Some(host) = &host {
+            // A permanent error is the target answering: it is up.
+            match &result {
+                Err(ActionError::Retryable { .. }) => self.breakers.failure(host).await?,
+                _ => self.breakers.success(host).await?,
+            }
+        }
+        let now = self.clock.now();
+        match result {
+            Ok(Step::Done(document)) => match extract_outputs(&document, &action.outputs) {
+                Ok(values) => {
+                    exec.status = ExecStatus::Succeeded;
+                    exec.outputs = match redactor.value(&Value::Object(values)) {
+                        Value::Object(map) => map,
+                        _ => Map::new(),
+                    };
+                    exec.state = Value::Null;
+                    exec.next_at = None;
+                    self.write(key, exec, version).await?;
+                    notes.push(Note {
+                        kind: "action_succeeded",
+                        message: format!("action `{}` succeeded", action.id),
+                    });
+                    Ok(None)
+                }
+                Err(e) => {
+                    let reason = redactor.text(&format!("action `{}`: {e}", action.id));
+                    self.finish_failed(key, exec, Some(version), reason, notes, fail)
+                        .await
+                }
+            },
+            Ok(Step::Pending { state, check_after }) => {
+                let first = exec.status != ExecStatus::Pending;
+                exec.status = ExecStatus::Pending;
+                exec.state = state;
+                exec.attempts = 0;
+                exec.next_at = Some(now + check_after);
+                self.write(key, exec, version).await?;
+                if first {
+                    notes.push(Note {
+                        kind: "action_waiting",
+                        message: format!(
+                            "action `{}` accepted; checking its status every {}",
+                            action.id,
+                            human(check_after)
+                        ),
+                    });
+                }
+                Ok(Some(Progress::Waiting { after: check_after }))
+            }
+            Err(e) => {
+                let max = action
+                    .retry
+                    .as_ref()
+                    .and_then(|r| r.max_attempts)
+                    .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+                let message = redactor.text(&e.to_string());
+                match e {
+                    ActionError::Retryable { retry_after, .. } if exec.attempts < max => {
+                        let wait = backoff(action.retry.as_ref(), exec.attempts, retry_after);
+                        exec.next_at = Some(now + wait);
+                        self.write(key, exec, version).await?;
+                        notes.push(Note {
+                            kind: "action_retry",
+                            message: format!(
+                                "action `{}` attempt {} of {max} failed: {message}; next attempt in {}",
+                                action.id,
+                                exec.attempts,
+                                human(wait)
+                            ),
+                        });
+                        Ok(Some(Progress::Waiting { after: wait }))
+                    }
+                    ActionError::Retryable { .. } => {
+                        let reason = format!(
+                            "action `{}` failed after {} attempts: {message}",
+                            action.id, exec.attempts
+                        );
+                        self.finish_failed(key, exec, Some(version), reason, notes, fail)
+                            .await
+                    }
+                    ActionError::Permanent { .. } => {
+                        let reason = format!("action `{}` failed: {message}", action.id);
+                        self.finish_failed(key, exec, Some(version), reason, notes, fail)
+                            .await
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write(&self, key: &str, exec: &Execution, version: u64) -> Result<u64, StoreError> {
+        self.state
+            .put(TABLE, key, &store_value(exec)?, Some(version))
+            .await
+    }
+
+    async fn finish_failed(
+        &self,
+        key: &str,
+        exec: &mut Execution,
+        version: Option<u64>,
+        reason: String,
+        notes: &mut Vec<Note>,
+        fail: impl Fn(String, bool) -> Progress,
+    ) -> Result<Option<Progress>, StoreError> {
+        exec.status = ExecStatus::Failed;
+        exec.error = Some(reason.clone());
+        exec.next_at = None;
+        match self
+            .state
+            .put(TABLE, key, &store_value(exec)?, version)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::VersionConflict { .. }) => {
+                return Ok(Some(Progress::Waiting {
+                    after: Duration::from_secs(1),
+                }));
+            }
+            Err(e) => return Err(e),
+        }
+        notes.push(Note {
+            kind: "action_failed",
+            message: reason.clone(),
+        });
+        Ok(Some(fail(reason, false)))
+    }
+}
+
+/// An action's `with` as the document wrote it (templates unrendered).
+pub fn action_with(action: &Action) -> Value {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|mut v| v.get_mut("with").map(Value::take))
+        .unwrap_or(Value::Null)
+}
+
+pub fn type_name(t: ActionType) -> &'static str {
+    match t {
+        ActionType::Jira => "jira",
+        ActionType::Rest => "rest",
+        ActionType::Webhook => "webhook",
+        ActionType::GithubWorkflow => "github-workflow",
+        ActionType::Terraform => "terraform",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::document::DurationSpec;
+
+    #[test]
+    fn backoff_grows_caps_jitters_and_honours_retry_after() {
+        let policy = RetryPolicy {
+            max_attempts: Some(5),
+            interval: Some("1s".parse::<DurationSpec>().unwrap()),
+            backoff_rate: Some(2.0),
+            max_interval: Some("5s".parse::<DurationSpec>().unwrap()),
+            jitter: Some(false),
+        };
+        let waits: Vec<u64> = (1..=5)
+            .map(|n| backoff(Some(&policy), n, None).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 5, 5]);
+        assert_eq!(
+            backoff(Some(&policy), 1, Some(Duration::from_secs(30))).as_secs(),
+            30
+        );
+        assert_eq!(
+            backoff(Some(&policy), 3, Some(Duration::from_secs(1))).as_secs(),
+            4
+        );
+        let jittered = RetryPolicy {
+            jitter: None,
+            ..policy
+        };
+        for _ in 0..100 {
+            let w = backoff(Some(&jittered), 3, None);
+            assert!(
+                w >= Duration::from_secs(2) && w <= Duration::from_secs(4),
+                "{w:?}"
+            );
+        }
+    }
+}
