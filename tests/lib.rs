@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod app;
 pub mod jira_stub;
 
 use shared::catalog::{self, Finding, Report, SourceFile};

@@ -1,0 +1,104 @@
+//! Local mode started in-process on port 0, and an HTTP client that talks to it as a
+//! developer would.
+
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use shared::adapters::local::LocalSecrets;
+use shared::config::Config;
+use shared::local::Running;
+
+pub struct App {
+    pub running: Running,
+    pub base: String,
+    pub token: String,
+    pub client: Client,
+}
+
+impl App {
+    /// Starts local mode with `config` and signs a token for `alice` (a developer).
+    pub async fn start(config: &Config) -> App {
+        let running = shared::local::start(config)
+            .await
+            .expect("local mode starts");
+        let secret = shared::local::dev_secret(config, &LocalSecrets::from_pairs([]))
+            .await
+            .expect("dev secret");
+        let token = shared::http::auth::dev_token(
+            &secret,
+            "alice",
+            Some("alice@acme.example"),
+            &["developers".into()],
+            Duration::from_secs(600),
+        )
+        .expect("token");
+        App {
+            base: format!("http://{}", running.addr),
+            running,
+            token,
+            client: Client::new(),
+        }
+    }
+
+    /// Submits a request; returns the status and the body.
+    pub async fn submit(&self, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/requests", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /requests");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path` as the developer, parsed as JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    pub async fn request(&self, id: &str) -> Value {
+        self.get(&format!("/requests/{id}")).await
+    }
+
+    /// Polls until the request reaches `status` (or fails the test after 15 s).
+    pub async fn wait_for(&self, id: &str, status: &str) -> Value {
+        for _ in 0..300 {
+            let request = self.request(id).await;
+            if request["status"] == status {
+                return request;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let events = self.get(&format!("/requests/{id}/events")).await;
+        panic!(
+            "request never became {status}: {}\nevents: {events:#}",
+            self.request(id).await
+        );
+    }
+
+    /// The kinds of the request's timeline events, in order.
+    pub async fn event_kinds(&self, id: &str) -> Vec<String> {
+        let timeline = self.get(&format!("/requests/{id}/events")).await;
+        timeline["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

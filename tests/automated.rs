@@ -1,0 +1,319 @@
+//! Automated fulfillment end to end: local mode runs the example catalog's REST items
+//! against wiremock targets that check the exact requests, through retries, permanent
+//! failures, rollback and the manual fallback, and no secret leaks anywhere.
+
+use std::path::Path;
+
+use orchestrator_tests::app::App;
+use orchestrator_tests::jira_stub::{creates_issue, no_existing_issue};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::config::Config;
+use wiremock::matchers::{body_json, header, header_exists, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const API_TOKEN: &str = "msg-api-t0ken-8c1f";
+const DBAAS_TOKEN: &str = "dbaas-t0ken-77ab";
+
+/// The example catalog with retry intervals shortened, so retries take milliseconds.
+fn catalog(dir: &Path) -> std::path::PathBuf {
+    let to = dir.join("catalog");
+    orchestrator_tests::copy_dir(&orchestrator_tests::example_catalog(), &to);
+    for file in [
+        "items/messaging/sqs-queue.yaml",
+        "items/database/rds-postgres.yaml",
+    ] {
+        let p = to.join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let text = text
+            .replace("interval: 2s", "interval: 20ms")
+            .replace("interval: 5s", "interval: 20ms");
+        std::fs::write(&p, text).unwrap();
+    }
+    to
+}
+
+fn config(dir: &Path, api: &str, jira: Option<&str>) -> Config {
+    let secrets = dir.join("secrets.json");
+    std::fs::write(
+        &secrets,
+        json!({"messagingApiToken": API_TOKEN, "dbaasApiToken": DBAAS_TOKEN,
+               "jira-token": "jira-t0ken", "jira-webhook": "hook"})
+        .to_string(),
+    )
+    .unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: catalog(dir),
+        data_dir: dir.join("data"),
+        secrets_file: Some(secrets),
+        ..Config::default()
+    };
+    config.environment = json!({"messagingApiUrl": format!("{api}/messaging"), "dbaasApiUrl": api})
+        .as_object()
+        .unwrap()
+        .clone();
+    if let Some(jira) = jira {
+        config.jira.url = Some(jira.to_owned());
+        config.jira.email = Some("orchestrator@acme.example".to_owned());
+    }
+    config
+}
+
+fn queue_request(name: &str) -> Value {
+    json!({"item": "sqs-queue", "fields": {"queueName": name}})
+}
+
+fn created_queue(name: &str) -> Value {
+    json!({"url": format!("https://sqs.eu-west-1.amazonaws.com/123456789012/{name}"),
+           "arn": format!("arn:aws:sqs:eu-west-1:123456789012:{name}"),
+           "deadLetterQueue": {"arn": format!("arn:aws:sqs:eu-west-1:123456789012:{name}-dlq")}})
+}
+
+/// The exact call sqs-queue.yaml describes.
+fn queue_call(name: &str) -> wiremock::MockBuilder {
+    Mock::given(method("PUT"))
+        .and(path(format!("/messaging/queues/{name}")))
+        .and(header(
+            "authorization",
+            format!("Bearer {API_TOKEN}").as_str(),
+        ))
+        .and(header("content-type", "application/json"))
+        .and(header_exists("idempotency-key"))
+        .and(body_json(json!({
+            "fifo": false,
+            "visibilityTimeoutSeconds": 30,
+            "redrive": {"maxReceiveCount": 5},
+            "tags": {"requester": "alice"}
+        })))
+}
+
+/// Every place a secret could leak to: API responses and the database files.
+async fn assert_no_secret_anywhere(app: &App, id: &str, data: &Path) {
+    let mut seen = String::new();
+    for path in [
+        format!("/requests/{id}"),
+        format!("/requests/{id}/events"),
+        "/requests".to_owned(),
+    ] {
+        seen.push_str(&app.get(&path).await.to_string());
+    }
+    for entry in std::fs::read_dir(data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    for secret in [API_TOKEN, DBAAS_TOKEN] {
+        assert!(!seen.contains(secret), "secret `{secret}` leaked");
+    }
+}
+
+#[tokio::test]
+async fn a_rest_item_is_provisioned_and_its_outputs_recorded() {
+    let api = MockServer::start().await;
+    queue_call("orders")
+        .respond_with(ResponseTemplate::new(200).set_body_json(created_queue("orders")))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(&config(dir.path(), &api.uri(), None)).await;
+
+    let (status, body) = app.submit(&queue_request("orders")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let done = app.wait_for(id, "completed").await;
+    assert_eq!(
+        done["outputs"],
+        json!({"queueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+               "queueArn": "arn:aws:sqs:eu-west-1:123456789012:orders",
+               "deadLetterQueueArn": "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"})
+    );
+    assert_eq!(
+        app.event_kinds(id).await,
+        [
+            "submitted",
+            "fulfillment_started",
+            "action_started",
+            "action_succeeded",
+            "completed"
+        ]
+    );
+    // The idempotency key is stable: request, component, list and action.
+    let calls = api.received_requests().await.unwrap();
+    assert_eq!(
+        calls[0].headers["idempotency-key"].to_str().unwrap(),
+        format!("{id}/main/actions/create")
+    );
+    assert_no_secret_anywhere(&app, id, &dir.path().join("data")).await;
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_with_every_attempt_on_the_timeline() {
+    let api = MockServer::start().await;
+    // 503, then 429 with Retry-After, then success.
+    queue_call("retry")
+        .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    queue_call("retry")
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    queue_call("retry")
+        .respond_with(ResponseTemplate::new(200).set_body_json(created_queue("retry")))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(&config(dir.path(), &api.uri(), None)).await;
+    let (_, body) = app.submit(&queue_request("retry")).await;
+    let id = body["id"].as_str().unwrap();
+    app.wait_for(id, "completed").await;
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    let retries: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action_retry")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(retries.len(), 2, "{timeline:#}");
+    assert!(
+        retries[0].contains("attempt 1 of 3") && retries[0].contains("503"),
+        "{}",
+        retries[0]
+    );
+    assert!(
+        retries[1].contains("attempt 2 of 3") && retries[1].contains("429"),
+        "{}",
+        retries[1]
+    );
+    assert_eq!(api.received_requests().await.unwrap().len(), 3);
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_permanent_failure_fails_at_once_and_says_why() {
+    let api = MockServer::start().await;
+    queue_call("taken")
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"message": "queue exists"})))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(&config(dir.path(), &api.uri(), None)).await;
+    let (_, body) = app.submit(&queue_request("taken")).await;
+    let id = body["id"].as_str().unwrap();
+    let failed = app.wait_for(id, "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("action `create` failed"), "{reason}");
+    assert!(
+        reason.contains("409") && reason.contains("queue exists"),
+        "{reason}"
+    );
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn when_the_target_is_down_retries_run_out_and_the_breaker_opens() {
+    // Nothing listens here: every attempt is a refused connection.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(&config(dir.path(), &closed, None)).await;
+    let mut reasons = Vec::new();
+    for name in ["down-a", "down-b"] {
+        let (_, body) = app.submit(&queue_request(name)).await;
+        let id = body["id"].as_str().unwrap().to_owned();
+        let failed = app.wait_for(&id, "failed").await;
+        reasons.push(failed["reason"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        reasons[0].contains("after 3 attempts") && reasons[0].contains("could not connect"),
+        "{}",
+        reasons[0]
+    );
+    // 3 + 2 consecutive failures open the breaker (threshold 5): the next fails fast.
+    let (_, body) = app.submit(&queue_request("down-c")).await;
+    let id = body["id"].as_str().unwrap();
+    let failed = app.wait_for(id, "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("circuit breaker") && reason.contains("open until"),
+        "{reason}"
+    );
+    assert!(
+        app.event_kinds(id)
+            .await
+            .contains(&"circuit_open".to_owned())
+    );
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_fallback_manual_a_failed_automation_opens_a_jira_ticket() {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/postgres/instances"))
+        .and(header(
+            "authorization",
+            format!("Bearer {DBAAS_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_string("instance class retired"))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    creates_issue("DBRE-7").expect(1).mount(&jira).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(&config(dir.path(), &api.uri(), Some(&jira.uri()))).await;
+    let (status, body) = app
+        .submit(&json!({"item": "rds-postgres", "fields": {
+            "databaseName": "orders", "environment": "dev", "engineVersion": "17",
+            "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
+            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let waiting = app.wait_for(id, "awaiting_fulfillment").await;
+    assert_eq!(waiting["ticket"]["key"], "DBRE-7");
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    let fallback = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "fallback")
+        .expect("a fallback event");
+    let message = fallback["message"].as_str().unwrap();
+    assert!(
+        message.contains("400") && message.contains("instance class retired"),
+        "{message}"
+    );
+    assert_no_secret_anywhere(&app, id, &dir.path().join("data")).await;
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_secret_fails_the_request_naming_the_secret_not_a_value() {
+    let api = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), &api.uri(), None);
+    std::fs::write(config.secrets_file.as_ref().unwrap(), "{}").unwrap();
+    config.environment.insert("unused".into(), json!(1));
+    let app = App::start(&config).await;
+    let (_, body) = app.submit(&queue_request("nosecret")).await;
+    let id = body["id"].as_str().unwrap();
+    let failed = app.wait_for(id, "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("secret `messagingApiToken` is not configured"),
+        "{reason}"
+    );
+    assert!(api.received_requests().await.unwrap().is_empty());
+    app.running.stop().await.unwrap();
+}
