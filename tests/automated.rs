@@ -317,3 +317,48 @@ async fn a_missing_secret_fails_the_request_naming_the_secret_not_a_value() {
     assert!(api.received_requests().await.unwrap().is_empty());
     app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn in_the_sandbox_rest_polling_and_signed_webhook_items_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: dir.path().join("data"),
+        sandbox: true,
+        ..Config::default()
+    };
+    let app = App::start(&config).await;
+    let submissions = [
+        json!({"item": "sqs-queue", "fields": {"queueName": "orders"}}),
+        json!({"item": "sns-topic", "fields": {"topicName": "orders-events"}}),
+        json!({"item": "rds-postgres", "fields": {
+            "databaseName": "orders", "environment": "dev", "engineVersion": "17",
+            "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
+            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}),
+    ];
+    let mut ids = Vec::new();
+    for body in &submissions {
+        let (status, created) = app.submit(body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let queue = app.wait_for(&ids[0], "completed").await;
+    assert_eq!(
+        queue["outputs"]["queueArn"],
+        "arn:aws:sqs:eu-west-1:000000000000:orders"
+    );
+    // The receiver verified the signature before it answered with the topic.
+    let topic = app.wait_for(&ids[1], "completed").await;
+    assert_eq!(
+        topic["outputs"]["topicArn"],
+        "arn:aws:sns:eu-west-1:000000000000:orders-events"
+    );
+    // The database API is asynchronous: accepted, polled, then available.
+    let db = app.wait_for(&ids[2], "completed").await;
+    assert_eq!(db["outputs"]["endpoint"], "orders-dev.db.sandbox.local");
+    assert_eq!(db["outputs"]["port"], 5432);
+    let kinds = app.event_kinds(&ids[2]).await;
+    assert!(kinds.contains(&"action_waiting".to_owned()), "{kinds:?}");
+    app.running.stop().await.unwrap();
+}

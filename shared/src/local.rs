@@ -163,6 +163,14 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         config.jira.email = Some("sandbox@orchestrator.local".to_owned());
         local_secrets.set(&config.jira.token_secret, "sandbox-token");
         local_secrets.set(&config.jira.webhook_secret, &hook);
+        // Stand-ins for the provisioning APIs; configuration the user gave wins.
+        let services = crate::sandbox::services::start().await?;
+        for (key, value) in services.environment {
+            config.environment.entry(key).or_insert(value);
+        }
+        for (name, value) in &services.secrets {
+            local_secrets.set(name, value);
+        }
     }
     let config = &config;
     let secrets: Arc<dyn Secrets> = Arc::new(local_secrets);
