@@ -111,14 +111,16 @@ fn text(body: &Value, key: &str) -> String {
         .to_owned()
 }
 
-fn parse(bytes: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"message": format!("not JSON: {e}")})),
-        )
-            .into_response()
-    })
+fn parse(bytes: &Bytes) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))
+}
+
+fn bad_request(message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "message": message })),
+    )
+        .into_response()
 }
 
 async fn create_database(
@@ -131,7 +133,7 @@ async fn create_database(
     }
     let body = match parse(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let name = text(&body, "name");
     let id = format!("db-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -244,7 +246,7 @@ async fn store_secret(State(state): State<Services>, headers: HeaderMap, body: B
     }
     let body = match parse(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let name = text(&body, "name");
     (
@@ -291,7 +293,7 @@ async fn hook(State(state): State<Services>, headers: HeaderMap, body: Bytes) ->
     }
     let event = match parse(&body) {
         Ok(event) => event,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let payload = &event["payload"];
     let topic = payload["topicName"].as_str().unwrap_or("topic");
