@@ -688,3 +688,35 @@ fn an_optional_field_read_without_a_guard_is_warned_about() {
         );
     }
 }
+
+#[test]
+fn an_output_path_that_is_not_jsonpath_is_an_error_at_its_line() {
+    let report = validate(&[(
+        "items/pg.yaml",
+        &item_with("endpoint: \"$.endpoint\"", "endpoint: \"$.endpoint[\""),
+    )]);
+    let f = single_error(&report);
+    assert_eq!(
+        f.pointer,
+        "/spec/fulfillment/automated/actions/0/outputs/endpoint"
+    );
+    assert!(f.message.contains("not a valid JSONPath"), "{}", f.message);
+}
+
+#[test]
+fn fallback_manual_needs_the_manual_section() {
+    let report = validate(&[(
+        "items/pg.yaml",
+        &item_with(
+            "    mode: automated",
+            "    mode: automated\n    fallback: manual",
+        ),
+    )]);
+    let f = single_error(&report);
+    assert_eq!(f.pointer, "/spec/fulfillment/fallback");
+    assert!(
+        f.message.contains("needs a `manual` section"),
+        "{}",
+        f.message
+    );
+}

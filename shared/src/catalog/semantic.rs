@@ -468,6 +468,44 @@ fn check_common(v: &VariableRef, fields: &BTreeSet<String>) -> Option<Option<Str
     })
 }
 
+/// Every JSONPath an action holds parses as RFC 9535 JSONPath.
+fn check_json_paths(
+    item: &Located<CatalogItem>,
+    base: &str,
+    action: &crate::catalog::document::Action,
+    findings: &mut Vec<Finding>,
+) {
+    let mut paths: Vec<(String, &str)> = action
+        .outputs
+        .iter()
+        .map(|(name, path)| {
+            (
+                format!("{base}/outputs/{}", escape_token(name)),
+                path.as_str(),
+            )
+        })
+        .collect();
+    if let crate::catalog::document::ActionConfig::Rest(rest) = &action.config
+        && let Some(poll) = &rest.poll
+    {
+        paths.push((format!("{base}/with/poll/until/path"), &poll.until.path));
+        if let Some(fail) = &poll.fail_when {
+            paths.push((format!("{base}/with/poll/failWhen/path"), &fail.path));
+        }
+        if let Some(from) = &poll.url_from {
+            paths.push((format!("{base}/with/poll/urlFrom"), from));
+        }
+    }
+    for (pointer, path) in paths {
+        if let Err(e) = serde_json_path::JsonPath::parse(path) {
+            findings.push(item.error(
+                pointer,
+                format!("`{path}` is not a valid JSONPath (RFC 9535): {e}"),
+            ));
+        }
+    }
+}
+
 fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: &mut Vec<Finding>) {
     let spec = &item.doc.spec;
     let fulfillment = &spec.fulfillment;
@@ -561,6 +599,7 @@ fn check_item(item: &Located<CatalogItem>, fields: &BTreeSet<String>, findings: 
             let resolve = |v: &VariableRef| item_variable(v, fields, &declared, &available, &place);
             check_templates(item, &format!("{base}/with"), &resolve, &optional, findings);
             check_action_secrets(item, &base, &action.config, findings);
+            check_json_paths(item, &base, action, findings);
             available.insert(
                 &action.id,
                 action.outputs.keys().map(String::as_str).collect(),
