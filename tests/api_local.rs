@@ -688,13 +688,14 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 13);
+    assert_eq!(operations, 15);
     for path in [
         "/catalog/items",
         "/requests",
         "/requests/{id}",
         "/requests/{id}/cancel",
         "/requests/{id}/events",
+        "/catalog/items/{name}/mode",
         "/audit",
         "/webhooks/jira",
     ] {

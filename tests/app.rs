@@ -41,6 +41,16 @@ impl App {
         }
     }
 
+    /// A token for another caller of this app.
+    pub async fn token_for(&self, config: &Config, sub: &str, groups: &[&str]) -> String {
+        let secret = shared::local::dev_secret(config, &LocalSecrets::from_pairs([]))
+            .await
+            .expect("dev secret");
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        shared::http::auth::dev_token(&secret, sub, None, &groups, Duration::from_secs(600))
+            .expect("token")
+    }
+
     /// Submits a request; returns the status and the body.
     pub async fn submit(&self, body: &Value) -> (StatusCode, Value) {
         let response = self

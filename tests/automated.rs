@@ -362,3 +362,117 @@ async fn in_the_sandbox_rest_polling_and_signed_webhook_items_complete() {
     assert!(kinds.contains(&"action_waiting".to_owned()), "{kinds:?}");
     app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_admin_forces_an_item_to_manual_until_the_override_is_lifted() {
+    let api = MockServer::start().await;
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    creates_issue("DBRE-9").expect(1).mount(&jira).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &api.uri(), Some(&jira.uri()));
+    let app = App::start(&config).await;
+    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+    let url = format!("{}/catalog/items/rds-postgres/mode", app.base);
+    let change = json!({"mode": "manual", "reason": "DBaaS API outage INC-42"});
+
+    // Developers may not; a bad body says where; admins may.
+    let denied = app
+        .client
+        .put(&url)
+        .bearer_auth(&app.token)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let bad = app
+        .client
+        .put(&url)
+        .bearer_auth(&admin)
+        .json(&json!({"mode": "automated", "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let set = app
+        .client
+        .put(&url)
+        .bearer_auth(&admin)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    let item = app.get("/catalog/items/rds-postgres").await;
+    assert_eq!(item["mode"], "manual");
+    assert_eq!(item["declaredMode"], "automated");
+    assert_eq!(item["modeOverride"]["reason"], "DBaaS API outage INC-42");
+    assert_eq!(item["modeOverride"]["by"], "root");
+
+    // Requests now go to JIRA; the DBaaS API is never called.
+    let (_, body) = app
+        .submit(&json!({"item": "rds-postgres", "fields": {
+            "databaseName": "orders", "environment": "dev", "engineVersion": "17",
+            "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
+            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}))
+        .await;
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(
+        app.wait_for(id, "awaiting_fulfillment").await["ticket"]["key"],
+        "DBRE-9"
+    );
+    assert!(api.received_requests().await.unwrap().is_empty());
+    assert!(
+        app.event_kinds(id)
+            .await
+            .contains(&"mode_forced".to_owned())
+    );
+
+    // The change is audited.
+    let audit = app
+        .client
+        .get(format!("{}/audit", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .to_string()
+            .contains("/catalog/items/rds-postgres/mode"),
+        "{audit}"
+    );
+
+    // It survives a restart, and lifting it restores the catalog's mode.
+    app.running.stop().await.unwrap();
+    let app = App::start(&config).await;
+    let url = format!("{}/catalog/items/rds-postgres/mode", app.base);
+    assert_eq!(
+        app.get("/catalog/items/rds-postgres").await["mode"],
+        "manual"
+    );
+    let lifted = app
+        .client
+        .delete(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), StatusCode::NO_CONTENT);
+    let again = app
+        .client
+        .delete(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let item = app.get("/catalog/items/rds-postgres").await;
+    assert_eq!(item["mode"], "automated");
+    assert!(item.get("modeOverride").is_none());
+    app.running.stop().await.unwrap();
+}

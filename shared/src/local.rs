@@ -207,9 +207,11 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         },
     });
     let jira = jira_client(config, secrets.as_ref()).await?;
+    let state_store: Arc<dyn crate::ports::StateStore> =
+        Arc::new(SqliteStateStore::new(db.clone()));
     let engine = Engine::standard(
         jira.clone(),
-        Arc::new(SqliteStateStore::new(db.clone())),
+        state_store.clone(),
         secrets.clone(),
         requests.clock.clone(),
     )?;
@@ -231,6 +233,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         auth: Arc::new(auth),
         secrets,
         jira_webhook_secret: config.jira.webhook_secret.clone(),
+        state: state_store,
     };
     let (shutdown, mut stopped) = watch::channel(false);
     let worker = tokio::spawn(worker.run(shutdown.subscribe()));

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod breaker;
 pub mod engine;
 pub mod manual;
+pub mod mode;
 pub mod vars;
 pub mod worker;
 

@@ -226,6 +226,25 @@ impl Worker {
                 }
             }
         }
+        if let Some(forced) = &forced_manual
+            && fulfillment.mode == Mode::Automated
+            && request.status == RequestStatus::Submitted
+        {
+            request = self.start(&request).await?;
+            request = service
+                .note(
+                    request.id,
+                    Some(request.clone()),
+                    "worker",
+                    "mode_forced",
+                    format!(
+                        "an admin ({}) forced this item to manual: {}",
+                        forced.by, forced.reason
+                    ),
+                    |_| {},
+                )
+                .await?;
+        }
         let manual = match &fulfillment.manual {
             Some(manual) => manual,
             None => {
@@ -326,14 +345,11 @@ impl Worker {
     }
 
     /// The mode an admin forced on an item (`PUT /catalog/items/{name}/mode`), if any.
-    async fn mode_override(&self, item: &str) -> Result<Option<Value>, RequestError> {
-        Ok(self
-            .engine
-            .state
-            .get(MODE_OVERRIDES, item)
-            .await?
-            .map(|v| v.value)
-            .filter(|v| v["mode"] == "manual"))
+    async fn mode_override(
+        &self,
+        item: &str,
+    ) -> Result<Option<super::mode::ModeOverride>, RequestError> {
+        Ok(super::mode::get(self.engine.state.as_ref(), item).await?)
     }
 
     /// Runs an item's actions as far as they go now; on a failure, its rollback, then the
@@ -486,9 +502,6 @@ impl Worker {
         Ok(Disposition::Done)
     }
 }
-
-/// The state-store table of admin overrides of items' modes.
-pub const MODE_OVERRIDES: &str = "mode-overrides";
 
 enum Automation {
     Finished(Disposition),

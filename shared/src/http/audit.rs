@@ -52,6 +52,9 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    // What the call was about when the handler does not say: the concrete path of a
+    // route with parameters (`/catalog/items/rds-postgres/mode`).
+    let concrete = route.contains('{').then(|| request.uri().path().to_owned());
     let response = next.run(request).await;
     let entry = AuditEntry {
         id: uuid::Uuid::now_v7().to_string(),
@@ -61,7 +64,8 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         target: response
             .extensions()
             .get::<AuditTarget>()
-            .map(|t| t.0.clone()),
+            .map(|t| t.0.clone())
+            .or(concrete),
         source,
         outcome: response.status().as_u16(),
         correlation_id,

@@ -176,7 +176,93 @@ pub async fn get_item(
         doc.spec.fulfillment.mode == Mode::Automated && doc.spec.fulfillment.manual.is_some()
     );
     body["outputs"] = json!(doc.spec.outputs);
+    let forced = crate::fulfillment::mode::get(state.state.as_ref(), &name).await?;
+    if let Some(forced) = &forced {
+        body["mode"] = json!(Mode::Manual);
+        body["declaredMode"] = json!(doc.spec.fulfillment.mode);
+        body["modeOverride"] = json!(forced);
+    }
     Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeChange {
+    /// `manual`: requests for the item open its JIRA ticket until the override is lifted.
+    #[schema(value_type = String, example = "manual")]
+    mode: Mode,
+    /// Why (shown to requesters and in the audit log).
+    reason: String,
+}
+
+/// Forces an automated item to manual while its automation is broken (admins). Survives
+/// catalog reloads until lifted with `DELETE`.
+#[utoipa::path(put, path = "/catalog/items/{name}/mode", tag = "catalog", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The item's name")),
+    request_body = ModeChange,
+    responses((status = 200, body = crate::fulfillment::mode::ModeOverride),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn set_mode(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+    super::problem::JsonBody(change): super::problem::JsonBody<ModeChange>,
+) -> Result<Json<crate::fulfillment::mode::ModeOverride>, Problem> {
+    if !state.requests.roles.is_admin(&who) {
+        return Err(Problem::forbidden("only admins may change an item's mode"));
+    }
+    let snapshot = state.requests.catalog.current();
+    let item = snapshot
+        .catalog
+        .item(&name)
+        .ok_or_else(|| Problem::not_found(format!("there is no item `{name}` in the catalog")))?;
+    if change.mode != Mode::Manual {
+        return Err(Problem::bad_request(
+            "/mode: only `manual` can be forced; DELETE the override to return to the catalog's mode",
+        ));
+    }
+    if item.doc.spec.fulfillment.manual.is_none() {
+        return Err(Problem::bad_request(format!(
+            "`{name}` has no manual section: there is no JIRA ticket to fall back to"
+        )));
+    }
+    if change.reason.trim().is_empty() {
+        return Err(Problem::bad_request(
+            "/reason: say why the item is forced to manual",
+        ));
+    }
+    let forced = crate::fulfillment::mode::ModeOverride {
+        mode: "manual".to_owned(),
+        reason: change.reason,
+        by: who.sub.clone(),
+        at: state.requests.clock.now(),
+    };
+    crate::fulfillment::mode::set(state.state.as_ref(), &name, &forced).await?;
+    tracing::warn!(item = %name, by = %who.sub, reason = %forced.reason, "item forced to manual");
+    Ok(Json(forced))
+}
+
+/// Lifts an admin's mode override: the item runs in its catalog mode again (admins).
+#[utoipa::path(delete, path = "/catalog/items/{name}/mode", tag = "catalog", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The item's name")),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn lift_mode(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(name): Path<String>,
+) -> Result<axum::http::StatusCode, Problem> {
+    if !state.requests.roles.is_admin(&who) {
+        return Err(Problem::forbidden("only admins may change an item's mode"));
+    }
+    if crate::fulfillment::mode::lift(state.state.as_ref(), &name).await? {
+        tracing::warn!(item = %name, by = %who.sub, "mode override lifted");
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found(format!("`{name}` has no mode override")))
+    }
 }
 
 /// Catalog bundles, filtered.

@@ -42,6 +42,8 @@ pub struct AppState {
     pub secrets: Arc<dyn Secrets>,
     /// Name of the secret JIRA's webhook presents.
     pub jira_webhook_secret: String,
+    /// Shared records: mode overrides (and the engine's executions and breakers).
+    pub state: Arc<dyn crate::ports::StateStore>,
 }
 
 /// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.
@@ -79,6 +81,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
         .routes(routes!(catalog::list_items))
         .routes(routes!(catalog::get_item))
+        .routes(routes!(catalog::set_mode, catalog::lift_mode))
         .routes(routes!(catalog::list_bundles))
         .routes(routes!(catalog::get_bundle))
         .routes(routes!(requests::submit, requests::list))
