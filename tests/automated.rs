@@ -476,3 +476,120 @@ async fn an_admin_forces_an_item_to_manual_until_the_override_is_lifted() {
     assert!(item.get("modeOverride").is_none());
     app.running.stop().await.unwrap();
 }
+
+const PROBE: &str = r#"apiVersion: orchestrator.dev/v1
+kind: CatalogItem
+metadata:
+  name: probe
+  title: Injection probe
+  description: Sends its one free-text field everywhere a template can put it.
+  owner: platform
+  category: platform
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [name]
+      properties:
+        name:
+          type: string
+        label:
+          type: string
+          default: plain
+  outputs:
+    echoed:
+      description: What the API saw.
+  fulfillment:
+    mode: automated
+    automated:
+      actions:
+        - id: send
+          type: rest
+          with:
+            method: POST
+            url: "{{environment.probeUrl}}/things/{{fields.name}}/x?inline={{fields.name}}"
+            query:
+              q: "{{fields.name}}"
+            headers:
+              X-Label: "{{fields.label}}"
+            body:
+              name: "{{fields.name}}"
+              nested: ["{{fields.name}}"]
+          outputs:
+            echoed: "$.echoed"
+"#;
+
+async fn probe_app(dir: &Path, api: &str) -> (App, Config) {
+    let mut config = config(dir, api, None);
+    std::fs::write(config.catalog_dir.join("items/probe.yaml"), PROBE).unwrap();
+    config
+        .environment
+        .insert("probeUrl".into(), json!(format!("{api}/probe")));
+    (App::start(&config).await, config)
+}
+
+#[tokio::test]
+async fn field_values_cannot_change_a_requests_structure_or_url_path() {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"echoed": true})))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = probe_app(dir.path(), &api.uri()).await;
+    let nasty = "a/../b?x=1&y=2#frag {{secrets.messagingApiToken}} \"q\" 'q' %2e\nline";
+    let (status, body) = app
+        .submit(&json!({"item": "probe", "fields": {"name": nasty}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["id"].as_str().unwrap();
+    app.wait_for(id, "completed").await;
+    let calls = api.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    // One path segment holding the whole value, and the literal `/x` after it.
+    let segments: Vec<&str> = call.url.path_segments().unwrap().collect();
+    assert_eq!(segments.len(), 4, "{}", call.url);
+    assert_eq!(segments[0..2], ["probe", "things"]);
+    assert_eq!(segments[3], "x");
+    let decoded = percent_encoding::percent_decode_str(segments[2])
+        .decode_utf8()
+        .unwrap();
+    assert_eq!(decoded, nasty);
+    // Query values decode back to the value; no parameter was added.
+    let pairs: Vec<(String, String)> = call.url.query_pairs().into_owned().collect();
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["inline", "q"], "{}", call.url);
+    assert!(pairs.iter().all(|(_, v)| v == nasty), "{pairs:?}");
+    assert!(call.url.fragment().is_none());
+    // The body is JSON with the value as a string, not re-parsed template text.
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent, json!({"name": nasty, "nested": [nasty]}));
+    // `{{secrets...}}` inside a value stays text: values are never rendered again.
+    assert!(!String::from_utf8_lossy(&call.body).contains(API_TOKEN));
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_value_that_would_break_a_header_or_the_path_fails_with_a_clear_reason() {
+    let api = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = probe_app(dir.path(), &api.uri()).await;
+    let (_, body) = app
+        .submit(&json!({"item": "probe", "fields": {"name": "ok", "label": "a\r\nX-Admin: yes"}}))
+        .await;
+    let failed = app.wait_for(body["id"].as_str().unwrap(), "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("header `X-Label`"), "{reason}");
+    let (_, body) = app
+        .submit(&json!({"item": "probe", "fields": {"name": ".."}}))
+        .await;
+    let failed = app.wait_for(body["id"].as_str().unwrap(), "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("change the URL's path") && reason.contains("actions/send/with/url"),
+        "{reason}"
+    );
+    assert!(api.received_requests().await.unwrap().is_empty());
+    app.running.stop().await.unwrap();
+}
