@@ -4,24 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use orchestrator_tests::app::App;
 use orchestrator_tests::jira_stub::{already_has_issue, creates_issue, no_existing_issue};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::adapters::local::LocalSecrets;
 use shared::config::Config;
-use shared::local::Running;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "jira-api-t0ken";
 const HOOK: &str = "hook-s3cret";
-
-struct App {
-    running: Running,
-    base: String,
-    token: String,
-    client: Client,
-}
 
 fn config(jira: &str, data: &std::path::Path) -> Config {
     let secrets = data.join("secrets.json");
@@ -46,68 +38,26 @@ fn config(jira: &str, data: &std::path::Path) -> Config {
 }
 
 async fn start(config: Config) -> App {
-    let running = shared::local::start(&config).await.unwrap();
-    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
-        .await
-        .unwrap();
-    let token = shared::http::auth::dev_token(
-        &secret,
-        "alice",
-        Some("alice@acme.example"),
-        &["developers".into()],
-        Duration::from_secs(600),
-    )
-    .unwrap();
-    App {
-        base: format!("http://{}", running.addr),
-        running,
-        token,
-        client: Client::new(),
-    }
+    App::start(&config).await
 }
 
-impl App {
+/// What these tests do beyond the shared harness.
+trait JiraApp {
+    async fn submit_kafka(&self) -> String;
+    async fn webhook(&self, query_secret: &str, payload: Value) -> StatusCode;
+}
+
+impl JiraApp for App {
     async fn submit_kafka(&self) -> String {
-        let body = json!({"item": "kafka-topic", "fields": {
-            "topicName": "orders.v1",
-            "producerPrincipal": "arn:aws:iam::123456789012:role/orders",
-            "consumerPrincipals": ["arn:aws:iam::123456789012:role/billing"]
-        }});
-        let response = self
-            .client
-            .post(format!("{}/requests", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        let request: Value = response.json().await.unwrap();
+        let (status, request) = self
+            .submit(&json!({"item": "kafka-topic", "fields": {
+                "topicName": "orders.v1",
+                "producerPrincipal": "arn:aws:iam::123456789012:role/orders",
+                "consumerPrincipals": ["arn:aws:iam::123456789012:role/billing"]
+            }}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
         request["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn request(&self, id: &str) -> Value {
-        self.client
-            .get(format!("{}/requests/{id}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Polls until the request reaches `status` (or fails the test after 10 s).
-    async fn wait_for(&self, id: &str, status: &str) -> Value {
-        for _ in 0..200 {
-            let request = self.request(id).await;
-            if request["status"] == status {
-                return request;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("request never became {status}: {}", self.request(id).await);
     }
 
     async fn webhook(&self, query_secret: &str, payload: Value) -> StatusCode {
