@@ -60,6 +60,13 @@ fn config(dir: &Path, api: &str, jira: Option<&str>) -> Config {
     config
 }
 
+fn rds_request() -> Value {
+    json!({"item": "rds-postgres", "fields": {
+        "databaseName": "orders", "environment": "dev", "engineVersion": "17",
+        "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
+        "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}})
+}
+
 fn queue_request(name: &str) -> Value {
     json!({"item": "sqs-queue", "fields": {"queueName": name}})
 }
@@ -272,12 +279,7 @@ async fn with_fallback_manual_a_failed_automation_opens_a_jira_ticket() {
     creates_issue("DBRE-7").expect(1).mount(&jira).await;
     let dir = tempfile::tempdir().unwrap();
     let app = App::start(&config(dir.path(), &api.uri(), Some(&jira.uri()))).await;
-    let (status, body) = app
-        .submit(&json!({"item": "rds-postgres", "fields": {
-            "databaseName": "orders", "environment": "dev", "engineVersion": "17",
-            "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
-            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}))
-        .await;
+    let (status, body) = app.submit(&rds_request()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let id = body["id"].as_str().unwrap();
     let waiting = app.wait_for(id, "awaiting_fulfillment").await;
@@ -332,10 +334,7 @@ async fn in_the_sandbox_rest_polling_and_signed_webhook_items_complete() {
     let submissions = [
         json!({"item": "sqs-queue", "fields": {"queueName": "orders"}}),
         json!({"item": "sns-topic", "fields": {"topicName": "orders-events"}}),
-        json!({"item": "rds-postgres", "fields": {
-            "databaseName": "orders", "environment": "dev", "engineVersion": "17",
-            "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
-            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}),
+        rds_request(),
     ];
     let mut ids = Vec::new();
     for body in &submissions {
@@ -411,12 +410,7 @@ async fn an_admin_forces_an_item_to_manual_until_the_override_is_lifted() {
     assert_eq!(item["modeOverride"]["by"], "root");
 
     // Requests now go to JIRA; the DBaaS API is never called.
-    let (_, body) = app
-        .submit(&json!({"item": "rds-postgres", "fields": {
-            "databaseName": "orders", "environment": "dev", "engineVersion": "17",
-            "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
-            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}))
-        .await;
+    let (_, body) = app.submit(&rds_request()).await;
     let id = body["id"].as_str().unwrap();
     assert_eq!(
         app.wait_for(id, "awaiting_fulfillment").await["ticket"]["key"],

@@ -56,7 +56,8 @@ pub async fn start() -> Result<SandboxServices, String> {
     .map(|name| (name.to_owned(), state.token.clone()))
     .chain([("messagingWebhookKey".to_owned(), state.webhook_key.clone())])
     .collect();
-    let app = Router::new()
+    // Every API but the webhook receiver (which checks signatures) wants the token.
+    let apis = Router::new()
         .route("/dbaas/v2/postgres/instances", post(create_database))
         .route(
             "/dbaas/v2/postgres/instances/{id}",
@@ -69,6 +70,11 @@ pub async fn start() -> Result<SandboxServices, String> {
         .route("/messaging/subscriptions", post(subscribe).delete(deleted))
         .route("/secrets/v1/secrets", post(store_secret).delete(deleted))
         .route("/inventory/v1/eks-clusters/{name}", get(describe_cluster))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    let app = apis
         .route("/automation/hooks/{hook}", post(hook))
         .with_state(state);
     tokio::spawn(async move {
@@ -96,12 +102,22 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-fn authorized(state: &Services, headers: &HeaderMap) -> bool {
+async fn require_token(
+    State(state): State<Services>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let expected = format!("Bearer {}", state.token);
-    headers
+    let given = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| crate::signing::same_secret(v.as_bytes(), expected.as_bytes()))
+        .unwrap_or_default();
+    if crate::signing::same_secret(given.as_bytes(), expected.as_bytes()) {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
 }
 
 fn text(body: &Value, key: &str) -> String {
@@ -123,14 +139,7 @@ fn bad_request(message: String) -> Response {
         .into_response()
 }
 
-async fn create_database(
-    State(state): State<Services>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn create_database(State(state): State<Services>, body: Bytes) -> Response {
     let body = match parse(&body) {
         Ok(body) => body,
         Err(message) => return bad_request(message),
@@ -161,14 +170,7 @@ async fn create_database(
         .into_response()
 }
 
-async fn read_database(
-    State(state): State<Services>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn read_database(State(state): State<Services>, Path(id): Path<String>) -> Response {
     let found = state
         .databases
         .lock()
@@ -189,14 +191,7 @@ async fn read_database(
     }
 }
 
-async fn delete_database(
-    State(state): State<Services>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn delete_database(State(state): State<Services>, Path(id): Path<String>) -> Response {
     let removed = state
         .databases
         .lock()
@@ -210,14 +205,7 @@ async fn delete_database(
     .into_response()
 }
 
-async fn create_queue(
-    State(state): State<Services>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn create_queue(Path(name): Path<String>) -> Response {
     axum::Json(json!({
         "url": format!("https://sqs.eu-west-1.amazonaws.com/000000000000/{name}"),
         "arn": format!("arn:aws:sqs:eu-west-1:000000000000:{name}"),
@@ -226,10 +214,7 @@ async fn create_queue(
     .into_response()
 }
 
-async fn subscribe(State(state): State<Services>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn subscribe() -> Response {
     let id = uuid::Uuid::new_v4();
     (
         StatusCode::CREATED,
@@ -240,10 +225,7 @@ async fn subscribe(State(state): State<Services>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-async fn store_secret(State(state): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn store_secret(body: Bytes) -> Response {
     let body = match parse(&body) {
         Ok(body) => body,
         Err(message) => return bad_request(message),
@@ -259,14 +241,7 @@ async fn store_secret(State(state): State<Services>, headers: HeaderMap, body: B
         .into_response()
 }
 
-async fn describe_cluster(
-    State(state): State<Services>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn describe_cluster(Path(name): Path<String>) -> Response {
     axum::Json(json!({
         "name": name,
         "version": "1.33",
@@ -304,9 +279,6 @@ async fn hook(State(state): State<Services>, headers: HeaderMap, body: Bytes) ->
     .into_response()
 }
 
-async fn deleted(State(state): State<Services>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
+async fn deleted() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
