@@ -10,6 +10,7 @@ pub mod webhook;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
@@ -157,23 +158,20 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     }
 }
 
-/// Classifies a failure to get a response at all.
+/// Classifies a failure to get a response at all. Only a request that could not be
+/// built is permanent; a connection refused, reset or timed out is worth another try.
 pub fn transport_error(what: &str, e: &reqwest::Error) -> ActionError {
-    // The URL can hold a secret (an API key in the query): say which host, not the URL.
-    let host = e.url().and_then(|u| u.host_str()).unwrap_or("the target");
+    if e.is_builder() {
+        return ActionError::permanent(format!("{what} could not be sent: {}", root_cause(e)));
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "could not connect"
-    } else if e.is_builder() || e.is_request() && !e.is_connect() && !e.is_timeout() {
-        return ActionError::permanent(format!(
-            "{what} to {host} could not be sent: {}",
-            root_cause(e)
-        ));
     } else {
         "failed"
     };
-    ActionError::retryable(format!("{what} to {host} {kind}"))
+    ActionError::retryable(format!("{what} {kind}"))
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -186,6 +184,39 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     match text.find(" for url (") {
         Some(i) => text[..i].to_owned(),
         None => text,
+    }
+}
+
+/// A header from a rendered name and value; a value with a line break or another control
+/// character (which would split the request) is refused, naming the header.
+pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), ActionError> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| ActionError::permanent(format!("`{name}` is not a valid header name")))?;
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        ActionError::permanent(format!(
+            "header `{name}`: the rendered value has characters a header cannot hold"
+        ))
+    })?;
+    Ok((header, value))
+}
+
+/// Sends `call` and reads its answer: the body as a document and the headers, or the
+/// classified error. `what` names the call in messages: a method and a URL without its
+/// query (which may hold a key), never the query itself.
+pub async fn exchange(
+    call: reqwest::RequestBuilder,
+    what: &str,
+    success: &[u16],
+) -> Result<(Value, HeaderMap), ActionError> {
+    let response = call.send().await.map_err(|e| transport_error(what, &e))?;
+    let (status, headers) = (response.status(), response.headers().clone());
+    let text = response
+        .text()
+        .await
+        .map_err(|e| transport_error(what, &e))?;
+    match status_error(status, &headers, success, what, &text) {
+        Some(error) => Err(error),
+        None => Ok((body_document(&text), headers)),
     }
 }
 
@@ -312,5 +343,25 @@ mod tests {
                 retry_after: Some(Duration::from_secs(7))
             })
         );
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_mid_request_is_retryable_and_a_bad_url_is_not() {
+        // A server that accepts and hangs up before answering.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let http = reqwest::Client::new();
+        let call = http.post(format!("http://{addr}/x?key=s3cret")).body("{}");
+        let err = exchange(call, "POST /x", &[]).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let call = http.get("http://exa mple.com/");
+        let err = exchange(call, "GET bad", &[]).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
     }
 }

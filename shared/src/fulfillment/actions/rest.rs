@@ -4,13 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{
-    ActionError, ActionKind, Invocation, Step, body_document, config, holds, select, status_error,
-    transport_error,
-};
+use super::{ActionError, ActionKind, Invocation, Step, config, exchange, header, holds, select};
 use crate::catalog::document::{HttpMethod, RestAction, RestAuth};
 
 /// How often a status URL is polled when the item does not say.
@@ -38,7 +35,7 @@ impl ActionKind for Rest {
         let url = parse_url(&rest.url)?;
         let mut call = self
             .http
-            .request(method, url.clone())
+            .request(method.clone(), url.clone())
             .timeout(run.call_timeout)
             .headers(headers(&rest, run)?);
         if !rest.query.is_empty() {
@@ -47,29 +44,8 @@ impl ActionKind for Rest {
         if let Some(body) = &rest.body {
             call = call.json(body);
         }
-        let response = call
-            .send()
-            .await
-            .map_err(|e| transport_error("the request", &e))?;
-        let (status, response_headers) = (response.status(), response.headers().clone());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error("reading the response", &e))?;
-        if let Some(error) = status_error(
-            status,
-            &response_headers,
-            &rest.success_status,
-            &format!(
-                "{} {}",
-                with["method"].as_str().unwrap_or("the call"),
-                url_for_humans(&url)
-            ),
-            &text,
-        ) {
-            return Err(error);
-        }
-        let document = body_document(&text);
+        let what = format!("{method} {}", url_for_humans(&url));
+        let (document, response_headers) = exchange(call, &what, &rest.success_status).await?;
         let Some(poll) = &rest.poll else {
             return Ok(Step::Done(document));
         };
@@ -114,29 +90,13 @@ impl ActionKind for Rest {
             return Err(ActionError::permanent("this action has no poll section"));
         };
         let url = parse_url(state["statusUrl"].as_str().unwrap_or_default())?;
-        let response = self
+        let call = self
             .http
             .get(url.clone())
             .timeout(run.call_timeout)
-            .headers(headers(&rest, run)?)
-            .send()
-            .await
-            .map_err(|e| transport_error("polling", &e))?;
-        let (status, response_headers) = (response.status(), response.headers().clone());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error("reading the status", &e))?;
-        if let Some(error) = status_error(
-            status,
-            &response_headers,
-            &[],
-            &format!("GET {}", url_for_humans(&url)),
-            &text,
-        ) {
-            return Err(error);
-        }
-        let document = body_document(&text);
+            .headers(headers(&rest, run)?);
+        let what = format!("GET {}", url_for_humans(&url));
+        let (document, _) = exchange(call, &what, &[]).await?;
         if let Some(fail) = &poll.fail_when
             && holds(fail, &document)?
         {
@@ -197,15 +157,8 @@ pub fn url_for_humans(url: &url::Url) -> String {
 fn headers(rest: &RestAction, run: &Invocation) -> Result<HeaderMap, ActionError> {
     let mut map = HeaderMap::new();
     let mut put = |name: &str, value: &str| -> Result<(), ActionError> {
-        let header = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ActionError::permanent(format!("`{name}` is not a valid header name")))?;
-        // A value with a line break or other control character would split the request.
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            ActionError::permanent(format!(
-                "header `{name}`: the rendered value has characters a header cannot hold"
-            ))
-        })?;
-        map.insert(header, value);
+        let (name, value) = header(name, value)?;
+        map.insert(name, value);
         Ok(())
     };
     put("Idempotency-Key", &run.idempotency_key)?;

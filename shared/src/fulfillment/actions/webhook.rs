@@ -7,13 +7,10 @@
 //! drops duplicates by `X-Orchestrator-Delivery`. docs/catalog-format.md shows a receiver.
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use super::rest::{parse_url, url_for_humans};
-use super::{
-    ActionError, ActionKind, Invocation, Step, body_document, config, status_error, transport_error,
-};
+use super::{ActionError, ActionKind, Invocation, Step, config, exchange, header};
 use crate::catalog::document::WebhookAction;
 
 pub const SIGNATURE_HEADER: &str = "X-Orchestrator-Signature-256";
@@ -59,35 +56,11 @@ impl ActionKind for Webhook {
             .header(EVENT_HEADER, EVENT_TYPE)
             .header("Idempotency-Key", &run.idempotency_key);
         for (name, value) in &hook.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ActionError::permanent(format!("`{name}` is not a valid header name"))
-            })?;
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                ActionError::permanent(format!(
-                    "header `{name}`: the rendered value has characters a header cannot hold"
-                ))
-            })?;
+            let (name, value) = header(name, value)?;
             call = call.header(name, value);
         }
-        let response = call
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| transport_error("the webhook", &e))?;
-        let (status, headers) = (response.status(), response.headers().clone());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error("reading the webhook's answer", &e))?;
-        if let Some(error) = status_error(
-            status,
-            &headers,
-            &[],
-            &format!("the webhook at {}", url_for_humans(&url)),
-            &text,
-        ) {
-            return Err(error);
-        }
-        Ok(Step::Done(body_document(&text)))
+        let what = format!("the webhook at {}", url_for_humans(&url));
+        let (document, _) = exchange(call.body(body), &what, &[]).await?;
+        Ok(Step::Done(document))
     }
 }
