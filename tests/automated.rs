@@ -304,9 +304,8 @@ async fn with_fallback_manual_a_failed_automation_opens_a_jira_ticket() {
 async fn a_missing_secret_fails_the_request_naming_the_secret_not_a_value() {
     let api = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), &api.uri(), None);
+    let config = config(dir.path(), &api.uri(), None);
     std::fs::write(config.secrets_file.as_ref().unwrap(), "{}").unwrap();
-    config.environment.insert("unused".into(), json!(1));
     let app = App::start(&config).await;
     let (_, body) = app.submit(&queue_request("nosecret")).await;
     let id = body["id"].as_str().unwrap();

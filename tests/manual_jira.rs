@@ -470,7 +470,6 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     let worker = shared::fulfillment::worker::Worker {
         requests: state.requests.clone(),
         jira: None,
-        renderer: shared::template::render::Renderer::new(),
         engine: shared::fulfillment::engine::Engine::standard(
             None,
             Arc::new(shared::adapters::local::SqliteStateStore::new(

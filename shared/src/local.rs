@@ -24,7 +24,6 @@ use crate::integrations::jira::{JiraAuth, JiraClient};
 use crate::ports::{Clock, Secrets, SystemClock};
 use crate::requests::service::{RequestService, Roles};
 use crate::secret::SecretString;
-use crate::template::render::Renderer;
 
 /// The name of the action queue.
 pub const ACTION_QUEUE: &str = "actions";
@@ -218,7 +217,6 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let worker = Arc::new(Worker {
         requests: requests.clone(),
         jira,
-        renderer: Renderer::new(),
         engine,
         environment: config.environment.clone(),
         system: SystemInfo {

@@ -245,6 +245,19 @@ pub enum ActionType {
     Terraform,
 }
 
+impl ActionType {
+    /// The `type` as the catalog writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Jira => "jira",
+            ActionType::Rest => "rest",
+            ActionType::Webhook => "webhook",
+            ActionType::GithubWorkflow => "github-workflow",
+            ActionType::Terraform => "terraform",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionConfig {
     Jira(JiraAction),

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::actions::{ActionError, ActionKind, Invocation, Step, extract_outputs};
 use super::breaker::Breakers;
-use super::vars::{Redactor, resolve_secrets, secret_names};
+use super::vars::{Redactor, resolve_secrets, scope_keys};
 use crate::catalog::document::{Action, ActionType, RetryPolicy};
 use crate::ports::{Clock, Secrets, StateStore, StoreError};
 use crate::template::render::Renderer;
@@ -74,8 +74,6 @@ pub enum Progress {
     Failed {
         action: String,
         reason: String,
-        /// Failed fast because its target's circuit breaker is open.
-        breaker_open: bool,
         /// Outputs of the actions that did succeed, by action id.
         outputs: Map<String, Value>,
     },
@@ -191,23 +189,15 @@ impl Engine {
         format!("{}/{}/{list}/{action}", run.request_id, run.component)
     }
 
-    /// The execution records of a request, by key (for the API and tests).
-    pub async fn executions(
-        &self,
-        request_id: &str,
-    ) -> Result<Vec<(String, Execution)>, StoreError> {
-        self.state
-            .list(TABLE, &format!("{request_id}/"), 1000)
-            .await?
-            .into_iter()
-            .map(|(k, v)| {
-                Ok((
-                    k,
-                    serde_json::from_value(v.value)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                ))
-            })
-            .collect()
+    /// Marks a one-off step of a request (`fallback`, ...) as done: `true` only the first
+    /// time, so a redelivered message does not repeat it.
+    pub async fn first_time(&self, request_id: &str, step: &str) -> Result<bool, StoreError> {
+        let key = format!("{request_id}/{step}");
+        match self.state.put(TABLE, &key, &Value::Bool(true), None).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::VersionConflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Moves `actions` (the list named `list`) forward as far as it can go now.
@@ -256,7 +246,6 @@ impl Engine {
                     return Ok(Progress::Failed {
                         action: action.id.clone(),
                         reason: exec.error.unwrap_or_default(),
-                        breaker_open: false,
                         outputs,
                     });
                 }
@@ -277,16 +266,10 @@ impl Engine {
                 None => {
                     outputs.insert(action.id.clone(), Value::Object(exec.outputs));
                 }
-                Some(Progress::Failed {
-                    action,
-                    reason,
-                    breaker_open,
-                    ..
-                }) => {
+                Some(Progress::Failed { action, reason, .. }) => {
                     return Ok(Progress::Failed {
                         action,
                         reason,
-                        breaker_open,
                         outputs,
                     });
                 }
@@ -310,19 +293,18 @@ impl Engine {
         notes: &mut Vec<Note>,
     ) -> Result<Option<Progress>, StoreError> {
         let id = action.id.clone();
-        let fail = |reason: String, breaker_open: bool| Progress::Failed {
+        let fail = |reason: String| Progress::Failed {
             action: id.clone(),
             reason,
-            breaker_open,
             outputs: Map::new(),
         };
         let now = self.clock.now();
         let kind_type = action.config.action_type();
         let Some(kind) = self.kinds.get(&kind_type).cloned() else {
-            return Ok(Some(fail(
-                format!("no runner for {kind_type:?} actions"),
-                false,
-            )));
+            return Ok(Some(fail(format!(
+                "no runner for {} actions",
+                kind_type.as_str()
+            ))));
         };
         if now >= exec.deadline {
             let reason = format!(
@@ -341,7 +323,7 @@ impl Engine {
         let mut context = run.context.clone();
         let secrets = match resolve_secrets(
             self.secrets.as_ref(),
-            &secret_names(&with_template),
+            &scope_keys(&with_template, "secrets"),
             &mut redactor,
         )
         .await
@@ -382,13 +364,12 @@ impl Engine {
                 kind: "circuit_open",
                 message: reason.clone(),
             });
-            return Ok(Some(fail(reason, true)));
+            return Ok(Some(fail(reason)));
         }
 
         // Claim the attempt before making it: a concurrent worker's claim wins or loses
         // here, never at the target.
         exec.attempts += 1;
-        let first_poll = exec.status == ExecStatus::Running && exec.state.is_null();
         let version = match self
             .state
             .put(TABLE, key, &store_value(exec)?, version)
@@ -402,10 +383,10 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if first_poll && exec.attempts == 1 {
+        if exec.status == ExecStatus::Running && exec.attempts == 1 {
             notes.push(Note {
                 kind: "action_started",
-                message: format!("action `{}` ({}) started", action.id, type_name(kind_type)),
+                message: format!("action `{}` ({}) started", action.id, kind_type.as_str()),
             });
         }
         let invocation = Invocation {
@@ -532,7 +513,7 @@ impl Engine {
         version: Option<u64>,
         reason: String,
         notes: &mut Vec<Note>,
-        fail: impl Fn(String, bool) -> Progress,
+        fail: impl Fn(String) -> Progress,
     ) -> Result<Option<Progress>, StoreError> {
         exec.status = ExecStatus::Failed;
         exec.error = Some(reason.clone());
@@ -554,7 +535,7 @@ impl Engine {
             kind: "action_failed",
             message: reason.clone(),
         });
-        Ok(Some(fail(reason, false)))
+        Ok(Some(fail(reason)))
     }
 }
 
@@ -564,16 +545,6 @@ pub fn action_with(action: &Action) -> Value {
         .ok()
         .and_then(|mut v| v.get_mut("with").map(Value::take))
         .unwrap_or(Value::Null)
-}
-
-pub fn type_name(t: ActionType) -> &'static str {
-    match t {
-        ActionType::Jira => "jira",
-        ActionType::Rest => "rest",
-        ActionType::Webhook => "webhook",
-        ActionType::GithubWorkflow => "github-workflow",
-        ActionType::Terraform => "terraform",
-    }
 }
 
 #[cfg(test)]

@@ -14,27 +14,27 @@ use crate::template::refs::{analyze, is_template};
 /// What a redacted secret reads as.
 pub const REDACTED: &str = "***";
 
-/// The names of the secrets the templates in `value`'s string leaves read
-/// (`{{secrets.NAME}}`).
-pub fn secret_names(value: &Value) -> BTreeSet<String> {
-    fn walk(value: &Value, out: &mut BTreeSet<String>) {
+/// The keys of `scope` that the templates in `value`'s string leaves read: for
+/// `secrets`, the names in `{{secrets.NAME}}`; for `outputs`, the action ids.
+pub fn scope_keys(value: &Value, scope: &str) -> BTreeSet<String> {
+    fn walk(value: &Value, scope: &str, out: &mut BTreeSet<String>) {
         match value {
             Value::String(text) if is_template(text) => {
                 for var in analyze(text).variables {
-                    if let [scope, name, ..] = var.segments.as_slice()
-                        && scope == "secrets"
+                    if let [first, key, ..] = var.segments.as_slice()
+                        && first == scope
                     {
-                        out.insert(name.clone());
+                        out.insert(key.clone());
                     }
                 }
             }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
-            Value::Object(map) => map.values().for_each(|v| walk(v, out)),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, scope, out)),
+            Value::Object(map) => map.values().for_each(|v| walk(v, scope, out)),
             _ => {}
         }
     }
     let mut out = BTreeSet::new();
-    walk(value, &mut out);
+    walk(value, scope, &mut out);
     out
 }
 
@@ -65,16 +65,6 @@ pub async fn resolve_secrets(
     Ok(Value::Object(scope))
 }
 
-/// The `secrets` scope of a plan: every name reads as `***`, nothing is resolved.
-pub fn placeholder_secrets(names: &BTreeSet<String>) -> Value {
-    Value::Object(
-        names
-            .iter()
-            .map(|n| (n.clone(), Value::String(REDACTED.to_owned())))
-            .collect(),
-    )
-}
-
 /// Replaces known secret values with `***` in text and JSON.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -102,10 +92,6 @@ impl Redactor {
             }
         }
         self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 
     pub fn text(&self, text: &str) -> String {
@@ -141,12 +127,12 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn secret_names_are_found_in_every_leaf() {
+    fn scope_keys_are_found_in_every_leaf() {
         let with = json!({"url": "{{environment.api}}/x?k={{secrets.apiKey}}",
                           "headers": {"Authorization": "Bearer {{secrets.token}}"},
                           "body": [{"x": "{{#if fields.a}}{{secrets.other}}{{/if}}"}, 3]});
         assert_eq!(
-            secret_names(&with).into_iter().collect::<Vec<_>>(),
+            scope_keys(&with, "secrets").into_iter().collect::<Vec<_>>(),
             ["apiKey", "other", "token"]
         );
     }

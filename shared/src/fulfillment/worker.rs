@@ -18,7 +18,6 @@ use crate::integrations::jira::{JiraClient, JiraError};
 use crate::ports::Message;
 use crate::requests::model::{Request, RequestStatus, Ticket};
 use crate::requests::service::{FulfillMessage, RequestError, RequestService};
-use crate::template::render::Renderer;
 
 /// How long a received message stays hidden while the worker handles it.
 const VISIBILITY: Duration = Duration::from_secs(60);
@@ -36,7 +35,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub struct Worker {
     pub requests: Arc<RequestService>,
     pub jira: Option<Arc<JiraClient>>,
-    pub renderer: Renderer,
+    /// Runs automated items; its renderer also renders manual tickets.
     pub engine: Engine,
     pub system: SystemInfo,
     /// The `environment` scope: per-deployment configuration.
@@ -211,7 +210,11 @@ impl Worker {
             match self.automate(&request, item, automated).await? {
                 Automation::Finished(d) => return Ok(d),
                 Automation::FallBack(reason) => {
-                    if request.ticket.is_none() && !request_fell_back(&request) {
+                    if self
+                        .engine
+                        .first_time(&request.id.to_string(), "fallback")
+                        .await?
+                    {
                         request = service
                             .note(
                                 request.id,
@@ -268,7 +271,7 @@ impl Worker {
             request = self.start(&request).await?;
         }
         let ctx = self.context(&request, &item.doc.metadata);
-        let fields = match issue_fields(&manual.ticket, request.id, &self.renderer, &ctx) {
+        let fields = match issue_fields(&manual.ticket, request.id, &self.engine.renderer, &ctx) {
             Ok(fields) => fields,
             Err(e) => {
                 return self
@@ -374,7 +377,7 @@ impl Worker {
             .advance(&run, "actions", &automated.actions, &mut notes)
             .await;
         self.write_notes(request, &notes).await?;
-        let (action, reason, breaker_open, succeeded) = match progress? {
+        let (action, reason, succeeded) = match progress? {
             Progress::Completed { outputs } => {
                 let declared = &item.doc.spec.outputs;
                 let mut result = Map::new();
@@ -406,9 +409,8 @@ impl Worker {
             Progress::Failed {
                 action,
                 reason,
-                breaker_open,
                 outputs,
-            } => (action, reason, breaker_open, outputs),
+            } => (action, reason, outputs),
         };
         // Undo what succeeded: the rollback actions whose `outputs` exist.
         let rollback: Vec<_> = automated
@@ -454,7 +456,6 @@ impl Worker {
         }
         let fallback = item.doc.spec.fulfillment.fallback == Some(Fallback::Manual)
             && item.doc.spec.fulfillment.manual.is_some();
-        let _ = breaker_open;
         if fallback {
             return Ok(Automation::FallBack(reason));
         }
@@ -509,32 +510,11 @@ enum Automation {
     FallBack(String),
 }
 
-fn request_fell_back(request: &Request) -> bool {
-    request.status == RequestStatus::AwaitingFulfillment
-}
-
 /// Whether every `outputs.<id>` an action reads belongs to an action that succeeded.
 fn reads_only(action: &crate::catalog::document::Action, succeeded: &Map<String, Value>) -> bool {
-    fn walk(v: &Value, ok: &mut bool, succeeded: &Map<String, Value>) {
-        match v {
-            Value::String(t) if crate::template::refs::is_template(t) => {
-                for var in crate::template::refs::analyze(t).variables {
-                    if let [scope, id, ..] = var.segments.as_slice()
-                        && scope == "outputs"
-                        && !succeeded.contains_key(id)
-                    {
-                        *ok = false;
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, ok, succeeded)),
-            Value::Object(map) => map.values().for_each(|i| walk(i, ok, succeeded)),
-            _ => {}
-        }
-    }
-    let mut ok = true;
-    walk(&action_with(action), &mut ok, succeeded);
-    ok
+    super::vars::scope_keys(&action_with(action), "outputs")
+        .iter()
+        .all(|id| succeeded.contains_key(id))
 }
 
 /// Exponential backoff from 1 s, at most `MAX_BACKOFF`; a server's Retry-After wins.
