@@ -472,6 +472,7 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
         jira: None,
         engine: shared::fulfillment::engine::Engine::standard(
             None,
+            &Default::default(),
             Arc::new(shared::adapters::local::SqliteStateStore::new(
                 shared::adapters::local::Db::in_memory().unwrap(),
             )),

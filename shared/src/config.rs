@@ -60,7 +60,12 @@ pub struct JiraConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct GithubConfig {
+    /// The REST API base: `https://api.github.com`, or `https://HOST/api/v3` for GitHub
+    /// Enterprise Server.
     pub api_url: String,
+    /// Name of the secret holding the token the github-workflow and terraform actions use
+    /// (an action may name its own with `token`).
+    pub token_secret: String,
 }
 
 impl Default for Config {
@@ -106,6 +111,7 @@ impl Default for GithubConfig {
     fn default() -> Self {
         GithubConfig {
             api_url: "https://api.github.com".to_owned(),
+            token_secret: "github-token".to_owned(),
         }
     }
 }

@@ -170,6 +170,8 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         for (name, value) in &services.secrets {
             local_secrets.set(name, value);
         }
+        config.github.api_url = services.github_api_url;
+        local_secrets.set(&config.github.token_secret, &services.github_token);
     }
     let config = &config;
     let secrets: Arc<dyn Secrets> = Arc::new(local_secrets);
@@ -210,6 +212,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         Arc::new(SqliteStateStore::new(db.clone()));
     let engine = Engine::standard(
         jira.clone(),
+        &config.github,
         state_store.clone(),
         secrets.clone(),
         requests.clock.clone(),

@@ -264,7 +264,7 @@ pub enum ActionConfig {
     Rest(RestAction),
     Webhook(WebhookAction),
     GithubWorkflow(GithubWorkflowAction),
-    Terraform(TerraformAction),
+    Terraform(Box<TerraformAction>),
 }
 
 impl ActionConfig {
@@ -462,6 +462,16 @@ pub struct GithubWorkflowAction {
     pub inputs: Map<String, Value>,
     #[serde(default = "yes")]
     pub wait_for_completion: bool,
+    /// A workflow input that receives the execution's delivery id, so that the run can be
+    /// found where GitHub does not return its id (GitHub Enterprise Server) and a retry
+    /// finds the run an unanswered dispatch started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_input: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<DurationSpec>,
+    /// The token (`{{secrets.name}}`); unset: the one `github.tokenSecret` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 fn yes() -> bool {
@@ -476,7 +486,37 @@ pub struct TerraformAction {
     pub base_branch: String,
     pub directory: String,
     pub module: TerraformModule,
+    /// `required_providers` entries: name to `{source, version}`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub required_providers: Map<String, Value>,
+    /// `provider` blocks: name to its arguments.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub providers: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<TerraformBackend>,
+    /// Module outputs the root module passes on (`output "x" { value = module.NAME.x }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
     pub pull_request: PullRequest,
+    /// The branch the files are committed to; unset: `orchestrator/<request>-<action>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Wait until the pull request is merged (and fail if it is closed unmerged).
+    #[serde(default)]
+    pub wait_for_merge: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerraformBackend {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub config: Map<String, Value>,
 }
 
 fn main_branch() -> String {
@@ -486,6 +526,9 @@ fn main_branch() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerraformModule {
+    /// The module block's label; unset: `this`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -503,6 +546,8 @@ pub struct PullRequest {
     pub labels: Vec<String>,
     #[serde(default)]
     pub auto_merge: bool,
+    #[serde(default)]
+    pub draft: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

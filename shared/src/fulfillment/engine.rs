@@ -109,10 +109,13 @@ impl Engine {
     /// The engine with every action type, sharing one HTTP client.
     pub fn standard(
         jira: Option<Arc<crate::integrations::jira::JiraClient>>,
+        github: &crate::config::GithubConfig,
         state: Arc<dyn StateStore>,
         secrets: Arc<dyn Secrets>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, String> {
+        use super::actions::github_workflow::GithubWorkflow;
+        use super::actions::terraform::Terraform;
         use super::actions::{jira::Jira, rest::Rest, webhook::Webhook};
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -121,7 +124,18 @@ impl Engine {
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let mut kinds: HashMap<ActionType, Arc<dyn ActionKind>> = HashMap::new();
         kinds.insert(ActionType::Rest, Arc::new(Rest { http: http.clone() }));
+        let api = Arc::new(crate::integrations::github::GithubApi::new(
+            http.clone(),
+            &github.api_url,
+            secrets.clone(),
+            &github.token_secret,
+        )?);
         kinds.insert(ActionType::Webhook, Arc::new(Webhook { http }));
+        kinds.insert(
+            ActionType::GithubWorkflow,
+            Arc::new(GithubWorkflow { api: api.clone() }),
+        );
+        kinds.insert(ActionType::Terraform, Arc::new(Terraform { api }));
         kinds.insert(ActionType::Jira, Arc::new(Jira { client: jira }));
         Ok(Engine {
             kinds,
@@ -400,6 +414,7 @@ impl Engine {
             requester: run.requester.clone(),
             item: run.item.to_owned(),
             action_id: action.id.clone(),
+            attempt: exec.attempts,
             call_timeout: CALL_TIMEOUT
                 .min(remaining(exec.deadline, now))
                 .max(Duration::from_secs(1)),

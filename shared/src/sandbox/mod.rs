@@ -2,6 +2,7 @@
 //! so every example item completes on a machine with none of them. Started only by
 //! `orchestrator serve --sandbox`.
 
+pub mod github;
 pub mod jira;
 pub mod services;
 

@@ -2,7 +2,7 @@
 //! database API that provisions asynchronously (202, a Location to poll, `creating` then
 //! `available`), a messaging API, a secrets broker, an inventory API, and a webhook
 //! receiver that verifies the orchestrator's signature as docs/catalog-format.md tells
-//! receivers to. Each checks its bearer token. Nothing is provisioned anywhere.
+//! receivers to, and GitHub (sandbox/github.rs). Each checks its bearer token. Nothing is provisioned anywhere.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,9 @@ struct Services {
 pub struct SandboxServices {
     pub environment: Map<String, Value>,
     pub secrets: Vec<(String, String)>,
+    /// The GitHub stand-in's API base and the token it accepts.
+    pub github_api_url: String,
+    pub github_token: String,
 }
 
 pub async fn start() -> Result<SandboxServices, String> {
@@ -70,13 +73,19 @@ pub async fn start() -> Result<SandboxServices, String> {
         .route("/messaging/subscriptions", post(subscribe).delete(deleted))
         .route("/secrets/v1/secrets", post(store_secret).delete(deleted))
         .route("/inventory/v1/eks-clusters/{name}", get(describe_cluster))
+        .route("/inventory/v1/dynamodb-tables/{name}", get(describe_table))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
         ));
+    let github = super::github::router(format!("{base}/github")).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), require_token),
+    );
+    let token = state.token.clone();
     let app = apis
         .route("/automation/hooks/{hook}", post(hook))
-        .with_state(state);
+        .with_state(state)
+        .nest("/github", github);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -87,10 +96,13 @@ pub async fn start() -> Result<SandboxServices, String> {
         "inventoryApiUrl": format!("{base}/inventory"),
         "messagingAutomationUrl": format!("{base}/automation"),
         "accountAlias": "sandbox",
+        "terraformStateBucket": "sandbox-terraform-state",
     });
     Ok(SandboxServices {
         environment: environment.as_object().cloned().unwrap_or_default(),
         secrets,
+        github_api_url: format!("{base}/github"),
+        github_token: token,
     })
 }
 
@@ -248,6 +260,16 @@ async fn describe_cluster(Path(name): Path<String>) -> Response {
         "endpoint": format!("https://{name}.eks.sandbox.local"),
         "vpc": {"id": "vpc-0sandbox0", "privateSubnetIds": ["subnet-0sandbox1", "subnet-0sandbox2"]},
         "oidc": {"providerArn": format!("arn:aws:iam::000000000000:oidc-provider/{name}")},
+    }))
+    .into_response()
+}
+
+async fn describe_table(Path(name): Path<String>) -> Response {
+    axum::Json(json!({
+        "name": name,
+        "arn": format!("arn:aws:dynamodb:eu-west-1:000000000000:table/{name}"),
+        "streamArn": null,
+        "billingMode": "PAY_PER_REQUEST",
     }))
     .into_response()
 }

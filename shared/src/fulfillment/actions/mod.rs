@@ -3,8 +3,10 @@
 //! its kind; the kind talks to the target and says whether it is done, still going
 //! (poll again later), or failed, and whether a failure is worth retrying.
 
+pub mod github_workflow;
 pub mod jira;
 pub mod rest;
+pub mod terraform;
 pub mod webhook;
 
 use std::time::Duration;
@@ -29,6 +31,8 @@ pub struct Invocation {
     pub requester: String,
     pub item: String,
     pub action_id: String,
+    /// Which attempt this is (1 for the first); polls do not count.
+    pub attempt: u32,
     /// The longest a single call may take.
     pub call_timeout: Duration,
 }
