@@ -480,10 +480,10 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
             state.requests.clock.clone(),
         )
         .unwrap(),
-        environment: Default::default(),
         system: shared::fulfillment::SystemInfo {
             region: "r".into(),
             stage: "s".into(),
+            environment: Default::default(),
         },
         max_receives: 5,
     };

@@ -1,6 +1,7 @@
 //! `orchestrator`: the command-line tool of the internal developer platform orchestrator.
 
 mod catalog;
+mod plan;
 mod serve;
 
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print a token that local mode accepts.
     DevToken(serve::DevTokenArgs),
+    /// Show what a request for an item would do (every call, rendered, secrets as ***),
+    /// with no side effect. Exit 0 for a good plan, 1 when it shows errors, 2 on usage errors.
+    Plan(plan::PlanArgs),
 }
 
 /// Exit codes: 0 success, 1 the input has errors (findings), 2 usage or I/O error.
@@ -38,5 +42,6 @@ fn main() -> ExitCode {
         Command::Catalog { command } => catalog::run(command),
         Command::Serve(args) => serve::serve(args),
         Command::DevToken(args) => serve::token(args),
+        Command::Plan(args) => plan::plan(args),
     }
 }

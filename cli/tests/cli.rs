@@ -281,3 +281,92 @@ fn the_example_codeowners_is_what_generate_writes() {
         std::fs::read_to_string(dir.join(".github/CODEOWNERS")).unwrap()
     );
 }
+
+#[test]
+fn plan_prints_every_call_of_an_item_and_exits_by_what_it_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let fields = dir.path().join("fields.yaml");
+    std::fs::write(&fields, "queueName: orders\nfifo: false\n").unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "environment:\n  messagingApiUrl: https://messaging.acme.example/api\n",
+    )
+    .unwrap();
+    let catalog = example();
+    let (catalog, fields_s, config_s) = (
+        catalog.to_str().unwrap(),
+        fields.to_str().unwrap(),
+        config.to_str().unwrap(),
+    );
+
+    let out = orchestrator(&[
+        "plan",
+        "sqs-queue",
+        "--fields",
+        fields_s,
+        "--catalog",
+        catalog,
+        "--config",
+        config_s,
+        "--as",
+        "bob",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let sends = &plan["actions"][0]["sends"];
+    assert_eq!(sends["method"], "PUT");
+    assert_eq!(
+        sends["url"],
+        "https://messaging.acme.example/api/queues/orders"
+    );
+    assert_eq!(sends["headers"]["authorization"], "Bearer ***");
+    assert_eq!(sends["body"]["tags"]["requester"], "bob");
+
+    // People read the text form; without a configuration, environment values are shown as
+    // placeholders and said to be.
+    let out = orchestrator(&[
+        "plan",
+        "sqs-queue",
+        "--fields",
+        fields_s,
+        "--catalog",
+        catalog,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("PUT https://messagingapiurl.environment.invalid/queues/orders"),
+        "{text}"
+    );
+    assert!(text.contains("authorization: Bearer ***"), "{text}");
+    assert!(
+        text.contains("warning: environment.messagingApiUrl is not configured"),
+        "{text}"
+    );
+
+    // Invalid fields: the file and the field, exit 1.
+    std::fs::write(&fields, "queueName: 42\n").unwrap();
+    let out = orchestrator(&[
+        "plan",
+        "sqs-queue",
+        "--fields",
+        fields_s,
+        "--catalog",
+        catalog,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fields.yaml: /queueName"), "{err}");
+
+    // An unknown item: a usage error.
+    let out = orchestrator(&["plan", "nope", "--fields", fields_s, "--catalog", catalog]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -15,7 +15,6 @@ use crate::adapters::local::{
 };
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
-use crate::fulfillment::SystemInfo;
 use crate::fulfillment::engine::Engine;
 use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
@@ -217,15 +216,16 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         secrets.clone(),
         requests.clock.clone(),
     )?;
+    let planner = Arc::new(crate::fulfillment::plan::Planner::new(
+        config,
+        jira.clone(),
+        secrets.clone(),
+    )?);
     let worker = Arc::new(Worker {
         requests: requests.clone(),
         jira,
         engine,
-        environment: config.environment.clone(),
-        system: SystemInfo {
-            region: config.region.clone(),
-            stage: config.stage.clone(),
-        },
+        system: planner.system.clone(),
         max_receives: MAX_RECEIVES,
     });
     let state = AppState {
@@ -235,6 +235,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         secrets,
         jira_webhook_secret: config.jira.webhook_secret.clone(),
         state: state_store,
+        planner,
     };
     let (shutdown, mut stopped) = watch::channel(false);
     let worker = tokio::spawn(worker.run(shutdown.subscribe()));

@@ -105,8 +105,65 @@ pub struct Engine {
     pub breakers: Breakers,
 }
 
+/// The runner of each action type.
+pub type Kinds = HashMap<ActionType, Arc<dyn ActionKind>>;
+
+/// Every action type, sharing one HTTP client.
+pub fn standard_kinds(
+    jira: Option<Arc<crate::integrations::jira::JiraClient>>,
+    github: &crate::config::GithubConfig,
+    secrets: Arc<dyn Secrets>,
+) -> Result<Kinds, String> {
+    use super::actions::github_workflow::GithubWorkflow;
+    use super::actions::terraform::Terraform;
+    use super::actions::{jira::Jira, rest::Rest, webhook::Webhook};
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("orchestrator/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let api = Arc::new(crate::integrations::github::GithubApi::new(
+        http.clone(),
+        &github.api_url,
+        secrets,
+        &github.token_secret,
+    )?);
+    let mut kinds: Kinds = HashMap::new();
+    kinds.insert(ActionType::Rest, Arc::new(Rest { http: http.clone() }));
+    kinds.insert(ActionType::Webhook, Arc::new(Webhook { http }));
+    kinds.insert(ActionType::Jira, Arc::new(Jira { client: jira }));
+    kinds.insert(
+        ActionType::GithubWorkflow,
+        Arc::new(GithubWorkflow { api: api.clone() }),
+    );
+    kinds.insert(ActionType::Terraform, Arc::new(Terraform { api }));
+    Ok(kinds)
+}
+
+/// Renders an action's `with` for its kind: the run's variables plus the `secrets` and
+/// `outputs` scopes; URL leaves are percent-encoded. `list` names it in errors.
+pub fn render_with(
+    renderer: &Renderer,
+    kind: &dyn ActionKind,
+    action: &Action,
+    list: &str,
+    context: &Value,
+    secrets: Value,
+    outputs: Value,
+) -> Result<Value, crate::template::render::RenderFailure> {
+    let mut context = context.clone();
+    context["secrets"] = secrets;
+    context["outputs"] = outputs;
+    renderer.render_config(
+        &action_with(action),
+        &context,
+        &format!("{list}/{}/with", action.id),
+        kind.url_pointers(),
+    )
+}
+
 impl Engine {
-    /// The engine with every action type, sharing one HTTP client.
+    /// The engine with every action type.
     pub fn standard(
         jira: Option<Arc<crate::integrations::jira::JiraClient>>,
         github: &crate::config::GithubConfig,
@@ -114,31 +171,8 @@ impl Engine {
         secrets: Arc<dyn Secrets>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, String> {
-        use super::actions::github_workflow::GithubWorkflow;
-        use super::actions::terraform::Terraform;
-        use super::actions::{jira::Jira, rest::Rest, webhook::Webhook};
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("orchestrator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let mut kinds: HashMap<ActionType, Arc<dyn ActionKind>> = HashMap::new();
-        kinds.insert(ActionType::Rest, Arc::new(Rest { http: http.clone() }));
-        let api = Arc::new(crate::integrations::github::GithubApi::new(
-            http.clone(),
-            &github.api_url,
-            secrets.clone(),
-            &github.token_secret,
-        )?);
-        kinds.insert(ActionType::Webhook, Arc::new(Webhook { http }));
-        kinds.insert(
-            ActionType::GithubWorkflow,
-            Arc::new(GithubWorkflow { api: api.clone() }),
-        );
-        kinds.insert(ActionType::Terraform, Arc::new(Terraform { api }));
-        kinds.insert(ActionType::Jira, Arc::new(Jira { client: jira }));
         Ok(Engine {
-            kinds,
+            kinds: standard_kinds(jira, github, secrets.clone())?,
             renderer: Renderer::new(),
             breakers: Breakers::new(state.clone(), clock.clone()),
             state,
@@ -332,12 +366,10 @@ impl Engine {
         }
 
         // Render: secrets resolved now, only those the action names.
-        let with_template = action_with(action);
         let mut redactor = Redactor::default();
-        let mut context = run.context.clone();
         let secrets = match resolve_secrets(
             self.secrets.as_ref(),
-            &scope_keys(&with_template, "secrets"),
+            &scope_keys(&action_with(action), "secrets"),
             &mut redactor,
         )
         .await
@@ -351,14 +383,14 @@ impl Engine {
                     .await;
             }
         };
-        context["secrets"] = secrets;
-        context["outputs"] = Value::Object(earlier.clone());
-        let location = format!("{list}/{}/with", action.id);
-        let with = match self.renderer.render_config(
-            &with_template,
-            &context,
-            &location,
-            kind.url_pointers(),
+        let with = match render_with(
+            &self.renderer,
+            kind.as_ref(),
+            action,
+            list,
+            run.context,
+            secrets,
+            Value::Object(earlier.clone()),
         ) {
             Ok(with) => with,
             Err(e) => {

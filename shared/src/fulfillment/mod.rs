@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod engine;
 pub mod manual;
 pub mod mode;
+pub mod plan;
 pub mod vars;
 pub mod worker;
 
@@ -15,14 +16,17 @@ use time::format_description::well_known::Rfc3339;
 use crate::catalog::document::Metadata;
 use crate::requests::model::Request;
 
-/// Deployment facts for the `system` scope.
-#[derive(Debug, Clone)]
+/// Deployment facts: the `system` scope's region and stage, and the `environment` scope
+/// (per-deployment configuration such as API URLs and the account id).
+#[derive(Debug, Clone, Default)]
 pub struct SystemInfo {
     pub region: String,
     pub stage: String,
+    pub environment: serde_json::Map<String, Value>,
 }
 
-/// The variables templates read for a request: `fields`, `metadata`, `request`, `system`.
+/// The variables templates read for a request: `fields`, `metadata`, `request`, `system`,
+/// `environment`.
 pub fn context(
     request: &Request,
     metadata: &Metadata,
@@ -45,5 +49,6 @@ pub fn context(
             "stage": system.stage,
             "version": env!("CARGO_PKG_VERSION"),
         },
+        "environment": system.environment,
     })
 }

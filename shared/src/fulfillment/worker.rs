@@ -38,8 +38,6 @@ pub struct Worker {
     /// Runs automated items; its renderer also renders manual tickets.
     pub engine: Engine,
     pub system: SystemInfo,
-    /// The `environment` scope: per-deployment configuration.
-    pub environment: Map<String, Value>,
     /// Receives before a message would be dead-lettered: the last attempt fails the request.
     pub max_receives: u32,
 }
@@ -342,9 +340,7 @@ impl Worker {
     }
 
     fn context(&self, request: &Request, metadata: &crate::catalog::document::Metadata) -> Value {
-        let mut ctx = context(request, metadata, &self.system, self.requests.clock.now());
-        ctx["environment"] = Value::Object(self.environment.clone());
-        ctx
+        context(request, metadata, &self.system, self.requests.clock.now())
     }
 
     /// The mode an admin forced on an item (`PUT /catalog/items/{name}/mode`), if any.

@@ -44,6 +44,8 @@ pub struct AppState {
     pub jira_webhook_secret: String,
     /// Shared records: mode overrides (and the engine's executions and breakers).
     pub state: Arc<dyn crate::ports::StateStore>,
+    /// Renders dry runs (`POST /requests?dryRun=true`).
+    pub planner: Arc<crate::fulfillment::plan::Planner>,
 }
 
 /// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.

@@ -12,10 +12,12 @@ use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
 use super::problem::{JsonBody, Problem};
+use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
 use crate::requests::model::{
     Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
+use crate::requests::service::RequestError;
 
 /// `POST /requests`: exactly one of `item` and `bundle`, and the form's values.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,18 +130,27 @@ fn with_target(mut response: Response, request: &Request) -> Response {
     response
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitParams {
+    /// Plan only: render every action as it would run (secrets as `***`) and store nothing.
+    dry_run: Option<bool>,
+}
+
 /// Requests an item or a bundle. 202 with the new request; with an `Idempotency-Key` already
-/// used for the same body, 200 with the original.
+/// used for the same body, 200 with the original; with `dryRun=true`, 200 with the plan.
 #[utoipa::path(post, path = "/requests", tag = "requests", security(("bearer" = [])),
     request_body = Submission,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original request")),
-    responses((status = 202, body = RequestView, description = "Accepted"), (status = 200, body = RequestView, description = "An idempotent replay"),
+    params(SubmitParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original request")),
+    responses((status = 202, body = RequestView, description = "Accepted"), (status = 200, body = RequestView, description = "An idempotent replay, or with dryRun=true the Plan"),
               (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields (see `errors`), or an Idempotency-Key reused with another body")))]
 pub async fn submit(
     State(state): State<AppState>,
     Caller(who): Caller,
+    Query(params): Query<SubmitParams>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Submission>,
 ) -> Result<Response, Problem> {
@@ -152,6 +163,9 @@ pub async fn submit(
             ));
         }
     };
+    if params.dry_run == Some(true) {
+        return dry_run(&state, &who, &target, body.fields).await;
+    }
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str() {
@@ -182,6 +196,39 @@ pub async fn submit(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(with_target(response, &request))
+}
+
+/// The plan of a request that is checked like a submission but never stored.
+async fn dry_run(
+    state: &AppState,
+    who: &Principal,
+    target: &str,
+    fields: Map<String, Value>,
+) -> Result<Response, Problem> {
+    let request = state.requests.prepare(who, target, fields, None)?;
+    let snapshot = state.requests.catalog.current();
+    let item = match snapshot.target(target) {
+        Some(TargetRef::Item(item)) => item,
+        Some(TargetRef::Bundle(_)) => {
+            return Err(Problem::bad_request(
+                "dry runs of bundles are not supported by this version yet",
+            ));
+        }
+        None => return Err(RequestError::UnknownTarget(target.to_owned()).into()),
+    };
+    let forced = crate::fulfillment::mode::get(state.state.as_ref(), target).await?;
+    let now = state.requests.clock.now();
+    let mut plan = state
+        .planner
+        .plan_request(&request, &item.doc, forced.as_ref(), now);
+    for name in &plan.secrets {
+        if state.secrets.get(name).await?.is_none() {
+            plan.warnings.push(format!(
+                "secret `{name}` is not set: an action reading it would fail"
+            ));
+        }
+    }
+    Ok((StatusCode::OK, Json(plan)).into_response())
 }
 
 /// A request.

@@ -161,6 +161,15 @@ impl GithubApi {
         }
     }
 
+    /// The headers every call carries, as a plan shows them.
+    pub fn shown_headers(&self) -> serde_json::Value {
+        serde_json::json!({
+            "accept": "application/vnd.github+json",
+            "x-github-api-version": API_VERSION,
+            "authorization": "Bearer ***",
+        })
+    }
+
     /// A call with GitHub's media type, API version and the token (marked sensitive).
     pub fn call(&self, method: Method, url: url::Url, token: &SecretString) -> RequestBuilder {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))

@@ -72,6 +72,11 @@ impl JiraClient {
     }
 
     /// The browse URL of an issue.
+    /// The instance's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn browse_url(&self, key: &str) -> String {
         format!("{}/browse/{key}", self.base)
     }

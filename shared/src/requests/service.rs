@@ -84,6 +84,37 @@ impl RequestService {
         submitted: Map<String, Value>,
         idempotency_key: Option<String>,
     ) -> Result<(Request, bool), RequestError> {
+        let request = self.prepare(who, target, submitted, idempotency_key)?;
+        let event = RequestEvent {
+            request_id: request.id,
+            seq: 1,
+            at: request.created_at,
+            actor: who.sub.clone(),
+            kind: "submitted".to_owned(),
+            status: RequestStatus::Submitted,
+            message: None,
+        };
+        match self.store.create(&request, &event).await? {
+            Created::New => {
+                self.enqueue(request.id).await?;
+                Ok((request, true))
+            }
+            Created::Existing(original) if original.fingerprint == request.fingerprint => {
+                Ok((*original, false))
+            }
+            Created::Existing(_) => Err(RequestError::IdempotencyMismatch),
+        }
+    }
+
+    /// The request `submit` would store: access and fields checked, defaults applied,
+    /// nothing stored (dry runs plan with it).
+    pub fn prepare(
+        &self,
+        who: &Principal,
+        target: &str,
+        submitted: Map<String, Value>,
+        idempotency_key: Option<String>,
+    ) -> Result<Request, RequestError> {
         let snapshot = self.catalog.current();
         let found = snapshot
             .target(target)
@@ -127,25 +158,7 @@ impl RequestService {
             updated_at: now,
             version: 1,
         };
-        let event = RequestEvent {
-            request_id: request.id,
-            seq: 1,
-            at: now,
-            actor: who.sub.clone(),
-            kind: "submitted".to_owned(),
-            status: RequestStatus::Submitted,
-            message: None,
-        };
-        match self.store.create(&request, &event).await? {
-            Created::New => {
-                self.enqueue(request.id).await?;
-                Ok((request, true))
-            }
-            Created::Existing(original) if original.fingerprint == request.fingerprint => {
-                Ok((*original, false))
-            }
-            Created::Existing(_) => Err(RequestError::IdempotencyMismatch),
-        }
+        Ok(request)
     }
 
     /// Hands a request to the worker.

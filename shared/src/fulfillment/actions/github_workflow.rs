@@ -33,16 +33,30 @@ struct Target {
     token: SecretString,
 }
 
+fn parse(with: &Value) -> Result<(GithubWorkflowAction, Repo), ActionError> {
+    let cfg: GithubWorkflowAction = config(with)?;
+    let repo = repo(&cfg.repository).map_err(ActionError::permanent)?;
+    if cfg.workflow.is_empty() || cfg.workflow.contains('/') {
+        return Err(ActionError::permanent(format!(
+            "`{}` is not a workflow file name or id",
+            cfg.workflow
+        )));
+    }
+    Ok((cfg, repo))
+}
+
+/// The inputs a dispatch sends: the item's, as strings, and the correlation input.
+fn dispatch_inputs(cfg: &GithubWorkflowAction, run: &Invocation) -> Map<String, Value> {
+    let mut inputs = input_strings(&cfg.inputs);
+    if let Some(name) = &cfg.correlation_input {
+        inputs.insert(name.clone(), Value::String(run.delivery_id.clone()));
+    }
+    inputs
+}
+
 impl GithubWorkflow {
     async fn target(&self, with: &Value) -> Result<Target, ActionError> {
-        let cfg: GithubWorkflowAction = config(with)?;
-        let repo = repo(&cfg.repository).map_err(ActionError::permanent)?;
-        if cfg.workflow.is_empty() || cfg.workflow.contains('/') {
-            return Err(ActionError::permanent(format!(
-                "`{}` is not a workflow file name or id",
-                cfg.workflow
-            )));
-        }
+        let (cfg, repo) = parse(with)?;
         let token = self
             .api
             .token(cfg.token.as_deref())
@@ -52,13 +66,17 @@ impl GithubWorkflow {
     }
 
     fn workflow_url(&self, t: &Target, tail: &str) -> url::Url {
+        self.url_of(&t.cfg, &t.repo, tail)
+    }
+
+    fn url_of(&self, cfg: &GithubWorkflowAction, repo: &Repo, tail: &str) -> url::Url {
         self.api.url([
             "repos",
-            &t.repo.owner,
-            &t.repo.name,
+            &repo.owner,
+            &repo.name,
             "actions",
             "workflows",
-            &t.cfg.workflow,
+            &cfg.workflow,
             tail,
         ])
     }
@@ -167,17 +185,35 @@ impl ActionKind for GithubWorkflow {
         self.api.host()
     }
 
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let (cfg, repo) = parse(with)?;
+        let then = if cfg.wait_for_completion {
+            "follow the run it starts until it completes; only the conclusion `success` succeeds"
+        } else {
+            "done once GitHub accepts the dispatch"
+        };
+        Ok(json!({
+            "method": "POST",
+            "url": self.url_of(&cfg, &repo, "dispatches").as_str(),
+            "headers": self.api.shown_headers(),
+            "body": {
+                "ref": cfg.git_ref,
+                "inputs": dispatch_inputs(&cfg, run),
+                "return_run_details": true,
+            },
+            "then": then,
+        }))
+    }
+
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let t = self.target(with).await?;
-        let mut inputs = input_strings(&t.cfg.inputs);
-        if let Some(name) = &t.cfg.correlation_input {
-            inputs.insert(name.clone(), Value::String(run.delivery_id.clone()));
-            // An earlier attempt may have dispatched and lost the answer.
-            if run.attempt > 1
-                && let Some(found) = self.find_run(&t, &run.delivery_id).await?
-            {
-                return Self::outcome(&t, &found);
-            }
+        let inputs = dispatch_inputs(&t.cfg, run);
+        // An earlier attempt may have dispatched and lost the answer.
+        if t.cfg.correlation_input.is_some()
+            && run.attempt > 1
+            && let Some(found) = self.find_run(&t, &run.delivery_id).await?
+        {
+            return Self::outcome(&t, &found);
         }
         let answer = match self.dispatch(&t, &inputs, true).await {
             Err(e) if mentions_run_details(&e) => self.dispatch(&t, &inputs, false).await?,

@@ -34,6 +34,11 @@ fn action_error(e: JiraError) -> ActionError {
     }
 }
 
+/// One label per execution: a retry after a lost answer finds the issue it opened.
+fn label(run: &Invocation) -> String {
+    format!("orchestrator-{}", run.idempotency_key.replace('/', "-"))
+}
+
 impl Jira {
     fn client(&self) -> Result<&JiraClient, ActionError> {
         self.client.as_deref().ok_or_else(|| {
@@ -54,11 +59,23 @@ impl ActionKind for Jira {
             .and_then(|c| super::host_of(&c.browse_url("")))
     }
 
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let action: JiraAction = config(with)?;
+        Ok(json!({
+            "method": "POST",
+            "url": format!(
+                "{}/rest/api/2/issue",
+                self.client.as_ref().map_or("(jira.url)", |c| c.base())
+            ),
+            "body": { "fields": ticket_fields(&action.ticket, &label(run)) },
+            "waitForResolution": action.wait_for_resolution,
+        }))
+    }
+
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: JiraAction = config(with)?;
         let client = self.client()?;
-        // One label per execution: a retry after a lost answer finds the issue it opened.
-        let label = format!("orchestrator-{}", run.idempotency_key.replace('/', "-"));
+        let label = label(run);
         let issue = match client.find_by_label(&label).await.map_err(action_error)? {
             Some(issue) => issue,
             None => client

@@ -18,6 +18,20 @@ use serde_json_path::JsonPath;
 
 use crate::catalog::document::Condition;
 
+/// What a plan shows where a value exists only once the action runs.
+pub const AT_RUN_TIME: &str = "(assigned when the action starts)";
+
+/// Headers as a plan shows them.
+pub fn shown_headers(headers: &HeaderMap) -> Map<String, Value> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let text = value.to_str().unwrap_or("(not text)");
+            (name.as_str().to_owned(), Value::String(text.to_owned()))
+        })
+        .collect()
+}
+
 /// What a kind knows about the execution it runs.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -91,6 +105,13 @@ pub trait ActionKind: Send + Sync {
     }
 
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError>;
+
+    /// What `start` would send for this rendered configuration, for plans: no call is
+    /// made and no secret is read.
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let _ = run;
+        Ok(with.clone())
+    }
 
     async fn poll(
         &self,

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{ActionError, ActionKind, Invocation, Step, config, exchange, header, holds, select};
+use super::{
+    ActionError, ActionKind, Invocation, Step, config, exchange, header, holds, select,
+    shown_headers,
+};
 use crate::catalog::document::{HttpMethod, RestAction, RestAuth};
 
 /// How often a status URL is polled when the item does not say.
@@ -23,15 +26,45 @@ impl ActionKind for Rest {
         &["/url", "/poll/url"]
     }
 
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let rest: RestAction = config(with)?;
+        let mut url = parse_url(&rest.url)?;
+        if !rest.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&rest.query);
+        }
+        let mut shown = shown_headers(&headers(&rest, run)?);
+        if let Some(RestAuth::Basic { username, password }) = &rest.auth {
+            shown.insert(
+                "authorization".to_owned(),
+                json!(format!("Basic base64({username}:{password})")),
+            );
+        }
+        let mut call = json!({
+            "method": method(&rest).as_str(),
+            "url": url.as_str(),
+            "headers": shown,
+            "body": rest.body,
+        });
+        if let Some(poll) = &rest.poll {
+            let status_url = match (&poll.url, &poll.url_from) {
+                (Some(url), _) => json!(url),
+                (None, Some(path)) => json!(format!("(the URL at {path} in the response)")),
+                (None, None) => json!("(the response's Location header)"),
+            };
+            call["poll"] = json!({
+                "method": "GET",
+                "url": status_url,
+                "every": format!("{}s", interval(&rest).as_secs()),
+                "until": poll.until,
+                "failWhen": poll.fail_when,
+            });
+        }
+        Ok(call)
+    }
+
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let rest: RestAction = config(with)?;
-        let method = match rest.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
-            HttpMethod::Patch => reqwest::Method::PATCH,
-            HttpMethod::Delete => reqwest::Method::DELETE,
-        };
+        let method = method(&rest);
         let url = parse_url(&rest.url)?;
         let mut call = self
             .http
@@ -117,6 +150,16 @@ impl ActionKind for Rest {
             state: state.clone(),
             check_after: interval(&rest),
         })
+    }
+}
+
+fn method(rest: &RestAction) -> reqwest::Method {
+    match rest.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Delete => reqwest::Method::DELETE,
     }
 }
 

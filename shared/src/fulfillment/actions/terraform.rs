@@ -59,10 +59,12 @@ fn literal(value: &Value) -> Expression {
         Value::Object(map) => Expression::Object(
             map.iter()
                 .map(|(k, v)| {
-                    (
-                        hcl::ObjectKey::Expression(Expression::String(k.clone())),
-                        literal(v),
-                    )
+                    // A key that is a name is written bare, as people write them.
+                    let key = match Identifier::new(k.as_str()) {
+                        Ok(id) => hcl::ObjectKey::Identifier(id),
+                        Err(_) => hcl::ObjectKey::Expression(Expression::String(k.clone())),
+                    };
+                    (key, literal(v))
                 })
                 .collect(),
         ),
@@ -278,31 +280,49 @@ fn default_branch(run: &Invocation) -> String {
     )
 }
 
+/// The checked repository mapping: repository, branch and directory.
+struct Mapping {
+    cfg: TerraformAction,
+    repo: Repo,
+    branch: String,
+    directory: Vec<String>,
+}
+
+fn mapping(run: &Invocation, with: &Value) -> Result<Mapping, ActionError> {
+    let cfg: TerraformAction = config(with)?;
+    let repo = repo(&cfg.repository).map_err(ActionError::permanent)?;
+    branch(&cfg.base_branch).map_err(ActionError::permanent)?;
+    let head = match &cfg.branch {
+        Some(b) => branch(b).map_err(ActionError::permanent)?.to_owned(),
+        None => default_branch(run),
+    };
+    let directory = file_path(&cfg.directory)
+        .map_err(|e| ActionError::permanent(format!("directory: {e}")))?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Ok(Mapping {
+        cfg,
+        repo,
+        branch: head,
+        directory,
+    })
+}
+
 impl Terraform {
     async fn target(&self, run: &Invocation, with: &Value) -> Result<Target, ActionError> {
-        let cfg: TerraformAction = config(with)?;
-        let repo = repo(&cfg.repository).map_err(ActionError::permanent)?;
-        branch(&cfg.base_branch).map_err(ActionError::permanent)?;
-        let head = match &cfg.branch {
-            Some(b) => branch(b).map_err(ActionError::permanent)?.to_owned(),
-            None => default_branch(run),
-        };
-        let directory = file_path(&cfg.directory)
-            .map_err(|e| ActionError::permanent(format!("directory: {e}")))?
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let m = mapping(run, with)?;
         let token = self
             .api
-            .token(cfg.token.as_deref())
+            .token(m.cfg.token.as_deref())
             .await
             .map_err(ActionError::permanent)?;
         Ok(Target {
-            cfg,
-            repo,
+            cfg: m.cfg,
+            repo: m.repo,
             token,
-            branch: head,
-            directory,
+            branch: m.branch,
+            directory: m.directory,
         })
     }
 
@@ -531,6 +551,50 @@ impl ActionKind for Terraform {
 
     fn target(&self, _: &Value) -> Option<String> {
         self.api.host()
+    }
+
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let m = mapping(run, with)?;
+        let files = root_module(&m.cfg, &Self::header(run))?;
+        let directory = m.directory.join("/");
+        let repo = format!("/repos/{}", m.repo);
+        let mut calls = vec![
+            format!("GET {repo}/git/ref/heads/{}", m.cfg.base_branch),
+            format!("POST {repo}/git/refs (refs/heads/{})", m.branch),
+        ];
+        calls.extend(
+            files
+                .iter()
+                .map(|(name, _)| format!("PUT {repo}/contents/{directory}/{name}")),
+        );
+        calls.push(format!("POST {repo}/pulls"));
+        let pr = &m.cfg.pull_request;
+        if !pr.labels.is_empty() {
+            calls.push(format!("POST {repo}/issues/(number)/labels"));
+        }
+        if pr.auto_merge {
+            calls.push("POST /graphql (enablePullRequestAutoMerge)".to_owned());
+        }
+        if m.cfg.wait_for_merge {
+            calls.push(format!("GET {repo}/pulls/(number) until merged"));
+        }
+        Ok(json!({
+            "api": self.api.url([]).as_str(),
+            "headers": self.api.shown_headers(),
+            "repository": m.repo.to_string(),
+            "baseBranch": m.cfg.base_branch,
+            "branch": m.branch,
+            "directory": directory,
+            "files": files.iter().map(|(name, text)| (format!("{directory}/{name}"), json!(text))).collect::<Map<_, _>>(),
+            "pullRequest": {
+                "title": pr.title,
+                "body": pr.body,
+                "labels": pr.labels,
+                "draft": pr.draft,
+                "autoMerge": pr.auto_merge,
+            },
+            "calls": calls,
+        }))
     }
 
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {

@@ -38,6 +38,31 @@ pub fn envelope(run: &Invocation, payload: &Value) -> Vec<u8> {
 
 #[async_trait]
 impl ActionKind for Webhook {
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let hook: WebhookAction = config(with)?;
+        let url = parse_url(&hook.url)?;
+        let body = envelope(run, hook.body.as_ref().unwrap_or(&Value::Null));
+        let mut headers = serde_json::Map::new();
+        headers.insert("content-type".into(), json!("application/json"));
+        headers.insert(
+            SIGNATURE_HEADER.to_lowercase(),
+            json!("sha256=HMAC-SHA256(signingSecret, body)"),
+        );
+        headers.insert(DELIVERY_HEADER.to_lowercase(), json!(run.delivery_id));
+        headers.insert(EVENT_HEADER.to_lowercase(), json!(EVENT_TYPE));
+        headers.insert("idempotency-key".into(), json!(run.idempotency_key));
+        for (name, value) in &hook.headers {
+            header(name, value)?;
+            headers.insert(name.to_lowercase(), json!(value));
+        }
+        Ok(json!({
+            "method": "POST",
+            "url": url.as_str(),
+            "headers": headers,
+            "body": serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+        }))
+    }
+
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let hook: WebhookAction = config(with)?;
         if hook.signing_secret.is_empty() {
