@@ -42,19 +42,31 @@ fn serve(data: &Path, jira: Option<&str>) -> Serve {
         .arg("--data")
         .arg(data)
         .env("ORCHESTRATOR_SECRET_JIRA_TOKEN", "t0ken")
-        .env("ORCHESTRATOR_SECRET_JIRA_WEBHOOK", "h00k")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .env("ORCHESTRATOR_SECRET_JIRA_WEBHOOK", "h00k");
     if let Some(jira) = jira {
         command
             .env("ORCHESTRATOR_JIRA_URL", jira)
             .env("ORCHESTRATOR_JIRA_EMAIL", "bot@acme.example");
     }
+    start(command)
+}
+
+/// Spawns a prepared `serve` command and waits for its "listening" log line; every
+/// line it writes, on standard output or error, is kept.
+fn start(mut command: Command) -> Serve {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = logs.clone();
+    let kept_err = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            kept_err.lock().unwrap().push(line);
+        }
+    });
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             kept.lock().unwrap().push(line.clone());
@@ -214,4 +226,244 @@ async fn a_process_killed_mid_ticket_resumes_after_restart_without_a_second_tick
             "`{secret}` appears in the logs"
         );
     }
+}
+
+/// Distinctive secret values: none may appear in any log line, API answer or stored byte.
+const SECRETS: [(&str, &str); 5] = [
+    ("dbaasApiToken", "dbaas-s3cret-91c7e2"),
+    ("messagingWebhookKey", "hook-s3cret-5d08aa"),
+    ("github-token", "ghp_s3cretToken77f1"),
+    ("inventoryApiToken", "inv-s3cret-0b3e4c"),
+    ("jira-token", "jira-s3cret-c4d5e6"),
+];
+
+async fn mock_targets(server: &MockServer) {
+    // The DBaaS API: down once, then accepts and provisions asynchronously.
+    Mock::given(method("POST"))
+        .and(path("/dbaas/v2/postgres/instances"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    let instance = json!({"id": "db-7", "status": "available",
+        "endpoint": {"address": "orders-dev.db.acme.internal", "port": 5432},
+        "masterUserSecret": {"arn": "arn:aws:secretsmanager:eu-west-1:1:secret:orders"}});
+    Mock::given(method("POST"))
+        .and(path("/dbaas/v2/postgres/instances"))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .insert_header("location", "/dbaas/v2/postgres/instances/db-7")
+                .set_body_json(json!({"id": "db-7", "status": "creating"})),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dbaas/v2/postgres/instances/db-7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(instance))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/automation/hooks/sns-topic"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"topicArn": "arn:aws:sns:eu-west-1:1:orders-events"})),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/github/repos/acme-corp/dbre-automation/actions/workflows/dynamodb-table.yml/dispatches"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"workflow_run_id": 5})))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/github/repos/acme-corp/dbre-automation/actions/runs/5",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 5,
+            "status": "completed", "conclusion": "success",
+            "html_url": "https://github.com/acme-corp/dbre-automation/actions/runs/5"})))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/inventory/v1/dynamodb-tables/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"arn": "arn:aws:dynamodb:eu-west-1:1:table/orders", "streamArn": null}),
+        ))
+        .mount(server)
+        .await;
+}
+
+/// The secret test: full automated requests (REST with a retry and polling, a
+/// signed webhook, a GitHub workflow) with known secret values, at debug log level; then
+/// every log line, every API answer and every byte of the data directory is searched.
+#[tokio::test]
+async fn no_secret_reaches_a_log_line_an_answer_or_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let targets = MockServer::start().await;
+    mock_targets(&targets).await;
+    let secrets: serde_json::Map<String, Value> = SECRETS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    let secrets_file = dir.path().join("secrets.json");
+    std::fs::write(&secrets_file, Value::Object(secrets).to_string()).unwrap();
+    let api = targets.uri();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "secretsFile: {}\ngithub:\n  apiUrl: {api}/github\nenvironment:\n  dbaasApiUrl: {api}/dbaas\n  messagingAutomationUrl: {api}/automation\n  inventoryApiUrl: {api}/inventory\n",
+            secrets_file.display()
+        ),
+    )
+    .unwrap();
+    // The example catalog with its retries and polls milliseconds apart.
+    let catalog = dir.path().join("catalog");
+    orchestrator_tests::copy_dir(&example(), &catalog);
+    for file in [
+        "items/database/rds-postgres.yaml",
+        "items/database/dynamodb-table.yaml",
+    ] {
+        let p = catalog.join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let text = text
+            .replace("interval: 5s", "interval: 50ms")
+            .replace("interval: 1s", "interval: 50ms")
+            .replace(
+                "waitForCompletion: true",
+                "waitForCompletion: true\n            pollInterval: 50ms",
+            );
+        std::fs::write(&p, text).unwrap();
+    }
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])
+        .arg(&catalog)
+        .arg("--data")
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .env("ORCHESTRATOR_LOG", "debug");
+    let server = start(command);
+    let client = reqwest::Client::new();
+    let token = token(&data);
+    let submissions = [
+        json!({"item": "rds-postgres", "fields": {"databaseName": "orders", "environment": "dev",
+            "engineVersion": "17", "instanceClass": "db.t4g.medium", "vpcId": "vpc-0123abcd",
+            "subnetIds": ["subnet-0123abcd", "subnet-4567cdef"]}}),
+        json!({"item": "sns-topic", "fields": {"topicName": "orders-events"}}),
+        json!({"item": "dynamodb-table", "fields": {"tableName": "orders", "partitionKey": "pk"}}),
+    ];
+    let mut answers = String::new();
+    let mut ids = Vec::new();
+    for body in &submissions {
+        let dry = client
+            .post(format!("{}/requests?dryRun=true", server.base))
+            .bearer_auth(&token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        answers.push_str(&dry);
+        let created: Value = client
+            .post(format!("{}/requests", server.base))
+            .bearer_auth(&token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(
+            created["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("not accepted: {created}"))
+                .to_owned(),
+        );
+    }
+    let get = |path: String| {
+        let (client, token, base) = (client.clone(), token.clone(), server.base.clone());
+        async move {
+            client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let request: Value =
+                serde_json::from_str(&get(format!("/requests/{id}")).await).unwrap();
+            if request["status"] == "completed" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not completed: {request}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        answers.push_str(&get(format!("/requests/{id}")).await);
+        answers.push_str(&get(format!("/requests/{id}/events")).await);
+    }
+    answers.push_str(&get("/requests".to_owned()).await);
+    let timeline = get(format!("/requests/{}/events", ids[0])).await;
+    assert!(
+        timeline.contains("action_retry"),
+        "the 503 was retried: {timeline}"
+    );
+
+    let logged = server.logs.lock().unwrap().join("\n");
+    assert!(logged.contains("request_id"), "{logged}");
+    let mut stored = String::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        stored.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(
+        stored.contains("orders-dev.db.acme.internal"),
+        "the outputs were stored"
+    );
+    for (name, value) in SECRETS {
+        assert!(
+            !logged.contains(value),
+            "secret `{name}` appears in the logs"
+        );
+        assert!(
+            !answers.contains(value),
+            "secret `{name}` appears in an API answer"
+        );
+        assert!(
+            !stored.contains(value),
+            "secret `{name}` appears in the data directory"
+        );
+    }
+    // The targets did get them: the test would prove nothing otherwise.
+    let received = targets.received_requests().await.unwrap();
+    let auth: Vec<String> = received
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        auth.contains(&"Bearer dbaas-s3cret-91c7e2".to_owned()),
+        "{auth:?}"
+    );
+    assert!(
+        auth.contains(&"Bearer ghp_s3cretToken77f1".to_owned()),
+        "{auth:?}"
+    );
 }
