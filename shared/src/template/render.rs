@@ -5,7 +5,7 @@
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, JsonRender, RenderContext, RenderError,
-    RenderErrorReason, ScopedJson, handlebars_helper,
+    RenderErrorReason, Renderable, ScopedJson, StringOutput, Template, handlebars_helper,
 };
 use serde_json::Value;
 
@@ -27,6 +27,48 @@ pub struct RenderFailure {
 pub struct Renderer {
     hb: Handlebars<'static>,
     url: Handlebars<'static>,
+    /// Compiled templates by their text: a catalog's templates are few and rendered often,
+    /// and compiling is most of rendering's cost.
+    compiled: Cache,
+    compiled_url: Cache,
+}
+
+/// Compiled templates, dropped wholesale if they ever pass `CACHE_LIMIT`.
+#[derive(Default)]
+struct Cache(std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<Template>>>);
+
+const CACHE_LIMIT: usize = 20_000;
+
+impl Cache {
+    fn get(&self, text: &str) -> Result<std::sync::Arc<Template>, RenderError> {
+        if let Ok(map) = self.0.read()
+            && let Some(found) = map.get(text)
+        {
+            return Ok(found.clone());
+        }
+        let compiled = std::sync::Arc::new(Template::compile(text).map_err(RenderError::from)?);
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= CACHE_LIMIT {
+                map.clear();
+            }
+            map.insert(text.to_owned(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+}
+
+/// Renders a compiled template as the registry would (`render_template_with_context`).
+fn run(
+    registry: &Handlebars<'static>,
+    cache: &Cache,
+    text: &str,
+    context: &Context,
+) -> Result<String, RenderError> {
+    let template = cache.get(text)?;
+    let mut out = StringOutput::new();
+    let mut rc = RenderContext::new(None);
+    template.render(registry, context, &mut rc, &mut out)?;
+    out.into_string().map_err(RenderError::from)
 }
 
 /// Characters a value rendered into a URL keeps as they are: RFC 3986's unreserved set.
@@ -155,6 +197,8 @@ impl Renderer {
         Renderer {
             hb: registry(handlebars::no_escape),
             url: registry(url_escape),
+            compiled: Cache::default(),
+            compiled_url: Cache::default(),
         }
     }
 
@@ -166,6 +210,15 @@ impl Renderer {
         &self,
         template: &str,
         context: &Value,
+        location: &str,
+    ) -> Result<String, RenderFailure> {
+        self.url_in(template, &wrap(context, location)?, location)
+    }
+
+    fn url_in(
+        &self,
+        template: &str,
+        context: &Context,
         location: &str,
     ) -> Result<String, RenderFailure> {
         let fail = |message: String| RenderFailure {
@@ -185,10 +238,8 @@ impl Renderer {
             }
             _ => ("", template),
         };
-        let base = self.render_str(base, context, location)?;
-        let rest = self
-            .url
-            .render_template(rest, context)
+        let base = self.text_in(base, context, location)?;
+        let rest = run(&self.url, &self.compiled_url, rest, context)
             .map_err(|e| fail(render_message(&e)))?;
         let path = rest.split(['?', '#']).next().unwrap_or_default();
         let dot_segment = path.split('/').skip(1).any(|segment| {
@@ -212,14 +263,16 @@ impl Renderer {
         location: &str,
         urls: &[&str],
     ) -> Result<Value, RenderFailure> {
-        let mut out = self.render_value(value, context, location)?;
+        // The context is wrapped once for every leaf (handlebars would copy it per call).
+        let wrapped = wrap(context, location)?;
+        let mut out = self.render_at(value, &wrapped, location, String::new(), urls)?;
         for pointer in urls {
             if let (Some(Value::String(template)), Some(slot)) =
                 (value.pointer(pointer), out.pointer_mut(pointer))
             {
-                *slot = Value::String(self.render_url(
+                *slot = Value::String(self.url_in(
                     template,
-                    context,
+                    &wrapped,
                     &format!("{location}{pointer}"),
                 )?);
             }
@@ -237,13 +290,23 @@ impl Renderer {
         if !is_template(template) {
             return Ok(template.to_owned());
         }
-        self.hb
-            .render_template(template, context)
-            .map_err(|e| RenderFailure {
-                location: location.to_owned(),
-                template: template.to_owned(),
-                message: render_message(&e),
-            })
+        self.text_in(template, &wrap(context, location)?, location)
+    }
+
+    fn text_in(
+        &self,
+        template: &str,
+        context: &Context,
+        location: &str,
+    ) -> Result<String, RenderFailure> {
+        if !is_template(template) {
+            return Ok(template.to_owned());
+        }
+        run(&self.hb, &self.compiled, template, context).map_err(|e| RenderFailure {
+            location: location.to_owned(),
+            template: template.to_owned(),
+            message: render_message(&e),
+        })
     }
 
     /// Renders every string leaf of `value`; `location` names the value in errors.
@@ -253,21 +316,26 @@ impl Renderer {
         context: &Value,
         location: &str,
     ) -> Result<Value, RenderFailure> {
-        self.render_at(value, context, location, String::new())
+        let wrapped = wrap(context, location)?;
+        self.render_at(value, &wrapped, location, String::new(), &[])
     }
 
+    /// Renders the leaves of `value`; those at `skip` (URLs, rendered by the caller) are
+    /// left as they are.
     fn render_at(
         &self,
         value: &Value,
-        context: &Value,
+        context: &Context,
         location: &str,
         pointer: String,
+        skip: &[&str],
     ) -> Result<Value, RenderFailure> {
         Ok(match value {
+            Value::String(_) if skip.contains(&pointer.as_str()) => value.clone(),
             Value::String(text) => {
                 let here = || format!("{location}{pointer}");
                 if let Some(path) = single_expression(text) {
-                    lookup(context, &path)
+                    lookup(context.data(), &path)
                         .cloned()
                         .ok_or_else(|| RenderFailure {
                             location: here(),
@@ -275,27 +343,41 @@ impl Renderer {
                             message: format!("`{}` has no value", path.join(".")),
                         })?
                 } else {
-                    Value::String(self.render_str(text, context, &here())?)
+                    Value::String(self.text_in(text, context, &here())?)
                 }
             }
             Value::Array(items) => Value::Array(
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| self.render_at(v, context, location, format!("{pointer}/{i}")))
+                    .map(|(i, v)| {
+                        self.render_at(v, context, location, format!("{pointer}/{i}"), skip)
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| {
                         let child = format!("{pointer}/{}", crate::catalog::yaml::escape_token(k));
-                        Ok((k.clone(), self.render_at(v, context, location, child)?))
+                        Ok((
+                            k.clone(),
+                            self.render_at(v, context, location, child, skip)?,
+                        ))
                     })
                     .collect::<Result<_, RenderFailure>>()?,
             ),
             other => other.clone(),
         })
     }
+}
+
+/// The variables as handlebars holds them, built once per rendered value.
+fn wrap(context: &Value, location: &str) -> Result<Context, RenderFailure> {
+    Context::wraps(context).map_err(|e| RenderFailure {
+        location: location.to_owned(),
+        template: String::new(),
+        message: render_message(&e),
+    })
 }
 
 /// The path of a template that is exactly one plain variable, `{{a.b.c}}`.
