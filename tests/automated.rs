@@ -586,3 +586,42 @@ async fn a_value_that_would_break_a_header_or_the_path_fails_with_a_clear_reason
     assert!(api.received_requests().await.unwrap().is_empty());
     app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_target_slower_than_the_actions_timeout_is_cut_off_and_the_action_fails() {
+    // Answers, but only after the action's whole time is up.
+    let api = MockServer::start().await;
+    queue_call("slow")
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(created_queue("slow"))
+                .set_delay(std::time::Duration::from_secs(5)),
+        )
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &api.uri(), None);
+    let item = config.catalog_dir.join("items/messaging/sqs-queue.yaml");
+    let text = std::fs::read_to_string(&item).unwrap().replacen(
+        "          retry:\n            maxAttempts: 3",
+        "          timeout: 1s\n          retry:\n            maxAttempts: 3",
+        1,
+    );
+    std::fs::write(&item, text).unwrap();
+    let app = App::start(&config).await;
+    let started = std::time::Instant::now();
+    let (_, body) = app.submit(&queue_request("slow")).await;
+    let id = body["id"].as_str().unwrap();
+    let failed = app.wait_for(id, "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    // The call was cut off at the action's deadline (not the target's 5 s), then the
+    // action's timeout failed it for good.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{reason}"
+    );
+    let timeline = app.get(&format!("/requests/{id}/events")).await.to_string();
+    assert!(timeline.contains("timed out"), "{timeline}");
+    assert!(reason.contains("timed out"), "{reason}");
+    app.running.stop().await.unwrap();
+}
