@@ -15,24 +15,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const API_TOKEN: &str = "msg-api-t0ken-8c1f";
 const DBAAS_TOKEN: &str = "dbaas-t0ken-77ab";
 
-/// The example catalog with retry intervals shortened, so retries take milliseconds.
-fn catalog(dir: &Path) -> std::path::PathBuf {
-    let to = dir.join("catalog");
-    orchestrator_tests::copy_dir(&orchestrator_tests::example_catalog(), &to);
-    for file in [
-        "items/messaging/sqs-queue.yaml",
-        "items/database/rds-postgres.yaml",
-    ] {
-        let p = to.join(file);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let text = text
-            .replace("interval: 2s", "interval: 20ms")
-            .replace("interval: 5s", "interval: 20ms");
-        std::fs::write(&p, text).unwrap();
-    }
-    to
-}
-
 fn config(dir: &Path, api: &str, jira: Option<&str>) -> Config {
     let secrets = dir.join("secrets.json");
     std::fs::write(
@@ -44,7 +26,7 @@ fn config(dir: &Path, api: &str, jira: Option<&str>) -> Config {
     .unwrap();
     let mut config = Config {
         listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: catalog(dir),
+        catalog_dir: orchestrator_tests::fast_example_catalog(dir),
         data_dir: dir.join("data"),
         secrets_file: Some(secrets),
         ..Config::default()

@@ -3,7 +3,7 @@
 //! documentation specifies (workflow dispatch, runs, git refs, contents, pulls, labels, the
 //! auto-merge mutation), and against the sandbox's stand-in.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use orchestrator_tests::app::App;
@@ -17,30 +17,6 @@ const GITHUB_TOKEN: &str = "ghp_t0kenForTests9f3";
 const INVENTORY_TOKEN: &str = "inv-t0ken-51d2";
 const OWNER_REPO: &str = "/repos/acme-corp/dbre-automation";
 
-/// The example catalog with every GitHub poll shortened to milliseconds.
-fn catalog(dir: &Path) -> PathBuf {
-    let to = dir.join("catalog");
-    orchestrator_tests::copy_dir(&orchestrator_tests::example_catalog(), &to);
-    for file in [
-        "items/database/dynamodb-table.yaml",
-        "items/compute/eks-cluster.yaml",
-        "items/platform/s3-bucket.yaml",
-    ] {
-        let p = to.join(file);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let text = text
-            .replace(
-                "waitForCompletion: true",
-                "waitForCompletion: true\n            pollInterval: 100ms",
-            )
-            .replace("pollInterval: 30s", "pollInterval: 100ms")
-            .replace("interval: 10s", "interval: 50ms")
-            .replace("interval: 5m", "interval: 50ms");
-        std::fs::write(&p, text).unwrap();
-    }
-    to
-}
-
 fn config(dir: &Path, github: &str, inventory: &str) -> Config {
     let secrets = dir.join("secrets.json");
     std::fs::write(
@@ -50,7 +26,7 @@ fn config(dir: &Path, github: &str, inventory: &str) -> Config {
     .unwrap();
     let mut config = Config {
         listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: catalog(dir),
+        catalog_dir: orchestrator_tests::fast_example_catalog(dir),
         data_dir: dir.join("data"),
         secrets_file: Some(secrets),
         region: "eu-west-1".to_owned(),
@@ -437,7 +413,7 @@ async fn in_the_sandbox_every_github_item_completes() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: catalog(dir.path()),
+        catalog_dir: orchestrator_tests::fast_example_catalog(dir.path()),
         data_dir: dir.path().join("data"),
         sandbox: true,
         ..Config::default()

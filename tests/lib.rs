@@ -28,6 +28,42 @@ pub fn example_catalog() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")
 }
 
+/// The example catalog copied to `dir/catalog` with every retry interval and poll
+/// interval at 20 ms (and every workflow polled that often), so that tests of retries and
+/// asynchronous targets take milliseconds. Timeouts are left as they are.
+pub fn fast_example_catalog(dir: &std::path::Path) -> PathBuf {
+    let to = dir.join("catalog");
+    copy_dir(&example_catalog(), &to);
+    fast_intervals(&to.join("items"));
+    to
+}
+
+fn fast_intervals(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).expect("readable directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            fast_intervals(&path);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable file");
+        let mut out = String::with_capacity(text.len() + 64);
+        for line in text.lines() {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            if body.starts_with("interval: ") || body.starts_with("pollInterval: ") {
+                let key = &body[..body.find(':').expect("a key")];
+                out.push_str(&format!("{indent}{key}: 20ms\n"));
+            } else if body == "waitForCompletion: true" {
+                out.push_str(&format!("{line}\n{indent}pollInterval: 20ms\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(&path, out).expect("writable file");
+    }
+}
+
 pub const TEAMS: &str = "\
 apiVersion: orchestrator.dev/v1
 kind: Teams

@@ -319,24 +319,7 @@ async fn no_secret_reaches_a_log_line_an_answer_or_the_database() {
         ),
     )
     .unwrap();
-    // The example catalog with its retries and polls milliseconds apart.
-    let catalog = dir.path().join("catalog");
-    orchestrator_tests::copy_dir(&example(), &catalog);
-    for file in [
-        "items/database/rds-postgres.yaml",
-        "items/database/dynamodb-table.yaml",
-    ] {
-        let p = catalog.join(file);
-        let text = std::fs::read_to_string(&p).unwrap();
-        let text = text
-            .replace("interval: 5s", "interval: 50ms")
-            .replace("interval: 1s", "interval: 50ms")
-            .replace(
-                "waitForCompletion: true",
-                "waitForCompletion: true\n            pollInterval: 50ms",
-            );
-        std::fs::write(&p, text).unwrap();
-    }
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
     let mut command = Command::new(BIN);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])
