@@ -9,6 +9,17 @@ use shared::adapters::local::LocalSecrets;
 use shared::config::Config;
 use shared::local::Running;
 
+/// Local mode with the sandbox's stand-ins, serving `catalog`, on port 0.
+pub fn sandbox_config(dir: &std::path::Path, catalog: std::path::PathBuf) -> Config {
+    Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: catalog,
+        data_dir: dir.join("data"),
+        sandbox: true,
+        ..Config::default()
+    }
+}
+
 pub struct App {
     pub running: Running,
     pub base: String,
@@ -61,6 +72,27 @@ impl App {
             .send()
             .await
             .expect("POST /requests");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `method path` with `token` and an optional JSON body: the status and the body
+    /// (null when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut call = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            call = call.json(body);
+        }
+        let response = call.send().await.expect("the app answers");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }

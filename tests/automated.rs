@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use orchestrator_tests::app::App;
+use orchestrator_tests::app::{App, sandbox_config};
 use orchestrator_tests::jira_stub::{creates_issue, no_existing_issue};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::config::Config;
 use wiremock::matchers::{body_json, header, header_exists, method, path};
@@ -304,13 +304,7 @@ async fn a_missing_secret_fails_the_request_naming_the_secret_not_a_value() {
 #[tokio::test]
 async fn in_the_sandbox_rest_polling_and_signed_webhook_items_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: orchestrator_tests::example_catalog(),
-        data_dir: dir.path().join("data"),
-        sandbox: true,
-        ..Config::default()
-    };
+    let config = sandbox_config(dir.path(), orchestrator_tests::example_catalog());
     let app = App::start(&config).await;
     let submissions = [
         json!({"item": "sqs-queue", "fields": {"queueName": "orders"}}),
@@ -353,37 +347,23 @@ async fn an_admin_forces_an_item_to_manual_until_the_override_is_lifted() {
     let config = config(dir.path(), &api.uri(), Some(&jira.uri()));
     let app = App::start(&config).await;
     let admin = app.token_for(&config, "root", &["platform-admins"]).await;
-    let url = format!("{}/catalog/items/rds-postgres/mode", app.base);
+    let url = "/catalog/items/rds-postgres/mode";
     let change = json!({"mode": "manual", "reason": "DBaaS API outage INC-42"});
 
     // Developers may not; a bad body says where; admins may.
-    let denied = app
-        .client
-        .put(&url)
-        .bearer_auth(&app.token)
-        .json(&change)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
-    let bad = app
-        .client
-        .put(&url)
-        .bearer_auth(&admin)
-        .json(&json!({"mode": "automated", "reason": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let set = app
-        .client
-        .put(&url)
-        .bearer_auth(&admin)
-        .json(&change)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(set.status(), StatusCode::OK);
+    let (denied, _) = app.call(Method::PUT, url, &app.token, Some(&change)).await;
+    assert_eq!(denied, StatusCode::FORBIDDEN);
+    let (bad, _) = app
+        .call(
+            Method::PUT,
+            url,
+            &admin,
+            Some(&json!({"mode": "automated", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
+    let (set, _) = app.call(Method::PUT, url, &admin, Some(&change)).await;
+    assert_eq!(set, StatusCode::OK);
     let item = app.get("/catalog/items/rds-postgres").await;
     assert_eq!(item["mode"], "manual");
     assert_eq!(item["declaredMode"], "automated");
@@ -405,16 +385,7 @@ async fn an_admin_forces_an_item_to_manual_until_the_override_is_lifted() {
     );
 
     // The change is audited.
-    let audit = app
-        .client
-        .get(format!("{}/audit", app.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let (_, audit) = app.call(Method::GET, "/audit", &admin, None).await;
     assert!(
         audit
             .to_string()
@@ -425,27 +396,14 @@ async fn an_admin_forces_an_item_to_manual_until_the_override_is_lifted() {
     // It survives a restart, and lifting it restores the catalog's mode.
     app.running.stop().await.unwrap();
     let app = App::start(&config).await;
-    let url = format!("{}/catalog/items/rds-postgres/mode", app.base);
     assert_eq!(
         app.get("/catalog/items/rds-postgres").await["mode"],
         "manual"
     );
-    let lifted = app
-        .client
-        .delete(&url)
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(lifted.status(), StatusCode::NO_CONTENT);
-    let again = app
-        .client
-        .delete(&url)
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let (lifted, _) = app.call(Method::DELETE, url, &admin, None).await;
+    assert_eq!(lifted, StatusCode::NO_CONTENT);
+    let (again, _) = app.call(Method::DELETE, url, &admin, None).await;
+    assert_eq!(again, StatusCode::NOT_FOUND);
     let item = app.get("/catalog/items/rds-postgres").await;
     assert_eq!(item["mode"], "automated");
     assert!(item.get("modeOverride").is_none());

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use orchestrator_tests::app::App;
+use orchestrator_tests::app::{App, sandbox_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::config::Config;
@@ -411,13 +411,8 @@ async fn a_terraform_item_becomes_a_pull_request_with_parseable_files() {
 #[tokio::test]
 async fn in_the_sandbox_every_github_item_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: orchestrator_tests::fast_example_catalog(dir.path()),
-        data_dir: dir.path().join("data"),
-        sandbox: true,
-        ..Config::default()
-    };
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    let config = sandbox_config(dir.path(), catalog);
     let app = App::start(&config).await;
     let submissions = [
         json!({"item": "s3-bucket", "fields": {"bucketName": "assets", "environment": "dev"}}),

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use orchestrator_tests::app::App;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::config::Config;
 use wiremock::{MockServer, ResponseTemplate};
@@ -40,16 +40,13 @@ fn config(dir: &Path, api: &str) -> Config {
 }
 
 async fn plan(app: &App, body: &Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(format!("{}/requests?dryRun=true", app.base))
-        .bearer_auth(&app.token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
+    app.call(
+        Method::POST,
+        "/requests?dryRun=true",
+        &app.token,
+        Some(body),
+    )
+    .await
 }
 
 fn rds(name: &str) -> Value {
@@ -163,9 +160,9 @@ async fn field_values_are_data_in_a_plan_never_templates() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::start(&config(dir.path(), "http://127.0.0.1:9")).await;
     let hostile = "x/../../admin?drop=1&y=#frag {{secrets.dbaasApiToken}}\"\n";
-    let (status, plan) = plan_of(
+    let (status, plan) = plan(
         &app,
-        json!({"item": "dynamodb-table", "fields": {
+        &json!({"item": "dynamodb-table", "fields": {
         "tableName": "orders", "partitionKey": hostile}}),
     )
     .await;
@@ -179,18 +176,14 @@ async fn field_values_are_data_in_a_plan_never_templates() {
     app.running.stop().await.unwrap();
 }
 
-async fn plan_of(app: &App, body: Value) -> (StatusCode, Value) {
-    plan(app, &body).await
-}
-
 #[tokio::test]
 async fn terraform_and_workflow_plans_show_the_files_and_the_dispatch() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::start(&config(dir.path(), "http://127.0.0.1:9")).await;
 
-    let (status, plan) = plan_of(
+    let (status, plan) = plan(
         &app,
-        json!({"item": "eks-cluster", "fields": {
+        &json!({"item": "eks-cluster", "fields": {
         "clusterName": "payments", "environment": "dev", "kubernetesVersion": "1.34"}}),
     )
     .await;
@@ -244,15 +237,16 @@ async fn an_admin_override_plans_the_ticket_instead_of_the_automation() {
     let config = config(dir.path(), "http://127.0.0.1:9");
     let app = App::start(&config).await;
     let admin = app.token_for(&config, "root", &["platform-admins"]).await;
-    let set = app
-        .client
-        .put(format!("{}/catalog/items/rds-postgres/mode", app.base))
-        .bearer_auth(&admin)
-        .json(&json!({"mode": "manual", "reason": "DBaaS outage"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(set.status(), StatusCode::OK);
+    let change = json!({"mode": "manual", "reason": "DBaaS outage"});
+    let (set, _) = app
+        .call(
+            Method::PUT,
+            "/catalog/items/rds-postgres/mode",
+            &admin,
+            Some(&change),
+        )
+        .await;
+    assert_eq!(set, StatusCode::OK);
     let (_, plan) = plan(&app, &rds("orders")).await;
     assert_eq!(plan["mode"], "manual");
     assert_eq!(plan["actions"], json!([]));

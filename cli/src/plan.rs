@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use shared::adapters::local::{Db, LocalCatalog, LocalSecrets, SqliteQueue, SqliteRequestStore};
 use shared::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use shared::config::Config;
+use shared::fulfillment::engine::standard_kinds;
 use shared::fulfillment::plan::{Plan, PlannedAction, Planner, referenced};
 use shared::ports::{Clock, SystemClock};
 use shared::requests::model::Principal;
@@ -177,7 +178,8 @@ fn build(
     };
     // Describing an action reads no secret: an empty store is all the runners get.
     let secrets = Arc::new(LocalSecrets::from_pairs([]));
-    let planner = Planner::new(config, None, secrets).map_err(|e| other(&e))?;
+    let kinds = standard_kinds(None, &config.github, secrets).map_err(|e| other(&e))?;
+    let planner = Planner::new(config, kinds);
     Ok(planner.plan_request(&request, item, None, clock.now()))
 }
 

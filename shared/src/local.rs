@@ -15,7 +15,7 @@ use crate::adapters::local::{
 };
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
-use crate::fulfillment::engine::Engine;
+use crate::fulfillment::engine::{Engine, standard_kinds};
 use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
@@ -209,18 +209,19 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let jira = jira_client(config, secrets.as_ref()).await?;
     let state_store: Arc<dyn crate::ports::StateStore> =
         Arc::new(SqliteStateStore::new(db.clone()));
-    let engine = Engine::standard(
-        jira.clone(),
-        &config.github,
+    // One set of action runners (one HTTP client): the worker runs them, dry runs
+    // only ask them to describe.
+    let kinds = standard_kinds(jira.clone(), &config.github, secrets.clone())?;
+    let planner = Arc::new(crate::fulfillment::plan::Planner::new(
+        config,
+        kinds.clone(),
+    ));
+    let engine = Engine::new(
+        kinds,
         state_store.clone(),
         secrets.clone(),
         requests.clock.clone(),
-    )?;
-    let planner = Arc::new(crate::fulfillment::plan::Planner::new(
-        config,
-        jira.clone(),
-        secrets.clone(),
-    )?);
+    );
     let worker = Arc::new(Worker {
         requests: requests.clone(),
         jira,

@@ -171,14 +171,25 @@ impl Engine {
         secrets: Arc<dyn Secrets>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, String> {
-        Ok(Engine {
-            kinds: standard_kinds(jira, github, secrets.clone())?,
+        let kinds = standard_kinds(jira, github, secrets.clone())?;
+        Ok(Engine::new(kinds, state, secrets, clock))
+    }
+
+    /// The engine with these runners (shared with the planner, which only describes).
+    pub fn new(
+        kinds: Kinds,
+        state: Arc<dyn StateStore>,
+        secrets: Arc<dyn Secrets>,
+        clock: Arc<dyn Clock>,
+    ) -> Engine {
+        Engine {
+            kinds,
             renderer: Renderer::new(),
             breakers: Breakers::new(state.clone(), clock.clone()),
             state,
             secrets,
             clock,
-        })
+        }
     }
 }
 

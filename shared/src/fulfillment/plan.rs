@@ -81,21 +81,17 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// The planner of a deployment configured by `config`.
-    pub fn new(
-        config: &crate::config::Config,
-        jira: Option<std::sync::Arc<crate::integrations::jira::JiraClient>>,
-        secrets: std::sync::Arc<dyn crate::ports::Secrets>,
-    ) -> Result<Planner, String> {
-        Ok(Planner {
-            kinds: super::engine::standard_kinds(jira, &config.github, secrets)?,
+    /// The planner of a deployment configured by `config`, describing with `kinds`.
+    pub fn new(config: &crate::config::Config, kinds: Kinds) -> Planner {
+        Planner {
+            kinds,
             renderer: Renderer::new(),
             system: super::SystemInfo {
                 region: config.region.clone(),
                 stage: config.stage.clone(),
                 environment: config.environment.clone(),
             },
-        })
+        }
     }
 
     /// The plan of `request` (prepared, not stored) for `item`.

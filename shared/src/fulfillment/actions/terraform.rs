@@ -253,12 +253,10 @@ pub struct Terraform {
     pub api: Arc<GithubApi>,
 }
 
+/// A mapping with the token to act on it.
 struct Target {
-    cfg: TerraformAction,
-    repo: Repo,
+    at: Mapping,
     token: SecretString,
-    branch: String,
-    directory: Vec<String>,
 }
 
 fn default_branch(run: &Invocation) -> String {
@@ -317,17 +315,11 @@ impl Terraform {
             .token(m.cfg.token.as_deref())
             .await
             .map_err(ActionError::permanent)?;
-        Ok(Target {
-            cfg: m.cfg,
-            repo: m.repo,
-            token,
-            branch: m.branch,
-            directory: m.directory,
-        })
+        Ok(Target { at: m, token })
     }
 
     fn url<'a>(&self, t: &'a Target, tail: impl IntoIterator<Item = &'a str>) -> url::Url {
-        let head = ["repos", t.repo.owner.as_str(), t.repo.name.as_str()];
+        let head = ["repos", t.at.repo.owner.as_str(), t.at.repo.name.as_str()];
         self.api.url(head.into_iter().chain(tail))
     }
 
@@ -344,14 +336,14 @@ impl Terraform {
         if let Some(body) = body {
             call = call.json(&body);
         }
-        exchange(call, &format!("{what} in {}", t.repo), success)
+        exchange(call, &format!("{what} in {}", t.at.repo), success)
             .await
             .map(|(document, _)| document)
     }
 
     /// Creates the branch from the base branch, unless an earlier attempt did.
     async fn branch(&self, t: &Target) -> Result<(), ActionError> {
-        let head_ref = format!("heads/{}", t.branch);
+        let head_ref = format!("heads/{}", t.at.branch);
         let found = self
             .send(
                 t,
@@ -365,30 +357,30 @@ impl Terraform {
         if found.get("object").is_some() {
             return Ok(());
         }
-        let base_ref = format!("heads/{}", t.cfg.base_branch);
+        let base_ref = format!("heads/{}", t.at.cfg.base_branch);
         let base = self
             .send(
                 t,
                 Method::GET,
                 self.url(t, ["git", "ref"].into_iter().chain(base_ref.split('/'))),
                 None,
-                &format!("reading branch {}", t.cfg.base_branch),
+                &format!("reading branch {}", t.at.cfg.base_branch),
                 &[],
             )
             .await?;
         let Some(sha) = base.pointer("/object/sha").and_then(Value::as_str) else {
             return Err(ActionError::permanent(format!(
                 "branch {} of {} has no commit",
-                t.cfg.base_branch, t.repo
+                t.at.cfg.base_branch, t.at.repo
             )));
         };
-        let body = json!({ "ref": format!("refs/heads/{}", t.branch), "sha": sha });
+        let body = json!({ "ref": format!("refs/heads/{}", t.at.branch), "sha": sha });
         self.send(
             t,
             Method::POST,
             self.url(t, ["git", "refs"]),
             Some(body),
-            &format!("creating branch {}", t.branch),
+            &format!("creating branch {}", t.at.branch),
             &[],
         )
         .await?;
@@ -403,12 +395,12 @@ impl Terraform {
         content: &str,
         message: &str,
     ) -> Result<(), ActionError> {
-        let mut segments: Vec<&str> = t.directory.iter().map(String::as_str).collect();
+        let mut segments: Vec<&str> = t.at.directory.iter().map(String::as_str).collect();
         segments.push(name);
         let path = segments.join("/");
         let mut url = self.url(t, ["contents"].into_iter().chain(segments.iter().copied()));
         let mut read = url.clone();
-        read.query_pairs_mut().append_pair("ref", &t.branch);
+        read.query_pairs_mut().append_pair("ref", &t.at.branch);
         let existing = self
             .send(
                 t,
@@ -422,7 +414,7 @@ impl Terraform {
         let mut body = json!({
             "message": message,
             "content": base64::engine::general_purpose::STANDARD.encode(content),
-            "branch": t.branch,
+            "branch": t.at.branch,
         });
         if let Some(sha) = existing.get("sha").and_then(Value::as_str) {
             let stored: String = existing["content"]
@@ -455,7 +447,7 @@ impl Terraform {
     async fn pull_request(&self, t: &Target) -> Result<Value, ActionError> {
         let mut list = self.url(t, ["pulls"]);
         list.query_pairs_mut()
-            .append_pair("head", &format!("{}:{}", t.repo.owner, t.branch))
+            .append_pair("head", &format!("{}:{}", t.at.repo.owner, t.at.branch))
             .append_pair("state", "all");
         let open = self
             .send(t, Method::GET, list, None, "listing pull requests", &[])
@@ -463,11 +455,11 @@ impl Terraform {
         if let Some(existing) = open.as_array().and_then(|prs| prs.first()) {
             return Ok(existing.clone());
         }
-        let pr = &t.cfg.pull_request;
+        let pr = &t.at.cfg.pull_request;
         let mut body = json!({
             "title": pr.title,
-            "head": t.branch,
-            "base": t.cfg.base_branch,
+            "head": t.at.branch,
+            "base": t.at.cfg.base_branch,
             "draft": pr.draft,
         });
         if let Some(text) = &pr.body {
@@ -504,7 +496,7 @@ impl Terraform {
                 .collect();
             return Err(ActionError::permanent(format!(
                 "GitHub refused auto-merge on {}: {}",
-                t.repo,
+                t.at.repo,
                 messages.join("; ")
             )));
         }
@@ -512,17 +504,17 @@ impl Terraform {
     }
 
     fn interval(t: &Target) -> Duration {
-        t.cfg
+        t.at.cfg
             .poll_interval
             .map_or(DEFAULT_POLL_INTERVAL, |d| d.as_duration())
     }
 
     fn document(t: &Target, files: &Files, pr: &Value) -> Value {
-        let directory = t.directory.join("/");
+        let directory = t.at.directory.join("/");
         json!({
-            "repository": t.repo.to_string(),
-            "branch": t.branch,
-            "baseBranch": t.cfg.base_branch,
+            "repository": t.at.repo.to_string(),
+            "branch": t.at.branch,
+            "baseBranch": t.at.cfg.base_branch,
             "directory": directory,
             "files": files.iter().map(|(name, _)| format!("{directory}/{name}")).collect::<Vec<_>>(),
             "pullRequest": {
@@ -530,7 +522,7 @@ impl Terraform {
                 "url": pr["html_url"],
                 "merged": pr["merged"].as_bool().unwrap_or(false),
             },
-            "module": t.cfg.module,
+            "module": t.at.cfg.module,
         })
     }
 
@@ -599,20 +591,23 @@ impl ActionKind for Terraform {
 
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let t = self.target(run, with).await?;
-        let files = root_module(&t.cfg, &Self::header(run))?;
+        let files = root_module(&t.at.cfg, &Self::header(run))?;
         self.branch(&t).await?;
         let message = format!(
             "{}\n\nOrchestrator request {}",
-            t.cfg.pull_request.title, run.request_id
+            t.at.cfg.pull_request.title, run.request_id
         );
         for (name, content) in &files {
             self.commit(&t, name, content, &message).await?;
         }
         let pr = self.pull_request(&t).await?;
         let number = pr["number"].as_u64().ok_or_else(|| {
-            ActionError::permanent(format!("GitHub's pull request in {} has no number", t.repo))
+            ActionError::permanent(format!(
+                "GitHub's pull request in {} has no number",
+                t.at.repo
+            ))
         })?;
-        let labels = &t.cfg.pull_request.labels;
+        let labels = &t.at.cfg.pull_request.labels;
         if !labels.is_empty() {
             let url = self.url(&t, ["issues", &number.to_string(), "labels"]);
             self.send(
@@ -625,14 +620,14 @@ impl ActionKind for Terraform {
             )
             .await?;
         }
-        if t.cfg.pull_request.auto_merge
+        if t.at.cfg.pull_request.auto_merge
             && pr["merged"] != true
             && let Some(node) = pr["node_id"].as_str()
         {
             self.enable_auto_merge(&t, node).await?;
         }
         let document = Self::document(&t, &files, &pr);
-        if t.cfg.wait_for_merge && pr["merged"] != true {
+        if t.at.cfg.wait_for_merge && pr["merged"] != true {
             return Ok(Step::Pending {
                 state: json!({ "number": number, "document": document }),
                 check_after: Self::interval(&t),
