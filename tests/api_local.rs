@@ -32,6 +32,8 @@ impl App {
             listen: "127.0.0.1:0".to_owned(),
             catalog_dir: catalog,
             data_dir: data.path().to_owned(),
+            // The API alone: requests stay as submitted, whatever the machine's load.
+            worker: false,
             ..Config::default()
         };
         let running = shared::local::start(&config).await.unwrap();

@@ -333,3 +333,43 @@ spec:
     }
     files
 }
+
+/// A bundle named `name` of `postgres` components (`ITEM`), each `(id, depends_on)`,
+/// every one reading the outputs of what it depends on.
+pub fn bundle_of(name: &str, components: &[(&str, &[&str])], on_failure: &str) -> String {
+    let mut out = format!(
+        "\
+apiVersion: orchestrator.dev/v1
+kind: CatalogBundle
+metadata:
+  name: {name}
+  title: Generated bundle
+  description: Components in a given shape.
+  owner: database
+  category: database
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [app]
+      properties:
+        app:
+          type: string
+  onFailure: {on_failure}
+  components:
+"
+    );
+    for (id, deps) in components {
+        let reads: String = deps
+            .iter()
+            .map(|d| format!("-{{{{components.{d}.outputs.endpoint}}}}"))
+            .collect();
+        out.push_str(&format!(
+            "    - id: {id}\n      item: postgres\n      inputs:\n        dbName: \"{{{{fields.app}}}}{reads}\"\n"
+        ));
+        if !deps.is_empty() {
+            out.push_str(&format!("      dependsOn: [{}]\n", deps.join(", ")));
+        }
+    }
+    out
+}

@@ -1,5 +1,6 @@
 //! `orchestrator`: the command-line tool of the internal developer platform orchestrator.
 
+mod bundle;
 mod catalog;
 mod plan;
 mod serve;
@@ -26,6 +27,11 @@ enum Command {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
     },
+    /// Compile bundles to Step Functions state machines; draw their component graphs.
+    Bundle {
+        #[command(subcommand)]
+        command: bundle::BundleCommand,
+    },
     /// Run the orchestrator in local mode: API, worker and scheduler in one process.
     Serve(serve::ServeArgs),
     /// Print a token that local mode accepts.
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Catalog { command } => catalog::run(command),
+        Command::Bundle { command } => bundle::run(command),
         Command::Serve(args) => serve::serve(args),
         Command::DevToken(args) => serve::token(args),
         Command::Plan(args) => plan::plan(args),

@@ -29,6 +29,9 @@ pub struct Config {
     /// The `environment` template scope: per-deployment facts that catalog items read,
     /// such as API base URLs, the account id or the VPC (`{{environment.dbaasApiUrl}}`).
     pub environment: serde_json::Map<String, serde_json::Value>,
+    /// Run the worker in this process (the default). Off, the process serves the API only
+    /// and requests wait in the queue for a worker elsewhere.
+    pub worker: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +85,7 @@ impl Default for Config {
             stage: "local".to_owned(),
             region: "local".to_owned(),
             environment: serde_json::Map::new(),
+            worker: true,
         }
     }
 }

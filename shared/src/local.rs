@@ -239,7 +239,11 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         planner,
     };
     let (shutdown, mut stopped) = watch::channel(false);
-    let worker = tokio::spawn(worker.run(shutdown.subscribe()));
+    let worker = if config.worker {
+        tokio::spawn(worker.run(shutdown.subscribe()))
+    } else {
+        tokio::spawn(async {})
+    };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

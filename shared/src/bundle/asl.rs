@@ -1,0 +1,693 @@
+//! The compiler from a bundle (or a single automated item) to an Amazon States Language
+//! definition, in the JSONPath query language.
+//!
+//! ## The shape of a generated state machine
+//!
+//! - The state is `{"components": {"<id>": {"outputs": {...}}, ...}}`: the outputs of
+//!   every completed component, which operators see in the console and later components
+//!   read. The request id comes from the execution input (`$$.Execution.Input.requestId`).
+//! - Each component is a `Provision <id>` Task on `sqs:sendMessage.waitForTaskToken`: the
+//!   message (a [`TaskMessage`]) carries the task token, the request, the component, its
+//!   item and the outputs so far; the worker renders the component's inputs from them with
+//!   the catalog's templates (which need Handlebars, not JSONPath), runs the item, and
+//!   answers with `SendTaskSuccess({"outputs": ...})` or `SendTaskFailure`.
+//! - Components are ordered by [`super::schedule`]: chains of states and `Parallel` states.
+//!   A branch ends with `OutputPath: $.components`; the `Parallel` state merges its
+//!   branches with `States.JsonMerge` (balanced, so nesting stays shallow) back into
+//!   `$.components`.
+//! - Success ends with the `Complete` task: the worker renders the bundle's outputs, marks
+//!   the request completed and answers with them (`$.outputs`, the execution's output).
+//! - Failure: every top-level state catches `States.ALL` into `$.error`. With
+//!   `onFailure: rollback` the `Undo <id>` tasks run, in reverse dependency order, for the
+//!   components whose item has rollback actions (the worker skips components that never
+//!   completed); an undo that fails is recorded and the others still run. Then `Record
+//!   failure` lets the worker mark the request failed, and the `Failed` state ends the
+//!   execution with the original error and cause (`ErrorPath`/`CausePath`). With
+//!   `onFailure: stop` the catch goes straight to `Record failure`.
+//!
+//! The output is deterministic: the same catalog gives byte-identical JSON.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::graph::DependencyGraph;
+use super::schedule::{Schedule, schedule};
+use crate::catalog::document::{Action, CatalogBundle, CatalogItem, Mode, OnFailure};
+use crate::catalog::load::Catalog;
+
+/// The action queue's URL in a definition; the workflow engine substitutes the deployed
+/// queue's URL when it creates the state machine.
+pub const QUEUE_PLACEHOLDER: &str = "${ActionQueueUrl}";
+
+/// The callback integration every component task uses.
+pub const CALLBACK_RESOURCE: &str = "arn:aws:states:::sqs:sendMessage.waitForTaskToken";
+
+/// The error the worker reports for a failure worth retrying (storage unavailable).
+pub const TRANSIENT_ERROR: &str = "Orchestrator.Transient";
+
+/// The error the worker reports when a component's fulfillment failed for good.
+pub const FAILED_ERROR: &str = "Orchestrator.ComponentFailed";
+
+/// The component id of a single item's state machine.
+pub const SINGLE_COMPONENT: &str = "main";
+
+/// How long a person has to fulfil a manual component when the item does not say.
+pub const DEFAULT_MANUAL_WAIT_SECS: u64 = 30 * 86_400;
+
+/// The longest a worker goes without touching an automated task: the longest queue delay
+/// between two polls (15 minutes) plus a visibility timeout and slack.
+pub const HEARTBEAT_SECS: u64 = 1_200;
+
+/// How long the bookkeeping tasks (`Complete`, `Record failure`) may take.
+const BOOKKEEPING_SECS: u64 = 300;
+
+/// Step Functions' largest `TimeoutSeconds`.
+const MAX_TIMEOUT_SECS: u64 = 99_999_999;
+
+/// What a task asks the worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Fulfil a component.
+    Provision,
+    /// Run a completed component's rollback actions.
+    Undo,
+    /// Render the outputs and mark the request completed.
+    Complete,
+    /// Mark the request failed, with `error`.
+    Fail,
+}
+
+/// The message a generated task sends to the action queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskMessage {
+    pub task: TaskKind,
+    pub task_token: String,
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Outputs of the completed components, `{"<id>": {"outputs": {...}}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Map<String, Value>>,
+    /// The failure being handled: `{"Error": ..., "Cause": ...}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("no bundle `{0}` in the catalog")]
+    NoSuchBundle(String),
+    #[error("component `{component}` requests `{item}`, which is not in the catalog")]
+    NoSuchItem { component: String, item: String },
+    #[error("component `{0}` depends on a component the bundle does not have")]
+    UnknownDependency(String),
+    #[error("the components' dependencies form a cycle")]
+    Cycle,
+}
+
+/// One component to provision.
+struct Unit<'a> {
+    id: &'a str,
+    item: &'a CatalogItem,
+}
+
+/// The definition of a bundle's state machine.
+pub fn compile_bundle(catalog: &Catalog, name: &str) -> Result<Value, CompileError> {
+    let bundle = catalog
+        .bundle(name)
+        .ok_or_else(|| CompileError::NoSuchBundle(name.to_owned()))?;
+    let (units, graph) = units(&bundle.doc, catalog)?;
+    let schedule = schedule(&graph).ok_or(CompileError::Cycle)?;
+    let meta = &bundle.doc.metadata;
+    Ok(Compiler::new(&units).definition(
+        &format!("Bundle {}: {}", meta.name, meta.title),
+        &schedule,
+        bundle.doc.spec.on_failure,
+    ))
+}
+
+/// The one-component definition of a single item.
+pub fn compile_item(item: &CatalogItem) -> Value {
+    let units = [Unit {
+        id: SINGLE_COMPONENT,
+        item,
+    }];
+    let meta = &item.metadata;
+    // The item's own rollback runs inside its task; nothing completed is left to undo.
+    Compiler::new(&units).definition(
+        &format!("Item {}: {}", meta.name, meta.title),
+        &Schedule::Task(0),
+        OnFailure::Stop,
+    )
+}
+
+/// A definition as it is checked in and deployed: pretty JSON ending with a newline.
+pub fn to_text(definition: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(definition).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The component graph as a Mermaid flowchart, for the portal and the docs.
+pub fn mermaid(catalog: &Catalog, name: &str) -> Result<String, CompileError> {
+    let bundle = catalog
+        .bundle(name)
+        .ok_or_else(|| CompileError::NoSuchBundle(name.to_owned()))?;
+    let mut out = String::from("flowchart TD\n");
+    for c in &bundle.doc.spec.components {
+        let title = catalog
+            .item(&c.item)
+            .map_or(c.item.as_str(), |i| i.doc.metadata.title.as_str());
+        out.push_str(&format!(
+            "  c_{}[\"{}<br/><small>{}</small>\"]\n",
+            c.id,
+            escape_mermaid(&c.id),
+            escape_mermaid(title)
+        ));
+    }
+    for c in &bundle.doc.spec.components {
+        for d in &c.depends_on {
+            out.push_str(&format!("  c_{d} --> c_{}\n", c.id));
+        }
+    }
+    Ok(out)
+}
+
+fn escape_mermaid(s: &str) -> String {
+    s.replace('&', "#amp;")
+        .replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+}
+
+fn units<'a>(
+    bundle: &'a CatalogBundle,
+    catalog: &'a Catalog,
+) -> Result<(Vec<Unit<'a>>, DependencyGraph), CompileError> {
+    let components = &bundle.spec.components;
+    let mut units = Vec::with_capacity(components.len());
+    let mut deps = Vec::with_capacity(components.len());
+    for c in components {
+        let item = catalog
+            .item(&c.item)
+            .ok_or_else(|| CompileError::NoSuchItem {
+                component: c.id.clone(),
+                item: c.item.clone(),
+            })?;
+        units.push(Unit {
+            id: &c.id,
+            item: &item.doc,
+        });
+        let mut on = Vec::with_capacity(c.depends_on.len());
+        for d in &c.depends_on {
+            let i = components
+                .iter()
+                .position(|o| &o.id == d)
+                .ok_or_else(|| CompileError::UnknownDependency(c.id.clone()))?;
+            on.push(i);
+        }
+        deps.push(on);
+    }
+    Ok((units, DependencyGraph::new(deps)))
+}
+
+/// A schedule with its parallel blocks named, in the order they run.
+enum Node {
+    Task(usize),
+    Sequence(Vec<Node>),
+    Parallel(String, Vec<Node>),
+}
+
+fn label(s: &Schedule, prefix: &str, counter: &mut usize) -> Node {
+    match s {
+        Schedule::Task(i) => Node::Task(*i),
+        Schedule::Sequence(parts) => {
+            Node::Sequence(parts.iter().map(|p| label(p, prefix, counter)).collect())
+        }
+        Schedule::Parallel(parts) => {
+            *counter += 1;
+            let name = format!("{prefix} {counter}");
+            Node::Parallel(
+                name,
+                parts.iter().map(|p| label(p, prefix, counter)).collect(),
+            )
+        }
+    }
+}
+
+/// Where a chain of states goes when it is done.
+#[derive(Clone)]
+enum Then {
+    Next(String),
+    End,
+}
+
+/// Which chain a state belongs to.
+#[derive(Clone, Copy, PartialEq)]
+enum Chain {
+    /// The top level: failures are caught here.
+    Top,
+    /// A branch of a `Parallel` state: failures propagate to it.
+    Branch,
+}
+
+struct Compiler<'a> {
+    units: &'a [Unit<'a>],
+}
+
+impl<'a> Compiler<'a> {
+    fn new(units: &'a [Unit<'a>]) -> Self {
+        Compiler { units }
+    }
+
+    fn definition(&self, comment: &str, schedule: &Schedule, on_failure: OnFailure) -> Value {
+        let mut states = Map::new();
+        let undo = match on_failure {
+            OnFailure::Rollback => schedule.reversed(&|i| has_rollback(self.units[i].item)),
+            OnFailure::Stop => None,
+        };
+        let undo = undo.map(|s| label(&s, "Undo together", &mut 0));
+        let on_error = match &undo {
+            Some(node) => self.entry(node, "Undo"),
+            None => "Record failure".to_owned(),
+        };
+        let provision = label(schedule, "Together", &mut 0);
+        states.insert(
+            "Start".into(),
+            json!({
+                "Type": "Pass",
+                "Comment": "The state: the outputs of every completed component.",
+                "Result": {"components": {}},
+                "Next": self.entry(&provision, "Provision"),
+            }),
+        );
+        self.provision(
+            &provision,
+            Then::Next("Complete".into()),
+            Chain::Top,
+            &on_error,
+            &mut states,
+        );
+        states.insert(
+            "Complete".into(),
+            self.bookkeeping(
+                TaskKind::Complete,
+                "Render the outputs and mark the request completed.",
+                json!("$.outputs"),
+                &on_error,
+                &Then::End,
+            ),
+        );
+        if let Some(undo) = &undo {
+            self.undo(undo, Then::Next("Record failure".into()), &mut states);
+        }
+        states.insert(
+            "Record failure".into(),
+            self.bookkeeping(
+                TaskKind::Fail,
+                "Mark the request failed with the original error.",
+                Value::Null,
+                "Failed",
+                &Then::Next("Failed".into()),
+            ),
+        );
+        states.insert(
+            "Failed".into(),
+            json!({
+                "Type": "Fail",
+                "Comment": "Ends the execution with the error and cause of the failure.",
+                "ErrorPath": "$.error.Error",
+                "CausePath": "$.error.Cause",
+            }),
+        );
+        json!({
+            "Comment": format!("{comment}. Generated by the orchestrator from the catalog: do not edit."),
+            "StartAt": "Start",
+            "States": states,
+        })
+    }
+
+    /// The name of the first state of a node.
+    fn entry(&self, node: &Node, verb: &str) -> String {
+        match node {
+            Node::Task(i) => format!("{verb} {}", self.units[*i].id),
+            Node::Sequence(parts) => parts
+                .first()
+                .map_or_else(String::new, |p| self.entry(p, verb)),
+            Node::Parallel(name, _) => name.clone(),
+        }
+    }
+
+    fn provision(
+        &self,
+        node: &Node,
+        then: Then,
+        chain: Chain,
+        on_error: &str,
+        states: &mut Map<String, Value>,
+    ) {
+        match node {
+            Node::Sequence(parts) => {
+                for (i, part) in parts.iter().enumerate() {
+                    let next = match parts.get(i + 1) {
+                        Some(p) => Then::Next(self.entry(p, "Provision")),
+                        None => then.clone(),
+                    };
+                    self.provision(part, next, chain, on_error, states);
+                }
+            }
+            Node::Task(i) => {
+                let unit = &self.units[*i];
+                let (timeout, heartbeat) = provision_timing(unit.item);
+                let mut state = task(
+                    &format!("{} ({})", unit.item.metadata.name, mode_word(unit.item)),
+                    self.message(TaskKind::Provision, *i, true),
+                    timeout,
+                    heartbeat,
+                );
+                state.insert(
+                    "ResultPath".into(),
+                    json!(format!("$.components.{}", unit.id)),
+                );
+                finish(&mut state, chain, &then, on_error);
+                states.insert(format!("Provision {}", unit.id), Value::Object(state));
+            }
+            Node::Parallel(name, parts) => {
+                let branches: Vec<Value> = parts
+                    .iter()
+                    .map(|p| {
+                        let mut inner = Map::new();
+                        self.provision(p, Then::End, Chain::Branch, on_error, &mut inner);
+                        json!({"StartAt": self.entry(p, "Provision"), "States": inner})
+                    })
+                    .collect();
+                let mut state = Map::new();
+                state.insert("Type".into(), json!("Parallel"));
+                state.insert("Branches".into(), Value::Array(branches));
+                state.insert(
+                    "ResultSelector".into(),
+                    json!({"components.$": merge(0, parts.len())}),
+                );
+                state.insert("ResultPath".into(), json!("$"));
+                finish(&mut state, chain, &then, on_error);
+                states.insert(name.clone(), Value::Object(state));
+            }
+        }
+    }
+
+    fn undo(&self, node: &Node, then: Then, states: &mut Map<String, Value>) {
+        match node {
+            Node::Sequence(parts) => {
+                for (i, part) in parts.iter().enumerate() {
+                    let next = match parts.get(i + 1) {
+                        Some(p) => Then::Next(self.entry(p, "Undo")),
+                        None => then.clone(),
+                    };
+                    self.undo(part, next, states);
+                }
+            }
+            Node::Task(i) => {
+                let unit = &self.units[*i];
+                let name = format!("Undo {}", unit.id);
+                // A failed undo is recorded by the worker; the others still run, and at
+                // the end of a branch a quiet Pass state ends it.
+                let quiet_end = format!("Undo {} failed", unit.id);
+                let after = match &then {
+                    Then::Next(next) => next.clone(),
+                    Then::End => quiet_end.clone(),
+                };
+                let (timeout, heartbeat) = undo_timing(unit.item);
+                let mut state = task(
+                    &format!("Roll back {} if it completed", unit.item.metadata.name),
+                    self.message(TaskKind::Undo, *i, false),
+                    timeout,
+                    heartbeat,
+                );
+                state.insert("ResultPath".into(), Value::Null);
+                state.insert("Retry".into(), retry());
+                state.insert(
+                    "Catch".into(),
+                    json!([{"ErrorEquals": ["States.ALL"], "ResultPath": null, "Next": after}]),
+                );
+                set_then(&mut state, &then);
+                states.insert(name, Value::Object(state));
+                if matches!(then, Then::End) {
+                    states.insert(
+                        quiet_end,
+                        json!({"Type": "Pass", "Comment": "The worker recorded the failure.", "End": true}),
+                    );
+                }
+            }
+            Node::Parallel(name, parts) => {
+                let branches: Vec<Value> = parts
+                    .iter()
+                    .map(|p| {
+                        let mut inner = Map::new();
+                        self.undo(p, Then::End, &mut inner);
+                        json!({"StartAt": self.entry(p, "Undo"), "States": inner})
+                    })
+                    .collect();
+                let mut state = Map::new();
+                state.insert("Type".into(), json!("Parallel"));
+                state.insert("Branches".into(), Value::Array(branches));
+                state.insert("ResultPath".into(), Value::Null);
+                set_then(&mut state, &then);
+                states.insert(name.clone(), Value::Object(state));
+            }
+        }
+    }
+
+    /// The task message's parameters.
+    fn message(&self, kind: TaskKind, unit: usize, with_outputs: bool) -> Value {
+        let u = &self.units[unit];
+        let mut body = Map::new();
+        body.insert("task".into(), json!(kind));
+        body.insert("taskToken.$".into(), json!("$$.Task.Token"));
+        body.insert("requestId.$".into(), json!("$$.Execution.Input.requestId"));
+        body.insert("component".into(), json!(u.id));
+        body.insert("item".into(), json!(u.item.metadata.name));
+        if with_outputs {
+            body.insert("components.$".into(), json!("$.components"));
+        } else {
+            body.insert("error.$".into(), json!("$.error"));
+        }
+        json!({"QueueUrl": QUEUE_PLACEHOLDER, "MessageBody": body})
+    }
+
+    /// `Complete` or `Record failure`.
+    fn bookkeeping(
+        &self,
+        kind: TaskKind,
+        comment: &str,
+        result_path: Value,
+        on_error: &str,
+        then: &Then,
+    ) -> Value {
+        let mut body = Map::new();
+        body.insert("task".into(), json!(kind));
+        body.insert("taskToken.$".into(), json!("$$.Task.Token"));
+        body.insert("requestId.$".into(), json!("$$.Execution.Input.requestId"));
+        match kind {
+            TaskKind::Complete => body.insert("components.$".into(), json!("$.components")),
+            _ => body.insert("error.$".into(), json!("$.error")),
+        };
+        let mut state = task(
+            comment,
+            json!({"QueueUrl": QUEUE_PLACEHOLDER, "MessageBody": body}),
+            BOOKKEEPING_SECS,
+            None,
+        );
+        state.insert("ResultPath".into(), result_path);
+        state.insert("Retry".into(), retry());
+        let catch_into = if kind == TaskKind::Fail {
+            Value::Null
+        } else {
+            json!("$.error")
+        };
+        state.insert(
+            "Catch".into(),
+            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": catch_into, "Next": on_error}]),
+        );
+        set_then(&mut state, then);
+        Value::Object(state)
+    }
+}
+
+/// A callback task's fixed fields, in the order Step Functions' console shows them.
+fn task(
+    comment: &str,
+    parameters: Value,
+    timeout: u64,
+    heartbeat: Option<u64>,
+) -> Map<String, Value> {
+    let mut state = Map::new();
+    state.insert("Type".into(), json!("Task"));
+    state.insert("Comment".into(), json!(comment));
+    state.insert("Resource".into(), json!(CALLBACK_RESOURCE));
+    state.insert("Parameters".into(), parameters);
+    state.insert(
+        "TimeoutSeconds".into(),
+        json!(timeout.min(MAX_TIMEOUT_SECS)),
+    );
+    // Step Functions requires a heartbeat shorter than the timeout; a task that short
+    // needs none.
+    if let Some(h) = heartbeat.filter(|&h| h < timeout) {
+        state.insert("HeartbeatSeconds".into(), json!(h));
+    }
+    state
+}
+
+/// Output, retry, catch and transition of a provisioning state.
+fn finish(state: &mut Map<String, Value>, chain: Chain, then: &Then, on_error: &str) {
+    if chain == Chain::Branch && matches!(then, Then::End) {
+        // The branch's result is what it adds to the components.
+        state.insert("OutputPath".into(), json!("$.components"));
+    }
+    if state.get("Type") == Some(&json!("Task")) {
+        state.insert("Retry".into(), retry());
+    }
+    if chain == Chain::Top {
+        state.insert("Catch".into(), catch(on_error));
+    }
+    set_then(state, then);
+}
+
+fn set_then(state: &mut Map<String, Value>, then: &Then) {
+    match then {
+        Then::Next(next) => state.insert("Next".into(), json!(next)),
+        Then::End => state.insert("End".into(), json!(true)),
+    };
+}
+
+/// Retries of failures that are not the component's fault: a worker that stopped
+/// heartbeating, storage that was unavailable.
+fn retry() -> Value {
+    json!([{
+        "ErrorEquals": ["States.HeartbeatTimeout", TRANSIENT_ERROR],
+        "IntervalSeconds": 10,
+        "MaxAttempts": 3,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": 120,
+        "JitterStrategy": "FULL",
+    }])
+}
+
+fn catch(next: &str) -> Value {
+    json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": next}])
+}
+
+/// `States.JsonMerge` of the branch results `lo..hi`, as a balanced tree.
+fn merge(lo: usize, hi: usize) -> String {
+    if hi - lo == 1 {
+        return format!("$[{lo}]");
+    }
+    let mid = lo + (hi - lo).div_ceil(2);
+    format!(
+        "States.JsonMerge({}, {}, false)",
+        merge(lo, mid),
+        merge(mid, hi)
+    )
+}
+
+fn mode_word(item: &CatalogItem) -> &'static str {
+    match item.spec.fulfillment.mode {
+        Mode::Manual => "manual",
+        Mode::Automated => "automated",
+    }
+}
+
+fn has_rollback(item: &CatalogItem) -> bool {
+    item.spec
+        .fulfillment
+        .automated
+        .as_ref()
+        .is_some_and(|a| !a.rollback.is_empty())
+}
+
+fn manual_wait(item: &CatalogItem) -> u64 {
+    item.spec
+        .fulfillment
+        .manual
+        .as_ref()
+        .and_then(|m| m.timeout)
+        .map_or(DEFAULT_MANUAL_WAIT_SECS, |t| t.as_duration().as_secs())
+}
+
+fn actions_time(actions: &[Action]) -> u64 {
+    let default = crate::fulfillment::engine::DEFAULT_TIMEOUT;
+    actions
+        .iter()
+        .map(|a| {
+            a.timeout
+                .map_or(default, |t| t.as_duration())
+                .as_secs()
+                .max(1)
+        })
+        .sum()
+}
+
+/// `TimeoutSeconds` and `HeartbeatSeconds` of a component's provisioning. A component that
+/// may wait for a person (a manual item, or an automated one that can be forced or fall
+/// back to manual) has no heartbeat: nobody beats while a ticket is open.
+fn provision_timing(item: &CatalogItem) -> (u64, Option<u64>) {
+    let f = &item.spec.fulfillment;
+    let can_be_manual = f.manual.is_some();
+    match (&f.automated, f.mode) {
+        (Some(automated), Mode::Automated) => {
+            let own = actions_time(&automated.actions) + actions_time(&automated.rollback);
+            if can_be_manual {
+                (own + manual_wait(item), None)
+            } else {
+                (own, Some(HEARTBEAT_SECS))
+            }
+        }
+        _ => (manual_wait(item), None),
+    }
+}
+
+fn undo_timing(item: &CatalogItem) -> (u64, Option<u64>) {
+    let rollback = item
+        .spec
+        .fulfillment
+        .automated
+        .as_ref()
+        .map_or(0, |a| actions_time(&a.rollback));
+    (rollback.max(60), Some(HEARTBEAT_SECS))
+}
+
+/// The state machine name of a bundle or an item (what the workflow engine deploys).
+pub fn machine_name(target: &crate::catalog::snapshot::TargetRef<'_>) -> String {
+    use crate::catalog::snapshot::TargetRef;
+    match target {
+        TargetRef::Bundle(b) => format!("bundle-{}", b.doc.metadata.name),
+        TargetRef::Item(i) => format!("item-{}", i.doc.metadata.name),
+    }
+}
+
+/// Whether requests for this item run as an execution (automated items do; manual ones
+/// go to JIRA directly).
+pub fn item_has_machine(item: &CatalogItem) -> bool {
+    item.spec.fulfillment.mode == Mode::Automated && item.spec.fulfillment.automated.is_some()
+}
+
+/// Every state machine of a catalog, by machine name, in name order: one per bundle and
+/// one per automated item.
+pub fn all_definitions(catalog: &Catalog) -> Result<Vec<(String, Value)>, CompileError> {
+    use crate::catalog::snapshot::TargetRef;
+    let mut out = Vec::new();
+    for b in &catalog.bundles {
+        out.push((
+            machine_name(&TargetRef::Bundle(b)),
+            compile_bundle(catalog, &b.doc.metadata.name)?,
+        ));
+    }
+    for i in catalog.items.iter().filter(|i| item_has_machine(&i.doc)) {
+        out.push((machine_name(&TargetRef::Item(i)), compile_item(&i.doc)));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}

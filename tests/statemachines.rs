@@ -1,0 +1,296 @@
+//! The state machines generated from bundles: the checked-in definitions of the example
+//! catalog are current, and the compiler's output has the promised shape.
+
+use orchestrator_tests::{ITEM, bundle_of, example_catalog, single_error, validate};
+use serde_json::{Value, json};
+use shared::bundle::asl;
+use shared::catalog::snapshot::CatalogSnapshot;
+
+fn statemachines_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../statemachines")
+}
+
+#[test]
+fn the_checked_in_state_machines_match_the_example_catalog() {
+    let snapshot = CatalogSnapshot::from_dir(&example_catalog()).expect("valid example catalog");
+    let definitions = asl::all_definitions(&snapshot.catalog).expect("compiles");
+    let fix = "run `cargo run -p orchestrator-cli -- bundle compile examples/catalog --out statemachines`";
+    let mut expected: Vec<String> = Vec::new();
+    for (name, definition) in &definitions {
+        let file = format!("{name}.asl.json");
+        let path = statemachines_dir().join(&file);
+        let checked_in = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("statemachines/{file} is missing: {fix}"));
+        assert!(
+            checked_in == asl::to_text(definition),
+            "statemachines/{file} is stale: {fix}"
+        );
+        expected.push(file);
+    }
+    for entry in std::fs::read_dir(statemachines_dir()).expect("statemachines/") {
+        let file = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            !file.ends_with(".asl.json") || expected.contains(&file),
+            "statemachines/{file} belongs to no bundle or item: {fix}"
+        );
+    }
+    assert!(definitions.iter().any(|(n, _)| n == "bundle-app-stack"));
+}
+
+fn compile(bundle: &str) -> Value {
+    let report = validate(&[("items/postgres.yaml", ITEM), ("bundles/b.yaml", bundle)]);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    asl::compile_bundle(&report.catalog, "shape").expect("compiles")
+}
+
+/// Every state of a definition, nested ones included, by name.
+fn states(definition: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    fn walk(machine: &Value, out: &mut Vec<(String, Value)>) {
+        for (name, state) in machine["States"].as_object().expect("States") {
+            out.push((name.clone(), state.clone()));
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                walk(branch, out);
+            }
+        }
+    }
+    walk(definition, &mut out);
+    out
+}
+
+fn state(definition: &Value, name: &str) -> Value {
+    states(definition)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no state {name}"))
+        .1
+}
+
+#[test]
+fn the_same_bundle_compiles_to_the_same_bytes() {
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &[]), ("c", &["a", "b"])],
+        "rollback",
+    );
+    let one = asl::to_text(&compile(&bundle));
+    let two = asl::to_text(&compile(&bundle));
+    assert_eq!(one, two);
+}
+
+#[test]
+fn independent_components_run_in_one_parallel_state_whose_branches_are_merged() {
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &[]), ("c", &[]), ("d", &["a", "b", "c"])],
+        "rollback",
+    );
+    let definition = compile(&bundle);
+    let together = state(&definition, "Together 1");
+    assert_eq!(together["Type"], "Parallel");
+    assert_eq!(together["Branches"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        together["ResultSelector"],
+        json!({"components.$": "States.JsonMerge(States.JsonMerge($[0], $[1], false), $[2], false)"})
+    );
+    assert_eq!(together["Next"], "Provision d");
+    for id in ["a", "b", "c"] {
+        let task = state(&definition, &format!("Provision {id}"));
+        assert_eq!(task["OutputPath"], "$.components", "{id}");
+        assert_eq!(task["ResultPath"], format!("$.components.{id}"));
+        assert!(task.get("Catch").is_none(), "branches propagate failures");
+        assert_eq!(task["Resource"], asl::CALLBACK_RESOURCE);
+        assert_eq!(task["Parameters"]["MessageBody"]["component"], id);
+    }
+    let names: Vec<String> = states(&definition).into_iter().map(|(n, _)| n).collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "state names are unique: {names:?}"
+    );
+}
+
+#[test]
+fn rollback_undoes_in_reverse_order_then_records_the_failure_and_fails_with_the_original_error() {
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &["a"]), ("c", &["b"])],
+        "rollback",
+    );
+    let item = ITEM.replace(
+        "      actions:\n",
+        "      rollback:\n        - id: drop\n          type: rest\n          with:\n            method: DELETE\n            url: \"{{environment.dbApi}}/databases/x\"\n      actions:\n",
+    );
+    let report = validate(&[("items/postgres.yaml", &item), ("bundles/b.yaml", &bundle)]);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    let definition = asl::compile_bundle(&report.catalog, "shape").expect("compiles");
+    assert_eq!(
+        state(&definition, "Provision b")["Catch"],
+        json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Undo c"}])
+    );
+    assert_eq!(state(&definition, "Undo c")["Next"], "Undo b");
+    assert_eq!(state(&definition, "Undo b")["Next"], "Undo a");
+    assert_eq!(state(&definition, "Undo a")["Next"], "Record failure");
+    assert_eq!(
+        state(&definition, "Undo b")["Catch"][0]["Next"],
+        "Undo a",
+        "a failed undo does not stop the others"
+    );
+    assert_eq!(state(&definition, "Record failure")["Next"], "Failed");
+    let failed = state(&definition, "Failed");
+    assert_eq!(failed["ErrorPath"], "$.error.Error");
+    assert_eq!(failed["CausePath"], "$.error.Cause");
+}
+
+#[test]
+fn with_on_failure_stop_nothing_is_undone() {
+    let bundle = bundle_of("shape", &[("a", &[]), ("b", &["a"])], "stop");
+    let definition = compile(&bundle);
+    assert_eq!(
+        state(&definition, "Provision b")["Catch"][0]["Next"],
+        "Record failure"
+    );
+    assert!(
+        states(&definition)
+            .iter()
+            .all(|(n, _)| !n.starts_with("Undo"))
+    );
+}
+
+#[test]
+fn a_manual_component_waits_for_its_ticket_without_a_heartbeat() {
+    let manual = ITEM.replace(
+        "    mode: automated\n",
+        "    mode: manual\n    manual:\n      ticket:\n        project: DBA\n        issueType: Task\n        summary: Create {{fields.dbName}}\n      outputs:\n        endpoint: customfield_10001\n      timeout: 3d\n",
+    );
+    let bundle = bundle_of("shape", &[("a", &[])], "stop");
+    let report = validate(&[
+        ("items/postgres.yaml", &manual),
+        ("bundles/b.yaml", &bundle),
+    ]);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    let definition = asl::compile_bundle(&report.catalog, "shape").expect("compiles");
+    let task = state(&definition, "Provision a");
+    assert_eq!(task["TimeoutSeconds"], 3 * 86_400);
+    assert!(task.get("HeartbeatSeconds").is_none());
+    // An automated item's task is heartbeated by the worker.
+    let automated = compile(&bundle_of("shape", &[("a", &[])], "stop"));
+    let task = state(&automated, "Provision a");
+    assert_eq!(task["TimeoutSeconds"], 3600);
+    assert_eq!(task["HeartbeatSeconds"], asl::HEARTBEAT_SECS);
+}
+
+#[test]
+fn an_n_shaped_bundle_still_never_starts_a_component_early() {
+    // c needs a and b; d needs b: no nesting of blocks expresses this exactly.
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &[]), ("c", &["a", "b"]), ("d", &["b"])],
+        "stop",
+    );
+    let definition = compile(&bundle);
+    assert_eq!(state(&definition, "Together 1")["Next"], "Together 2");
+    let second = state(&definition, "Together 2");
+    let starts: Vec<&str> = second["Branches"]
+        .as_array()
+        .expect("branches")
+        .iter()
+        .map(|b| b["StartAt"].as_str().expect("StartAt"))
+        .collect();
+    assert_eq!(starts, ["Provision c", "Provision d"]);
+}
+
+#[test]
+fn a_bundle_with_a_cycle_is_refused_by_validation_before_it_reaches_the_compiler() {
+    let bundle = bundle_of("shape", &[("a", &["b"]), ("b", &["a"])], "stop");
+    let report = validate(&[("items/postgres.yaml", ITEM), ("bundles/b.yaml", &bundle)]);
+    assert!(single_error(&report).message.contains("cycle"));
+}
+
+/// asl-validator, installed by `scripts/test` (`npm ci --prefix tools/asl`). Without it the
+/// check is skipped with a note, unless `ASL_VALIDATOR_REQUIRED` is set (as in CI).
+fn asl_validator() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("ASL_VALIDATOR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tools/asl/node_modules/.bin/asl-validator")
+        });
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("ASL_VALIDATOR_REQUIRED").is_none(),
+        "asl-validator is required but missing at {}",
+        path.display()
+    );
+    eprintln!(
+        "note: asl-validator is not installed; run `npm ci --prefix tools/asl` to check definitions"
+    );
+    None
+}
+
+#[test]
+fn every_generated_definition_passes_asl_validator() {
+    let Some(validator) = asl_validator() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    // The example catalog's, as checked in.
+    for entry in std::fs::read_dir(statemachines_dir()).expect("statemachines/") {
+        files.push(entry.expect("entry").path());
+    }
+    // Random shapes, with rollback and without.
+    let rollback_item = ITEM.replace(
+        "      actions:\n",
+        "      rollback:\n        - id: drop\n          type: rest\n          with:\n            method: DELETE\n            url: \"{{environment.dbApi}}/databases/x\"\n      actions:\n",
+    );
+    let mut rng = fastrand::Rng::with_seed(7);
+    for n in 0..30 {
+        let count = rng.usize(1..=12);
+        let ids: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
+        let deps: Vec<Vec<&str>> = (0..count)
+            .map(|i| {
+                (0..i)
+                    .filter(|_| rng.u8(0..3) == 0)
+                    .map(|j| ids[j].as_str())
+                    .collect()
+            })
+            .collect();
+        let shape: Vec<(&str, &[&str])> = ids
+            .iter()
+            .zip(&deps)
+            .map(|(id, d)| (id.as_str(), d.as_slice()))
+            .collect();
+        let on_failure = if n % 2 == 0 { "rollback" } else { "stop" };
+        let bundle = bundle_of("shape", &shape, on_failure);
+        let report = validate(&[
+            ("items/postgres.yaml", &rollback_item),
+            ("bundles/b.yaml", &bundle),
+        ]);
+        assert!(report.is_valid(), "{:#?}", report.findings);
+        let definition = asl::compile_bundle(&report.catalog, "shape").expect("compiles");
+        let path = dir.path().join(format!("shape-{n}.asl.json"));
+        std::fs::write(&path, asl::to_text(&definition)).expect("write");
+        files.push(path);
+    }
+    let mut command = std::process::Command::new(validator);
+    for f in &files {
+        command.arg("--json-path").arg(f);
+    }
+    let out = command.output().expect("asl-validator runs");
+    assert!(
+        out.status.success(),
+        "asl-validator refused a definition:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
