@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub mod app;
 pub mod jira_stub;
+pub mod moto;
 
 use shared::catalog::{self, Finding, Report, SourceFile};
 

@@ -1,0 +1,50 @@
+//! Running an execution to its end on a virtual clock: waits, retry intervals and
+//! timeouts take no real time. Callback tasks are answered by the host through
+//! [`Host::answers`], collected after every step.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::definition::Machine;
+use crate::execution::{Execution, Signal, Tasks};
+use crate::history::HistoryEvent;
+
+/// Carries out tasks; answers to callback tasks may come later, through `answers`.
+pub trait Host: Tasks {
+    /// Answers to callback tasks ready now.
+    fn answers(&mut self) -> Vec<Signal> {
+        Vec::new()
+    }
+}
+
+/// Runs a new execution until it ends or can go no further (a callback nobody answers
+/// and no timeout). Returns the execution and its whole history.
+pub fn run(
+    machine: &Machine,
+    arn: &str,
+    machine_arn: &str,
+    input: Value,
+    start: OffsetDateTime,
+    host: &mut dyn Host,
+) -> (Execution, Vec<HistoryEvent>) {
+    let (mut execution, mut history) = Execution::start(machine, arn, machine_arn, input, start);
+    let mut now = start;
+    loop {
+        history.extend(execution.advance(machine, now, host));
+        loop {
+            let answers = host.answers();
+            if answers.is_empty() {
+                break;
+            }
+            for signal in answers {
+                if let Ok(events) = execution.signal(machine, signal, now, host) {
+                    history.extend(events);
+                }
+            }
+        }
+        match execution.next_wake() {
+            Some(at) if execution.status == crate::Status::Running => now = now.max(at),
+            _ => return (execution, history),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! moto server on loopback, for the tests that check behaviour against AWS's APIs: one
+//! process per test binary, started on a free port from the project's virtual environment
+//! (`scripts/test` installs it). Without it the tests are skipped with a note, unless
+//! `MOTO_REQUIRED` is set (as in CI).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub struct Moto {
+    pub endpoint: String,
+    _child: ChildGuard,
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn moto_server() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("MOTO_SERVER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+        });
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("MOTO_REQUIRED").is_none(),
+        "moto is required but missing at {}",
+        path.display()
+    );
+    eprintln!("note: moto is not installed; run scripts/test (it makes .venv) to run this test");
+    None
+}
+
+static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+
+/// The shared moto server, with Step Functions executing state machines.
+pub async fn moto() -> Option<&'static Moto> {
+    if let Some(m) = MOTO.get() {
+        return m.as_ref();
+    }
+    let started = match moto_server() {
+        None => None,
+        Some(server) => Some(start(&server).await),
+    };
+    let _ = MOTO.set(started);
+    MOTO.get().and_then(Option::as_ref)
+}
+
+async fn start(server: &std::path::Path) -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let guard = ChildGuard(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{endpoint}/moto-api/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Real execution of definitions must be on before state machines are created.
+    client
+        .post(format!("{endpoint}/moto-api/config"))
+        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
+        .send()
+        .await
+        .expect("moto config");
+    Moto {
+        endpoint,
+        _child: guard,
+    }
+}
+
+impl Moto {
+    /// One call of an AWS JSON-protocol API (`AWSStepFunctions.StartExecution`,
+    /// `AmazonSQS.ReceiveMessage`): the parsed answer, or the error body.
+    pub async fn call(&self, target: &str, body: Value) -> Result<Value, String> {
+        let service = if target.starts_with("AmazonSQS") {
+            "sqs"
+        } else {
+            "states"
+        };
+        let response = reqwest::Client::new()
+            .post(format!("{}/", self.endpoint))
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .header("X-Amz-Target", target)
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if ok {
+            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        } else {
+            Err(text)
+        }
+    }
+}
