@@ -203,6 +203,23 @@ async fn the_catalog_can_be_browsed_and_filtered() {
         bundle["components"][1],
         json!({"id": "database", "item": "rds-postgres", "dependsOn": ["cluster"]})
     );
+    let graph = bundle["graph"].as_str().unwrap();
+    assert!(graph.starts_with("flowchart TD\n"), "{graph}");
+    assert!(graph.contains("  c_cluster --> c_database\n"), "{graph}");
+    let definition: Value = app
+        .get_json("/catalog/bundles/app-stack/definition", &app.alice)
+        .await;
+    assert_eq!(definition["StartAt"], "Start");
+    assert_eq!(
+        definition["States"]["Provision cluster"]["Next"],
+        "Provision database"
+    );
+    problem(
+        app.get("/catalog/bundles/nope/definition", &app.alice)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let bundles: Value = app
         .get_json("/catalog/bundles?owner=messaging", &app.alice)
         .await;
@@ -690,7 +707,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 15);
+    assert_eq!(operations, 16);
     for path in [
         "/catalog/items",
         "/requests",
@@ -698,6 +715,7 @@ async fn the_openapi_document_describes_what_is_served() {
         "/requests/{id}/cancel",
         "/requests/{id}/events",
         "/catalog/items/{name}/mode",
+        "/catalog/bundles/{name}/definition",
         "/audit",
         "/webhooks/jira",
     ] {

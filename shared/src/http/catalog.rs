@@ -321,5 +321,35 @@ pub async fn get_bundle(
         .collect();
     body["onFailure"] = json!(doc.spec.on_failure);
     body["outputs"] = json!(doc.spec.outputs);
+    // The component graph for the portal, as a Mermaid flowchart.
+    body["graph"] =
+        json!(crate::bundle::asl::mermaid(&snapshot.catalog, &name).unwrap_or_default());
     Ok(Json(body))
+}
+
+/// The bundle's state machine: the Amazon States Language definition its requests run
+/// (the action queue's URL is a placeholder the workflow engine fills in).
+#[utoipa::path(get, path = "/catalog/bundles/{name}/definition", tag = "catalog", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The bundle's name")),
+    responses((status = 200, body = Object), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_bundle_definition(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let snapshot = state.requests.catalog.current();
+    crate::bundle::asl::compile_bundle(&snapshot.catalog, &name)
+        .map(Json)
+        .map_err(|e| match e {
+            crate::bundle::asl::CompileError::NoSuchBundle(_) => {
+                Problem::not_found(format!("there is no bundle `{name}` in the catalog"))
+            }
+            // A served catalog was validated, so its bundles compile; say so if not.
+            other => Problem::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "bundle-does-not-compile",
+                "The bundle does not compile",
+                format!("the bundle `{name}` does not compile: {other}"),
+            ),
+        })
 }

@@ -86,6 +86,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::set_mode, catalog::lift_mode))
         .routes(routes!(catalog::list_bundles))
         .routes(routes!(catalog::get_bundle))
+        .routes(routes!(catalog::get_bundle_definition))
         .routes(routes!(requests::submit, requests::list))
         .routes(routes!(requests::get))
         .routes(routes!(requests::cancel))
