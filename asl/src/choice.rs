@@ -54,61 +54,41 @@ pub enum Comparison {
 
 use Comparison::*;
 
-const ALL: [Comparison; 23] = [
-    StringEquals,
-    StringLessThan,
-    StringGreaterThan,
-    StringLessThanEquals,
-    StringGreaterThanEquals,
-    StringMatches,
-    NumericEquals,
-    NumericLessThan,
-    NumericGreaterThan,
-    NumericLessThanEquals,
-    NumericGreaterThanEquals,
-    BooleanEquals,
-    TimestampEquals,
-    TimestampLessThan,
-    TimestampGreaterThan,
-    TimestampLessThanEquals,
-    TimestampGreaterThanEquals,
-    IsNull,
-    IsPresent,
-    IsNumeric,
-    IsString,
-    IsBoolean,
-    IsTimestamp,
+/// Every operator with its name in a definition.
+const OPERATORS: [(&str, Comparison); 23] = [
+    ("StringEquals", StringEquals),
+    ("StringLessThan", StringLessThan),
+    ("StringGreaterThan", StringGreaterThan),
+    ("StringLessThanEquals", StringLessThanEquals),
+    ("StringGreaterThanEquals", StringGreaterThanEquals),
+    ("StringMatches", StringMatches),
+    ("NumericEquals", NumericEquals),
+    ("NumericLessThan", NumericLessThan),
+    ("NumericGreaterThan", NumericGreaterThan),
+    ("NumericLessThanEquals", NumericLessThanEquals),
+    ("NumericGreaterThanEquals", NumericGreaterThanEquals),
+    ("BooleanEquals", BooleanEquals),
+    ("TimestampEquals", TimestampEquals),
+    ("TimestampLessThan", TimestampLessThan),
+    ("TimestampGreaterThan", TimestampGreaterThan),
+    ("TimestampLessThanEquals", TimestampLessThanEquals),
+    ("TimestampGreaterThanEquals", TimestampGreaterThanEquals),
+    ("IsNull", IsNull),
+    ("IsPresent", IsPresent),
+    ("IsNumeric", IsNumeric),
+    ("IsString", IsString),
+    ("IsBoolean", IsBoolean),
+    ("IsTimestamp", IsTimestamp),
 ];
 
 impl Comparison {
-    pub const NAMES: [&'static str; 23] = [
-        "StringEquals",
-        "StringLessThan",
-        "StringGreaterThan",
-        "StringLessThanEquals",
-        "StringGreaterThanEquals",
-        "StringMatches",
-        "NumericEquals",
-        "NumericLessThan",
-        "NumericGreaterThan",
-        "NumericLessThanEquals",
-        "NumericGreaterThanEquals",
-        "BooleanEquals",
-        "TimestampEquals",
-        "TimestampLessThan",
-        "TimestampGreaterThan",
-        "TimestampLessThanEquals",
-        "TimestampGreaterThanEquals",
-        "IsNull",
-        "IsPresent",
-        "IsNumeric",
-        "IsString",
-        "IsBoolean",
-        "IsTimestamp",
-    ];
-
     fn by_name(name: &str) -> Option<Comparison> {
-        Self::NAMES.iter().position(|n| *n == name).map(|i| ALL[i])
+        OPERATORS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    }
+
+    /// The operators' names, for messages.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        OPERATORS.iter().map(|(n, _)| *n)
     }
 
     fn is_type_test(self) -> bool {

@@ -938,5 +938,5 @@ fn check_transitions(machine: &Machine, at: &str, problems: &mut Vec<Problem>) {
 
 /// The comparison operators of Choice rules, for the validator's messages.
 pub fn comparison_names() -> Vec<&'static str> {
-    Comparison::NAMES.to_vec()
+    Comparison::names().collect()
 }
