@@ -374,3 +374,28 @@ spec:
     }
     out
 }
+
+/// `bundle_of` with components `c0`, `c1`, ... where `deps[i]` lists the indexes `ci`
+/// depends on.
+pub fn bundle_of_indexed(name: &str, deps: &[Vec<usize>], on_failure: &str) -> String {
+    let ids: Vec<String> = (0..deps.len()).map(|i| format!("c{i}")).collect();
+    let named: Vec<Vec<&str>> = deps
+        .iter()
+        .map(|d| d.iter().map(|&j| ids[j].as_str()).collect())
+        .collect();
+    let shape: Vec<(&str, &[&str])> = ids
+        .iter()
+        .zip(&named)
+        .map(|(id, d)| (id.as_str(), d.as_slice()))
+        .collect();
+    bundle_of(name, &shape, on_failure)
+}
+
+/// `ITEM` with a rollback action.
+pub fn item_with_rollback() -> String {
+    replace(
+        ITEM,
+        "      actions:\n",
+        "      rollback:\n        - id: drop\n          type: rest\n          with:\n            method: DELETE\n            url: \"{{environment.dbApi}}/databases/x\"\n      actions:\n",
+    )
+}

@@ -1,7 +1,10 @@
 //! The state machines generated from bundles: the checked-in definitions of the example
 //! catalog are current, and the compiler's output has the promised shape.
 
-use orchestrator_tests::{ITEM, bundle_of, example_catalog, single_error, validate};
+use ::asl as runner;
+use orchestrator_tests::{
+    ITEM, bundle_of, bundle_of_indexed, example_catalog, item_with_rollback, single_error, validate,
+};
 use serde_json::{Value, json};
 use shared::bundle::asl;
 use shared::catalog::snapshot::CatalogSnapshot;
@@ -41,10 +44,15 @@ fn the_checked_in_state_machines_match_the_example_catalog() {
     assert!(definitions.iter().any(|(n, _)| n == "bundle-app-stack"));
 }
 
-fn compile(bundle: &str) -> Value {
-    let report = validate(&[("items/postgres.yaml", ITEM), ("bundles/b.yaml", bundle)]);
+/// The definition of bundle `shape` over the `postgres` item `item`.
+fn compile_with(item: &str, bundle: &str) -> Value {
+    let report = validate(&[("items/postgres.yaml", item), ("bundles/b.yaml", bundle)]);
     assert!(report.is_valid(), "{:#?}", report.findings);
     asl::compile_bundle(&report.catalog, "shape").expect("compiles")
+}
+
+fn compile(bundle: &str) -> Value {
+    compile_with(ITEM, bundle)
 }
 
 /// Every state of a definition, nested ones included, by name.
@@ -124,13 +132,7 @@ fn rollback_undoes_in_reverse_order_then_records_the_failure_and_fails_with_the_
         &[("a", &[]), ("b", &["a"]), ("c", &["b"])],
         "rollback",
     );
-    let item = ITEM.replace(
-        "      actions:\n",
-        "      rollback:\n        - id: drop\n          type: rest\n          with:\n            method: DELETE\n            url: \"{{environment.dbApi}}/databases/x\"\n      actions:\n",
-    );
-    let report = validate(&[("items/postgres.yaml", &item), ("bundles/b.yaml", &bundle)]);
-    assert!(report.is_valid(), "{:#?}", report.findings);
-    let definition = asl::compile_bundle(&report.catalog, "shape").expect("compiles");
+    let definition = compile_with(&item_with_rollback(), &bundle);
     assert_eq!(
         state(&definition, "Provision b")["Catch"],
         json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Undo c"}])
@@ -171,12 +173,7 @@ fn a_manual_component_waits_for_its_ticket_without_a_heartbeat() {
         "    mode: manual\n    manual:\n      ticket:\n        project: DBA\n        issueType: Task\n        summary: Create {{fields.dbName}}\n      outputs:\n        endpoint: customfield_10001\n      timeout: 3d\n",
     );
     let bundle = bundle_of("shape", &[("a", &[])], "stop");
-    let report = validate(&[
-        ("items/postgres.yaml", &manual),
-        ("bundles/b.yaml", &bundle),
-    ]);
-    assert!(report.is_valid(), "{:#?}", report.findings);
-    let definition = asl::compile_bundle(&report.catalog, "shape").expect("compiles");
+    let definition = compile_with(&manual, &bundle);
     let task = state(&definition, "Provision a");
     assert_eq!(task["TimeoutSeconds"], 3 * 86_400);
     assert!(task.get("HeartbeatSeconds").is_none());
@@ -249,35 +246,17 @@ fn every_generated_definition_passes_asl_validator() {
         files.push(entry.expect("entry").path());
     }
     // Random shapes, with rollback and without.
-    let rollback_item = ITEM.replace(
-        "      actions:\n",
-        "      rollback:\n        - id: drop\n          type: rest\n          with:\n            method: DELETE\n            url: \"{{environment.dbApi}}/databases/x\"\n      actions:\n",
-    );
+    let rollback_item = item_with_rollback();
     let mut rng = fastrand::Rng::with_seed(7);
     for n in 0..30 {
-        let count = rng.usize(1..=12);
-        let ids: Vec<String> = (0..count).map(|i| format!("c{i}")).collect();
-        let deps: Vec<Vec<&str>> = (0..count)
-            .map(|i| {
-                (0..i)
-                    .filter(|_| rng.u8(0..3) == 0)
-                    .map(|j| ids[j].as_str())
-                    .collect()
-            })
-            .collect();
-        let shape: Vec<(&str, &[&str])> = ids
-            .iter()
-            .zip(&deps)
-            .map(|(id, d)| (id.as_str(), d.as_slice()))
+        let deps: Vec<Vec<usize>> = (0..rng.usize(1..=12))
+            .map(|i| (0..i).filter(|_| rng.u8(0..3) == 0).collect())
             .collect();
         let on_failure = if n % 2 == 0 { "rollback" } else { "stop" };
-        let bundle = bundle_of("shape", &shape, on_failure);
-        let report = validate(&[
-            ("items/postgres.yaml", &rollback_item),
-            ("bundles/b.yaml", &bundle),
-        ]);
-        assert!(report.is_valid(), "{:#?}", report.findings);
-        let definition = asl::compile_bundle(&report.catalog, "shape").expect("compiles");
+        let definition = compile_with(
+            &rollback_item,
+            &bundle_of_indexed("shape", &deps, on_failure),
+        );
         let path = dir.path().join(format!("shape-{n}.asl.json"));
         std::fs::write(&path, asl::to_text(&definition)).expect("write");
         files.push(path);
@@ -292,5 +271,110 @@ fn every_generated_definition_passes_asl_validator() {
         "asl-validator refused a definition:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A worker that reads every task message as the `TaskMessage` contract and answers it;
+/// `fail` names the component whose provisioning fails.
+struct Worker {
+    fail: &'static str,
+    seen: Vec<String>,
+    pending: Vec<runner::Signal>,
+}
+
+impl runner::Tasks for Worker {
+    fn invoke(&mut self, call: &runner::TaskCall<'_>) -> runner::Answer {
+        assert_eq!(call.resource, asl::CALLBACK_RESOURCE);
+        assert_eq!(call.parameters["QueueUrl"], "https://sqs.local/actions");
+        let message: asl::TaskMessage =
+            serde_json::from_value(call.parameters["MessageBody"].clone()).expect("the contract");
+        assert_eq!(message.task_token, call.token);
+        assert_eq!(message.request_id, "r-1");
+        let component = message.component.clone().unwrap_or_default();
+        self.seen
+            .push(format!("{:?} {component}", message.task).to_lowercase());
+        let token = call.token.to_owned();
+        self.pending.push(
+            if message.task == asl::TaskKind::Provision && component == self.fail {
+                runner::Signal::Failure {
+                    token,
+                    failure: runner::Failure::new(asl::FAILED_ERROR, "the database API said no"),
+                }
+            } else {
+                let outputs = json!({"outputs": {"endpoint": format!("{component}.internal")}});
+                runner::Signal::Success {
+                    token,
+                    output: outputs,
+                }
+            },
+        );
+        runner::Answer::Callback
+    }
+}
+
+impl runner::simulate::Host for Worker {
+    fn answers(&mut self) -> Vec<runner::Signal> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+fn execute(definition: &Value, fail: &'static str) -> (runner::Execution, Vec<String>) {
+    let text =
+        asl::to_text(definition).replace(asl::QUEUE_PLACEHOLDER, "https://sqs.local/actions");
+    let machine = runner::Machine::parse(&text).expect("the runner accepts it");
+    let mut worker = Worker {
+        fail,
+        seen: Vec::new(),
+        pending: Vec::new(),
+    };
+    let (execution, _) = runner::simulate::run(
+        &machine,
+        "arn:aws:states:local:0:execution:shape:r-1",
+        "arn:aws:states:local:0:stateMachine:shape",
+        json!({"requestId": "r-1"}),
+        time::OffsetDateTime::UNIX_EPOCH,
+        &mut worker,
+    );
+    (execution, worker.seen)
+}
+
+#[test]
+fn run_by_the_local_runner_a_bundle_passes_outputs_on_and_rolls_back_in_reverse_order() {
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &["a"]), ("c", &["b"])],
+        "rollback",
+    );
+    let definition = compile_with(&item_with_rollback(), &bundle);
+
+    let (done, seen) = execute(&definition, "none");
+    assert_eq!(
+        seen,
+        ["provision a", "provision b", "provision c", "complete "]
+    );
+    assert_eq!(done.status, runner::Status::Succeeded);
+    assert_eq!(
+        done.output.expect("output")["components"]["b"],
+        json!({"outputs": {"endpoint": "b.internal"}})
+    );
+
+    let (failed, seen) = execute(&definition, "c");
+    assert_eq!(
+        seen,
+        [
+            "provision a",
+            "provision b",
+            "provision c",
+            "undo c",
+            "undo b",
+            "undo a",
+            "fail "
+        ]
+    );
+    assert_eq!(failed.status, runner::Status::Failed);
+    let failure = failed.failure.expect("failure");
+    assert_eq!(
+        (failure.error.as_str(), failure.cause.as_str()),
+        (asl::FAILED_ERROR, "the database API said no")
     );
 }

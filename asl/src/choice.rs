@@ -86,11 +86,6 @@ impl Comparison {
         OPERATORS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
     }
 
-    /// The operators' names, for messages.
-    pub fn names() -> impl Iterator<Item = &'static str> {
-        OPERATORS.iter().map(|(n, _)| *n)
-    }
-
     fn is_type_test(self) -> bool {
         matches!(
             self,

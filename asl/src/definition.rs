@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::choice::{Comparison, Rule};
+use crate::choice::Rule;
 use crate::paths;
 
 /// A problem in a definition, located by the state's path (`Together 1/branch 0/Provision`).
@@ -197,13 +197,13 @@ fn problem(at: &str, message: impl Into<String>) -> Problem {
     }
 }
 
-/// Fields of every state, before they are checked against its type.
+/// Fields of every state, before they are checked against its type (`parse_state` checks
+/// every key against the type's list, so unknown ones are reported there).
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase")]
 struct Raw {
     #[serde(rename = "Type")]
     kind: String,
-    comment: Option<String>,
     next: Option<String>,
     end: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
@@ -240,11 +240,6 @@ struct Raw {
     item_selector: Option<Value>,
     max_concurrency: Option<Value>,
     max_concurrency_path: Option<String>,
-    query_language: Option<String>,
-    arguments: Option<Value>,
-    output: Option<Value>,
-    assign: Option<Value>,
-    label: Option<String>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -414,15 +409,45 @@ fn join(at: &str, name: &str) -> String {
     }
 }
 
-fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<State> {
-    let raw: Raw = match serde_json::from_value(value.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            problems.push(problem(at, e.to_string()));
-            return None;
+/// Deserializes `v`, or records why not.
+fn typed<T: serde::de::DeserializeOwned>(
+    v: &Value,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| problems.push(problem(at, e.to_string())))
+        .ok()
+}
+
+/// `InputPath`, `OutputPath`, `ResultPath` (`reference`: a path to one node) or a catcher's
+/// `ResultPath`, checked.
+fn path_field(
+    at: &str,
+    field: &str,
+    v: &Option<Option<String>>,
+    reference: bool,
+    problems: &mut Vec<Problem>,
+) -> PathField {
+    match v {
+        None => PathField::Default,
+        Some(None) => PathField::Null,
+        Some(Some(p)) => {
+            let check = if reference {
+                paths::check_reference(p)
+            } else {
+                paths::check_path(p)
+            };
+            if let Err(e) = check {
+                problems.push(problem(at, format!("{field}: {e}")));
+            }
+            PathField::Path(p.clone())
         }
-    };
-    let _ = &raw.comment;
+    }
+}
+
+fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<State> {
+    let raw: Raw = typed(value, at, problems)?;
     let present = value.as_object().map(Map::keys).into_iter().flatten();
     let base = ["Type", "Comment", "Next", "End"];
     let allowed_here = allowed(&raw.kind);
@@ -451,13 +476,6 @@ fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>)
             ));
         }
     }
-    let _ = (
-        &raw.query_language,
-        &raw.arguments,
-        &raw.output,
-        &raw.assign,
-        &raw.label,
-    );
     let terminal_kind = matches!(raw.kind.as_str(), "Succeed" | "Fail");
     let end = raw.end.unwrap_or(false);
     match raw.kind.as_str() {
@@ -480,30 +498,9 @@ fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>)
             _ => {}
         },
     }
-    let path_field = |field: &str,
-                      v: &Option<Option<String>>,
-                      problems: &mut Vec<Problem>,
-                      reference: bool|
-     -> PathField {
-        match v {
-            None => PathField::Default,
-            Some(None) => PathField::Null,
-            Some(Some(p)) => {
-                let check = if reference {
-                    paths::check_reference(p)
-                } else {
-                    paths::check_path(p)
-                };
-                if let Err(e) = check {
-                    problems.push(problem(at, format!("{field}: {e}")));
-                }
-                PathField::Path(p.clone())
-            }
-        }
-    };
-    let input_path = path_field("InputPath", &raw.input_path, problems, false);
-    let output_path = path_field("OutputPath", &raw.output_path, problems, false);
-    let result_path = path_field("ResultPath", &raw.result_path, problems, true);
+    let input_path = path_field(at, "InputPath", &raw.input_path, false, problems);
+    let output_path = path_field(at, "OutputPath", &raw.output_path, false, problems);
+    let result_path = path_field(at, "ResultPath", &raw.result_path, true, problems);
     for (field, template) in [
         ("Parameters", &raw.parameters),
         ("ResultSelector", &raw.result_selector),
@@ -732,7 +729,7 @@ fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>)
                     "ItemSelector and Parameters cannot both be given",
                 ));
             }
-            let items_path = path_field("ItemsPath", &raw.items_path, problems, true);
+            let items_path = path_field(at, "ItemsPath", &raw.items_path, true, problems);
             let max_concurrency = match (&raw.max_concurrency, &raw.max_concurrency_path) {
                 (Some(v), None) => match v.as_u64() {
                     Some(n) => Some(Seconds::Fixed(n)),
@@ -784,16 +781,10 @@ fn parse_retrier(v: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<Ret
         backoff_rate: Option<f64>,
         max_delay_seconds: Option<u64>,
         jitter_strategy: Option<String>,
-        comment: Option<String>,
+        #[serde(rename = "Comment")]
+        _comment: Option<Value>,
     }
-    let raw: RawRetrier = match serde_json::from_value(v.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            problems.push(problem(at, e.to_string()));
-            return None;
-        }
-    };
-    let _ = raw.comment;
+    let raw: RawRetrier = typed(v, at, problems)?;
     if raw.error_equals.is_empty() {
         problems.push(problem(at, "ErrorEquals must not be empty"));
     }
@@ -835,29 +826,14 @@ fn parse_catcher(v: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<Cat
         next: String,
         #[serde(default, deserialize_with = "nullable")]
         result_path: Option<Option<String>>,
-        comment: Option<String>,
+        #[serde(rename = "Comment")]
+        _comment: Option<Value>,
     }
-    let raw: RawCatcher = match serde_json::from_value(v.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            problems.push(problem(at, e.to_string()));
-            return None;
-        }
-    };
-    let _ = raw.comment;
+    let raw: RawCatcher = typed(v, at, problems)?;
     if raw.error_equals.is_empty() {
         problems.push(problem(at, "ErrorEquals must not be empty"));
     }
-    let result_path = match raw.result_path {
-        None => PathField::Default,
-        Some(None) => PathField::Null,
-        Some(Some(p)) => {
-            if let Err(e) = paths::check_reference(&p) {
-                problems.push(problem(at, format!("ResultPath: {e}")));
-            }
-            PathField::Path(p)
-        }
-    };
+    let result_path = path_field(at, "ResultPath", &raw.result_path, true, problems);
     Some(Catcher {
         errors: raw.error_equals,
         result_path,
@@ -936,7 +912,114 @@ fn check_transitions(machine: &Machine, at: &str, problems: &mut Vec<Problem>) {
     }
 }
 
-/// The comparison operators of Choice rules, for the validator's messages.
-pub fn comparison_names() -> Vec<&'static str> {
-    Comparison::names().collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The problems of a definition, as `at: message` lines.
+    fn problems(definition: Value) -> Vec<String> {
+        match Machine::from_value(&definition) {
+            Ok(_) => Vec::new(),
+            Err(list) => list.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn has(problems: &[String], needle: &str) -> bool {
+        problems.iter().any(|p| p.contains(needle))
+    }
+
+    #[test]
+    fn a_valid_definition_parses() {
+        let p = problems(json!({"StartAt": "A", "States": {
+            "A": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Retry": [{"ErrorEquals": ["X"]}],
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "B"}], "Next": "B"},
+            "B": {"Type": "Succeed"}}}));
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn problems_name_the_state_and_the_field() {
+        let p = problems(json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Resource": "arn:x", "Bogus": 1, "Next": "Nowhere"},
+            "B": {"Type": "Pass", "Next": "A", "End": true},
+            "C": {"Type": "Task", "Resource": "arn:aws:states:::x", "TimeoutSeconds": 5, "HeartbeatSeconds": 5, "End": true,
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "A"}, {"ErrorEquals": ["X"], "Next": "A"}]},
+            "D": {"Type": "Pass", "Output": "{% $x %}", "End": true},
+            "E": {"Type": "Pass", "InputPath": "nope", "End": true}}}));
+        assert!(
+            has(
+                &p,
+                "state `A`: field `Resource` is not allowed in a Pass state"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            has(
+                &p,
+                "state `A`: field `Bogus` is not allowed in a Pass state"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            has(
+                &p,
+                "state `A`: Next `Nowhere` is not a state of this machine"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            has(&p, "state `B`: Next and End cannot both be given"),
+            "{p:?}"
+        );
+        assert!(has(&p, "state `B`: is not reachable from StartAt"), "{p:?}");
+        assert!(
+            has(
+                &p,
+                "HeartbeatSeconds (5) must be smaller than TimeoutSeconds (5)"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            has(
+                &p,
+                "Catch[0]: States.ALL must be alone in the last ErrorEquals"
+            ),
+            "{p:?}"
+        );
+        assert!(has(&p, "state `D`: `Output` belongs to JSONata"), "{p:?}");
+        assert!(
+            has(&p, "state `E`: InputPath: `nope` is not a path"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn problems_inside_branches_say_which_branch() {
+        let p = problems(
+            json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
+            "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Wait", "End": true}}}]}}}),
+        );
+        assert!(
+            has(
+                &p,
+                "state `P` / branch 0 / state `X`: a Wait state needs exactly one of"
+            ),
+            "{p:?}"
+        );
+        let p = problems(json!({"StartAt": "Missing", "States": {"A": {"Type": "Succeed"}}}));
+        assert!(
+            has(&p, "the definition: StartAt `Missing` is not a state"),
+            "{p:?}"
+        );
+        assert!(has(
+            &Machine::parse("{")
+                .map(|_| ())
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            "not valid JSON"
+        ));
+    }
 }

@@ -513,9 +513,9 @@ fn run(frame: &mut Frame, root: &Machine, cx: &mut Cx<'_>) {
                 frame.prev =
                     cx.rec
                         .record(&kind, frame.prev, Some(entered(&state.name, &frame.input)));
-                execute(frame, state, root, cx);
+                execute(frame, state, cx);
             }
-            Step::Again => execute(frame, state, root, cx),
+            Step::Again => execute(frame, state, cx),
             Step::Task {
                 deadline,
                 heartbeat_deadline,
@@ -606,10 +606,8 @@ fn run_fork(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) -
                 frame.prev,
                 Some(json!({"name": state.name, "index": i})),
             );
-            let sub = &machine_at(root, &frame.machine);
-            let processor = match sub.state(&state.name).map(|s| &s.kind) {
-                Some(Kind::Map { processor, .. }) => processor,
-                _ => continue,
+            let Kind::Map { processor, .. } = &state.kind else {
+                continue;
             };
             let mut path = frame.machine.clone();
             path.push((state.name.clone(), 0));
@@ -697,7 +695,7 @@ fn run_fork(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) -
 }
 
 /// Enters the frame's current state: does what the state does at once.
-fn execute(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) {
+fn execute(frame: &mut Frame, state: &State, cx: &mut Cx<'_>) {
     let ctx = context(frame, cx, None, None);
     let effective = match apply_filter(&state.input_path, frame.input.clone(), &ctx, &state.name) {
         Ok(v) => v,
@@ -1011,7 +1009,6 @@ fn execute(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) {
                 results: vec![None; n],
                 limit,
             };
-            let _ = root;
         }
     }
 }

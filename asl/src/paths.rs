@@ -110,9 +110,9 @@ pub fn select(path: &str, input: &Value, context: &Value) -> Result<Value, Failu
         match nodes.at_most_one() {
             Ok(Some(v)) => Ok(v.clone()),
             _ => Err(Failure::runtime(format!(
-                "Invalid path '{path}': The choice state's condition path references an invalid value."
-            ))
-            .with_cause(format!("The JSONPath '{path}' could not be found in the input '{}'", compact(doc)))),
+                "The JSONPath '{path}' could not be found in the input '{}'",
+                compact(doc)
+            ))),
         }
     } else {
         Ok(Value::Array(nodes.all().into_iter().cloned().collect()))

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use asl::execution::{Answer, Signal, TaskCall, Tasks};
-use orchestrator_tests::{ITEM, bundle_of, validate};
+use orchestrator_tests::{ITEM, bundle_of_indexed, validate};
 use serde_json::{Value, json};
 
 struct Instant0 {
@@ -41,26 +41,19 @@ impl asl::simulate::Host for Instant0 {
 
 fn main() {
     let mut rng = fastrand::Rng::with_seed(50);
-    let ids: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
-    let deps: Vec<Vec<&str>> = (0..50)
+    let deps: Vec<Vec<usize>> = (0..50)
         .map(|i| {
             if i < 5 {
                 return Vec::new();
             }
             let layer = i / 5 - 1;
-            let mut d: Vec<&str> = (0..2)
-                .map(|_| ids[layer * 5 + rng.usize(0..5)].as_str())
-                .collect();
+            let mut d: Vec<usize> = (0..2).map(|_| layer * 5 + rng.usize(0..5)).collect();
+            d.sort_unstable();
             d.dedup();
             d
         })
         .collect();
-    let shape: Vec<(&str, &[&str])> = ids
-        .iter()
-        .zip(&deps)
-        .map(|(id, d)| (id.as_str(), d.as_slice()))
-        .collect();
-    let bundle = bundle_of("shape", &shape, "rollback");
+    let bundle = bundle_of_indexed("shape", &deps, "rollback");
     let report = validate(&[("items/postgres.yaml", ITEM), ("bundles/b.yaml", &bundle)]);
     assert!(report.is_valid(), "{:#?}", report.findings);
     let started = Instant::now();

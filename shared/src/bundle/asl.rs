@@ -365,7 +365,7 @@ impl<'a> Compiler<'a> {
                 let (timeout, heartbeat) = provision_timing(unit.item);
                 let mut state = task(
                     &format!("{} ({})", unit.item.metadata.name, mode_word(unit.item)),
-                    self.message(TaskKind::Provision, *i, true),
+                    self.message(TaskKind::Provision, Some(*i)),
                     timeout,
                     heartbeat,
                 );
@@ -423,7 +423,7 @@ impl<'a> Compiler<'a> {
                 let (timeout, heartbeat) = undo_timing(unit.item);
                 let mut state = task(
                     &format!("Roll back {} if it completed", unit.item.metadata.name),
-                    self.message(TaskKind::Undo, *i, false),
+                    self.message(TaskKind::Undo, Some(*i)),
                     timeout,
                     heartbeat,
                 );
@@ -461,20 +461,23 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// The task message's parameters.
-    fn message(&self, kind: TaskKind, unit: usize, with_outputs: bool) -> Value {
-        let u = &self.units[unit];
+    /// A task's parameters: the message to the action queue. Provisioning and completing
+    /// carry the outputs so far; undoing and failing carry the error being handled.
+    fn message(&self, kind: TaskKind, unit: Option<usize>) -> Value {
         let mut body = Map::new();
         body.insert("task".into(), json!(kind));
         body.insert("taskToken.$".into(), json!("$$.Task.Token"));
         body.insert("requestId.$".into(), json!("$$.Execution.Input.requestId"));
-        body.insert("component".into(), json!(u.id));
-        body.insert("item".into(), json!(u.item.metadata.name));
-        if with_outputs {
-            body.insert("components.$".into(), json!("$.components"));
-        } else {
-            body.insert("error.$".into(), json!("$.error"));
+        if let Some(u) = unit.map(|i| &self.units[i]) {
+            body.insert("component".into(), json!(u.id));
+            body.insert("item".into(), json!(u.item.metadata.name));
         }
+        match kind {
+            TaskKind::Provision | TaskKind::Complete => {
+                body.insert("components.$".into(), json!("$.components"))
+            }
+            TaskKind::Undo | TaskKind::Fail => body.insert("error.$".into(), json!("$.error")),
+        };
         json!({"QueueUrl": QUEUE_PLACEHOLDER, "MessageBody": body})
     }
 
@@ -487,20 +490,7 @@ impl<'a> Compiler<'a> {
         on_error: &str,
         then: &Then,
     ) -> Value {
-        let mut body = Map::new();
-        body.insert("task".into(), json!(kind));
-        body.insert("taskToken.$".into(), json!("$$.Task.Token"));
-        body.insert("requestId.$".into(), json!("$$.Execution.Input.requestId"));
-        match kind {
-            TaskKind::Complete => body.insert("components.$".into(), json!("$.components")),
-            _ => body.insert("error.$".into(), json!("$.error")),
-        };
-        let mut state = task(
-            comment,
-            json!({"QueueUrl": QUEUE_PLACEHOLDER, "MessageBody": body}),
-            BOOKKEEPING_SECS,
-            None,
-        );
+        let mut state = task(comment, self.message(kind, None), BOOKKEEPING_SECS, None);
         state.insert("ResultPath".into(), result_path);
         state.insert("Retry".into(), retry());
         let catch_into = if kind == TaskKind::Fail {
