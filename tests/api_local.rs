@@ -707,13 +707,14 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 16);
+    assert_eq!(operations, 17);
     for path in [
         "/catalog/items",
         "/requests",
         "/requests/{id}",
         "/requests/{id}/cancel",
         "/requests/{id}/events",
+        "/requests/{id}/execution",
         "/catalog/items/{name}/mode",
         "/catalog/bundles/{name}/definition",
         "/audit",

@@ -118,7 +118,10 @@ async fn run_on_moto(moto: &Moto, case: &script::Case, tag: &str) -> script::Out
 /// The example catalog's state machines, each run to success and, for bundles, with the
 /// last component failing (which rolls back or stops).
 fn generated_cases() -> Vec<script::Case> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../statemachines");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../statemachines");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("statemachines/")
         .map(|e| e.expect("entry").path())

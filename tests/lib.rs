@@ -26,7 +26,10 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 /// The repository's example catalog.
 pub fn example_catalog() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../examples/catalog")
 }
 
 /// The example catalog copied to `dir/catalog` with every retry interval and poll

@@ -486,6 +486,7 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
             environment: Default::default(),
         },
         max_receives: 5,
+        workflows: state.workflows.clone(),
     };
     assert_eq!(
         worker.sweep(Duration::from_secs(3600)).await.unwrap(),

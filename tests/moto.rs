@@ -27,7 +27,11 @@ fn moto_server() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("MOTO_SERVER")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../.venv/bin/moto_server")
         });
     if path.exists() {
         return Some(path);

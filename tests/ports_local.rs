@@ -58,3 +58,143 @@ async fn queued_messages_survive_reopening_the_database() {
         ["durable"]
     );
 }
+
+mod workflows {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use shared::adapters::local::{Db, LocalWorkflows, QueueTarget, SqliteQueue};
+    use shared::ports::{Queue, Workflows};
+    use shared::testkit::{self, ManualClock, TimeControl};
+
+    const URL: &str = "https://sqs.local/000000000000/actions";
+
+    fn engine(db: &Db, clock: Arc<ManualClock>) -> (LocalWorkflows, SqliteQueue) {
+        let queue = SqliteQueue::new(db.clone(), "actions", 5, clock.clone());
+        let workflows = LocalWorkflows::new(
+            db.clone(),
+            clock,
+            "local",
+            vec![("${QueueUrl}".to_owned(), URL.to_owned())],
+            vec![QueueTarget {
+                url: URL.to_owned(),
+                name: "actions".to_owned(),
+                arrived: queue.arrivals(),
+            }],
+        );
+        (workflows, queue)
+    }
+
+    /// Manual time: moving the clock fires the timers that came due, as the timer loop
+    /// would.
+    struct Timers {
+        clock: Arc<ManualClock>,
+        workflows: LocalWorkflows,
+    }
+
+    #[async_trait::async_trait]
+    impl TimeControl for Timers {
+        async fn advance(&self, by: Duration) {
+            self.clock.advance(by).await;
+            self.workflows.fire_due_timers().await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_local_engine_passes_the_workflows_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let (workflows, queue) = engine(&db, clock.clone());
+        let timers = Timers {
+            clock,
+            workflows: workflows.clone(),
+        };
+        testkit::workflows::run(&workflows, &queue, &timers).await;
+    }
+
+    /// Two tasks in sequence; the first one's answer is recorded before the "crash".
+    fn two_steps() -> Value {
+        let task = |next: Option<&str>| {
+            let mut t = json!({
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": "${QueueUrl}", "MessageBody": {"token.$": "$$.Task.Token", "state.$": "$$.State.Name"}},
+                "ResultPath": "$.last",
+            });
+            match next {
+                Some(n) => t["Next"] = json!(n),
+                None => t["End"] = json!(true),
+            }
+            t
+        };
+        json!({"StartAt": "One", "States": {"One": task(Some("Wait")), "Wait": {"Type": "Wait", "Seconds": 60, "Next": "Two"}, "Two": task(None)}})
+    }
+
+    async fn take(queue: &SqliteQueue) -> Value {
+        let got = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(got.len(), 1, "exactly one task message: {got:?}");
+        queue.delete(&got[0].receipt).await.unwrap();
+        serde_json::from_str(&got[0].body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_process_resumes_running_executions_without_rerunning_finished_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let arn = {
+            let db = Db::open(dir.path()).unwrap();
+            let (workflows, queue) = engine(&db, clock.clone());
+            workflows.deploy("steps", &two_steps()).await.unwrap();
+            let arn = workflows.start("steps", "req", &json!({})).await.unwrap();
+            let first = take(&queue).await;
+            assert_eq!(first["state"], "One");
+            workflows
+                .send_task_success(first["token"].as_str().unwrap(), &json!("one done"))
+                .await
+                .unwrap();
+            arn
+            // Everything is dropped here: the process is gone, mid-Wait.
+        };
+        clock.advance(Duration::from_secs(61)).await;
+        let db = Db::open(dir.path()).unwrap();
+        let (workflows, queue) = engine(&db, clock.clone());
+        assert_eq!(
+            workflows.describe(&arn).await.unwrap().unwrap().status,
+            "RUNNING"
+        );
+        // The timer loop of the new process finds the wait over.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let timers = tokio::spawn(workflows.clone().run_timers(stopped));
+        let second = {
+            let mut found = None;
+            for _ in 0..200 {
+                let got = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+                if let Some(m) = got.into_iter().next() {
+                    queue.delete(&m.receipt).await.unwrap();
+                    found = Some(serde_json::from_str::<Value>(&m.body).unwrap());
+                    break;
+                }
+                queue.wait(Duration::from_millis(20)).await;
+            }
+            found.expect("the second task was sent after the restart")
+        };
+        assert_eq!(second["state"], "Two", "the first task did not run again");
+        workflows
+            .send_task_success(second["token"].as_str().unwrap(), &json!("two done"))
+            .await
+            .unwrap();
+        let done = workflows.describe(&arn).await.unwrap().unwrap();
+        assert_eq!(done.status, "SUCCEEDED");
+        assert_eq!(done.output, Some(json!({"last": "two done"})));
+        let history = workflows.history(&arn).await.unwrap();
+        let scheduled = history
+            .iter()
+            .filter(|e| e["type"] == "TaskScheduled")
+            .count();
+        assert_eq!(scheduled, 2, "each task was scheduled once");
+        let _ = stop.send(true);
+        timers.await.unwrap();
+    }
+}

@@ -10,7 +10,10 @@ use shared::bundle::asl;
 use shared::catalog::snapshot::CatalogSnapshot;
 
 fn statemachines_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../statemachines")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../statemachines")
 }
 
 #[test]
@@ -217,8 +220,11 @@ fn asl_validator() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("ASL_VALIDATOR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../tools/asl/node_modules/.bin/asl-validator")
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../tools/asl/node_modules/.bin/asl-validator")
         });
     if path.exists() {
         return Some(path);

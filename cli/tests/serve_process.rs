@@ -15,7 +15,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const BIN: &str = env!("CARGO_BIN_EXE_orchestrator");
 
 fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../examples/catalog")
 }
 
 struct Serve {

@@ -10,9 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::adapters::local::{
-    Db, LocalCatalog, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore,
-    SqliteStateStore,
+    Db, LocalCatalog, LocalSecrets, LocalWorkflows, QueueTarget, SqliteAuditLog, SqliteQueue,
+    SqliteRequestStore, SqliteStateStore,
 };
+use crate::bundle::asl::QUEUE_PLACEHOLDER;
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
 use crate::fulfillment::engine::{Engine, standard_kinds};
@@ -20,12 +21,16 @@ use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
 use crate::integrations::jira::{JiraAuth, JiraClient};
-use crate::ports::{Clock, Secrets, SystemClock};
+use crate::ports::{Clock, Secrets, SystemClock, Workflows};
 use crate::requests::service::{RequestService, Roles};
 use crate::secret::SecretString;
 
 /// The name of the action queue.
 pub const ACTION_QUEUE: &str = "actions";
+
+/// The action queue's URL in local mode, substituted for `${ActionQueueUrl}` in state
+/// machine definitions.
+pub const ACTION_QUEUE_URL: &str = "https://sqs.local/000000000000/actions";
 
 /// Receives before a message is dead-lettered.
 pub const MAX_RECEIVES: u32 = 5;
@@ -41,6 +46,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: tokio::task::JoinHandle<()>,
+    timers: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -53,6 +59,7 @@ impl Running {
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let _ = self.worker.await;
+        let _ = self.timers.await;
         served
     }
 }
@@ -138,6 +145,23 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
+/// Deploys the state machine of every bundle and automated item of the catalog, so the
+/// engine runs what the catalog says now (executions under way keep their definition).
+async fn deploy_machines(
+    workflows: &LocalWorkflows,
+    snapshot: &CatalogSnapshot,
+) -> Result<(), String> {
+    let definitions = crate::bundle::asl::all_definitions(&snapshot.catalog)
+        .map_err(|e| format!("the catalog's state machines do not compile: {e}"))?;
+    for (name, definition) in &definitions {
+        workflows
+            .deploy(name, definition)
+            .await
+            .map_err(|e| format!("cannot deploy the state machine `{name}`: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Loads the catalog, opens the database and serves the API on `config.listen`.
 pub async fn start(config: &Config) -> Result<Running, String> {
     let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
@@ -206,6 +230,18 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             admin_group: config.auth.admin_group.clone(),
         },
     });
+    let workflows = LocalWorkflows::new(
+        db.clone(),
+        requests.clock.clone(),
+        &config.region,
+        vec![(QUEUE_PLACEHOLDER.to_owned(), ACTION_QUEUE_URL.to_owned())],
+        vec![QueueTarget {
+            url: ACTION_QUEUE_URL.to_owned(),
+            name: ACTION_QUEUE.to_owned(),
+            arrived: queue.arrivals(),
+        }],
+    );
+    deploy_machines(&workflows, &requests.catalog.current()).await?;
     let jira = jira_client(config, secrets.as_ref()).await?;
     let state_store: Arc<dyn crate::ports::StateStore> =
         Arc::new(SqliteStateStore::new(db.clone()));
@@ -228,6 +264,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         engine,
         system: planner.system.clone(),
         max_receives: MAX_RECEIVES,
+        workflows: Arc::new(workflows.clone()),
     });
     let state = AppState {
         requests,
@@ -237,12 +274,16 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         jira_webhook_secret: config.jira.webhook_secret.clone(),
         state: state_store,
         planner,
+        workflows: Arc::new(workflows.clone()),
     };
     let (shutdown, mut stopped) = watch::channel(false);
-    let worker = if config.worker {
-        tokio::spawn(worker.run(shutdown.subscribe()))
+    let (worker, timers) = if config.worker {
+        (
+            tokio::spawn(worker.run(shutdown.subscribe())),
+            tokio::spawn(workflows.run_timers(shutdown.subscribe())),
+        )
     } else {
-        tokio::spawn(async {})
+        (tokio::spawn(async {}), tokio::spawn(async {}))
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
@@ -260,5 +301,6 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         shutdown,
         server,
         worker,
+        timers,
     })
 }

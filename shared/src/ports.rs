@@ -145,6 +145,12 @@ pub trait Queue: Send + Sync {
 
     /// The messages that exhausted their receives, oldest first (for operators).
     async fn dead_letters(&self, limit: usize) -> Result<Vec<Message>, StoreError>;
+
+    /// Waits until a message may have arrived, at most `timeout` (SQS's long polling).
+    /// The default just sleeps.
+    async fn wait(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 }
 
 /// Named secrets (integration credentials, the `secrets` template scope).
@@ -189,4 +195,101 @@ pub trait StateStore: Send + Sync {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<(String, Versioned)>, StoreError>;
+}
+
+/// What DescribeExecution tells about an execution.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionSummary {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start_date: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub stop_date: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// Failures of the workflow engine, named after Step Functions' errors.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("there is no state machine `{0}`")]
+    NoSuchMachine(String),
+    #[error("the definition of `{machine}` is not valid: {problems}")]
+    InvalidDefinition { machine: String, problems: String },
+    #[error("an execution named `{0}` already exists, with a different input")]
+    ExecutionAlreadyExists(String),
+    #[error("there is no execution `{0}`")]
+    NoSuchExecution(String),
+    /// The token's task is over (answered, timed out, or its execution ended).
+    #[error("the task of this token is no longer running")]
+    TaskTimedOut,
+    #[error("the task token is not valid")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The workflow engine: state machines (Amazon States Language) and their executions.
+/// Step Functions on AWS; in local mode the `asl` runner on SQLite, durable across
+/// restarts. Task states reach the worker through the action queue with a task token; the
+/// worker answers with [`Workflows::send_task_success`] or
+/// [`Workflows::send_task_failure`].
+#[async_trait]
+pub trait Workflows: Send + Sync {
+    /// Creates or updates the state machine `name` (CreateStateMachine /
+    /// UpdateStateMachine) and returns its ARN. The engine substitutes the deployment's
+    /// values for placeholders such as `${ActionQueueUrl}` (DefinitionSubstitutions).
+    /// Running executions keep the definition they started with.
+    async fn deploy(
+        &self,
+        name: &str,
+        definition: &serde_json::Value,
+    ) -> Result<String, WorkflowError>;
+
+    /// The ARN an execution named `name` of the machine `machine` has.
+    fn execution_arn(&self, machine: &str, name: &str) -> String;
+
+    /// Starts an execution and returns its ARN. Idempotent: starting a name again with
+    /// the same input returns the execution already started.
+    async fn start(
+        &self,
+        machine: &str,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> Result<String, WorkflowError>;
+
+    async fn send_task_success(
+        &self,
+        token: &str,
+        output: &serde_json::Value,
+    ) -> Result<(), WorkflowError>;
+
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), WorkflowError>;
+
+    async fn send_task_heartbeat(&self, token: &str) -> Result<(), WorkflowError>;
+
+    /// Stops a running execution (StopExecution); a finished one is left as it is.
+    async fn stop(&self, arn: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+
+    async fn describe(&self, arn: &str) -> Result<Option<ExecutionSummary>, WorkflowError>;
+
+    /// The execution's events, oldest first, in the shape of GetExecutionHistory.
+    async fn history(&self, arn: &str) -> Result<Vec<serde_json::Value>, WorkflowError>;
 }

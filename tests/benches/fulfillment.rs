@@ -69,7 +69,10 @@ fn per_second(n: usize, elapsed: Duration) -> f64 {
 }
 
 fn renders(quick: bool) {
-    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/catalog");
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../examples/catalog");
     let kinds = standard_kinds(
         None,
         &Default::default(),
@@ -214,9 +217,9 @@ async fn worker_overhead(quick: bool) {
     let mut engine = Engine::standard(
         None,
         &Default::default(),
-        Arc::new(SqliteStateStore::new(db)),
+        Arc::new(SqliteStateStore::new(db.clone())),
         Arc::new(LocalSecrets::from_pairs([])),
-        clock,
+        clock.clone(),
     )
     .expect("engine");
     engine.kinds.insert(ActionType::Rest, Arc::new(NoOp));
@@ -233,6 +236,13 @@ async fn worker_overhead(quick: bool) {
                 .unwrap_or_default(),
         },
         max_receives: 5,
+        workflows: Arc::new(shared::adapters::local::LocalWorkflows::new(
+            db.clone(),
+            clock.clone(),
+            "local",
+            vec![],
+            vec![],
+        )),
     };
     let who = Principal {
         sub: "alice".into(),

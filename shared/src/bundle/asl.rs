@@ -652,9 +652,18 @@ fn undo_timing(item: &CatalogItem) -> (u64, Option<u64>) {
 /// The state machine name of a bundle or an item (what the workflow engine deploys).
 pub fn machine_name(target: &crate::catalog::snapshot::TargetRef<'_>) -> String {
     use crate::catalog::snapshot::TargetRef;
+    use crate::requests::model::TargetKind;
     match target {
-        TargetRef::Bundle(b) => format!("bundle-{}", b.doc.metadata.name),
-        TargetRef::Item(i) => format!("item-{}", i.doc.metadata.name),
+        TargetRef::Bundle(b) => machine_name_of(TargetKind::Bundle, &b.doc.metadata.name),
+        TargetRef::Item(i) => machine_name_of(TargetKind::Item, &i.doc.metadata.name),
+    }
+}
+
+/// The state machine's name for a target of this kind and name.
+pub fn machine_name_of(kind: crate::requests::model::TargetKind, name: &str) -> String {
+    match kind {
+        crate::requests::model::TargetKind::Bundle => format!("bundle-{name}"),
+        crate::requests::model::TargetKind::Item => format!("item-{name}"),
     }
 }
 

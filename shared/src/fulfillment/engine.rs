@@ -259,7 +259,35 @@ impl Engine {
         }
     }
 
-    /// Moves `actions` (the list named `list`) forward as far as it can go now.
+    /// The outputs of the actions of `list` that succeeded for this run, by action id,
+    /// read from their records; nothing runs.
+    pub async fn succeeded_outputs(
+        &self,
+        run: &RunFor<'_>,
+        list: &str,
+        actions: &[Action],
+    ) -> Result<Map<String, Value>, StoreError> {
+        let mut outputs = Map::new();
+        for action in actions {
+            let Some(record) = self
+                .state
+                .get(TABLE, &Self::key(run, list, &action.id))
+                .await?
+            else {
+                continue;
+            };
+            let exec: Execution = serde_json::from_value(record.value)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if exec.status == ExecStatus::Succeeded {
+                outputs.insert(action.id.clone(), Value::Object(exec.outputs));
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// Moves `actions` (the list named `list`) forward as far as it can go now. Each
+    /// action reads the outputs of the actions before it in `outputs`, on top of those the
+    /// run's context already has there (a rollback's: the outputs of what it undoes).
     pub async fn advance(
         &self,
         run: &RunFor<'_>,
@@ -267,7 +295,12 @@ impl Engine {
         actions: &[Action],
         notes: &mut Vec<Note>,
     ) -> Result<Progress, StoreError> {
-        let mut outputs = Map::new();
+        let mut outputs = run
+            .context
+            .get("outputs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for action in actions {
             let key = Self::key(run, list, &action.id);
             let record = self.state.get(TABLE, &key).await?;

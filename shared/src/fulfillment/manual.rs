@@ -12,10 +12,11 @@ pub fn request_label(id: RequestId) -> String {
     format!("orchestrator-{id}")
 }
 
-/// JIRA's `fields` object for a ticket definition, rendered with `context`.
+/// JIRA's `fields` object for a ticket definition, rendered with `context`, labelled with
+/// `label` (see [`request_label`]).
 pub fn issue_fields(
     ticket: &JiraTicket,
-    id: RequestId,
+    label: &str,
     renderer: &Renderer,
     context: &Value,
 ) -> Result<Map<String, Value>, RenderFailure> {
@@ -51,7 +52,7 @@ pub fn issue_fields(
             .transpose()?,
         fields,
     };
-    Ok(ticket_fields(&rendered, &request_label(id)))
+    Ok(ticket_fields(&rendered, label))
 }
 
 /// JIRA's `fields` object for an already rendered ticket, labelled with `label` (which

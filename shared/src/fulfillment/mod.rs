@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod breaker;
+pub mod components;
 pub mod engine;
 pub mod manual;
 pub mod mode;

@@ -294,7 +294,12 @@ pub fn plan(kinds: &Kinds, renderer: &Renderer, p: &PlanFor<'_>) -> Plan {
     if ticket_wanted && let Some(manual) = &fulfillment.manual {
         let mut context = p.context.clone();
         context["secrets"] = placeholders(&referenced(p.item, "secrets"));
-        match issue_fields(&manual.ticket, p.request_id, renderer, &context) {
+        match issue_fields(
+            &manual.ticket,
+            &super::manual::request_label(p.request_id),
+            renderer,
+            &context,
+        ) {
             Ok(fields) => {
                 let when = if automated.is_some() {
                     "if the automation fails for good (fallback: manual)"

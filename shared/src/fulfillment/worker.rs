@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 use super::engine::{Engine, Note, Progress, RunFor, action_with};
 use super::manual::{issue_fields, request_label};
 use super::{SystemInfo, context};
+use crate::bundle::asl::{SINGLE_COMPONENT, TaskMessage, machine_name};
 use crate::catalog::document::{Fallback, Mode};
 use crate::catalog::snapshot::TargetRef;
 use crate::integrations::jira::{JiraClient, JiraError};
-use crate::ports::Message;
+use crate::ports::{Message, WorkflowError, Workflows};
 use crate::requests::model::{Request, RequestStatus, Ticket};
 use crate::requests::service::{FulfillMessage, RequestError, RequestService};
 
@@ -40,6 +41,8 @@ pub struct Worker {
     pub system: SystemInfo,
     /// Receives before a message would be dead-lettered: the last attempt fails the request.
     pub max_receives: u32,
+    /// Runs bundles' state machines; their tasks come back through the action queue.
+    pub workflows: Arc<dyn Workflows>,
 }
 
 /// What to do with a message after handling it.
@@ -84,7 +87,7 @@ impl Worker {
             };
             if batch.is_empty() {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = self.requests.queue.wait(Duration::from_millis(200)) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -150,6 +153,16 @@ impl Worker {
     }
 
     pub async fn handle(&self, message: &Message) -> Disposition {
+        if let Ok(task) = serde_json::from_str::<TaskMessage>(&message.body) {
+            let span = tracing::info_span!(
+                "task",
+                request_id = %task.request_id,
+                component = task.component.as_deref().unwrap_or_default(),
+                task = ?task.task,
+            );
+            let _guard = span.enter();
+            return self.run_task(&task, message.receive_count).await;
+        }
         let Ok(work) = serde_json::from_str::<FulfillMessage>(&message.body) else {
             tracing::error!(message_id = %message.id, "dropping an unreadable queue message");
             return Disposition::Done;
@@ -185,9 +198,10 @@ impl Worker {
         let snapshot = service.catalog.current();
         let item = match snapshot.target(&request.target) {
             Some(TargetRef::Item(item)) => item,
-            Some(TargetRef::Bundle(_)) => {
+            Some(TargetRef::Bundle(bundle)) => {
+                let machine = machine_name(&TargetRef::Bundle(bundle));
                 return self
-                    .fail(&request, "bundles cannot be fulfilled by this version yet")
+                    .start_execution(request, &snapshot, &machine, bundle)
                     .await;
             }
             None => {
@@ -269,7 +283,12 @@ impl Worker {
             request = self.start(&request).await?;
         }
         let ctx = self.context(&request, &item.doc.metadata);
-        let fields = match issue_fields(&manual.ticket, request.id, &self.engine.renderer, &ctx) {
+        let fields = match issue_fields(
+            &manual.ticket,
+            &request_label(request.id),
+            &self.engine.renderer,
+            &ctx,
+        ) {
             Ok(fields) => fields,
             Err(e) => {
                 return self
@@ -277,11 +296,7 @@ impl Worker {
                     .await;
             }
         };
-        let created = match jira.find_by_label(&request_label(request.id)).await {
-            Ok(Some(issue)) => Ok(issue),
-            Ok(None) => jira.create_issue(fields).await,
-            Err(e) => Err(e),
-        };
+        let created = open_ticket(jira, &request_label(request.id), fields).await;
         match created {
             Ok(issue) => {
                 let ticket = Ticket {
@@ -325,6 +340,63 @@ impl Worker {
         }
     }
 
+    /// Starts the request's execution of its bundle's state machine (named by the request
+    /// id, so a redelivered message finds it started), deploying the machine first when
+    /// the engine does not have it.
+    async fn start_execution(
+        &self,
+        mut request: Request,
+        snapshot: &crate::catalog::snapshot::CatalogSnapshot,
+        machine: &str,
+        bundle: &crate::catalog::Located<crate::catalog::CatalogBundle>,
+    ) -> Result<Disposition, RequestError> {
+        if request.status == RequestStatus::Submitted {
+            request = self.start(&request).await?;
+        }
+        let name = request.id.to_string();
+        let input = serde_json::json!({ "requestId": name });
+        let mut started = self.workflows.start(machine, &name, &input).await;
+        if matches!(started, Err(WorkflowError::NoSuchMachine(_))) {
+            let definition = match crate::bundle::asl::compile_bundle(
+                &snapshot.catalog,
+                &bundle.doc.metadata.name,
+            ) {
+                Ok(definition) => definition,
+                Err(e) => {
+                    return self
+                        .fail(&request, &format!("the bundle does not compile: {e}"))
+                        .await;
+                }
+            };
+            started = match self.workflows.deploy(machine, &definition).await {
+                Ok(_) => self.workflows.start(machine, &name, &input).await,
+                Err(e) => Err(e),
+            };
+        }
+        match started {
+            Ok(arn) => {
+                if self.engine.first_time(&name, "execution").await? {
+                    let count = bundle.doc.spec.components.len();
+                    self.note(
+                        &request,
+                        "execution_started",
+                        format!("provisioning {count} components (execution {arn})"),
+                    )
+                    .await?;
+                }
+                Ok(Disposition::Done)
+            }
+            Err(WorkflowError::Store(e)) => Err(e.into()),
+            Err(e) => {
+                self.fail(
+                    &request,
+                    &format!("the bundle's execution did not start: {e}"),
+                )
+                .await
+            }
+        }
+    }
+
     async fn start(&self, request: &Request) -> Result<Request, RequestError> {
         self.requests
             .transition_from(
@@ -339,12 +411,16 @@ impl Worker {
             .await
     }
 
-    fn context(&self, request: &Request, metadata: &crate::catalog::document::Metadata) -> Value {
+    pub(super) fn context(
+        &self,
+        request: &Request,
+        metadata: &crate::catalog::document::Metadata,
+    ) -> Value {
         context(request, metadata, &self.system, self.requests.clock.now())
     }
 
     /// The mode an admin forced on an item (`PUT /catalog/items/{name}/mode`), if any.
-    async fn mode_override(
+    pub(super) async fn mode_override(
         &self,
         item: &str,
     ) -> Result<Option<super::mode::ModeOverride>, RequestError> {
@@ -364,28 +440,14 @@ impl Worker {
             request_id: request.id.to_string(),
             requester: request.requester.sub.clone(),
             item: &item.doc.metadata.name,
-            component: "main",
+            component: SINGLE_COMPONENT,
             context: &ctx,
         };
-        let mut notes = Vec::new();
-        let progress = self
-            .engine
-            .advance(&run, "actions", &automated.actions, &mut notes)
-            .await;
-        self.write_notes(request, &notes).await?;
-        let (action, reason, succeeded) = match progress? {
-            Progress::Completed { outputs } => {
-                let declared = &item.doc.spec.outputs;
-                let mut result = Map::new();
-                for values in outputs.values() {
-                    if let Value::Object(values) = values {
-                        for (name, value) in values {
-                            if declared.contains_key(name) {
-                                result.insert(name.clone(), value.clone());
-                            }
-                        }
-                    }
-                }
+        let reason = match self
+            .run_automated(request, item, automated, &run, "")
+            .await?
+        {
+            ItemRun::Completed(result) => {
                 self.requests
                     .transition_from(
                         request.id,
@@ -399,66 +461,113 @@ impl Worker {
                     .await?;
                 return Ok(Automation::Finished(Disposition::Done));
             }
-            Progress::Waiting { after } => {
+            ItemRun::Waiting(after) => {
                 return Ok(Automation::Finished(Disposition::Continue(after)));
             }
+            ItemRun::Failed(reason) => reason,
+        };
+        if falls_back(item) {
+            return Ok(Automation::FallBack(reason));
+        }
+        Ok(Automation::Finished(self.fail(request, &reason).await?))
+    }
+
+    /// Moves an item's actions (for one component of a request) as far as they go now.
+    /// When one fails for good, the rollback actions of those that succeeded run before
+    /// the failure is reported. Timeline entries are prefixed with `label`.
+    pub(super) async fn run_automated(
+        &self,
+        request: &Request,
+        item: &crate::catalog::Located<crate::catalog::CatalogItem>,
+        automated: &crate::catalog::document::AutomatedFulfillment,
+        run: &RunFor<'_>,
+        label: &str,
+    ) -> Result<ItemRun, RequestError> {
+        let mut notes = Vec::new();
+        let progress = self
+            .engine
+            .advance(run, "actions", &automated.actions, &mut notes)
+            .await;
+        self.write_notes(request, label, &notes).await?;
+        let (action, reason, succeeded) = match progress? {
+            Progress::Completed { outputs } => {
+                return Ok(ItemRun::Completed(declared_outputs(item, &outputs)));
+            }
+            Progress::Waiting { after } => return Ok(ItemRun::Waiting(after)),
             Progress::Failed {
                 action,
                 reason,
                 outputs,
             } => (action, reason, outputs),
         };
-        // Undo what succeeded: the rollback actions whose `outputs` exist.
+        match self
+            .roll_back(request, automated, run, &succeeded, label)
+            .await?
+        {
+            Some(ItemRun::Waiting(after)) => Ok(ItemRun::Waiting(after)),
+            Some(ItemRun::Failed(why)) => {
+                self.note(
+                    request,
+                    "rollback_failed",
+                    format!("{label}the rollback failed: {why}"),
+                )
+                .await?;
+                Ok(ItemRun::Failed(reason))
+            }
+            Some(ItemRun::Completed(_)) => {
+                self.note(
+                    request,
+                    "rolled_back",
+                    format!("{label}rolled back after `{action}` failed"),
+                )
+                .await?;
+                Ok(ItemRun::Failed(reason))
+            }
+            None => Ok(ItemRun::Failed(reason)),
+        }
+    }
+
+    /// Runs the rollback actions that apply to the actions that `succeeded` (those whose
+    /// `outputs.<id>` all exist); `None` when there is nothing to undo.
+    pub(super) async fn roll_back(
+        &self,
+        request: &Request,
+        automated: &crate::catalog::document::AutomatedFulfillment,
+        run: &RunFor<'_>,
+        succeeded: &Map<String, Value>,
+        label: &str,
+    ) -> Result<Option<ItemRun>, RequestError> {
         let rollback: Vec<_> = automated
             .rollback
             .iter()
-            .filter(|a| reads_only(a, &succeeded))
+            .filter(|a| reads_only(a, succeeded))
             .cloned()
             .collect();
-        if !rollback.is_empty() && !succeeded.is_empty() {
-            let mut ctx = ctx.clone();
-            ctx["outputs"] = Value::Object(succeeded.clone());
-            let run = RunFor {
-                context: &ctx,
-                ..run
-            };
-            let mut notes = Vec::new();
-            let progress = self
-                .engine
-                .advance(&run, "rollback", &rollback, &mut notes)
-                .await;
-            self.write_notes(request, &notes).await?;
-            match progress? {
-                Progress::Waiting { after } => {
-                    return Ok(Automation::Finished(Disposition::Continue(after)));
-                }
-                Progress::Completed { .. } => {
-                    self.note(
-                        request,
-                        "rolled_back",
-                        format!("rolled back after `{action}` failed"),
-                    )
-                    .await?;
-                }
-                Progress::Failed { reason: why, .. } => {
-                    self.note(
-                        request,
-                        "rollback_failed",
-                        format!("the rollback failed: {why}"),
-                    )
-                    .await?;
-                }
-            }
+        if rollback.is_empty() || succeeded.is_empty() {
+            return Ok(None);
         }
-        let fallback = item.doc.spec.fulfillment.fallback == Some(Fallback::Manual)
-            && item.doc.spec.fulfillment.manual.is_some();
-        if fallback {
-            return Ok(Automation::FallBack(reason));
-        }
-        Ok(Automation::Finished(self.fail(request, &reason).await?))
+        let mut ctx = run.context.clone();
+        ctx["outputs"] = Value::Object(succeeded.clone());
+        let run = RunFor {
+            request_id: run.request_id.clone(),
+            requester: run.requester.clone(),
+            context: &ctx,
+            ..*run
+        };
+        let mut notes = Vec::new();
+        let progress = self
+            .engine
+            .advance(&run, "rollback", &rollback, &mut notes)
+            .await;
+        self.write_notes(request, label, &notes).await?;
+        Ok(Some(match progress? {
+            Progress::Waiting { after } => ItemRun::Waiting(after),
+            Progress::Completed { outputs } => ItemRun::Completed(outputs),
+            Progress::Failed { reason, .. } => ItemRun::Failed(reason),
+        }))
     }
 
-    async fn note(
+    pub(super) async fn note(
         &self,
         request: &Request,
         kind: &str,
@@ -474,10 +583,17 @@ impl Worker {
         }
     }
 
-    async fn write_notes(&self, request: &Request, notes: &[Note]) -> Result<(), RequestError> {
+    /// Records the engine's notes on the timeline, each prefixed with `label`.
+    pub(super) async fn write_notes(
+        &self,
+        request: &Request,
+        label: &str,
+        notes: &[Note],
+    ) -> Result<(), RequestError> {
         for note in notes {
             tracing::info!(kind = note.kind, message = %note.message, "fulfillment");
-            self.note(request, note.kind, note.message.clone()).await?;
+            self.note(request, note.kind, format!("{label}{}", note.message))
+                .await?;
         }
         Ok(())
     }
@@ -500,6 +616,54 @@ impl Worker {
     }
 }
 
+/// How an item's automated run stands.
+pub(super) enum ItemRun {
+    /// Every action succeeded: the item's declared outputs (or, from a rollback, the
+    /// rollback actions' outputs).
+    Completed(Map<String, Value>),
+    /// Come back after this long.
+    Waiting(Duration),
+    /// Failed for good (after the rollback, when there was one): why.
+    Failed(String),
+}
+
+/// The issue labelled `label`, opened with `fields` unless a previous attempt did.
+pub(super) async fn open_ticket(
+    jira: &JiraClient,
+    label: &str,
+    fields: Map<String, Value>,
+) -> Result<crate::integrations::jira::Issue, JiraError> {
+    match jira.find_by_label(label).await? {
+        Some(issue) => Ok(issue),
+        None => jira.create_issue(fields).await,
+    }
+}
+
+/// Whether a failed automation hands over to a person.
+pub(super) fn falls_back(item: &crate::catalog::Located<crate::catalog::CatalogItem>) -> bool {
+    item.doc.spec.fulfillment.fallback == Some(Fallback::Manual)
+        && item.doc.spec.fulfillment.manual.is_some()
+}
+
+/// The outputs an item declares, picked from its actions' outputs.
+pub(super) fn declared_outputs(
+    item: &crate::catalog::Located<crate::catalog::CatalogItem>,
+    outputs: &Map<String, Value>,
+) -> Map<String, Value> {
+    let declared = &item.doc.spec.outputs;
+    let mut result = Map::new();
+    for values in outputs.values() {
+        if let Value::Object(values) = values {
+            for (name, value) in values {
+                if declared.contains_key(name) {
+                    result.insert(name.clone(), value.clone());
+                }
+            }
+        }
+    }
+    result
+}
+
 enum Automation {
     Finished(Disposition),
     /// Automation failed; a person takes over through the manual section.
@@ -514,7 +678,7 @@ fn reads_only(action: &crate::catalog::document::Action, succeeded: &Map<String,
 }
 
 /// Exponential backoff from 1 s, at most `MAX_BACKOFF`; a server's Retry-After wins.
-fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub(super) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     retry_after
         .unwrap_or_else(|| Duration::from_secs(1u64 << attempt.min(9)))
         .min(MAX_BACKOFF)

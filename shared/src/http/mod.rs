@@ -46,6 +46,8 @@ pub struct AppState {
     pub state: Arc<dyn crate::ports::StateStore>,
     /// Renders dry runs (`POST /requests?dryRun=true`).
     pub planner: Arc<crate::fulfillment::plan::Planner>,
+    /// Bundles' executions (`GET /requests/{id}/execution`, JIRA issues of components).
+    pub workflows: Arc<dyn crate::ports::Workflows>,
 }
 
 /// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.
@@ -91,6 +93,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::get))
         .routes(routes!(requests::cancel))
         .routes(routes!(requests::events))
+        .routes(routes!(requests::execution))
         .routes(routes!(audit::list))
         .routes(routes!(webhooks::jira))
 }

@@ -339,3 +339,51 @@ pub async fn events(
         events,
     }))
 }
+
+/// A request's execution: where its state machine stands, and its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutionView {
+    execution: crate::ports::ExecutionSummary,
+    /// The execution's events, oldest first, as Step Functions' GetExecutionHistory.
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<serde_json::Value>,
+}
+
+/// A request's state machine execution (bundles), with its history.
+#[utoipa::path(get, path = "/requests/{id}/execution", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    responses((status = 200, body = ExecutionView),
+              (status = 404, body = Problem, content_type = "application/problem+json", description = "No such request, or it has no execution (yet)")))]
+pub async fn execution(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, Problem> {
+    let request = state.requests.get(&who, &id).await?;
+    let machine = crate::bundle::asl::machine_name_of(request.kind, &request.target);
+    let arn = state
+        .workflows
+        .execution_arn(&machine, &request.id.to_string());
+    let execution = state
+        .workflows
+        .describe(&arn)
+        .await
+        .map_err(workflow_problem)?
+        .ok_or_else(|| Problem::not_found(format!("request {} has no execution", request.id)))?;
+    let events = state
+        .workflows
+        .history(&arn)
+        .await
+        .map_err(workflow_problem)?;
+    Ok(Json(ExecutionView { execution, events }))
+}
+
+fn workflow_problem(e: crate::ports::WorkflowError) -> Problem {
+    match e {
+        crate::ports::WorkflowError::Store(e) => e.into(),
+        other => {
+            tracing::error!(error = %other, "the workflow engine failed");
+            Problem::internal()
+        }
+    }
+}

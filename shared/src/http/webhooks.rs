@@ -10,12 +10,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::Problem;
 use crate::catalog::snapshot::TargetRef;
+use crate::fulfillment::components::{COMPONENT_TICKETS, ComponentTicket, REJECTED_ERROR};
 use crate::fulfillment::manual::{Outcome, outcome};
+use crate::ports::WorkflowError;
 use crate::requests::model::RequestStatus;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -66,6 +68,9 @@ pub async fn jira(
     let Some(key) = payload["issue"]["key"].as_str() else {
         return Err(Problem::bad_request("the payload has no issue.key"));
     };
+    if let Some(waiting) = state.state.get(COMPONENT_TICKETS, key).await? {
+        return component_issue(&state, key, waiting.value, &payload["issue"]).await;
+    }
     let service = &state.requests;
     let Some(request) = service.store.find_by_ticket(key).await? else {
         // Not an issue the orchestrator opened.
@@ -126,6 +131,72 @@ pub async fn jira(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The issue of one component of a bundle: done answers its task with the outputs the
+/// fulfiller filled in; declined fails it (and the bundle's execution handles that).
+async fn component_issue(
+    state: &AppState,
+    key: &str,
+    waiting: Value,
+    issue: &Value,
+) -> Result<Response, Problem> {
+    let waiting: ComponentTicket = serde_json::from_value(waiting)
+        .map_err(|e| Problem::from(crate::ports::StoreError::Corrupt(e.to_string())))?;
+    let output_fields = state
+        .requests
+        .catalog
+        .current()
+        .catalog
+        .item(&waiting.item)
+        .and_then(|i| i.doc.spec.fulfillment.manual.as_ref())
+        .map(|m| m.outputs.clone())
+        .unwrap_or_default();
+    let component = &waiting.component;
+    let (answered, kind, message) = match outcome(issue, &output_fields) {
+        Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Completed { outputs, missing } => {
+            let answered = state
+                .workflows
+                .send_task_success(&waiting.task_token, &json!({ "outputs": outputs }))
+                .await;
+            let mut message = format!("{component}: JIRA issue {key} is done");
+            if !missing.is_empty() {
+                message.push_str(&format!(", without values for {}", missing.join(", ")));
+            }
+            (answered, "component_completed", message)
+        }
+        Outcome::Rejected { reason } => {
+            let cause = format!("{component}: {reason}");
+            let answered = state
+                .workflows
+                .send_task_failure(&waiting.task_token, REJECTED_ERROR, &cause)
+                .await;
+            (answered, "component_rejected", cause)
+        }
+    };
+    match answered {
+        Ok(()) => {}
+        // Answered before (a repeated webhook), or the execution moved on.
+        Err(WorkflowError::TaskTimedOut | WorkflowError::InvalidToken) => {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        Err(WorkflowError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "the workflow engine refused a component's answer");
+            return Err(Problem::internal());
+        }
+    }
+    if let Ok(id) = waiting.request_id.parse() {
+        let noted = state
+            .requests
+            .note(id, None, "jira", kind, message, |_| {})
+            .await;
+        if let Err(e) = noted {
+            tracing::info!(error = %e, "the request's timeline did not take the note");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

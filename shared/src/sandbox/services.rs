@@ -258,7 +258,7 @@ async fn describe_cluster(Path(name): Path<String>) -> Response {
         "name": name,
         "version": "1.33",
         "endpoint": format!("https://{name}.eks.sandbox.local"),
-        "vpc": {"id": "vpc-0sandbox0", "privateSubnetIds": ["subnet-0sandbox1", "subnet-0sandbox2"]},
+        "vpc": {"id": "vpc-0a1b2c3d4e5f60718", "privateSubnetIds": ["subnet-0a1b2c3d4e5f60719", "subnet-0a1b2c3d4e5f6071a"]},
         "oidc": {"providerArn": format!("arn:aws:iam::000000000000:oidc-provider/{name}")},
     }))
     .into_response()

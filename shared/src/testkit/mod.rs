@@ -7,6 +7,7 @@ pub mod audit;
 pub mod queue;
 pub mod requests;
 pub mod state;
+pub mod workflows;
 
 use std::sync::Mutex;
 use std::time::Duration;

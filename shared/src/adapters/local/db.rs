@@ -59,6 +59,31 @@ CREATE TABLE state (
     PRIMARY KEY (tbl, key)
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE wf_definitions (
+    hash TEXT PRIMARY KEY,
+    definition TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE wf_machines (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE wf_executions (
+    arn TEXT PRIMARY KEY,
+    machine TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    wake_at INTEGER,
+    record TEXT NOT NULL
+);
+CREATE INDEX wf_executions_wake ON wf_executions(wake_at) WHERE wake_at IS NOT NULL;
+CREATE TABLE wf_history (
+    execution TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (execution, id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A job runs on the connection and returns how to answer its caller once the batch it

@@ -8,6 +8,7 @@ pub mod queue;
 pub mod requests;
 pub mod secrets;
 pub mod state;
+pub mod workflows;
 
 pub use audit::SqliteAuditLog;
 pub use catalog::LocalCatalog;
@@ -16,3 +17,4 @@ pub use queue::SqliteQueue;
 pub use requests::SqliteRequestStore;
 pub use secrets::LocalSecrets;
 pub use state::SqliteStateStore;
+pub use workflows::{LocalWorkflows, QueueTarget};

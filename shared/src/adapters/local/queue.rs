@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::params;
+use tokio::sync::Notify;
 
 use super::db::{Db, ExecCached, sql_int, unavailable};
 use crate::ports::{Clock, Message, Queue, StoreError};
 
 pub struct SqliteQueue {
     db: Db,
+    /// Woken when a message is sent (by this handle or by the workflow engine's outbox).
+    arrived: Arc<Notify>,
     name: String,
     dead_letter: String,
     max_receives: u32,
@@ -24,6 +27,7 @@ impl SqliteQueue {
     pub fn new(db: Db, name: &str, max_receives: u32, clock: Arc<dyn Clock>) -> Self {
         SqliteQueue {
             db,
+            arrived: Arc::new(Notify::new()),
             name: name.to_owned(),
             dead_letter: format!("{name}-dlq"),
             max_receives: max_receives.max(1),
@@ -49,15 +53,51 @@ impl SqliteQueue {
     }
 
     fn now_ms(&self) -> i64 {
-        i64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+        unix_ms(self.clock.now())
     }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What to notify when a message is put on this queue behind its back (an outbox
+    /// written in another transaction), so a waiting receiver wakes at once.
+    pub fn arrivals(&self) -> Arc<Notify> {
+        self.arrived.clone()
+    }
+}
+
+/// Milliseconds since the Unix epoch, as the queue stores times.
+pub fn unix_ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Puts a message on `queue`, visible `delay` after `now_ms`, inside the caller's
+/// transaction: the queue's send, and the workflow engine's outbox (a task's message is
+/// sent in the same transaction that records the task as scheduled).
+pub fn insert_message(
+    conn: &rusqlite::Connection,
+    id: &str,
+    queue: &str,
+    body: &str,
+    now_ms: i64,
+    delay: Duration,
+) -> Result<(), StoreError> {
+    conn.exec(
+        "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, queue, body, now_ms, now_ms.saturating_add(millis(delay))],
+    )
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn new_id() -> String {
+/// A new message id (time-ordered).
+pub fn new_message_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -76,19 +116,18 @@ fn message_of(receipt: &str) -> Option<&str> {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str, delay: Duration) -> Result<String, StoreError> {
-        let (id, queue, body, now) = (new_id(), self.name.clone(), body.to_owned(), self.now_ms());
-        let visible_at = now.saturating_add(millis(delay));
-        let returned = id.clone();
+        let (queue, body, now) = (self.name.clone(), body.to_owned(), self.now_ms());
+        let id = new_message_id();
+        let sent = id.clone();
         self.db
-            .call(move |conn| {
-                conn.exec(
-                    "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, queue, body, now, visible_at],
-                )
-                .map_err(unavailable)
-            })
+            .call(move |conn| insert_message(conn, &sent, &queue, &body, now, delay))
             .await?;
-        Ok(returned)
+        self.arrived.notify_one();
+        Ok(id)
+    }
+
+    async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.arrived.notified()).await;
     }
 
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Message>, StoreError> {

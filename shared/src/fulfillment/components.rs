@@ -1,0 +1,697 @@
+//! The worker's side of a request's state machine: the tasks it sends to the action queue
+//! ([`TaskMessage`]). `provision` fulfils one component (its inputs rendered from the
+//! request's fields and the outputs of the components before it), `undo` runs a completed
+//! component's rollback, `complete` and `fail` settle the request. Each is answered with
+//! SendTaskSuccess or SendTaskFailure; long work heartbeats and comes back later, and a
+//! component a person fulfils is answered when its JIRA issue is done.
+//!
+//! Delivery is at least once, so every step is idempotent: actions run through the
+//! engine's records, a component's completion is recorded before it is reported, and an
+//! answer to a task that is over is ignored.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::engine::RunFor;
+use super::manual::{issue_fields, request_label};
+use super::worker::{Disposition, ItemRun, Worker, backoff, falls_back, open_ticket};
+use crate::bundle::asl::{FAILED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind, TaskMessage};
+use crate::catalog::Located;
+use crate::catalog::document::{CatalogBundle, CatalogItem, Component, Mode, OnFailure};
+use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
+use crate::integrations::jira::JiraError;
+use crate::ports::{StoreError, WorkflowError};
+use crate::requests::model::{Request, RequestId, RequestStatus};
+use crate::requests::service::RequestError;
+
+/// Components that completed, keyed `<request>/<component>`: the inputs they were given
+/// and the outputs they gave, for their undo.
+const COMPLETED: &str = "components";
+
+/// JIRA issues opened for a component, by issue key: where its outcome goes.
+pub const COMPONENT_TICKETS: &str = "component-tickets";
+
+/// The error a task reports when its request was cancelled (or otherwise ended).
+pub const ENDED_ERROR: &str = "Orchestrator.RequestEnded";
+
+/// The error a component reports when the person fulfilling it declined.
+pub const REJECTED_ERROR: &str = "Orchestrator.Rejected";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CompletedComponent {
+    fields: Map<String, Value>,
+    outputs: Map<String, Value>,
+}
+
+/// A component's JIRA issue: the task waiting for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentTicket {
+    pub request_id: String,
+    pub component: String,
+    pub item: String,
+    pub task_token: String,
+}
+
+/// What a task came to.
+enum TaskOutcome {
+    Succeeded(Value),
+    Failed {
+        error: String,
+        cause: String,
+    },
+    /// The work goes on: heartbeat, and handle the task again after this long.
+    Later(Duration),
+    /// Someone else answers the task (the webhook of a JIRA issue).
+    Handed,
+}
+
+fn failed(cause: impl Into<String>) -> TaskOutcome {
+    TaskOutcome::Failed {
+        error: FAILED_ERROR.to_owned(),
+        cause: cause.into(),
+    }
+}
+
+/// `components/<id>: ` on a bundle's timeline entries, nothing for a single item's.
+fn label_of(id: &str) -> String {
+    if id == SINGLE_COMPONENT {
+        String::new()
+    } else {
+        format!("{id}: ")
+    }
+}
+
+impl Worker {
+    /// Carries out a task of a request's state machine and answers it.
+    pub(super) async fn run_task(&self, task: &TaskMessage, attempt: u32) -> Disposition {
+        let outcome = match task.task {
+            TaskKind::Provision => self.provision(task).await,
+            TaskKind::Undo => self.undo(task).await,
+            TaskKind::Complete => self.complete(task).await,
+            TaskKind::Fail => self.record_failure(task).await,
+        };
+        let token = &task.task_token;
+        let answered = match outcome {
+            Ok(TaskOutcome::Succeeded(output)) => {
+                self.workflows.send_task_success(token, &output).await
+            }
+            Ok(TaskOutcome::Failed { error, cause }) => {
+                tracing::info!(error, cause, "task failed");
+                self.workflows
+                    .send_task_failure(token, &error, &cause)
+                    .await
+            }
+            Ok(TaskOutcome::Later(after)) => {
+                match self.workflows.send_task_heartbeat(token).await {
+                    Ok(()) => return Disposition::Continue(after),
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(TaskOutcome::Handed) => Ok(()),
+            Err(RequestError::Store(e)) if attempt < self.max_receives => {
+                tracing::warn!(error = %e, "storage failed while running a task; will retry");
+                return Disposition::RetryAfter(backoff(attempt, None));
+            }
+            // The state machine retries this error with its own backoff.
+            Err(RequestError::Store(e)) => {
+                self.workflows
+                    .send_task_failure(token, TRANSIENT_ERROR, &e.to_string())
+                    .await
+            }
+            Err(e) => {
+                self.workflows
+                    .send_task_failure(token, FAILED_ERROR, &e.to_string())
+                    .await
+            }
+        };
+        match answered {
+            Ok(()) => Disposition::Done,
+            Err(WorkflowError::TaskTimedOut | WorkflowError::InvalidToken) => {
+                tracing::info!("the task is over already (answered, timed out or stopped)");
+                Disposition::Done
+            }
+            Err(WorkflowError::Store(e)) => {
+                tracing::warn!(error = %e, "could not answer a task; will retry");
+                Disposition::RetryAfter(backoff(attempt, None))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the workflow engine refused a task's answer");
+                Disposition::Done
+            }
+        }
+    }
+
+    /// The task's request if it is still going on; otherwise how to answer the task.
+    async fn live_request(
+        &self,
+        task: &TaskMessage,
+    ) -> Result<Result<Request, TaskOutcome>, RequestError> {
+        let Ok(id) = task.request_id.parse::<RequestId>() else {
+            return Ok(Err(failed(format!(
+                "`{}` is not a request id",
+                task.request_id
+            ))));
+        };
+        let Some(request) = self.requests.store.get(&id).await? else {
+            return Ok(Err(failed("the request no longer exists")));
+        };
+        if request.status.is_terminal() {
+            return Ok(Err(TaskOutcome::Failed {
+                error: ENDED_ERROR.to_owned(),
+                cause: format!("the request is {}", request.status),
+            }));
+        }
+        Ok(Ok(request))
+    }
+
+    /// Fulfils one component: renders its inputs, then runs its item's actions (or
+    /// opens a JIRA issue for a person).
+    async fn provision(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
+        let request = match self.live_request(task).await? {
+            Ok(request) => request,
+            Err(outcome) => return Ok(outcome),
+        };
+        let snapshot = self.requests.catalog.current();
+        let id = task.component.as_deref().unwrap_or(SINGLE_COMPONENT);
+        let label = label_of(id);
+        let (item, fields) = match snapshot.target(&request.target) {
+            Some(TargetRef::Bundle(bundle)) => {
+                let Some(component) = bundle.doc.spec.components.iter().find(|c| c.id == id) else {
+                    return Ok(failed(format!(
+                        "the bundle `{}` has no component `{id}`",
+                        request.target
+                    )));
+                };
+                let Some(item) = snapshot.catalog.item(&component.item) else {
+                    return Ok(failed(format!(
+                        "{label}`{}` is no longer in the catalog",
+                        component.item
+                    )));
+                };
+                let inputs = self.component_inputs(
+                    &snapshot,
+                    &request,
+                    bundle,
+                    component,
+                    item,
+                    task.components.as_ref(),
+                );
+                match inputs {
+                    Ok(fields) => (item, fields),
+                    Err(why) => {
+                        self.note(&request, "component_failed", format!("{label}{why}"))
+                            .await?;
+                        return Ok(failed(format!("{label}{why}")));
+                    }
+                }
+            }
+            Some(TargetRef::Item(item)) => (item, request.fields.clone()),
+            None => {
+                return Ok(failed(format!(
+                    "`{}` is no longer in the catalog",
+                    request.target
+                )));
+            }
+        };
+        let name = &item.doc.metadata.name;
+        if self
+            .engine
+            .first_time(&request.id.to_string(), &format!("component/{id}/started"))
+            .await?
+        {
+            self.note(
+                &request,
+                "component_started",
+                format!("{label}provisioning `{name}`"),
+            )
+            .await?;
+        }
+        let mut scoped = request.clone();
+        scoped.fields = fields.clone();
+        let fulfillment = &item.doc.spec.fulfillment;
+        let forced = self.mode_override(name).await?;
+        let automated = match (&fulfillment.automated, fulfillment.mode, &forced) {
+            (Some(automated), Mode::Automated, None) => Some(automated),
+            _ => None,
+        };
+        if let Some(automated) = automated {
+            let ctx = self.context(&scoped, &item.doc.metadata);
+            let run = RunFor {
+                request_id: request.id.to_string(),
+                requester: request.requester.sub.clone(),
+                item: name,
+                component: id,
+                context: &ctx,
+            };
+            match self
+                .run_automated(&request, item, automated, &run, &label)
+                .await?
+            {
+                ItemRun::Completed(outputs) => {
+                    return self.component_done(&request, id, fields, outputs).await;
+                }
+                ItemRun::Waiting(after) => return Ok(TaskOutcome::Later(after)),
+                ItemRun::Failed(reason) if !falls_back(item) => {
+                    self.note(&request, "component_failed", format!("{label}{reason}"))
+                        .await?;
+                    return Ok(failed(format!("{label}{reason}")));
+                }
+                ItemRun::Failed(reason) => {
+                    if self
+                        .engine
+                        .first_time(&request.id.to_string(), &format!("component/{id}/fallback"))
+                        .await?
+                    {
+                        self.note(
+                            &request,
+                            "fallback",
+                            format!("{label}automation failed; opening a JIRA ticket for a person instead: {reason}"),
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        self.component_ticket(&request, &scoped, item, id, task)
+            .await
+    }
+
+    /// Renders a bundle component's inputs for its item: the bundle's templates with the
+    /// request's fields and the outputs of the components completed so far, then
+    /// converted to the types the item's form declares, defaulted and checked.
+    fn component_inputs(
+        &self,
+        snapshot: &CatalogSnapshot,
+        request: &Request,
+        bundle: &Located<CatalogBundle>,
+        component: &Component,
+        item: &Located<CatalogItem>,
+        components: Option<&Map<String, Value>>,
+    ) -> Result<Map<String, Value>, String> {
+        let mut ctx = self.context(request, &bundle.doc.metadata);
+        ctx["components"] = Value::Object(components.cloned().unwrap_or_default());
+        let rendered = self
+            .engine
+            .renderer
+            .render_value(
+                &Value::Object(component.inputs.clone()),
+                &ctx,
+                &format!("components/{}/inputs", component.id),
+            )
+            .map_err(|e| e.to_string())?;
+        let Value::Object(mut fields) = rendered else {
+            return Err("the component's inputs did not render to an object".to_owned());
+        };
+        coerce(&mut fields, &item.doc.spec.presentation.schema);
+        let name = &item.doc.metadata.name;
+        snapshot.check_fields(name, &fields).map_err(|violations| {
+            let list: Vec<String> = violations
+                .iter()
+                .map(|v| format!("{}: {}", v.pointer, v.message))
+                .collect();
+            format!("the inputs do not fit `{name}`'s form: {}", list.join("; "))
+        })
+    }
+
+    /// Records a completed component (for its undo) and reports its outputs.
+    async fn component_done(
+        &self,
+        request: &Request,
+        id: &str,
+        fields: Map<String, Value>,
+        outputs: Map<String, Value>,
+    ) -> Result<TaskOutcome, RequestError> {
+        let record = serde_json::to_value(CompletedComponent {
+            fields,
+            outputs: outputs.clone(),
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let key = format!("{}/{id}", request.id);
+        match self.engine.state.put(COMPLETED, &key, &record, None).await {
+            // Recorded by an earlier delivery: the same component, the same outputs.
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if id != SINGLE_COMPONENT {
+            let names: Vec<&str> = outputs.keys().map(String::as_str).collect();
+            let message = if names.is_empty() {
+                format!("{id}: completed")
+            } else {
+                format!("{id}: completed with {}", names.join(", "))
+            };
+            self.note(request, "component_completed", message).await?;
+        }
+        Ok(TaskOutcome::Succeeded(json!({ "outputs": outputs })))
+    }
+
+    /// Hands a component to a person: opens its JIRA issue, which answers the task when
+    /// it is done (see `POST /webhooks/jira`).
+    async fn component_ticket(
+        &self,
+        request: &Request,
+        scoped: &Request,
+        item: &Located<CatalogItem>,
+        id: &str,
+        task: &TaskMessage,
+    ) -> Result<TaskOutcome, RequestError> {
+        let label = label_of(id);
+        let name = &item.doc.metadata.name;
+        let Some(manual) = &item.doc.spec.fulfillment.manual else {
+            return Ok(failed(format!(
+                "{label}`{name}` has no manual section, and its mode was forced to manual"
+            )));
+        };
+        let Some(jira) = &self.jira else {
+            return Ok(failed(format!(
+                "{label}`{name}` is fulfilled by a person through JIRA, and none is configured (jira.url)"
+            )));
+        };
+        let ctx = self.context(scoped, &item.doc.metadata);
+        let ticket_label = format!("{}-{id}", request_label(request.id));
+        let fields = match issue_fields(&manual.ticket, &ticket_label, &self.engine.renderer, &ctx)
+        {
+            Ok(fields) => fields,
+            Err(e) => {
+                return Ok(failed(format!(
+                    "{label}the item's ticket template failed: {e}"
+                )));
+            }
+        };
+        match open_ticket(jira, &ticket_label, fields).await {
+            Ok(issue) => {
+                let waiting = ComponentTicket {
+                    request_id: request.id.to_string(),
+                    component: id.to_owned(),
+                    item: name.clone(),
+                    task_token: task.task_token.clone(),
+                };
+                let value = serde_json::to_value(&waiting)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                match self
+                    .engine
+                    .state
+                    .put(COMPONENT_TICKETS, &issue.key, &value, None)
+                    .await
+                {
+                    Ok(_) => {
+                        self.note(
+                            request,
+                            "ticket_created",
+                            format!("{label}JIRA issue {} opened: {}", issue.key, issue.url),
+                        )
+                        .await?;
+                    }
+                    Err(StoreError::VersionConflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(TaskOutcome::Handed)
+            }
+            Err(JiraError::Permanent { messages, .. }) => Ok(failed(format!(
+                "{label}JIRA refused the ticket: {}",
+                messages.join("; ")
+            ))),
+            Err(JiraError::Transient {
+                message,
+                retry_after,
+            }) => {
+                tracing::warn!(reason = %message, "JIRA unavailable; will retry");
+                Ok(TaskOutcome::Later(backoff(1, retry_after)))
+            }
+        }
+    }
+
+    /// Undoes a component that completed: its item's rollback actions, with the inputs
+    /// and action outputs it completed with. A component that never completed (it
+    /// failed, or never started) has nothing to undo.
+    async fn undo(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
+        let id = task.component.as_deref().unwrap_or(SINGLE_COMPONENT);
+        let label = label_of(id);
+        let Ok(request_id) = task.request_id.parse::<RequestId>() else {
+            return Ok(failed("not a request id"));
+        };
+        let Some(request) = self.requests.store.get(&request_id).await? else {
+            return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+        };
+        let key = format!("{request_id}/{id}");
+        let Some(record) = self.engine.state.get(COMPLETED, &key).await? else {
+            return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+        };
+        let completed: CompletedComponent =
+            serde_json::from_value(record.value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let snapshot = self.requests.catalog.current();
+        let item_name = task.item.as_deref().unwrap_or(&request.target);
+        let Some(item) = snapshot.catalog.item(item_name) else {
+            return Ok(failed(format!(
+                "{label}`{item_name}` is no longer in the catalog"
+            )));
+        };
+        let Some(automated) = &item.doc.spec.fulfillment.automated else {
+            return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+        };
+        let mut scoped = request.clone();
+        scoped.fields = completed.fields;
+        let ctx = self.context(&scoped, &item.doc.metadata);
+        let run = RunFor {
+            request_id: request.id.to_string(),
+            requester: request.requester.sub.clone(),
+            item: &item.doc.metadata.name,
+            component: id,
+            context: &ctx,
+        };
+        let succeeded = self
+            .engine
+            .succeeded_outputs(&run, "actions", &automated.actions)
+            .await?;
+        match self
+            .roll_back(&request, automated, &run, &succeeded, &label)
+            .await?
+        {
+            None => {
+                self.note(
+                    &request,
+                    "component_kept",
+                    format!("{label}nothing to roll back automatically (it was not provisioned by its actions)"),
+                )
+                .await?;
+                Ok(TaskOutcome::Succeeded(json!({"undone": false})))
+            }
+            Some(ItemRun::Completed(_)) => {
+                self.note(
+                    &request,
+                    "component_rolled_back",
+                    format!("{label}rolled back"),
+                )
+                .await?;
+                Ok(TaskOutcome::Succeeded(json!({"undone": true})))
+            }
+            Some(ItemRun::Waiting(after)) => Ok(TaskOutcome::Later(after)),
+            Some(ItemRun::Failed(why)) => {
+                self.note(
+                    &request,
+                    "rollback_failed",
+                    format!("{label}the rollback failed: {why}"),
+                )
+                .await?;
+                Ok(failed(format!("{label}the rollback failed: {why}")))
+            }
+        }
+    }
+
+    /// Every component completed: renders the outputs and completes the request.
+    async fn complete(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
+        let request = match self.live_request(task).await? {
+            Ok(request) => request,
+            Err(outcome) => return Ok(outcome),
+        };
+        let components = task.components.clone().unwrap_or_default();
+        let snapshot = self.requests.catalog.current();
+        let (outputs, count) = match snapshot.target(&request.target) {
+            Some(TargetRef::Bundle(bundle)) => {
+                let mut ctx = self.context(&request, &bundle.doc.metadata);
+                ctx["components"] = Value::Object(components.clone());
+                let mut outputs = Map::new();
+                for (name, output) in &bundle.doc.spec.outputs {
+                    let value = self.engine.renderer.render_value(
+                        &Value::String(output.value.clone()),
+                        &ctx,
+                        &format!("outputs/{name}/value"),
+                    );
+                    match value {
+                        Ok(value) => outputs.insert(name.clone(), value),
+                        Err(e) => return Ok(failed(format!("the bundle's outputs: {e}"))),
+                    };
+                }
+                (outputs, bundle.doc.spec.components.len())
+            }
+            _ => {
+                let outputs = components
+                    .get(SINGLE_COMPONENT)
+                    .and_then(|c| c.get("outputs"))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                (outputs, 1)
+            }
+        };
+        let result = self
+            .requests
+            .transition_from(
+                request.id,
+                Some(request.clone()),
+                "worker",
+                "completed",
+                RequestStatus::Completed,
+                Some(format!("all {count} components completed")),
+                |r| r.outputs = outputs.clone(),
+            )
+            .await;
+        match result {
+            Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(TaskOutcome::Succeeded(Value::Object(outputs)))
+    }
+
+    /// The execution failed (after its rollback, if any): the request fails with the
+    /// original error's cause.
+    async fn record_failure(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
+        let Ok(id) = task.request_id.parse::<RequestId>() else {
+            return Ok(failed("not a request id"));
+        };
+        let Some(request) = self.requests.store.get(&id).await? else {
+            return Ok(TaskOutcome::Succeeded(json!({})));
+        };
+        let error = task.error.as_ref();
+        let name = error
+            .and_then(|e| e.get("Error"))
+            .and_then(Value::as_str)
+            .unwrap_or("States.TaskFailed");
+        let cause = error
+            .and_then(|e| e.get("Cause"))
+            .and_then(Value::as_str)
+            .unwrap_or("no cause given");
+        let mut reason = if name == FAILED_ERROR || name == ENDED_ERROR {
+            cause.to_owned()
+        } else {
+            format!("{name}: {cause}")
+        };
+        let rolled_back = match self.requests.catalog.current().target(&request.target) {
+            Some(TargetRef::Bundle(bundle)) => bundle.doc.spec.on_failure == OnFailure::Rollback,
+            _ => false,
+        };
+        if rolled_back {
+            reason.push_str(" (the completed components were rolled back)");
+        }
+        let next = if name == REJECTED_ERROR {
+            RequestStatus::Rejected
+        } else {
+            RequestStatus::Failed
+        };
+        let result = self
+            .requests
+            .transition_from(
+                request.id,
+                Some(request.clone()),
+                "worker",
+                next.as_str(),
+                next,
+                Some(reason.clone()),
+                |r| r.reason = Some(reason.clone()),
+            )
+            .await;
+        match result {
+            Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(TaskOutcome::Succeeded(json!({})))
+    }
+}
+
+/// Converts rendered values to the types the form declares for them: a template renders
+/// `{{eq fields.environment 'prod'}}` as `"true"` where the item wants a boolean, and
+/// `{{components.database.outputs.port}}` as a number where it wants text. Nested objects
+/// and arrays follow `properties`, `additionalProperties` and `items`. Values that do not
+/// convert are left for the form's check to report.
+fn coerce(fields: &mut Map<String, Value>, schema: &Value) {
+    for (name, value) in fields.iter_mut() {
+        if let Some(property) = property_schema(schema, name) {
+            coerce_value(value, property);
+        }
+    }
+}
+
+fn property_schema<'s>(schema: &'s Value, name: &str) -> Option<&'s Value> {
+    schema
+        .get("properties")
+        .and_then(|p| p.get(name))
+        .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+fn coerce_value(value: &mut Value, schema: &Value) {
+    let kind = schema.get("type").and_then(Value::as_str);
+    let converted = match (kind, &mut *value) {
+        (Some("object"), Value::Object(fields)) => {
+            coerce(fields, schema);
+            None
+        }
+        (Some("array"), Value::Array(items)) => {
+            if let Some(item) = schema.get("items") {
+                items.iter_mut().for_each(|v| coerce_value(v, item));
+            }
+            None
+        }
+        (Some("string"), Value::Number(n)) => Some(Value::String(n.to_string())),
+        (Some("string"), Value::Bool(b)) => Some(Value::String(b.to_string())),
+        (Some("boolean"), Value::String(text)) => match text.as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (Some("integer"), Value::String(text)) => text.trim().parse::<i64>().ok().map(Value::from),
+        (Some("number"), Value::String(text)) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        _ => None,
+    };
+    if let Some(converted) = converted {
+        *value = converted;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_text_takes_the_declared_type() {
+        let schema = json!({"properties": {
+            "multiAz": {"type": "boolean"}, "size": {"type": "integer"},
+            "ratio": {"type": "number"}, "name": {"type": "string"},
+            "values": {"type": "object", "additionalProperties": {"type": "string"}},
+            "ports": {"type": "array", "items": {"type": "integer"}}
+        }});
+        let mut fields = json!({"multiAz": "true", "size": "20", "ratio": "0.5", "name": 42,
+                                "values": {"DB_PORT": 5432, "TLS": true}, "ports": ["80", 443], "other": "x"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        coerce(&mut fields, &schema);
+        assert_eq!(
+            Value::Object(fields),
+            json!({"multiAz": true, "size": 20, "ratio": 0.5, "name": "42",
+                   "values": {"DB_PORT": "5432", "TLS": "true"}, "ports": [80, 443], "other": "x"})
+        );
+        let mut bad = json!({"size": "twenty"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        coerce(&mut bad, &schema);
+        assert_eq!(bad["size"], "twenty", "left for the form check to report");
+    }
+}

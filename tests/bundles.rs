@@ -1,0 +1,253 @@
+//! Bundles end to end in local mode: the application stack's state machine runs on the
+//! local workflow engine, components run in dependency order with each one's outputs
+//! passed to the next, the timeline follows each component, and a late failure rolls the
+//! completed components back in reverse order.
+
+use std::path::Path;
+use std::time::Duration;
+
+use orchestrator_tests::app::{App, sandbox_config};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn app_stack_request() -> Value {
+    json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}})
+}
+
+/// The request, once it reached `status` (bundles take longer than one item).
+async fn settle(app: &App, id: &str, status: &str) -> Value {
+    for _ in 0..600 {
+        let request = app.request(id).await;
+        if request["status"] == status {
+            return request;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let events = app.get(&format!("/requests/{id}/events")).await;
+    panic!(
+        "request never became {status}: {}\nevents: {events:#}",
+        app.request(id).await
+    );
+}
+
+/// The timeline's `(kind, message)` pairs, in order.
+async fn timeline(app: &App, id: &str) -> Vec<(String, String)> {
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    timeline["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn position(events: &[(String, String)], kind: &str, message_start: &str) -> usize {
+    events
+        .iter()
+        .position(|(k, m)| k == kind && m.starts_with(message_start))
+        .unwrap_or_else(|| panic!("no `{kind}` event starting `{message_start}` in {events:#?}"))
+}
+
+/// The parsed `MessageBody` of every task the execution sent, by state name.
+fn task_messages(history: &Value) -> Vec<(String, Value)> {
+    let events = history["events"].as_array().expect("events");
+    let mut out = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        if event["type"] != "TaskScheduled" {
+            continue;
+        }
+        let parameters: Value = serde_json::from_str(
+            event["taskScheduledEventDetails"]["parameters"]
+                .as_str()
+                .expect("parameters"),
+        )
+        .expect("JSON parameters");
+        // The state is the one entered last before this event.
+        let state = events[..i]
+            .iter()
+            .rev()
+            .find(|e| e["type"] == "TaskStateEntered")
+            .and_then(|e| e["stateEnteredEventDetails"]["name"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        out.push((state, parameters["MessageBody"].clone()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_application_stack_is_provisioned_in_order_with_outputs_passed_along() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(
+        dir.path(),
+        orchestrator_tests::fast_example_catalog(dir.path()),
+    );
+    let app = App::start(&config).await;
+    let (status, created) = app.submit(&app_stack_request()).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let done = settle(&app, &id, "completed").await;
+
+    // The bundle's outputs, rendered from its components' outputs.
+    let outputs = &done["outputs"];
+    for name in ["clusterEndpoint", "databaseEndpoint", "appSecretArn"] {
+        assert!(
+            outputs[name].as_str().is_some_and(|v| !v.is_empty()),
+            "{name} missing from {outputs}"
+        );
+    }
+
+    // The timeline follows each component, in dependency order.
+    let events = timeline(&app, &id).await;
+    let started = position(&events, "execution_started", "provisioning 3 components");
+    let cluster = position(&events, "component_completed", "cluster: completed");
+    let database_started = position(&events, "component_started", "database: ");
+    let database = position(&events, "component_completed", "database: completed");
+    let secret_started = position(&events, "component_started", "appSecret: ");
+    let secret = position(&events, "component_completed", "appSecret: completed");
+    assert!(started < cluster && cluster < database_started);
+    assert!(database < secret_started && secret_started < secret);
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("completed"));
+
+    // The execution, as Step Functions' history: each component's task got the outputs
+    // of the components it depends on.
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(history["execution"]["status"], "SUCCEEDED", "{history:#}");
+    assert_eq!(history["execution"]["name"], id.as_str());
+    let messages = task_messages(&history);
+    let order: Vec<&str> = messages.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "Provision cluster",
+            "Provision database",
+            "Provision appSecret",
+            "Complete"
+        ]
+    );
+    let to_secret = &messages[2].1;
+    assert_eq!(
+        to_secret["components"]["database"]["outputs"]["endpoint"],
+        outputs["databaseEndpoint"]
+    );
+    assert_eq!(
+        messages[1].1["components"]["cluster"]["outputs"]["endpoint"],
+        outputs["clusterEndpoint"]
+    );
+    assert!(
+        messages[0].1["components"]
+            .as_object()
+            .is_some_and(|c| c.is_empty()),
+        "the first component has nothing before it"
+    );
+    let output = history["execution"]["output"].clone();
+    assert_eq!(output["outputs"], *outputs, "the execution's output");
+
+    // Only the requester (and admins) see the execution.
+    let bob = app.token_for(&config, "bob", &["developers"]).await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/requests/{id}/execution"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.running.stop().await.unwrap();
+}
+
+/// Adds a rollback action to the example EKS cluster item that calls `teardownUrl`,
+/// so every component of the application stack has something to undo.
+fn with_cluster_rollback(catalog: &Path) {
+    let file = catalog.join("items/compute/eks-cluster.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rollback = r#"      rollback:
+        - id: undoCluster
+          type: rest
+          with:
+            method: DELETE
+            url: "{{environment.teardownUrl}}/clusters/{{outputs.describe.clusterName}}"
+            successStatus: [204]
+      deprovision:
+"#;
+    std::fs::write(&file, text.replacen("      deprovision:\n", rollback, 1)).unwrap();
+}
+
+#[tokio::test]
+async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    with_cluster_rollback(&catalog);
+    let target = MockServer::start().await;
+    // The secrets broker refuses the secret: the last component fails for good.
+    Mock::given(method("POST"))
+        .and(path("/v1/secrets"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"message": "namespace quota exceeded"})),
+        )
+        .expect(1)
+        .mount(&target)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex("^/clusters/.+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&target)
+        .await;
+    let mut config = sandbox_config(dir.path(), catalog);
+    config
+        .environment
+        .insert("secretsBrokerUrl".into(), json!(target.uri()));
+    config
+        .environment
+        .insert("teardownUrl".into(), json!(target.uri()));
+    let app = App::start(&config).await;
+    let (status, created) = app.submit(&app_stack_request()).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let failed = settle(&app, &id, "failed").await;
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("appSecret: ") && reason.contains("422"),
+        "the reason names the component and what went wrong: {reason}"
+    );
+    assert!(reason.contains("rolled back"), "{reason}");
+
+    let events = timeline(&app, &id).await;
+    let secret_failed = position(&events, "component_failed", "appSecret: ");
+    let database_undone = position(&events, "component_rolled_back", "database: rolled back");
+    let cluster_undone = position(&events, "component_rolled_back", "cluster: rolled back");
+    assert!(
+        secret_failed < database_undone && database_undone < cluster_undone,
+        "reverse dependency order: {events:#?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(k, m)| k == "component_rolled_back" && m.starts_with("appSecret")),
+        "the component that failed had nothing to undo"
+    );
+
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(history["execution"]["status"], "FAILED", "{history:#}");
+    assert_eq!(
+        history["execution"]["error"],
+        "Orchestrator.ComponentFailed"
+    );
+    let order: Vec<String> = task_messages(&history)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    let undo_database = order.iter().position(|s| s == "Undo database").unwrap();
+    let undo_cluster = order.iter().position(|s| s == "Undo cluster").unwrap();
+    assert!(undo_database < undo_cluster, "{order:?}");
+    app.running.stop().await.unwrap();
+}
