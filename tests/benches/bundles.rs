@@ -1,16 +1,21 @@
 //! Bundle orchestration speed (issue 6), printed as figures: a 50-component bundle (ten
 //! layers of five, each component depending on two of the layer before, so the schedule
 //! mixes parallel blocks, sequences and cuts) compiled to ASL and run by the local ASL
-//! runner with instant task answers, in memory (the interpreter's own cost; durable
-//! persistence comes with the local workflow engine).
+//! runner with instant task answers, in memory (the interpreter's own cost), then end to
+//! end in local mode with durable persistence: requests go through the SQLite queue, the
+//! worker, the fulfillment engine's records, the request store and the local workflow
+//! engine (every transition stored), with no-op actions.
 //!
 //! Run: `cargo bench -p orchestrator-tests --bench bundles`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use asl::execution::{Answer, Signal, TaskCall, Tasks};
+use orchestrator_tests::harness::Local;
 use orchestrator_tests::{ITEM, bundle_of_indexed, validate};
 use serde_json::{Value, json};
+use shared::ports::Workflows as _;
+use shared::requests::model::{Principal, RequestId, RequestStatus};
 
 struct Instant0 {
     pending: Vec<Signal>,
@@ -40,6 +45,8 @@ impl asl::simulate::Host for Instant0 {
 }
 
 fn main() {
+    // `cargo test --benches` runs this too; one quick round is enough there.
+    let quick = std::env::args().any(|a| a == "--test");
     let mut rng = fastrand::Rng::with_seed(50);
     let deps: Vec<Vec<usize>> = (0..50)
         .map(|i| {
@@ -62,7 +69,7 @@ fn main() {
     let compile = started.elapsed();
     let machine = asl::Machine::from_value(&definition).expect("valid");
 
-    let runs = 200;
+    let runs = if quick { 2 } else { 200 };
     let mut tasks = 0;
     let started = Instant::now();
     for r in 0..runs {
@@ -92,4 +99,129 @@ fn main() {
         tasks as f64 / elapsed.as_secs_f64(),
         tasks / runs
     );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(durable(&bundle, quick));
+}
+
+/// Runs the worker until every one of `ids` is finished; returns the tasks it handled.
+async fn drain(local: &Local, ids: &[RequestId]) -> usize {
+    let mut handled = 0;
+    loop {
+        let batch = local
+            .requests
+            .queue
+            .receive(10, Duration::from_secs(60))
+            .await
+            .expect("receive");
+        if batch.is_empty() {
+            let mut finished = true;
+            for id in ids {
+                let request = local.requests.store.get(id).await.expect("read");
+                finished &= request.is_some_and(|r| r.status.is_terminal());
+            }
+            if finished {
+                return handled;
+            }
+            local.requests.queue.wait(Duration::from_millis(50)).await;
+            continue;
+        }
+        handled += batch
+            .iter()
+            .filter(|m| m.body.contains("taskToken"))
+            .count();
+        local.worker.process_batch(batch).await;
+    }
+}
+
+async fn submit(local: &Local, n: usize) -> Vec<RequestId> {
+    let who = Principal {
+        sub: "alice".into(),
+        email: None,
+        groups: vec![],
+    };
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let fields = json!({"app": format!("app{i}")});
+        let (request, _) = local
+            .requests
+            .submit(
+                &who,
+                "shape",
+                fields.as_object().cloned().unwrap_or_default(),
+                None,
+            )
+            .await
+            .expect("submitted");
+        ids.push(request.id);
+    }
+    ids
+}
+
+async fn durable(bundle: &str, quick: bool) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let local = orchestrator_tests::harness::local_with_noop_actions(
+        dir.path(),
+        &[
+            ("items/postgres.yaml", ITEM.to_owned()),
+            ("bundles/shape.yaml", bundle.to_owned()),
+        ],
+    );
+    let definition =
+        shared::bundle::asl::compile_bundle(&local.snapshot.catalog, "shape").expect("compiles");
+    local
+        .workflows
+        .deploy("bundle-shape", &definition)
+        .await
+        .expect("deployed");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let timers = tokio::spawn(local.workflows.clone().run_timers(stopped));
+
+    // One request alone: its latency from submission to completion.
+    let started = Instant::now();
+    let ids = submit(&local, 1).await;
+    let tasks = drain(&local, &ids).await;
+    let latency = started.elapsed();
+    check(&local, &ids).await;
+    println!(
+        "local mode, durable, one request alone: {:.0} ms from submission to completion ({tasks} tasks, {:.0} tasks/s)",
+        latency.as_secs_f64() * 1e3,
+        tasks as f64 / latency.as_secs_f64()
+    );
+
+    // Many at once: throughput.
+    let n = if quick { 2 } else { 20 };
+    let ids = submit(&local, n).await;
+    let started = Instant::now();
+    let tasks = drain(&local, &ids).await;
+    let elapsed = started.elapsed();
+    check(&local, &ids).await;
+    println!(
+        "local mode, durable, {n} requests at once: {tasks} tasks in {:.0} ms = {:.0} tasks/s, {:.0} ms per request",
+        elapsed.as_secs_f64() * 1e3,
+        tasks as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3 / n as f64
+    );
+    let _ = stop.send(true);
+    let _ = timers.await;
+}
+
+async fn check(local: &Local, ids: &[RequestId]) {
+    for id in ids {
+        let request = local
+            .requests
+            .store
+            .get(id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(
+            request.status,
+            RequestStatus::Completed,
+            "{:?}",
+            request.reason
+        );
+    }
 }

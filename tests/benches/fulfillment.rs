@@ -11,19 +11,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
-use shared::adapters::local::{
-    Db, LocalCatalog, LocalSecrets, SqliteQueue, SqliteRequestStore, SqliteStateStore,
-};
+use shared::adapters::local::LocalSecrets;
 use shared::catalog::document::{Action, ActionType};
 use shared::catalog::snapshot::{CatalogSnapshot, TargetRef};
-use shared::fulfillment::actions::{ActionError, ActionKind, Invocation, Step};
-use shared::fulfillment::engine::{Engine, render_with, standard_kinds};
-use shared::fulfillment::worker::Worker;
-use shared::ports::{Clock, SystemClock};
+use shared::fulfillment::actions::Invocation;
+use shared::fulfillment::engine::{render_with, standard_kinds};
 use shared::requests::model::{Principal, RequestStatus};
-use shared::requests::service::{RequestService, Roles};
 use shared::template::render::Renderer;
 
 const ACTIONS_PER_ITEM: usize = 10;
@@ -156,21 +150,6 @@ fn renders(quick: bool) {
     );
 }
 
-/// An action that does nothing and succeeds: what is left is the worker's own work.
-struct NoOp;
-
-#[async_trait]
-impl ActionKind for NoOp {
-    fn target(&self, _: &Value) -> Option<String> {
-        // A host, so the circuit breaker's reads and writes are counted too.
-        Some("noop.local".to_owned())
-    }
-
-    async fn start(&self, _: &Invocation, with: &Value) -> Result<Step, ActionError> {
-        Ok(Step::Done(json!({"endpoint": with["url"]})))
-    }
-}
-
 fn noop_item() -> String {
     let mut actions = String::new();
     for i in 1..=ACTIONS_PER_ITEM {
@@ -198,52 +177,11 @@ fn noop_item() -> String {
 
 async fn worker_overhead(quick: bool) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let catalog = dir.path().join("catalog");
-    std::fs::create_dir_all(catalog.join("items")).expect("mkdir");
-    std::fs::write(catalog.join("teams.yaml"), orchestrator_tests::TEAMS).expect("write");
-    std::fs::write(catalog.join("items/postgres.yaml"), noop_item()).expect("write");
-    let snapshot = CatalogSnapshot::from_dir(&catalog).expect("valid catalog");
-    let db = Db::open(&dir.path().join("data")).expect("database");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let requests = Arc::new(RequestService {
-        catalog: Arc::new(LocalCatalog::new(snapshot)),
-        store: Arc::new(SqliteRequestStore::new(db.clone())),
-        queue: Arc::new(SqliteQueue::new(db.clone(), "actions", 5, clock.clone())),
-        clock: clock.clone(),
-        roles: Roles {
-            admin_group: "platform-admins".into(),
-        },
-    });
-    let mut engine = Engine::standard(
-        None,
-        &Default::default(),
-        Arc::new(SqliteStateStore::new(db.clone())),
-        Arc::new(LocalSecrets::from_pairs([])),
-        clock.clone(),
-    )
-    .expect("engine");
-    engine.kinds.insert(ActionType::Rest, Arc::new(NoOp));
-    let worker = Worker {
-        requests: requests.clone(),
-        jira: None,
-        engine,
-        system: shared::fulfillment::SystemInfo {
-            region: "eu-west-1".into(),
-            stage: "bench".into(),
-            environment: json!({"dbApi": "https://db.acme.example"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        },
-        max_receives: 5,
-        workflows: Arc::new(shared::adapters::local::LocalWorkflows::new(
-            db.clone(),
-            clock.clone(),
-            "local",
-            vec![],
-            vec![],
-        )),
-    };
+    let local = orchestrator_tests::harness::local_with_noop_actions(
+        dir.path(),
+        &[("items/postgres.yaml", noop_item())],
+    );
+    let (requests, worker) = (local.requests, local.worker);
     let who = Principal {
         sub: "alice".into(),
         email: None,

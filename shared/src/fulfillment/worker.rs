@@ -92,8 +92,44 @@ impl Worker {
                 }
                 continue;
             }
-            for message in batch {
-                self.process(&message).await;
+            self.process_batch(batch).await;
+        }
+    }
+
+    /// Handles a batch of messages: those of different requests at the same time (their
+    /// writes share the database's commits), those of one request in order (they update
+    /// the same record, which would otherwise make them retry each other's writes).
+    pub async fn process_batch(self: &Arc<Self>, batch: Vec<Message>) {
+        let mut groups: Vec<(Option<String>, Vec<Message>)> = Vec::new();
+        for message in batch {
+            let request = serde_json::from_str::<Value>(&message.body)
+                .ok()
+                .and_then(|v| {
+                    v.get("requestId")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
+            match groups
+                .iter_mut()
+                .find(|(r, _)| request.is_some() && *r == request)
+            {
+                Some((_, group)) => group.push(message),
+                None => groups.push((request, vec![message])),
+            }
+        }
+        let mut running = tokio::task::JoinSet::new();
+        for (_, group) in groups {
+            let worker = self.clone();
+            running.spawn(async move {
+                for message in &group {
+                    worker.process(message).await;
+                }
+            });
+        }
+        while let Some(done) = running.join_next().await {
+            if let Err(e) = done {
+                // The message comes back after its visibility timeout.
+                tracing::error!(error = %e, "handling a message panicked");
             }
         }
     }
