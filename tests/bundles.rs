@@ -219,7 +219,10 @@ async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
         reason.starts_with("appSecret: ") && reason.contains("422"),
         "the reason names the component and what went wrong: {reason}"
     );
-    assert!(reason.contains("rolled back"), "{reason}");
+    assert!(
+        reason.ends_with("(2 completed components were rolled back; see the timeline)"),
+        "{reason}"
+    );
 
     let events = timeline(&app, &id).await;
     let secret_failed = position(&events, "component_failed", "appSecret: ");
@@ -250,4 +253,115 @@ async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
     let undo_cluster = order.iter().position(|s| s == "Undo cluster").unwrap();
     assert!(undo_database < undo_cluster, "{order:?}");
     app.running.stop().await.unwrap();
+}
+
+/// A bundle whose one component is fulfilled by a person: the example Kafka topic.
+const MANUAL_BUNDLE: &str = r#"apiVersion: orchestrator.dev/v1
+kind: CatalogBundle
+metadata:
+  name: streams
+  title: Streams
+  description: A Kafka topic, by a person.
+  owner: messaging
+  category: messaging
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [topic]
+      properties:
+        topic:
+          type: string
+  components:
+    - id: topic
+      item: kafka-topic
+      inputs:
+        topicName: "{{fields.topic}}"
+        partitions: 6
+        retentionHours: 24
+        producerPrincipal: "arn:aws:iam::123456789012:role/orders"
+  outputs:
+    brokers:
+      value: "{{components.topic.outputs.bootstrapBrokers}}"
+      description: Where to connect.
+"#;
+
+#[tokio::test]
+async fn a_component_fulfilled_by_a_person_is_answered_by_its_jira_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    std::fs::write(catalog.join("bundles/streams.yaml"), MANUAL_BUNDLE).unwrap();
+    let config = sandbox_config(dir.path(), catalog);
+    let app = App::start(&config).await;
+    let jira = app.running.jira_url.clone().unwrap();
+    let submit = |topic: &str| json!({"bundle": "streams", "fields": {"topic": topic}});
+
+    let (_, created) = app.submit(&submit("orders.v1")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = wait_for_ticket(&app, &id).await;
+    assert_eq!(app.request(&id).await["status"], "in_progress");
+    let resolve = |key: String, body: Value| {
+        let client = app.client.clone();
+        let url = format!("{jira}/sandbox/jira/issues/{key}/resolve");
+        async move {
+            let resolved: Value = client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(resolved["webhookStatus"], 204, "{resolved}");
+        }
+    };
+    resolve(
+        key.clone(),
+        json!({"resolution": "Done", "fields": {"customfield_10401": "orders.v1", "customfield_10402": "sandbox-broker:9098"}}),
+    )
+    .await;
+    let done = settle(&app, &id, "completed").await;
+    assert_eq!(done["outputs"]["brokers"], "sandbox-broker:9098");
+    let events = timeline(&app, &id).await;
+    position(
+        &events,
+        "component_completed",
+        &format!("topic: JIRA issue {key} is done"),
+    );
+
+    // Declined: the component fails, and the request is rejected with the reason.
+    let (_, created) = app.submit(&submit("payments.v1")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let key = wait_for_ticket(&app, &id).await;
+    resolve(
+        key,
+        json!({"resolution": "Won't Do", "comment": "Use the existing payments topic."}),
+    )
+    .await;
+    let rejected = settle(&app, &id, "rejected").await;
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("topic: ") && r.contains("existing payments topic")),
+        "{rejected}"
+    );
+    app.running.stop().await.unwrap();
+}
+
+/// The key of the JIRA issue the request's component opened.
+async fn wait_for_ticket(app: &App, id: &str) -> String {
+    for _ in 0..300 {
+        let events = timeline(app, id).await;
+        if let Some((_, message)) = events.iter().find(|(k, _)| k == "ticket_created") {
+            let key = message
+                .split_whitespace()
+                .nth(3)
+                .expect("topic: JIRA issue KEY opened")
+                .trim_end_matches(':');
+            return key.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no ticket for {id}: {:#?}", timeline(app, id).await);
 }

@@ -573,17 +573,26 @@ impl Worker {
             .and_then(|e| e.get("Cause"))
             .and_then(Value::as_str)
             .unwrap_or("no cause given");
-        let mut reason = if name == FAILED_ERROR || name == ENDED_ERROR {
+        let mut reason = if [FAILED_ERROR, ENDED_ERROR, REJECTED_ERROR].contains(&name) {
             cause.to_owned()
         } else {
             format!("{name}: {cause}")
         };
-        let rolled_back = match self.requests.catalog.current().target(&request.target) {
-            Some(TargetRef::Bundle(bundle)) => bundle.doc.spec.on_failure == OnFailure::Rollback,
-            _ => false,
-        };
-        if rolled_back {
-            reason.push_str(" (the completed components were rolled back)");
+        if let Some(TargetRef::Bundle(bundle)) =
+            self.requests.catalog.current().target(&request.target)
+            && bundle.doc.spec.on_failure == OnFailure::Rollback
+        {
+            let mut completed = 0;
+            for component in &bundle.doc.spec.components {
+                let key = format!("{id}/{}", component.id);
+                completed += usize::from(self.engine.state.get(COMPLETED, &key).await?.is_some());
+            }
+            if completed > 0 {
+                reason.push_str(&format!(
+                    " ({completed} completed component{} rolled back; see the timeline)",
+                    if completed == 1 { " was" } else { "s were" }
+                ));
+            }
         }
         let next = if name == REJECTED_ERROR {
             RequestStatus::Rejected

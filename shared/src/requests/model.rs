@@ -112,12 +112,16 @@ impl RequestStatus {
     }
 
     /// The lifecycle: submitted → in progress → (awaiting fulfillment →) completed, with
-    /// failed, rejected and cancelled as the other ends. Terminal statuses never change.
+    /// failed, rejected and cancelled as the other ends (a request in progress is rejected
+    /// when a person declines one of its components). Terminal statuses never change.
     pub fn can_become(self, next: RequestStatus) -> bool {
         use RequestStatus::*;
         match self {
             Submitted => matches!(next, InProgress | Failed | Rejected | Cancelled),
-            InProgress => matches!(next, AwaitingFulfillment | Completed | Failed | Cancelled),
+            InProgress => matches!(
+                next,
+                AwaitingFulfillment | Completed | Failed | Rejected | Cancelled
+            ),
             AwaitingFulfillment => matches!(next, Completed | Failed | Rejected | Cancelled),
             Completed | Failed | Rejected | Cancelled => false,
         }
