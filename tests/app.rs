@@ -116,7 +116,12 @@ impl App {
 
     /// Polls until the request reaches `status` (or fails the test after 15 s).
     pub async fn wait_for(&self, id: &str, status: &str) -> Value {
-        for _ in 0..300 {
+        self.wait_within(id, status, Duration::from_secs(15)).await
+    }
+
+    /// Polls until the request reaches `status`, failing the test after `limit`.
+    pub async fn wait_within(&self, id: &str, status: &str, limit: Duration) -> Value {
+        for _ in 0..limit.as_millis() / 50 {
             let request = self.request(id).await;
             if request["status"] == status {
                 return request;

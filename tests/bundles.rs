@@ -17,18 +17,7 @@ fn app_stack_request() -> Value {
 
 /// The request, once it reached `status` (bundles take longer than one item).
 async fn settle(app: &App, id: &str, status: &str) -> Value {
-    for _ in 0..600 {
-        let request = app.request(id).await;
-        if request["status"] == status {
-            return request;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let events = app.get(&format!("/requests/{id}/events")).await;
-    panic!(
-        "request never became {status}: {}\nevents: {events:#}",
-        app.request(id).await
-    );
+    app.wait_within(id, status, Duration::from_secs(30)).await
 }
 
 /// The timeline's `(kind, message)` pairs, in order.

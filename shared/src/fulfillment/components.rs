@@ -144,19 +144,24 @@ impl Worker {
         }
     }
 
+    /// The task's request, `None` when there is no such request.
+    async fn request_of(&self, task: &TaskMessage) -> Result<Option<Request>, RequestError> {
+        match task.request_id.parse::<RequestId>() {
+            Ok(id) => Ok(self.requests.store.get(&id).await?),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// The task's request if it is still going on; otherwise how to answer the task.
     async fn live_request(
         &self,
         task: &TaskMessage,
     ) -> Result<Result<Request, TaskOutcome>, RequestError> {
-        let Ok(id) = task.request_id.parse::<RequestId>() else {
+        let Some(request) = self.request_of(task).await? else {
             return Ok(Err(failed(format!(
-                "`{}` is not a request id",
+                "there is no request `{}`",
                 task.request_id
             ))));
-        };
-        let Some(request) = self.requests.store.get(&id).await? else {
-            return Ok(Err(failed("the request no longer exists")));
         };
         if request.status.is_terminal() {
             return Ok(Err(TaskOutcome::Failed {
@@ -429,13 +434,10 @@ impl Worker {
     async fn undo(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
         let id = task.component.as_deref().unwrap_or(SINGLE_COMPONENT);
         let label = label_of(id);
-        let Ok(request_id) = task.request_id.parse::<RequestId>() else {
-            return Ok(failed("not a request id"));
-        };
-        let Some(request) = self.requests.store.get(&request_id).await? else {
+        let Some(request) = self.request_of(task).await? else {
             return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
         };
-        let key = format!("{request_id}/{id}");
+        let key = format!("{}/{id}", request.id);
         let Some(record) = self.engine.state.get(COMPLETED, &key).await? else {
             return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
         };
@@ -558,12 +560,10 @@ impl Worker {
     /// The execution failed (after its rollback, if any): the request fails with the
     /// original error's cause.
     async fn record_failure(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
-        let Ok(id) = task.request_id.parse::<RequestId>() else {
-            return Ok(failed("not a request id"));
-        };
-        let Some(request) = self.requests.store.get(&id).await? else {
+        let Some(request) = self.request_of(task).await? else {
             return Ok(TaskOutcome::Succeeded(json!({})));
         };
+        let id = request.id;
         let error = task.error.as_ref();
         let name = error
             .and_then(|e| e.get("Error"))
