@@ -354,3 +354,93 @@ async fn wait_for_ticket(app: &App, id: &str) -> String {
     }
     panic!("no ticket for {id}: {:#?}", timeline(app, id).await);
 }
+
+#[tokio::test]
+async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    for (file, text) in [
+        ("teams.yaml", orchestrator_tests::TEAMS.to_owned()),
+        ("items/postgres.yaml", orchestrator_tests::ITEM.to_owned()),
+        (
+            "bundles/chain.yaml",
+            orchestrator_tests::bundle_of(
+                "chain",
+                &[("c0", &[]), ("c1", &["c0"]), ("c2", &["c1"])],
+                "rollback",
+            ),
+        ),
+    ] {
+        let path = catalog.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    // A database API that takes a while, so the stop finds work under way.
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/databases"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"endpoint": "db.acme.example"}))
+                .set_delay(Duration::from_millis(150)),
+        )
+        .expect(3)
+        .mount(&api)
+        .await;
+    let mut config = shared::config::Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: catalog,
+        data_dir: dir.path().join("data"),
+        ..shared::config::Config::default()
+    };
+    config.environment.insert("dbApi".into(), json!(api.uri()));
+    let app = App::start(&config).await;
+    let (status, created) = app
+        .submit(&json!({"bundle": "chain", "fields": {"app": "orders"}}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Stop once the first component is done and the second is on its way.
+    for _ in 0..600 {
+        let events = timeline(&app, &id).await;
+        if events.iter().any(|(k, _)| k == "component_completed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = timeline(&app, &id).await;
+    app.running.stop().await.unwrap();
+    assert!(
+        !before.iter().any(|(k, _)| k == "completed"),
+        "stopped before the bundle finished"
+    );
+    let created_before = api.received_requests().await.unwrap().len();
+    assert!(
+        created_before < 3,
+        "the last component was left for the next process ({created_before} created)"
+    );
+
+    let app = App::start(&config).await;
+    let done = settle(&app, &id, "completed").await;
+    assert_eq!(done["status"], "completed");
+    let events = timeline(&app, &id).await;
+    for component in ["c0", "c1", "c2"] {
+        let runs = events
+            .iter()
+            .filter(|(k, m)| k == "component_started" && m.starts_with(&format!("{component}: ")))
+            .count();
+        assert_eq!(runs, 1, "{component} started once: {events:#?}");
+    }
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(history["execution"]["status"], "SUCCEEDED");
+    let order: Vec<String> = task_messages(&history)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(
+        order,
+        ["Provision c0", "Provision c1", "Provision c2", "Complete"],
+        "each task was scheduled once across the restart"
+    );
+    app.running.stop().await.unwrap();
+}
