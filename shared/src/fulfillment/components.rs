@@ -16,10 +16,11 @@ use serde_json::{Map, Value, json};
 
 use super::engine::RunFor;
 use super::manual::{issue_fields, request_label};
+use super::mode::automated_section;
 use super::worker::{Disposition, ItemRun, Worker, backoff, falls_back, open_ticket};
 use crate::bundle::asl::{FAILED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind, TaskMessage};
 use crate::catalog::Located;
-use crate::catalog::document::{CatalogBundle, CatalogItem, Component, Mode, OnFailure};
+use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure};
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use crate::integrations::jira::JiraError;
 use crate::ports::{StoreError, WorkflowError};
@@ -222,35 +223,19 @@ impl Worker {
             }
         };
         let name = &item.doc.metadata.name;
-        if self
-            .engine
-            .first_time(&request.id.to_string(), &format!("component/{id}/started"))
-            .await?
-        {
-            self.note(
-                &request,
-                "component_started",
-                format!("{label}provisioning `{name}`"),
-            )
-            .await?;
-        }
+        self.note_once(
+            &request,
+            &format!("component/{id}/started"),
+            "component_started",
+            format!("{label}provisioning `{name}`"),
+        )
+        .await?;
         let mut scoped = request.clone();
         scoped.fields = fields.clone();
-        let fulfillment = &item.doc.spec.fulfillment;
-        let forced = self.mode_override(name).await?;
-        let automated = match (&fulfillment.automated, fulfillment.mode, &forced) {
-            (Some(automated), Mode::Automated, None) => Some(automated),
-            _ => None,
-        };
-        if let Some(automated) = automated {
+        let forced = self.mode_override(name).await?.is_some();
+        if let Some(automated) = automated_section(&item.doc.spec.fulfillment, forced) {
             let ctx = self.context(&scoped, &item.doc.metadata);
-            let run = RunFor {
-                request_id: request.id.to_string(),
-                requester: request.requester.sub.clone(),
-                item: name,
-                component: id,
-                context: &ctx,
-            };
+            let run = RunFor::of(&request, name, id, &ctx);
             match self
                 .run_automated(&request, item, automated, &run, &label)
                 .await?
@@ -265,18 +250,13 @@ impl Worker {
                     return Ok(failed(format!("{label}{reason}")));
                 }
                 ItemRun::Failed(reason) => {
-                    if self
-                        .engine
-                        .first_time(&request.id.to_string(), &format!("component/{id}/fallback"))
-                        .await?
-                    {
-                        self.note(
-                            &request,
-                            "fallback",
-                            format!("{label}automation failed; opening a JIRA ticket for a person instead: {reason}"),
-                        )
-                        .await?;
-                    }
+                    self.note_once(
+                        &request,
+                        &format!("component/{id}/fallback"),
+                        "fallback",
+                        format!("{label}automation failed; opening a JIRA ticket for a person instead: {reason}"),
+                    )
+                    .await?;
                 }
             }
         }
@@ -456,13 +436,7 @@ impl Worker {
         let mut scoped = request.clone();
         scoped.fields = completed.fields;
         let ctx = self.context(&scoped, &item.doc.metadata);
-        let run = RunFor {
-            request_id: request.id.to_string(),
-            requester: request.requester.sub.clone(),
-            item: &item.doc.metadata.name,
-            component: id,
-            context: &ctx,
-        };
+        let run = RunFor::of(&request, &item.doc.metadata.name, id, &ctx);
         let succeeded = self
             .engine
             .succeeded_outputs(&run, "actions", &automated.actions)

@@ -96,6 +96,24 @@ pub struct RunFor<'a> {
     pub context: &'a Value,
 }
 
+impl<'a> RunFor<'a> {
+    /// The run of `component` (of the item `item`) for `request`, with `context`.
+    pub fn of(
+        request: &crate::requests::model::Request,
+        item: &'a str,
+        component: &'a str,
+        context: &'a Value,
+    ) -> RunFor<'a> {
+        RunFor {
+            request_id: request.id.to_string(),
+            requester: request.requester.sub.clone(),
+            item,
+            component,
+            context,
+        }
+    }
+}
+
 pub struct Engine {
     pub kinds: HashMap<ActionType, Arc<dyn ActionKind>>,
     pub renderer: Renderer,

@@ -7,6 +7,20 @@ use time::OffsetDateTime;
 
 use crate::ports::{StateStore, StoreError};
 
+/// The automation that runs for an item: its `automated` section when its mode is
+/// automated and no admin forced it to manual; `None` means a person fulfils it.
+pub fn automated_section(
+    fulfillment: &crate::catalog::document::Fulfillment,
+    forced_manual: bool,
+) -> Option<&crate::catalog::document::AutomatedFulfillment> {
+    match (&fulfillment.automated, fulfillment.mode) {
+        (Some(automated), crate::catalog::document::Mode::Automated) if !forced_manual => {
+            Some(automated)
+        }
+        _ => None,
+    }
+}
+
 /// The state-store table of overrides, keyed by item name.
 pub const TABLE: &str = "mode-overrides";
 

@@ -224,10 +224,7 @@ fn plan_list(
 pub fn plan(kinds: &Kinds, renderer: &Renderer, p: &PlanFor<'_>) -> Plan {
     let spec = &p.item.spec;
     let fulfillment = &spec.fulfillment;
-    let automated = match (&fulfillment.automated, fulfillment.mode, p.forced_manual) {
-        (Some(automated), Mode::Automated, None) => Some(automated),
-        _ => None,
-    };
+    let automated = super::mode::automated_section(fulfillment, p.forced_manual.is_some());
     let mut plan = Plan {
         dry_run: true,
         item: p.item.metadata.name.clone(),

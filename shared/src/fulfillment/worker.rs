@@ -247,10 +247,7 @@ impl Worker {
         };
         let fulfillment = &item.doc.spec.fulfillment;
         let forced_manual = self.mode_override(&item.doc.metadata.name).await?;
-        let automated = match (&fulfillment.automated, fulfillment.mode, &forced_manual) {
-            (Some(automated), Mode::Automated, None) => Some(automated),
-            _ => None,
-        };
+        let automated = super::mode::automated_section(fulfillment, forced_manual.is_some());
         if let Some(automated) = automated {
             if request.status == RequestStatus::Submitted {
                 request = self.start(&request).await?;
@@ -258,21 +255,14 @@ impl Worker {
             match self.automate(&request, item, automated).await? {
                 Automation::Finished(d) => return Ok(d),
                 Automation::FallBack(reason) => {
-                    if self
-                        .engine
-                        .first_time(&request.id.to_string(), "fallback")
+                    let message = format!(
+                        "automation failed; opening a JIRA ticket for a person instead: {reason}"
+                    );
+                    if let Some(noted) = self
+                        .note_once(&request, "fallback", "fallback", message)
                         .await?
                     {
-                        request = service
-                            .note(
-                                request.id,
-                                None,
-                                "worker",
-                                "fallback",
-                                format!("automation failed; opening a JIRA ticket for a person instead: {reason}"),
-                                |_| {},
-                            )
-                            .await?;
+                        request = noted;
                     }
                 }
             }
@@ -411,15 +401,10 @@ impl Worker {
         }
         match started {
             Ok(arn) => {
-                if self.engine.first_time(&name, "execution").await? {
-                    let count = bundle.doc.spec.components.len();
-                    self.note(
-                        &request,
-                        "execution_started",
-                        format!("provisioning {count} components (execution {arn})"),
-                    )
+                let count = bundle.doc.spec.components.len();
+                let message = format!("provisioning {count} components (execution {arn})");
+                self.note_once(&request, "execution", "execution_started", message)
                     .await?;
-                }
                 Ok(Disposition::Done)
             }
             Err(WorkflowError::Store(e)) => Err(e.into()),
@@ -472,13 +457,7 @@ impl Worker {
         automated: &crate::catalog::document::AutomatedFulfillment,
     ) -> Result<Automation, RequestError> {
         let ctx = self.context(request, &item.doc.metadata);
-        let run = RunFor {
-            request_id: request.id.to_string(),
-            requester: request.requester.sub.clone(),
-            item: &item.doc.metadata.name,
-            component: SINGLE_COMPONENT,
-            context: &ctx,
-        };
+        let run = RunFor::of(request, &item.doc.metadata.name, SINGLE_COMPONENT, &ctx);
         let reason = match self
             .run_automated(request, item, automated, &run, "")
             .await?
@@ -615,6 +594,34 @@ impl Worker {
             .await
         {
             Ok(_) | Err(RequestError::InvalidTransition { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes `message` on the timeline the first time the request reaches `step` (a
+    /// redelivered message does not repeat it); the request as updated, or `None` when
+    /// the step was noted before.
+    pub(super) async fn note_once(
+        &self,
+        request: &Request,
+        step: &str,
+        kind: &str,
+        message: String,
+    ) -> Result<Option<Request>, RequestError> {
+        if !self
+            .engine
+            .first_time(&request.id.to_string(), step)
+            .await?
+        {
+            return Ok(None);
+        }
+        match self
+            .requests
+            .note(request.id, None, "worker", kind, message, |_| {})
+            .await
+        {
+            Ok(updated) => Ok(Some(updated)),
+            Err(RequestError::InvalidTransition { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
