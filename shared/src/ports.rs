@@ -84,7 +84,16 @@ pub trait RequestStore: Send + Sync {
 
     /// Replaces the stored request, whose version must be `request.version - 1`
     /// (optimistic concurrency), and appends `event` to its timeline, atomically.
+    ///
+    /// The store numbers timeline events (`seq`), each after the last: the `seq` an event
+    /// is given to store is ignored.
     async fn update(&self, request: &Request, event: &RequestEvent) -> Result<(), StoreError>;
+
+    /// Appends `events` to a request's timeline, in order, without changing the request
+    /// (notes of progress). Appends never conflict with each other or with updates, so
+    /// the components of a bundle running at the same time each note freely. `NotFound`
+    /// when there is no such request.
+    async fn append(&self, id: &RequestId, events: &[RequestEvent]) -> Result<(), StoreError>;
 
     async fn list(&self, query: &RequestQuery) -> Result<Page<Request>, StoreError>;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use serde_json::{Map, Value};
 
@@ -29,6 +30,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A request still `submitted` this long after it was accepted lost its queue message
 /// (the process stopped between storing it and enqueueing it): the sweep sends another.
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// How many messages the worker of local mode handles at the same time at most.
+const IN_FLIGHT: usize = 32;
 
 /// How often the sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -62,10 +66,14 @@ const MAX_DELAY: Duration = Duration::from_secs(900);
 impl Worker {
     /// Polls the queue until `shutdown` turns true, then returns after the batch in hand.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // Each message is handled in a task of its own, so a slow action holds up
+        // nothing else; at most IN_FLIGHT at a time, and the queue is read again as soon
+        // as one finishes (not when a whole batch has).
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         let mut next_sweep = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
             if tokio::time::Instant::now() >= next_sweep {
                 next_sweep += SWEEP_EVERY;
@@ -78,7 +86,23 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "the sweep for stale requests failed"),
                 }
             }
-            let batch = match self.requests.queue.receive(10, VISIBILITY).await {
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit,
+                // A dropped sender ends the loop like a shutdown.
+                changed = shutdown.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => break,
+                },
+            };
+            let Ok(first) = first else { break };
+            let mut permits = vec![first];
+            while permits.len() < 10 {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let batch = match self.requests.queue.receive(permits.len(), VISIBILITY).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot receive from the action queue");
@@ -86,14 +110,23 @@ impl Worker {
                 }
             };
             if batch.is_empty() {
+                drop(permits);
                 tokio::select! {
                     _ = self.requests.queue.wait(Duration::from_millis(200)) => {}
-                    _ = shutdown.changed() => {}
+                    changed = shutdown.changed() => if changed.is_err() { break },
                 }
                 continue;
             }
-            self.process_batch(batch).await;
+            for (message, permit) in batch.into_iter().zip(permits) {
+                let worker = self.clone();
+                tokio::spawn(async move {
+                    worker.process(&message).await;
+                    drop(permit);
+                });
+            }
         }
+        // Let the messages in hand finish; an unfinished one would come back anyway.
+        let _ = slots.acquire_many(IN_FLIGHT as u32).await;
     }
 
     /// Handles a batch of messages: those of different requests at the same time (their
@@ -196,16 +229,21 @@ impl Worker {
                 component = task.component.as_deref().unwrap_or_default(),
                 task = ?task.task,
             );
-            let _guard = span.enter();
-            return self.run_task(&task, message.receive_count).await;
+            return self
+                .run_task(&task, message.receive_count)
+                .instrument(span)
+                .await;
         }
         let Ok(work) = serde_json::from_str::<FulfillMessage>(&message.body) else {
             tracing::error!(message_id = %message.id, "dropping an unreadable queue message");
             return Disposition::Done;
         };
         let span = tracing::info_span!("fulfill", request_id = %work.request_id);
-        let _guard = span.enter();
-        match self.fulfill(&work, message.receive_count).await {
+        match self
+            .fulfill(&work, message.receive_count)
+            .instrument(span)
+            .await
+        {
             Ok(d) => d,
             Err(RequestError::Store(e)) => {
                 tracing::warn!(error = %e, "storage failed while fulfilling; will retry");
@@ -258,12 +296,8 @@ impl Worker {
                     let message = format!(
                         "automation failed; opening a JIRA ticket for a person instead: {reason}"
                     );
-                    if let Some(noted) = self
-                        .note_once(&request, "fallback", "fallback", message)
-                        .await?
-                    {
-                        request = noted;
-                    }
+                    self.note_once(&request, "fallback", "fallback", message)
+                        .await?;
                 }
             }
         }
@@ -272,17 +306,16 @@ impl Worker {
             && request.status == RequestStatus::Submitted
         {
             request = self.start(&request).await?;
-            request = service
+            service
                 .note(
                     request.id,
-                    Some(request.clone()),
+                    Some(&request),
                     "worker",
                     "mode_forced",
                     format!(
                         "an admin ({}) forced this item to manual: {}",
                         forced.by, forced.reason
                     ),
-                    |_| {},
                 )
                 .await?;
         }
@@ -588,42 +621,43 @@ impl Worker {
         kind: &str,
         message: String,
     ) -> Result<(), RequestError> {
+        self.note_all(request, &[(kind, message)]).await
+    }
+
+    /// Notes `entries` on the request's timeline; a request that ended meanwhile takes
+    /// none, which is no error.
+    pub(super) async fn note_all(
+        &self,
+        request: &Request,
+        entries: &[(&str, String)],
+    ) -> Result<(), RequestError> {
         match self
             .requests
-            .note(request.id, None, "worker", kind, message, |_| {})
+            .note_all(request.id, Some(request), "worker", entries)
             .await
         {
-            Ok(_) | Err(RequestError::InvalidTransition { .. }) => Ok(()),
+            Ok(()) | Err(RequestError::InvalidTransition { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     /// Notes `message` on the timeline the first time the request reaches `step` (a
-    /// redelivered message does not repeat it); the request as updated, or `None` when
-    /// the step was noted before.
+    /// redelivered message does not repeat it).
     pub(super) async fn note_once(
         &self,
         request: &Request,
         step: &str,
         kind: &str,
         message: String,
-    ) -> Result<Option<Request>, RequestError> {
-        if !self
+    ) -> Result<(), RequestError> {
+        if self
             .engine
             .first_time(&request.id.to_string(), step)
             .await?
         {
-            return Ok(None);
+            self.note(request, kind, message).await?;
         }
-        match self
-            .requests
-            .note(request.id, None, "worker", kind, message, |_| {})
-            .await
-        {
-            Ok(updated) => Ok(Some(updated)),
-            Err(RequestError::InvalidTransition { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// Records the engine's notes on the timeline, each prefixed with `label`.
@@ -633,12 +667,14 @@ impl Worker {
         label: &str,
         notes: &[Note],
     ) -> Result<(), RequestError> {
-        for note in notes {
-            tracing::info!(kind = note.kind, message = %note.message, "fulfillment");
-            self.note(request, note.kind, format!("{label}{}", note.message))
-                .await?;
-        }
-        Ok(())
+        let entries: Vec<(&str, String)> = notes
+            .iter()
+            .map(|note| {
+                tracing::info!(kind = note.kind, message = %note.message, "fulfillment");
+                (note.kind, format!("{label}{}", note.message))
+            })
+            .collect();
+        self.note_all(request, &entries).await
     }
 
     async fn fail(&self, request: &Request, reason: &str) -> Result<Disposition, RequestError> {

@@ -188,10 +188,7 @@ async fn component_issue(
         }
     }
     if let Ok(id) = waiting.request_id.parse() {
-        let noted = state
-            .requests
-            .note(id, None, "jira", kind, message, |_| {})
-            .await;
+        let noted = state.requests.note(id, None, "jira", kind, message).await;
         if let Err(e) = noted {
             tracing::info!(error = %e, "the request's timeline did not take the note");
         }

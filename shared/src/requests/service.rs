@@ -258,26 +258,73 @@ impl RequestService {
         message: Option<String>,
         change: impl Fn(&mut Request),
     ) -> Result<Request, RequestError> {
-        self.record(id, known, actor, kind, Some(next), message, change)
+        self.record(id, known, actor, kind, next, message, change)
             .await
     }
 
     /// Adds an event to the timeline of a request that has not finished, without changing
-    /// its status (an action's attempt, a retry, a fallback), applying `change` with it.
+    /// the request (an action's attempt, a retry, a fallback).
     pub async fn note(
         &self,
         id: RequestId,
-        known: Option<Request>,
+        known: Option<&Request>,
         actor: &str,
         kind: &str,
         message: String,
-        change: impl Fn(&mut Request),
-    ) -> Result<Request, RequestError> {
-        self.record(id, known, actor, kind, None, Some(message), change)
-            .await
+    ) -> Result<(), RequestError> {
+        self.note_all(id, known, actor, &[(kind, message)]).await
     }
 
-    /// Writes one event (and the change it brings) with optimistic concurrency: a
+    /// Adds events to the timeline of a request that has not finished, in order, without
+    /// changing the request. `known` is the request as the caller last read it (saving a
+    /// read). Notes never conflict: a bundle's components note side by side.
+    pub async fn note_all(
+        &self,
+        id: RequestId,
+        known: Option<&Request>,
+        actor: &str,
+        notes: &[(&str, String)],
+    ) -> Result<(), RequestError> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        let status = match known {
+            Some(request) => request.status,
+            None => {
+                self.store
+                    .get(&id)
+                    .await?
+                    .ok_or_else(|| RequestError::NotFound(id.to_string()))?
+                    .status
+            }
+        };
+        if status.is_terminal() {
+            return Err(RequestError::InvalidTransition {
+                status,
+                next: status,
+            });
+        }
+        let at = self.clock.now();
+        let events: Vec<RequestEvent> = notes
+            .iter()
+            .map(|(kind, message)| RequestEvent {
+                request_id: id,
+                seq: 0,
+                at,
+                actor: actor.to_owned(),
+                kind: (*kind).to_owned(),
+                status,
+                message: Some(message.clone()),
+            })
+            .collect();
+        match self.store.append(&id, &events).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(RequestError::NotFound(id.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a transition (and the change it brings) with optimistic concurrency: a
     /// concurrent writer makes it re-read and try again.
     #[allow(clippy::too_many_arguments)]
     async fn record(
@@ -286,7 +333,7 @@ impl RequestService {
         mut known: Option<Request>,
         actor: &str,
         kind: &str,
-        next: Option<RequestStatus>,
+        next: RequestStatus,
         message: Option<String>,
         change: impl Fn(&mut Request),
     ) -> Result<Request, RequestError> {
@@ -299,24 +346,16 @@ impl RequestService {
                     .await?
                     .ok_or_else(|| RequestError::NotFound(id.to_string()))?,
             };
-            let next = match next {
-                // Already there (a redelivered message, a repeated webhook): nothing to do.
-                Some(next) if request.status == next => return Ok(request),
-                Some(next) if !request.status.can_become(next) => {
-                    return Err(RequestError::InvalidTransition {
-                        status: request.status,
-                        next,
-                    });
-                }
-                Some(next) => next,
-                None if request.status.is_terminal() => {
-                    return Err(RequestError::InvalidTransition {
-                        status: request.status,
-                        next: request.status,
-                    });
-                }
-                None => request.status,
-            };
+            // Already there (a redelivered message, a repeated webhook): nothing to do.
+            if request.status == next {
+                return Ok(request);
+            }
+            if !request.status.can_become(next) {
+                return Err(RequestError::InvalidTransition {
+                    status: request.status,
+                    next,
+                });
+            }
             let now = self.clock.now();
             request.status = next;
             request.version += 1;
@@ -324,7 +363,7 @@ impl RequestService {
             change(&mut request);
             let event = RequestEvent {
                 request_id: id,
-                seq: request.version,
+                seq: 0, // numbered by the store
                 at: now,
                 actor: actor.to_owned(),
                 kind: kind.to_owned(),

@@ -108,6 +108,27 @@ pub async fn run(store: &dyn RequestStore) {
         Err(StoreError::VersionConflict { .. }) => {}
         other => panic!("a stale update must be a version conflict, got {other:?}"),
     }
+    // Notes go on the timeline without changing the request; several written at once
+    // (components running side by side) neither conflict nor lose each other.
+    let noted = |kind: &str| RequestEvent {
+        message: Some(format!("{kind} happened")),
+        ..event(&next, kind)
+    };
+    let (two, one) = ([noted("note-a1"), noted("note-a2")], [noted("note-b")]);
+    let (a, b) = tokio::join!(store.append(&first.id, &two), store.append(&first.id, &one));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(
+        store.get(&first.id).await.unwrap().map(|r| r.version),
+        Some(2),
+        "a note does not change the request"
+    );
+    assert!(matches!(
+        store
+            .append(&RequestId::new_at(at(2)), &[noted("nowhere")])
+            .await,
+        Err(StoreError::NotFound)
+    ));
     let mut ticketed = next.clone();
     ticketed.status = RequestStatus::AwaitingFulfillment;
     ticketed.ticket = Some(Ticket {
@@ -119,17 +140,29 @@ pub async fn run(store: &dyn RequestStore) {
         .update(&ticketed, &event(&ticketed, "ticket_created"))
         .await
         .unwrap();
-    let kinds: Vec<String> = store
-        .events(&first.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let timeline = store.events(&first.id).await.unwrap();
+    let mut kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    // The two appends ran at the same time: either may come first, each in its order.
+    if kinds.get(2) == Some(&"note-b") {
+        kinds[2..5].rotate_left(1);
+    }
     assert_eq!(
         kinds,
-        ["submitted", "started", "ticket_created"],
+        [
+            "submitted",
+            "started",
+            "note-a1",
+            "note-a2",
+            "note-b",
+            "ticket_created"
+        ],
         "the timeline is in order"
+    );
+    let seqs: Vec<u64> = timeline.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        [1, 2, 3, 4, 5, 6],
+        "the store numbers events in order"
     );
     assert_eq!(
         store.find_by_ticket("DBRE-7").await.unwrap().map(|r| r.id),

@@ -202,7 +202,7 @@ impl Db {
 /// multiplying: each commit writes every page it dirtied to the journal, which is most of
 /// a small write's cost.
 fn run_batch(conn: &mut Connection, first: Job, queue: &mpsc::Receiver<Job>) {
-    let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let began = conn.exec("BEGIN IMMEDIATE", []).is_ok();
     let mut answers = vec![first(conn)];
     while answers.len() < MAX_BATCH {
         match queue.try_recv() {
@@ -210,9 +210,9 @@ fn run_batch(conn: &mut Connection, first: Job, queue: &mpsc::Receiver<Job>) {
             Err(_) => break,
         }
     }
-    let committed = began && conn.execute_batch("COMMIT").is_ok();
+    let committed = began && conn.exec("COMMIT", []).is_ok();
     if began && !committed {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = conn.exec("ROLLBACK", []);
     }
     for answer in answers {
         answer(committed);

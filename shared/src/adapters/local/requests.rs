@@ -2,7 +2,7 @@
 //! columns that queries filter on) and one row per timeline event.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
@@ -82,11 +82,9 @@ impl RequestStore for SqliteRequestStore {
         let record = self
             .db
             .call(move |conn| {
-                conn.query_row("SELECT record FROM requests WHERE id = ?1", [id], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()
-                .map_err(unavailable)
+                conn.prepare_cached("SELECT record FROM requests WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id], |r| r.get::<_, String>(0)).optional())
+                    .map_err(unavailable)
             })
             .await?;
         record.map(read_request).transpose()
@@ -130,15 +128,28 @@ impl RequestStore for SqliteRequestStore {
                         StoreError::NotFound
                     });
                 }
-                tx.exec(
-                    "INSERT INTO request_events (request_id, seq, record) VALUES (?1, ?2, ?3)",
-                    params![
-                        request.id.to_string(),
-                        sql_int(request.version),
-                        event_record
-                    ],
-                )
-                .map_err(unavailable)?;
+                insert_event(&tx, &request.id.to_string(), &event_record)?;
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn append(&self, id: &RequestId, events: &[RequestEvent]) -> Result<(), StoreError> {
+        let id = id.to_string();
+        let records = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        self.db
+            .call(move |conn| {
+                let tx = conn.savepoint().map_err(unavailable)?;
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM requests WHERE id = ?1")
+                    .and_then(|mut s| s.exists([&id]))
+                    .map_err(unavailable)?;
+                if !exists {
+                    return Err(StoreError::NotFound);
+                }
+                for record in &records {
+                    insert_event(&tx, &id, record)?;
+                }
                 tx.commit().map_err(unavailable)
             })
             .await
@@ -183,13 +194,19 @@ impl RequestStore for SqliteRequestStore {
             .call(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
-                        "SELECT record FROM request_events WHERE request_id = ?1 ORDER BY seq",
+                        "SELECT seq, record FROM request_events WHERE request_id = ?1 ORDER BY seq",
                     )
                     .map_err(unavailable)?;
                 let rows = stmt
-                    .query_map([id], |r| r.get::<_, String>(0))
+                    .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
                     .map_err(unavailable)?;
-                rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+                rows.map(|row| {
+                    let (seq, record) = row.map_err(unavailable)?;
+                    let mut event: RequestEvent = decode(&record)?;
+                    event.seq = u64::try_from(seq).unwrap_or(0);
+                    Ok(event)
+                })
+                .collect()
             })
             .await
     }
@@ -210,4 +227,16 @@ impl RequestStore for SqliteRequestStore {
             })
             .await
     }
+}
+
+/// Appends an event to a request's timeline, numbered after the last one (the store
+/// numbers events, so that notes written at the same time never collide).
+fn insert_event(conn: &Connection, request: &str, record: &str) -> Result<(), StoreError> {
+    conn.exec(
+        "INSERT INTO request_events (request_id, seq, record)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM request_events WHERE request_id = ?1), ?2)",
+        params![request, record],
+    )
+    .map(|_| ())
+    .map_err(unavailable)
 }

@@ -1,20 +1,26 @@
 //! The workflow engine of local mode: the `asl` runner, durable on SQLite.
 //!
-//! Every call that moves an execution (start, a task's answer, a timer) runs as one job on
-//! the database thread: it loads the execution, advances it, and in the same transaction
-//! stores the new execution record, appends its history events and puts the messages its
-//! tasks sent on their queues (an outbox). So a crash loses either the whole step or
-//! nothing: a task whose answer was recorded never runs again, and a task recorded as
-//! scheduled always has its message. Waits, retries and timeouts are kept as a wake-up
-//! time per execution; a timer loop advances executions when theirs comes, including
-//! those left running by an earlier process.
+//! Every call that moves an execution (start, a task's answer, a timer) advances it and
+//! then, in one transaction, stores the new execution record, appends its history events
+//! and puts the messages its tasks sent on their queues (an outbox). So a crash loses
+//! either the whole step or nothing: a task whose answer was recorded never runs again,
+//! and a task recorded as scheduled always has its message. Waits, retries and timeouts
+//! are kept as a wake-up time per execution; a timer loop advances executions when theirs
+//! comes, including those left running by an earlier process.
+//!
+//! Running executions stay in memory between their moves, each behind its own lock: a
+//! move neither reads nor parses the stored record, moves of one execution happen one at
+//! a time, and the interpreter and the encoding run on the caller's thread, so the
+//! database thread only writes. The database stays the truth: a move whose write fails
+//! drops the copy in memory, and the next move reads the record back.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use asl::{
-    Answer, Execution, Failure, HistoryEvent, Machine, Signal, SignalError, TaskCall, Tasks,
+    Answer, Execution, Failure, HistoryEvent, Machine, Signal, SignalError, Status, TaskCall, Tasks,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -23,7 +29,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
-use super::db::{Db, ExecCached, decode, encode, unavailable};
+use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
 use super::queue::{insert_message, new_message_id, unix_ms};
 use crate::ports::{Clock, ExecutionSummary, StoreError, WorkflowError, Workflows};
 
@@ -34,6 +40,10 @@ const SQS_SEND: &str = "arn:aws:states:::sqs:sendMessage";
 
 /// How many due executions the timer advances per round.
 const TIMER_BATCH: usize = 64;
+
+/// How many executions stay in memory between moves; past it, idle ones are dropped
+/// (and read back from the database when they next move).
+const IN_MEMORY: usize = 4096;
 
 /// A queue that task states may send to, by the URL definitions name it with.
 #[derive(Clone)]
@@ -49,6 +59,15 @@ pub struct LocalWorkflows {
     inner: Arc<Inner>,
 }
 
+/// A running execution held in memory, with the hash of the definition it runs.
+struct Live {
+    hash: String,
+    execution: Execution,
+}
+
+/// One execution's place in memory: empty until it is read (or after a failed write).
+type Slot = Arc<tokio::sync::Mutex<Option<Live>>>;
+
 struct Inner {
     db: Db,
     clock: Arc<dyn Clock>,
@@ -59,8 +78,16 @@ struct Inner {
     queues: Vec<QueueTarget>,
     /// Parsed definitions by content hash.
     machines: Mutex<HashMap<String, Arc<Machine>>>,
-    /// Woken when an execution's wake-up time may have moved earlier.
+    /// Executions in memory, by ARN.
+    live: Mutex<HashMap<String, Slot>>,
+    /// Woken when an execution's wake-up time comes before `planned`.
     timer: Notify,
+    /// When the timer loop means to wake up next (Unix ms); `i64::MAX` while it looks.
+    planned: AtomicI64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl LocalWorkflows {
@@ -79,7 +106,9 @@ impl LocalWorkflows {
                 substitutions,
                 queues,
                 machines: Mutex::new(HashMap::new()),
+                live: Mutex::new(HashMap::new()),
                 timer: Notify::new(),
+                planned: AtomicI64::new(i64::MAX),
             }),
         }
     }
@@ -96,6 +125,8 @@ impl LocalWorkflows {
             if *shutdown.borrow() {
                 return;
             }
+            // While it looks, any new wake-up time wakes it again.
+            self.inner.planned.store(i64::MAX, Ordering::SeqCst);
             let next = match self.fire_due_timers().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -104,9 +135,11 @@ impl LocalWorkflows {
                 }
             };
             let now = unix_ms(self.inner.clock.now());
-            let sleep = next.map_or(60_000, |at| (at - now).clamp(0, 60_000));
+            let at = next.map_or(now + 60_000, |at| at.min(now + 60_000));
+            self.inner.planned.store(at, Ordering::SeqCst);
+            let sleep = u64::try_from(at - now).unwrap_or(0);
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(u64::try_from(sleep).unwrap_or(0))) => {}
+                _ = tokio::time::sleep(Duration::from_millis(sleep)) => {}
                 _ = self.inner.timer.notified() => {}
                 _ = shutdown.changed() => {}
             }
@@ -127,7 +160,7 @@ impl LocalWorkflows {
                         )
                         .map_err(unavailable)?;
                     let rows = stmt
-                        .query_map(params![now, TIMER_BATCH as i64], |r| r.get(0))
+                        .query_map(params![now, sql_int(TIMER_BATCH)], |r| r.get(0))
                         .map_err(unavailable)?;
                     rows.collect::<Result<_, _>>().map_err(unavailable)
                 })
@@ -150,18 +183,85 @@ impl LocalWorkflows {
             .inner
             .db
             .call(|conn| {
-                conn.query_row(
+                conn.prepare_cached(
                     "SELECT min(wake_at) FROM wf_executions WHERE wake_at IS NOT NULL",
-                    [],
-                    |r| r.get::<_, Option<i64>>(0),
                 )
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<i64>>(0)))
                 .map_err(unavailable)
             })
             .await?)
     }
 
-    /// Runs `step` on the stored execution `arn` and stores what it did, in one
-    /// transaction.
+    /// The in-memory place of execution `arn`. Idle executions are dropped from memory
+    /// when there are too many.
+    fn slot(&self, arn: &str) -> Slot {
+        let mut live = lock(&self.inner.live);
+        if live.len() >= IN_MEMORY && !live.contains_key(arn) {
+            // Nobody else holds an idle slot, and nobody can take it while the map is
+            // locked.
+            live.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        live.entry(arn.to_owned()).or_default().clone()
+    }
+
+    /// Gives back `slot` after a move: an execution that is over (or could not be read)
+    /// leaves memory, unless another caller is waiting for it.
+    fn release(&self, arn: &str, slot: Slot, keep: bool) {
+        if keep {
+            return;
+        }
+        let mut live = lock(&self.inner.live);
+        if Arc::strong_count(&slot) == 2 {
+            live.remove(arn);
+        }
+    }
+
+    /// Runs `operation` on the slot of `arn`, locked. An error drops what memory held
+    /// (the operation may have changed it before failing): the next move reads the
+    /// stored record.
+    async fn with_slot<T>(
+        &self,
+        arn: &str,
+        operation: impl AsyncFnOnce(&mut Option<Live>) -> Result<T, WorkflowError>,
+    ) -> Result<T, WorkflowError> {
+        let slot = self.slot(arn);
+        let mut guard = slot.lock().await;
+        let result = operation(&mut guard).await;
+        if result.is_err() {
+            *guard = None;
+        }
+        let keep = matches!(&*guard, Some(live) if live.execution.status == Status::Running);
+        drop(guard);
+        self.release(arn, slot, keep);
+        result
+    }
+
+    /// Reads a stored execution.
+    async fn load(&self, arn: &str) -> Result<Option<Live>, WorkflowError> {
+        let arn = arn.to_owned();
+        let row: Option<(String, String)> = self
+            .inner
+            .db
+            .call(move |conn| {
+                conn.prepare_cached("SELECT hash, record FROM wf_executions WHERE arn = ?1")
+                    .and_then(|mut s| {
+                        s.query_row(params![arn], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(unavailable)
+            })
+            .await?;
+        Ok(row
+            .map(|(hash, record)| {
+                Ok::<_, StoreError>(Live {
+                    hash,
+                    execution: decode(&record)?,
+                })
+            })
+            .transpose()?)
+    }
+
+    /// Runs `step` on execution `arn` and stores what it did, in one transaction.
     async fn transact<F>(&self, arn: &str, step: F) -> Result<(), WorkflowError>
     where
         F: FnOnce(
@@ -170,51 +270,46 @@ impl LocalWorkflows {
                 &mut Outbox<'_>,
                 OffsetDateTime,
             ) -> Result<Vec<HistoryEvent>, WorkflowError>
-            + Send
-            + 'static,
+            + Send,
     {
-        let inner = self.inner.clone();
-        let arn = arn.to_owned();
-        let now = self.inner.clock.now();
-        let sent = self
-            .inner
+        self.with_slot(arn, async |live| {
+            if live.is_none() {
+                *live = self.load(arn).await?;
+            }
+            let Some(live) = live.as_mut() else {
+                return Err(WorkflowError::NoSuchExecution(arn.to_owned()));
+            };
+            let machine = self.machine(&live.hash).await?;
+            let now = self.inner.clock.now();
+            let write = {
+                let mut outbox = Outbox::new(&self.inner.queues, now);
+                let events = step(&mut live.execution, &machine, &mut outbox, now)?;
+                Write::of(&live.execution, &events, &outbox, None)?
+            };
+            self.commit(write).await
+        })
+        .await
+    }
+
+    /// Stores a move on the database thread.
+    async fn commit(&self, write: Write) -> Result<(), WorkflowError> {
+        let woken = write.woken();
+        let wake = write.wake;
+        self.inner
             .db
             .call(move |conn| {
                 let tx = conn.savepoint().map_err(unavailable)?;
-                let row: Option<(String, String)> = tx
-                    .prepare_cached("SELECT hash, record FROM wf_executions WHERE arn = ?1")
-                    .and_then(|mut s| {
-                        s.query_row(params![arn], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .optional()
-                    })
-                    .map_err(unavailable)?;
-                let Some((hash, record)) = row else {
-                    return Ok(Err(WorkflowError::NoSuchExecution(arn)));
-                };
-                let mut execution: Execution = decode(&record)?;
-                let machine = match inner.machine(&tx, &hash) {
-                    Ok(m) => m,
-                    Err(e) => return Ok(Err(e)),
-                };
-                let mut outbox = Outbox::new(&inner.queues, now);
-                let events = match step(&mut execution, &machine, &mut outbox, now) {
-                    Ok(events) => events,
-                    Err(e) => return Ok(Err(e)),
-                };
-                save(&tx, &execution, &events, &outbox)?;
-                tx.commit().map_err(unavailable)?;
-                Ok(Ok(outbox.woken()))
+                write.apply(&tx)?;
+                tx.commit().map_err(unavailable)
             })
-            .await??;
-        self.after_commit(&sent);
-        Ok(())
-    }
-
-    fn after_commit(&self, woken: &[usize]) {
-        for &q in woken {
+            .await?;
+        for q in woken {
             self.inner.queues[q].arrived.notify_one();
         }
-        self.inner.timer.notify_one();
+        if wake.is_some_and(|at| at < self.inner.planned.load(Ordering::SeqCst)) {
+            self.inner.timer.notify_one();
+        }
+        Ok(())
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), WorkflowError> {
@@ -245,22 +340,26 @@ impl LocalWorkflows {
         }
         Ok(text)
     }
-}
 
-impl Inner {
     /// The parsed definition with this hash (parsed once per process).
-    fn machine(&self, conn: &Connection, hash: &str) -> Result<Arc<Machine>, WorkflowError> {
-        if let Some(m) = self.cached(hash) {
+    async fn machine(&self, hash: &str) -> Result<Arc<Machine>, WorkflowError> {
+        if let Some(m) = lock(&self.inner.machines).get(hash).cloned() {
             return Ok(m);
         }
-        let text: String = conn
-            .query_row(
-                "SELECT definition FROM wf_definitions WHERE hash = ?1",
-                params![hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(unavailable)?
+        let owned = hash.to_owned();
+        let text: String = self
+            .inner
+            .db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT definition FROM wf_definitions WHERE hash = ?1",
+                    params![owned],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?
             .ok_or_else(|| StoreError::Corrupt(format!("the definition {hash} is missing")))?;
         let machine = Arc::new(Machine::parse(&text).map_err(|problems| {
             StoreError::Corrupt(format!(
@@ -268,19 +367,57 @@ impl Inner {
                 describe_problems(&problems)
             ))
         })?);
-        self.machines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash.to_owned(), machine.clone());
+        lock(&self.inner.machines).insert(hash.to_owned(), machine.clone());
         Ok(machine)
     }
 
-    fn cached(&self, hash: &str) -> Option<Arc<Machine>> {
-        self.machines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(hash)
-            .cloned()
+    /// Starts execution `arn` unless it exists (then: the same input is the same start).
+    async fn start_in(
+        &self,
+        live: &mut Option<Live>,
+        arn: &str,
+        machine: &str,
+        name: &str,
+        input: &Value,
+    ) -> Result<(), WorkflowError> {
+        if live.is_none() {
+            *live = self.load(arn).await?;
+        }
+        if let Some(existing) = live {
+            return if existing.execution.input == *input {
+                Ok(())
+            } else {
+                Err(WorkflowError::ExecutionAlreadyExists(name.to_owned()))
+            };
+        }
+        let owned = machine.to_owned();
+        let hash: String = self
+            .inner
+            .db
+            .call(move |conn| {
+                conn.prepare_cached("SELECT hash FROM wf_machines WHERE name = ?1")
+                    .and_then(|mut s| s.query_row(params![owned], |r| r.get(0)).optional())
+                    .map_err(unavailable)
+            })
+            .await?
+            .ok_or_else(|| WorkflowError::NoSuchMachine(machine.to_owned()))?;
+        let definition = self.machine(&hash).await?;
+        let now = self.inner.clock.now();
+        let (mut execution, mut events) = Execution::start(
+            &definition,
+            arn,
+            &self.machine_arn(machine),
+            input.clone(),
+            now,
+        );
+        let write = {
+            let mut outbox = Outbox::new(&self.inner.queues, now);
+            events.extend(execution.advance(&definition, now, &mut outbox));
+            Write::of(&execution, &events, &outbox, Some((machine, &hash)))?
+        };
+        self.commit(write).await?;
+        *live = Some(Live { hash, execution });
+        Ok(())
     }
 }
 
@@ -292,49 +429,90 @@ fn describe_problems(problems: &[asl::Problem]) -> String {
         .join("; ")
 }
 
-/// Stores an execution after a step: its record and wake-up time, its new history
-/// events, and the messages its tasks sent.
-fn save(
-    conn: &Connection,
-    execution: &Execution,
-    events: &[HistoryEvent],
-    outbox: &Outbox<'_>,
-) -> Result<(), StoreError> {
-    // Rounded up, so that advancing at a due time always finds the wake-up reached.
-    let wake = execution.next_wake().map(|t| {
-        let nanos = t.unix_timestamp_nanos();
-        i64::try_from(nanos.div_euclid(1_000_000) + i128::from(nanos.rem_euclid(1_000_000) > 0))
-            .unwrap_or(i64::MAX)
-    });
-    conn.exec(
-        "UPDATE wf_executions SET status = ?2, wake_at = ?3, record = ?4 WHERE arn = ?1",
-        params![
-            execution.arn,
-            execution.status.as_str(),
-            wake,
-            encode(execution)?
-        ],
-    )
-    .map_err(unavailable)?;
-    for event in events {
-        conn.exec(
-            "INSERT INTO wf_history (execution, id, record) VALUES (?1, ?2, ?3)",
-            params![
-                execution.arn,
-                i64::try_from(event.id).unwrap_or(i64::MAX),
-                encode(event)?
-            ],
-        )
-        .map_err(unavailable)?;
-    }
-    let now = unix_ms(outbox.now);
-    for send in &outbox.sends {
-        let queue = &outbox.queues[send.queue].name;
-        insert_message(conn, &send.id, queue, &send.body, now, send.delay)?;
-    }
-    Ok(())
+/// A move of an execution as the database stores it, encoded before it goes to the
+/// database thread: the record and its wake-up time, the new history events, and the
+/// messages its tasks sent.
+struct Write {
+    arn: String,
+    status: &'static str,
+    wake: Option<i64>,
+    record: String,
+    events: Vec<(i64, String)>,
+    /// Queue index, queue name, message.
+    sends: Vec<(usize, String, Outgoing)>,
+    sent_at: i64,
+    /// A new execution's machine name and definition hash.
+    created: Option<(String, String)>,
 }
 
+impl Write {
+    fn of(
+        execution: &Execution,
+        events: &[HistoryEvent],
+        outbox: &Outbox<'_>,
+        created: Option<(&str, &str)>,
+    ) -> Result<Write, StoreError> {
+        // Rounded up, so that advancing at a due time always finds the wake-up reached.
+        let wake = execution.next_wake().map(|t| {
+            let nanos = t.unix_timestamp_nanos();
+            i64::try_from(nanos.div_euclid(1_000_000) + i128::from(nanos.rem_euclid(1_000_000) > 0))
+                .unwrap_or(i64::MAX)
+        });
+        Ok(Write {
+            arn: execution.arn.clone(),
+            status: execution.status.as_str(),
+            wake,
+            record: encode(execution)?,
+            events: events
+                .iter()
+                .map(|e| Ok((sql_int(e.id), encode(e)?)))
+                .collect::<Result<_, StoreError>>()?,
+            sends: outbox
+                .sends
+                .iter()
+                .map(|s| (s.queue, outbox.queues[s.queue].name.clone(), s.clone()))
+                .collect(),
+            sent_at: unix_ms(outbox.now),
+            created: created.map(|(m, h)| (m.to_owned(), h.to_owned())),
+        })
+    }
+
+    /// The queues that receive a message, each once.
+    fn woken(&self) -> Vec<usize> {
+        let mut queues: Vec<usize> = self.sends.iter().map(|s| s.0).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        queues
+    }
+
+    fn apply(&self, conn: &Connection) -> Result<(), StoreError> {
+        match &self.created {
+            Some((machine, hash)) => conn.exec(
+                "INSERT INTO wf_executions (arn, machine, hash, status, wake_at, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![self.arn, machine, hash, self.status, self.wake, self.record],
+            ),
+            None => conn.exec(
+                "UPDATE wf_executions SET status = ?2, wake_at = ?3, record = ?4 WHERE arn = ?1",
+                params![self.arn, self.status, self.wake, self.record],
+            ),
+        }
+        .map_err(unavailable)?;
+        for (id, record) in &self.events {
+            conn.exec(
+                "INSERT INTO wf_history (execution, id, record) VALUES (?1, ?2, ?3)",
+                params![self.arn, id, record],
+            )
+            .map_err(unavailable)?;
+        }
+        for (_, queue, send) in &self.sends {
+            insert_message(conn, &send.id, queue, &send.body, self.sent_at, send.delay)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
 struct Outgoing {
     queue: usize,
     id: String,
@@ -357,14 +535,6 @@ impl<'a> Outbox<'a> {
             now,
             sends: Vec::new(),
         }
-    }
-
-    /// The queues that received a message, each once.
-    fn woken(&self) -> Vec<usize> {
-        let mut queues: Vec<usize> = self.sends.iter().map(|s| s.queue).collect();
-        queues.sort_unstable();
-        queues.dedup();
-        queues
     }
 
     fn send(&mut self, parameters: &Value) -> Result<String, Failure> {
@@ -459,11 +629,7 @@ impl Workflows for LocalWorkflows {
             })?;
         let digest = Sha256::digest(text.as_bytes());
         let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        self.inner
-            .machines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash.clone(), Arc::new(machine));
+        lock(&self.inner.machines).insert(hash.clone(), Arc::new(machine));
         let owned = name.to_owned();
         self.inner
             .db
@@ -495,62 +661,11 @@ impl Workflows for LocalWorkflows {
         input: &Value,
     ) -> Result<String, WorkflowError> {
         let arn = self.execution_arn(machine, name);
-        let machine_arn = self.machine_arn(machine);
-        let (inner, machine, input) = (self.inner.clone(), machine.to_owned(), input.clone());
-        let returned = arn.clone();
-        let now = self.inner.clock.now();
-        let woken = self
-            .inner
-            .db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
-                let existing: Option<String> = tx
-                    .query_row(
-                        "SELECT record FROM wf_executions WHERE arn = ?1",
-                        params![arn],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some(record) = existing {
-                    let execution: Execution = decode(&record)?;
-                    return Ok(if execution.input == input {
-                        Ok(Vec::new())
-                    } else {
-                        Err(WorkflowError::ExecutionAlreadyExists(execution.name))
-                    });
-                }
-                let hash: Option<String> = tx
-                    .query_row(
-                        "SELECT hash FROM wf_machines WHERE name = ?1",
-                        params![machine],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                let Some(hash) = hash else {
-                    return Ok(Err(WorkflowError::NoSuchMachine(machine)));
-                };
-                let definition = match inner.machine(&tx, &hash) {
-                    Ok(m) => m,
-                    Err(e) => return Ok(Err(e)),
-                };
-                let (mut execution, mut events) =
-                    Execution::start(&definition, &arn, &machine_arn, input, now);
-                let mut outbox = Outbox::new(&inner.queues, now);
-                events.extend(execution.advance(&definition, now, &mut outbox));
-                tx.exec(
-                    "INSERT INTO wf_executions (arn, machine, hash, status, record) VALUES (?1, ?2, ?3, 'RUNNING', '{}')",
-                    params![arn, machine, hash],
-                )
-                .map_err(unavailable)?;
-                save(&tx, &execution, &events, &outbox)?;
-                tx.commit().map_err(unavailable)?;
-                Ok(Ok(outbox.woken()))
-            })
-            .await??;
-        self.after_commit(&woken);
-        Ok(returned)
+        self.with_slot(&arn, async |live| {
+            self.start_in(live, &arn, machine, name, input).await
+        })
+        .await?;
+        Ok(arn)
     }
 
     async fn send_task_success(&self, token: &str, output: &Value) -> Result<(), WorkflowError> {
@@ -595,13 +710,9 @@ impl Workflows for LocalWorkflows {
             .inner
             .db
             .call(move |conn| {
-                conn.query_row(
-                    "SELECT record FROM wf_executions WHERE arn = ?1",
-                    params![arn],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)
+                conn.prepare_cached("SELECT record FROM wf_executions WHERE arn = ?1")
+                    .and_then(|mut s| s.query_row(params![arn], |r| r.get(0)).optional())
+                    .map_err(unavailable)
             })
             .await?;
         Ok(record
