@@ -630,9 +630,12 @@ fn run_fork(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) -
             continue;
         }
         run(child, root, cx);
-        match &child.step {
+        match &mut child.step {
             Step::Done { output } => {
-                results[i] = Some(output.clone());
+                // The result moves to the fork; the finished child keeps nothing, so a
+                // stored execution does not carry it three times.
+                results[i] = Some(std::mem::take(output));
+                child.input = Value::Null;
                 running -= 1;
                 if is_map {
                     cx.rec.record(

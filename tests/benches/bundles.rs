@@ -6,7 +6,8 @@
 //! worker, the fulfillment engine's records, the request store and the local workflow
 //! engine (every transition stored), with no-op actions.
 //!
-//! Run: `cargo bench -p orchestrator-tests --bench bundles`.
+//! Run: `cargo bench -p orchestrator-tests --bench bundles` (`BENCH_AT_ONCE=100` for more
+//! requests at once than the default 20).
 
 use std::time::{Duration, Instant};
 
@@ -191,7 +192,14 @@ async fn durable(bundle: &str, quick: bool) {
     );
 
     // Many at once: throughput.
-    let n = if quick { 2 } else { 20 };
+    let n = if quick {
+        2
+    } else {
+        std::env::var("BENCH_AT_ONCE")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20)
+    };
     let started = Instant::now();
     let ids = submit(&local, n).await;
     let tasks = drain(&local, &ids).await;

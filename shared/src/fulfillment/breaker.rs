@@ -2,8 +2,14 @@
 //! (every Lambda) sees the same state: closed; open after `threshold` consecutive
 //! failures; after `cooldown`, half-open, letting one probe through; the probe's success
 //! closes it, its failure opens it again.
+//!
+//! Each worker remembers what it last read or wrote of a breaker for `fresh_for` (a
+//! second), so the common case (closed, and staying closed) costs no store call. Every
+//! change is still a conditional write on the stored state, so a stale memory only makes
+//! a write retry; a breaker another worker opened is seen here at most `fresh_for` late.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +52,17 @@ pub struct Breakers {
     pub clock: Arc<dyn Clock>,
     pub threshold: u32,
     pub cooldown: Duration,
+    /// How long what this worker last saw of a breaker is used without reading it again.
+    pub fresh_for: Duration,
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+}
+
+/// A breaker as this worker last read or wrote it.
+#[derive(Clone)]
+struct Seen {
+    breaker: Breaker,
+    version: Option<u64>,
+    at: OffsetDateTime,
 }
 
 impl Breakers {
@@ -55,7 +72,39 @@ impl Breakers {
             clock,
             threshold: 5,
             cooldown: Duration::from_secs(30),
+            fresh_for: Duration::from_secs(1),
+            seen: Arc::default(),
         }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, host: &str, breaker: Breaker, version: Option<u64>) {
+        let at = self.clock.now();
+        self.seen().insert(
+            host.to_owned(),
+            Seen {
+                breaker,
+                version,
+                at,
+            },
+        );
+    }
+
+    /// The breaker as last seen, if that was recently enough; otherwise read.
+    async fn recent(&self, host: &str) -> Result<(Breaker, Option<u64>), StoreError> {
+        let now = self.clock.now();
+        if let Some(seen) = self.seen().get(host)
+            && now - seen.at < self.fresh_for
+            && now >= seen.at
+        {
+            return Ok((seen.breaker.clone(), seen.version));
+        }
+        let (breaker, version) = self.read(host).await?;
+        self.remember(host, breaker.clone(), version);
+        Ok((breaker, version))
     }
 
     async fn read(&self, host: &str) -> Result<(Breaker, Option<u64>), StoreError> {
@@ -83,7 +132,7 @@ impl Breakers {
         change: impl Fn(&Breaker, OffsetDateTime) -> (Option<Breaker>, T),
     ) -> Result<T, StoreError> {
         for _ in 0..CAS_ATTEMPTS {
-            let (current, version) = self.read(host).await?;
+            let (current, version) = self.recent(host).await?;
             let (next, answer) = change(&current, self.clock.now());
             let Some(next) = next else {
                 return Ok(answer);
@@ -91,13 +140,18 @@ impl Breakers {
             let value =
                 serde_json::to_value(&next).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             match self.store.put(TABLE, host, &value, version).await {
-                Ok(_) => {
+                Ok(stored) => {
                     if next.state != current.state {
                         tracing::warn!(host, from = ?current.state, to = ?next.state, "circuit breaker changed");
                     }
+                    self.remember(host, next, Some(stored));
                     return Ok(answer);
                 }
-                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::VersionConflict { .. }) => {
+                    // Someone else changed it: read it afresh.
+                    self.seen().remove(host);
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -218,5 +272,43 @@ mod tests {
         breakers.failure(host).await.unwrap();
         breakers.failure(host).await.unwrap();
         assert!(breakers.check(host).await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn another_workers_change_is_seen_within_fresh_for_and_never_overwritten() {
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let store = Arc::new(SqliteStateStore::new(Db::in_memory().unwrap()));
+        let one = Breakers {
+            threshold: 2,
+            ..Breakers::new(store.clone(), clock.clone())
+        };
+        let other = Breakers {
+            threshold: 2,
+            ..Breakers::new(store, clock.clone())
+        };
+        let host = "api.example.com";
+        assert!(other.check(host).await.unwrap().is_ok());
+        one.failure(host).await.unwrap();
+        one.failure(host).await.unwrap();
+        assert!(
+            one.check(host).await.unwrap().is_err(),
+            "open where it opened"
+        );
+        // `other` read it closed a moment ago and may go on believing so for a second...
+        assert!(other.check(host).await.unwrap().is_ok());
+        clock.advance(Duration::from_millis(1_100)).await;
+        // ...then reads it again.
+        assert!(other.check(host).await.unwrap().is_err());
+
+        // A write from a stale memory retries against the stored state instead of
+        // overwriting it: `other` saw one failure, `one` has added two since.
+        clock.advance(Duration::from_secs(31)).await;
+        assert!(one.check(host).await.unwrap().is_ok(), "the probe");
+        one.success(host).await.unwrap();
+        other.failure(host).await.unwrap();
+        one.failure(host).await.unwrap();
+        let stored = one.get(host).await.unwrap();
+        assert_eq!(stored.failures, 2, "both failures counted");
+        assert_eq!(stored.state, State::Open);
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::engine::RunFor;
 use super::manual::{issue_fields, request_label};
 use super::mode::automated_section;
-use super::worker::{Disposition, ItemRun, Worker, backoff, falls_back, open_ticket};
+use super::worker::{Disposition, ItemRun, Notes, Worker, backoff, falls_back, open_ticket};
 use crate::bundle::asl::{FAILED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind, TaskMessage};
 use crate::catalog::Located;
 use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure};
@@ -180,6 +180,18 @@ impl Worker {
             Ok(request) => request,
             Err(outcome) => return Ok(outcome),
         };
+        let mut notes = Notes::default();
+        let outcome = self.provision_for(&request, task, &mut notes).await;
+        self.write(&request, notes).await?;
+        outcome
+    }
+
+    async fn provision_for(
+        &self,
+        request: &Request,
+        task: &TaskMessage,
+        notes: &mut Notes,
+    ) -> Result<TaskOutcome, RequestError> {
         let snapshot = self.requests.catalog.current();
         let id = task.component.as_deref().unwrap_or(SINGLE_COMPONENT);
         let label = label_of(id);
@@ -199,7 +211,7 @@ impl Worker {
                 };
                 let inputs = self.component_inputs(
                     &snapshot,
-                    &request,
+                    request,
                     bundle,
                     component,
                     item,
@@ -208,8 +220,7 @@ impl Worker {
                 match inputs {
                     Ok(fields) => (item, fields),
                     Err(why) => {
-                        self.note(&request, "component_failed", format!("{label}{why}"))
-                            .await?;
+                        notes.add("component_failed", format!("{label}{why}"));
                         return Ok(failed(format!("{label}{why}")));
                     }
                 }
@@ -223,44 +234,49 @@ impl Worker {
             }
         };
         let name = &item.doc.metadata.name;
-        self.note_once(
-            &request,
-            &format!("component/{id}/started"),
-            "component_started",
-            format!("{label}provisioning `{name}`"),
-        )
-        .await?;
+        let rid = request.id.to_string();
+        if self
+            .engine
+            .first_time(&rid, &format!("component/{id}/started"))
+            .await?
+        {
+            notes.add("component_started", format!("{label}provisioning `{name}`"));
+        }
         let mut scoped = request.clone();
         scoped.fields = fields.clone();
         let forced = self.mode_override(name).await?.is_some();
         if let Some(automated) = automated_section(&item.doc.spec.fulfillment, forced) {
             let ctx = self.context(&scoped, &item.doc.metadata);
-            let run = RunFor::of(&request, name, id, &ctx);
+            let run = RunFor::of(request, name, id, &ctx);
             match self
-                .run_automated(&request, item, automated, &run, &label)
+                .run_automated(item, automated, &run, &label, notes)
                 .await?
             {
                 ItemRun::Completed(outputs) => {
-                    return self.component_done(&request, id, fields, outputs).await;
+                    return self
+                        .component_done(request, id, fields, outputs, notes)
+                        .await;
                 }
                 ItemRun::Waiting(after) => return Ok(TaskOutcome::Later(after)),
                 ItemRun::Failed(reason) if !falls_back(item) => {
-                    self.note(&request, "component_failed", format!("{label}{reason}"))
-                        .await?;
+                    notes.add("component_failed", format!("{label}{reason}"));
                     return Ok(failed(format!("{label}{reason}")));
                 }
                 ItemRun::Failed(reason) => {
-                    self.note_once(
-                        &request,
-                        &format!("component/{id}/fallback"),
-                        "fallback",
-                        format!("{label}automation failed; opening a JIRA ticket for a person instead: {reason}"),
-                    )
-                    .await?;
+                    if self
+                        .engine
+                        .first_time(&rid, &format!("component/{id}/fallback"))
+                        .await?
+                    {
+                        notes.add(
+                            "fallback",
+                            format!("{label}automation failed; opening a JIRA ticket for a person instead: {reason}"),
+                        );
+                    }
                 }
             }
         }
-        self.component_ticket(&request, &scoped, item, id, task)
+        self.component_ticket(request, &scoped, item, id, task, notes)
             .await
     }
 
@@ -308,6 +324,7 @@ impl Worker {
         id: &str,
         fields: Map<String, Value>,
         outputs: Map<String, Value>,
+        notes: &mut Notes,
     ) -> Result<TaskOutcome, RequestError> {
         let record = serde_json::to_value(CompletedComponent {
             fields,
@@ -327,7 +344,7 @@ impl Worker {
             } else {
                 format!("{id}: completed with {}", names.join(", "))
             };
-            self.note(request, "component_completed", message).await?;
+            notes.add("component_completed", message);
         }
         Ok(TaskOutcome::Succeeded(json!({ "outputs": outputs })))
     }
@@ -341,6 +358,7 @@ impl Worker {
         item: &Located<CatalogItem>,
         id: &str,
         task: &TaskMessage,
+        notes: &mut Notes,
     ) -> Result<TaskOutcome, RequestError> {
         let label = label_of(id);
         let name = &item.doc.metadata.name;
@@ -381,14 +399,10 @@ impl Worker {
                     .put(COMPONENT_TICKETS, &issue.key, &value, None)
                     .await
                 {
-                    Ok(_) => {
-                        self.note(
-                            request,
-                            "ticket_created",
-                            format!("{label}JIRA issue {} opened: {}", issue.key, issue.url),
-                        )
-                        .await?;
-                    }
+                    Ok(_) => notes.add(
+                        "ticket_created",
+                        format!("{label}JIRA issue {} opened: {}", issue.key, issue.url),
+                    ),
                     Err(StoreError::VersionConflict { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -441,39 +455,33 @@ impl Worker {
             .engine
             .succeeded_outputs(&run, "actions", &automated.actions)
             .await?;
-        match self
-            .roll_back(&request, automated, &run, &succeeded, &label)
-            .await?
-        {
+        let mut notes = Notes::default();
+        let rolled = self
+            .roll_back(automated, &run, &succeeded, &label, &mut notes)
+            .await;
+        let outcome = match rolled? {
             None => {
-                self.note(
-                    &request,
+                notes.add(
                     "component_kept",
                     format!("{label}nothing to roll back automatically (it was not provisioned by its actions)"),
-                )
-                .await?;
-                Ok(TaskOutcome::Succeeded(json!({"undone": false})))
+                );
+                TaskOutcome::Succeeded(json!({"undone": false}))
             }
             Some(ItemRun::Completed(_)) => {
-                self.note(
-                    &request,
-                    "component_rolled_back",
-                    format!("{label}rolled back"),
-                )
-                .await?;
-                Ok(TaskOutcome::Succeeded(json!({"undone": true})))
+                notes.add("component_rolled_back", format!("{label}rolled back"));
+                TaskOutcome::Succeeded(json!({"undone": true}))
             }
-            Some(ItemRun::Waiting(after)) => Ok(TaskOutcome::Later(after)),
+            Some(ItemRun::Waiting(after)) => TaskOutcome::Later(after),
             Some(ItemRun::Failed(why)) => {
-                self.note(
-                    &request,
+                notes.add(
                     "rollback_failed",
                     format!("{label}the rollback failed: {why}"),
-                )
-                .await?;
-                Ok(failed(format!("{label}the rollback failed: {why}")))
+                );
+                failed(format!("{label}the rollback failed: {why}"))
             }
-        }
+        };
+        self.write(&request, notes).await?;
+        Ok(outcome)
     }
 
     /// Every component completed: renders the outputs and completes the request.

@@ -491,10 +491,12 @@ impl Worker {
     ) -> Result<Automation, RequestError> {
         let ctx = self.context(request, &item.doc.metadata);
         let run = RunFor::of(request, &item.doc.metadata.name, SINGLE_COMPONENT, &ctx);
-        let reason = match self
-            .run_automated(request, item, automated, &run, "")
-            .await?
-        {
+        let mut notes = Notes::default();
+        let ran = self
+            .run_automated(item, automated, &run, "", &mut notes)
+            .await;
+        self.write(request, notes).await?;
+        let reason = match ran? {
             ItemRun::Completed(result) => {
                 self.requests
                     .transition_from(
@@ -525,18 +527,18 @@ impl Worker {
     /// the failure is reported. Timeline entries are prefixed with `label`.
     pub(super) async fn run_automated(
         &self,
-        request: &Request,
         item: &crate::catalog::Located<crate::catalog::CatalogItem>,
         automated: &crate::catalog::document::AutomatedFulfillment,
         run: &RunFor<'_>,
         label: &str,
+        notes: &mut Notes,
     ) -> Result<ItemRun, RequestError> {
-        let mut notes = Vec::new();
+        let mut steps = Vec::new();
         let progress = self
             .engine
-            .advance(run, "actions", &automated.actions, &mut notes)
+            .advance(run, "actions", &automated.actions, &mut steps)
             .await;
-        self.write_notes(request, label, &notes).await?;
+        notes.engine(label, steps);
         let (action, reason, succeeded) = match progress? {
             Progress::Completed { outputs } => {
                 return Ok(ItemRun::Completed(declared_outputs(item, &outputs)));
@@ -549,26 +551,22 @@ impl Worker {
             } => (action, reason, outputs),
         };
         match self
-            .roll_back(request, automated, run, &succeeded, label)
+            .roll_back(automated, run, &succeeded, label, notes)
             .await?
         {
             Some(ItemRun::Waiting(after)) => Ok(ItemRun::Waiting(after)),
             Some(ItemRun::Failed(why)) => {
-                self.note(
-                    request,
+                notes.add(
                     "rollback_failed",
                     format!("{label}the rollback failed: {why}"),
-                )
-                .await?;
+                );
                 Ok(ItemRun::Failed(reason))
             }
             Some(ItemRun::Completed(_)) => {
-                self.note(
-                    request,
+                notes.add(
                     "rolled_back",
                     format!("{label}rolled back after `{action}` failed"),
-                )
-                .await?;
+                );
                 Ok(ItemRun::Failed(reason))
             }
             None => Ok(ItemRun::Failed(reason)),
@@ -579,11 +577,11 @@ impl Worker {
     /// `outputs.<id>` all exist); `None` when there is nothing to undo.
     pub(super) async fn roll_back(
         &self,
-        request: &Request,
         automated: &crate::catalog::document::AutomatedFulfillment,
         run: &RunFor<'_>,
         succeeded: &Map<String, Value>,
         label: &str,
+        notes: &mut Notes,
     ) -> Result<Option<ItemRun>, RequestError> {
         let rollback: Vec<_> = automated
             .rollback
@@ -602,12 +600,12 @@ impl Worker {
             context: &ctx,
             ..*run
         };
-        let mut notes = Vec::new();
+        let mut steps = Vec::new();
         let progress = self
             .engine
-            .advance(&run, "rollback", &rollback, &mut notes)
+            .advance(&run, "rollback", &rollback, &mut steps)
             .await;
-        self.write_notes(request, label, &notes).await?;
+        notes.engine(label, steps);
         Ok(Some(match progress? {
             Progress::Waiting { after } => ItemRun::Waiting(after),
             Progress::Completed { outputs } => ItemRun::Completed(outputs),
@@ -660,21 +658,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Records the engine's notes on the timeline, each prefixed with `label`.
-    pub(super) async fn write_notes(
-        &self,
-        request: &Request,
-        label: &str,
-        notes: &[Note],
-    ) -> Result<(), RequestError> {
-        let entries: Vec<(&str, String)> = notes
-            .iter()
-            .map(|note| {
-                tracing::info!(kind = note.kind, message = %note.message, "fulfillment");
-                (note.kind, format!("{label}{}", note.message))
-            })
-            .collect();
-        self.note_all(request, &entries).await
+    /// Writes the entries gathered in `notes` on the request's timeline, in one write.
+    pub(super) async fn write(&self, request: &Request, notes: Notes) -> Result<(), RequestError> {
+        self.note_all(request, &notes.0).await
     }
 
     async fn fail(&self, request: &Request, reason: &str) -> Result<Disposition, RequestError> {
@@ -692,6 +678,25 @@ impl Worker {
             )
             .await?;
         Ok(Disposition::Done)
+    }
+}
+
+/// Timeline entries gathered while a message is handled, written together when it is
+/// done with (one write instead of one per entry).
+#[derive(Default)]
+pub(super) struct Notes(Vec<(&'static str, String)>);
+
+impl Notes {
+    pub(super) fn add(&mut self, kind: &'static str, message: String) {
+        self.0.push((kind, message));
+    }
+
+    /// The engine's notes, each prefixed with `label`.
+    fn engine(&mut self, label: &str, steps: Vec<Note>) {
+        for step in steps {
+            tracing::info!(kind = step.kind, message = %step.message, "fulfillment");
+            self.0.push((step.kind, format!("{label}{}", step.message)));
+        }
     }
 }
 
