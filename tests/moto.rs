@@ -1,6 +1,7 @@
-//! moto server on loopback, for the tests that check behaviour against AWS's APIs: one
-//! process per test binary, started on a free port from the project's virtual environment
-//! (`scripts/test` installs it). Without it the tests are skipped with a note, unless
+//! moto server on loopback, for the tests that check behaviour against AWS's APIs.
+//! `scripts/test` starts one for the whole run and names it in `MOTO_ENDPOINT` (and stops
+//! it at the end); otherwise each test binary starts its own on a free port from the
+//! project's virtual environment. Without moto the tests are skipped with a note, unless
 //! `MOTO_REQUIRED` is set (as in CI).
 
 use std::process::{Child, Command, Stdio};
@@ -11,14 +12,16 @@ use serde_json::{Value, json};
 
 pub struct Moto {
     pub endpoint: String,
-    _child: ChildGuard,
+    /// The server this binary started, if it started one.
+    _child: Option<ChildGuard>,
 }
 
 struct ChildGuard(Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // Closing its input tells the launcher to stop the server (see `start`).
+        drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
 }
@@ -52,9 +55,10 @@ pub async fn moto() -> Option<&'static Moto> {
     if let Some(m) = MOTO.get() {
         return m.as_ref();
     }
-    let started = match moto_server() {
-        None => None,
-        Some(server) => Some(start(&server).await),
+    let started = match (std::env::var("MOTO_ENDPOINT"), moto_server()) {
+        (Ok(endpoint), _) => Some(ready(endpoint, None).await),
+        (Err(_), None) => None,
+        (Err(_), Some(server)) => Some(start(&server).await),
     };
     let _ = MOTO.set(started);
     MOTO.get().and_then(Option::as_ref)
@@ -65,14 +69,26 @@ async fn start(server: &std::path::Path) -> Moto {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new(server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // A static is never dropped, so the server must not outlive this process by other
+    // means: a shell starts it and stops it when its input closes, which the kernel does
+    // when this process ends, however it ends.
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            r#""$0" -H 127.0.0.1 -p "$1" & server=$!; read _ ; kill "$server""#,
+        ])
+        .arg(server)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("moto_server starts");
-    let guard = ChildGuard(child);
-    let endpoint = format!("http://127.0.0.1:{port}");
+    ready(format!("http://127.0.0.1:{port}"), Some(ChildGuard(child))).await
+}
+
+/// Waits for the server at `endpoint` and turns on the execution of state machines.
+async fn ready(endpoint: String, child: Option<ChildGuard>) -> Moto {
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client
@@ -94,7 +110,7 @@ async fn start(server: &std::path::Path) -> Moto {
         .expect("moto config");
     Moto {
         endpoint,
-        _child: guard,
+        _child: child,
     }
 }
 

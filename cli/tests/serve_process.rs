@@ -231,6 +231,183 @@ async fn a_process_killed_mid_ticket_resumes_after_restart_without_a_second_tick
     }
 }
 
+/// The timeline of request `id`, as (kind, message) pairs.
+async fn timeline(server: &Serve, token: &str, id: &str) -> Vec<(String, String)> {
+    let events: Value = reqwest::Client::new()
+        .get(format!("{}/requests/{id}/events", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    events["events"]
+        .as_array()
+        .or(events.as_array())
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bundle_killed_mid_execution_resumes_after_restart_and_schedules_each_task_once() {
+    let data = tempfile::tempdir().unwrap();
+    let catalog = data.path().join("catalog");
+    for (file, text) in [
+        ("teams.yaml", orchestrator_tests::TEAMS.to_owned()),
+        ("items/postgres.yaml", orchestrator_tests::ITEM.to_owned()),
+        (
+            "bundles/chain.yaml",
+            orchestrator_tests::bundle_of(
+                "chain",
+                &[
+                    ("c0", &[]),
+                    ("c1", &["c0"]),
+                    ("c2", &["c1"]),
+                    ("c3", &["c2"]),
+                ],
+                "rollback",
+            ),
+        ),
+    ] {
+        let file = catalog.join(file);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    // A database API that takes a while, so that the kill finds work under way.
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/databases"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"endpoint": "db.acme.example"}))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .mount(&api)
+        .await;
+    let config = data.path().join("config.yaml");
+    std::fs::write(&config, format!("environment:\n  dbApi: {}\n", api.uri())).unwrap();
+    let process = |dir: &Path| {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--catalog")
+            .arg(&catalog)
+            .arg("--data")
+            .arg(dir);
+        start(command)
+    };
+    let mut first = process(&data.path().join("data"));
+    let token = token(&data.path().join("data"));
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/requests", first.base))
+        .bearer_auth(&token)
+        .json(&json!({"bundle": "chain", "fields": {"app": "orders"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Kill it (SIGKILL: nothing is flushed) once a component has completed and the next
+    // one's action is under way.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = timeline(&first, &token, &id).await;
+        if events.iter().any(|(k, _)| k == "component_completed")
+            && api.received_requests().await.unwrap().len() >= 2
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {events:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let at_kill = api.received_requests().await.unwrap().len();
+    assert!(
+        at_kill < 4,
+        "killed before the last component ({at_kill} calls)"
+    );
+
+    let second = process(&data.path().join("data"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request: Value = reqwest::Client::new()
+            .get(format!("{}/requests/{id}", second.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if request["status"] == "completed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bundle did not finish after the restart: {request}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let history: Value = reqwest::Client::new()
+        .get(format!("{}/requests/{id}/execution", second.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["execution"]["status"], "SUCCEEDED");
+    let scheduled: Vec<String> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TaskStateEntered")
+        .map(|e| {
+            e["stateEnteredEventDetails"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        scheduled,
+        [
+            "Provision c0",
+            "Provision c1",
+            "Provision c2",
+            "Provision c3",
+            "Complete"
+        ],
+        "each task was scheduled once across the kill"
+    );
+    // Completed components are not provisioned again: at most the one under way when
+    // the process died runs twice (at-least-once delivery, with its idempotency key).
+    let calls = api.received_requests().await.unwrap().len();
+    assert!((4..=5).contains(&calls), "{calls} database calls");
+    let completed = timeline(&second, &token, &id)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "component_completed")
+        .count();
+    assert!(
+        (4..=5).contains(&completed),
+        "{completed} completions noted"
+    );
+}
+
 /// Distinctive secret values: none may appear in any log line, API answer or stored byte.
 const SECRETS: [(&str, &str); 5] = [
     ("dbaasApiToken", "dbaas-s3cret-91c7e2"),

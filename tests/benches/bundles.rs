@@ -105,6 +105,116 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(durable(&bundle, quick));
+    if !quick {
+        runtime.block_on(on_moto(&definition));
+    }
+}
+
+/// The same definition on moto's Step Functions, with a worker that answers every task at
+/// once (for comparison: moto runs each execution in a thread of its own and polls).
+async fn on_moto(definition: &Value) {
+    let Some(moto) = orchestrator_tests::moto::moto().await else {
+        println!("moto: not installed (scripts/test installs it); comparison skipped");
+        return;
+    };
+    let tag = std::process::id();
+    let queue = moto
+        .call(
+            "AmazonSQS.CreateQueue",
+            json!({"QueueName": format!("bench-{tag}")}),
+        )
+        .await
+        .expect("queue");
+    let url = queue["QueueUrl"].as_str().expect("QueueUrl").to_owned();
+    let text = definition
+        .to_string()
+        .replace(shared::bundle::asl::QUEUE_PLACEHOLDER, &url);
+    let machine = moto
+        .call(
+            "AWSStepFunctions.CreateStateMachine",
+            json!({
+                "name": format!("bench-{tag}"),
+                "definition": text,
+                "roleArn": "arn:aws:iam::123456789012:role/bench",
+            }),
+        )
+        .await
+        .expect("state machine");
+    let executions = 3;
+    let started = Instant::now();
+    let mut arns = Vec::new();
+    for i in 0..executions {
+        let execution = moto
+            .call(
+                "AWSStepFunctions.StartExecution",
+                json!({
+                    "stateMachineArn": machine["stateMachineArn"],
+                    "name": format!("e{i}"),
+                    "input": json!({"requestId": format!("r{i}")}).to_string(),
+                }),
+            )
+            .await
+            .expect("execution");
+        arns.push(execution["executionArn"].clone());
+    }
+    let mut tasks = 0;
+    let mut running = arns.clone();
+    while !running.is_empty() {
+        let received = moto
+            .call(
+                "AmazonSQS.ReceiveMessage",
+                json!({"QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+            )
+            .await
+            .expect("receive");
+        let messages = received["Messages"].as_array().cloned().unwrap_or_default();
+        for message in &messages {
+            let body: Value =
+                serde_json::from_str(message["Body"].as_str().unwrap_or("{}")).expect("json");
+            let output = match body["task"].as_str() {
+                Some("provision") => json!({"outputs": {"endpoint": body["component"]}}),
+                _ => json!({}),
+            };
+            moto.call(
+                "AWSStepFunctions.SendTaskSuccess",
+                json!({"taskToken": body["taskToken"], "output": output.to_string()}),
+            )
+            .await
+            .expect("task success");
+            moto.call(
+                "AmazonSQS.DeleteMessage",
+                json!({"QueueUrl": url, "ReceiptHandle": message["ReceiptHandle"]}),
+            )
+            .await
+            .expect("delete");
+            tasks += 1;
+        }
+        if messages.is_empty() {
+            let mut still = Vec::new();
+            for arn in running {
+                let described = moto
+                    .call(
+                        "AWSStepFunctions.DescribeExecution",
+                        json!({"executionArn": arn}),
+                    )
+                    .await
+                    .expect("describe");
+                match described["status"].as_str() {
+                    Some("RUNNING") => still.push(arn),
+                    Some("SUCCEEDED") => {}
+                    other => panic!("an execution on moto ended {other:?}: {described}"),
+                }
+            }
+            running = still;
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "moto, {executions} executions at once, immediate worker: {tasks} tasks in {:.0} ms = {:.1} tasks/s, {:.0} ms per execution",
+        elapsed.as_secs_f64() * 1e3,
+        tasks as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3 / f64::from(executions)
+    );
 }
 
 /// Waits until every one of `ids` is finished (the worker's own loop runs them); returns
