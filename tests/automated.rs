@@ -122,11 +122,31 @@ async fn a_rest_item_is_provisioned_and_its_outputs_recorded() {
         [
             "submitted",
             "fulfillment_started",
+            "execution_started",
             "action_started",
             "action_succeeded",
             "completed"
         ]
     );
+    // Like a bundle, the item ran as an execution: its one component, then completion.
+    let execution = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(execution["execution"]["status"], "SUCCEEDED", "{execution}");
+    assert!(
+        execution["execution"]["stateMachineArn"]
+            .as_str()
+            .is_some_and(|arn| arn.ends_with(":stateMachine:item-sqs-queue")),
+        "{execution}"
+    );
+    let entered: Vec<&str> = execution["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TaskStateEntered")
+        .map(|e| e["stateEnteredEventDetails"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(entered.len(), 2, "{entered:?}");
+    assert!(entered[0].starts_with("Provision"), "{entered:?}");
+    assert_eq!(entered[1], "Complete");
     // The idempotency key is stable: request, component, list and action.
     let calls = api.received_requests().await.unwrap();
     assert_eq!(
@@ -278,6 +298,33 @@ async fn with_fallback_manual_a_failed_automation_opens_a_jira_ticket() {
         message.contains("400") && message.contains("instance class retired"),
         "{message}"
     );
+    // The person finishes the issue: the execution's task is answered with the values
+    // they filled in, and the request completes with them.
+    let done = json!({"webhookEvent": "jira:issue_updated", "issue": {"key": "DBRE-7",
+        "fields": {"status": {"name": "Done", "statusCategory": {"key": "done"}},
+                   "resolution": {"name": "Done"},
+                   "customfield_10301": "db-manual-1",
+                   "customfield_10302": "orders.db.acme.internal",
+                   "customfield_10303": "5432"}}});
+    let answered = app
+        .client
+        .post(format!("{}/webhooks/jira?secret=hook", app.base))
+        .json(&done)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::NO_CONTENT);
+    let completed = app.wait_for(id, "completed").await;
+    assert_eq!(completed["outputs"]["instanceId"], "db-manual-1");
+    assert_eq!(completed["outputs"]["endpoint"], "orders.db.acme.internal");
+    let kinds = app.event_kinds(id).await;
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("completed"),
+        "{kinds:?}"
+    );
+    let execution = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(execution["execution"]["status"], "SUCCEEDED", "{execution}");
     assert_no_secret_anywhere(&app, id, &dir.path().join("data")).await;
     app.running.stop().await.unwrap();
 }

@@ -24,7 +24,7 @@ use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure}
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use crate::integrations::jira::JiraError;
 use crate::ports::{StoreError, WorkflowError};
-use crate::requests::model::{Request, RequestId, RequestStatus};
+use crate::requests::model::{Request, RequestId, RequestStatus, TargetKind, Ticket};
 use crate::requests::service::RequestError;
 
 /// Components that completed, keyed `<request>/<component>`: the inputs they were given
@@ -235,10 +235,12 @@ impl Worker {
         };
         let name = &item.doc.metadata.name;
         let rid = request.id.to_string();
-        if self
-            .engine
-            .first_time(&rid, &format!("component/{id}/started"))
-            .await?
+        // A single item's timeline already says it started.
+        if id != SINGLE_COMPONENT
+            && self
+                .engine
+                .first_time(&rid, &format!("component/{id}/started"))
+                .await?
         {
             notes.add("component_started", format!("{label}provisioning `{name}`"));
         }
@@ -399,6 +401,30 @@ impl Worker {
                     .put(COMPONENT_TICKETS, &issue.key, &value, None)
                     .await
                 {
+                    // A single item's request is the ticket's: it waits for it, and
+                    // shows it, as a manual item's does.
+                    Ok(_) if id == SINGLE_COMPONENT => {
+                        let ticket = Ticket {
+                            key: issue.key.clone(),
+                            url: issue.url.clone(),
+                        };
+                        let moved = self
+                            .requests
+                            .transition_from(
+                                request.id,
+                                Some(request.clone()),
+                                "worker",
+                                "ticket_created",
+                                RequestStatus::AwaitingFulfillment,
+                                Some(format!("JIRA issue {} opened: {}", issue.key, issue.url)),
+                                |r| r.ticket = Some(ticket.clone()),
+                            )
+                            .await;
+                        match moved {
+                            Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                     Ok(_) => notes.add(
                         "ticket_created",
                         format!("{label}JIRA issue {} opened: {}", issue.key, issue.url),
@@ -520,6 +546,11 @@ impl Worker {
                 (outputs, 1)
             }
         };
+        let message = match (&request.ticket, request.kind) {
+            (_, TargetKind::Bundle) => format!("all {count} components completed"),
+            (Some(ticket), TargetKind::Item) => format!("JIRA issue {} is done", ticket.key),
+            (None, TargetKind::Item) => "all actions succeeded".to_owned(),
+        };
         let result = self
             .requests
             .transition_from(
@@ -528,7 +559,7 @@ impl Worker {
                 "worker",
                 "completed",
                 RequestStatus::Completed,
-                Some(format!("all {count} components completed")),
+                Some(message),
                 |r| r.outputs = outputs.clone(),
             )
             .await;

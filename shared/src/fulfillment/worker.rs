@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::engine::{Engine, Note, Progress, RunFor, action_with};
 use super::manual::{issue_fields, request_label};
 use super::{SystemInfo, context};
-use crate::bundle::asl::{SINGLE_COMPONENT, TaskMessage, machine_name};
+use crate::bundle::asl::{TaskMessage, machine_name};
 use crate::catalog::document::{Fallback, Mode};
 use crate::catalog::snapshot::TargetRef;
 use crate::integrations::jira::{JiraClient, JiraError};
@@ -272,11 +272,8 @@ impl Worker {
         let snapshot = service.catalog.current();
         let item = match snapshot.target(&request.target) {
             Some(TargetRef::Item(item)) => item,
-            Some(TargetRef::Bundle(bundle)) => {
-                let machine = machine_name(&TargetRef::Bundle(bundle));
-                return self
-                    .start_execution(request, &snapshot, &machine, bundle)
-                    .await;
+            Some(bundle @ TargetRef::Bundle(_)) => {
+                return self.start_execution(request, &snapshot, bundle).await;
             }
             None => {
                 let reason = format!("`{}` is no longer in the catalog", request.target);
@@ -286,20 +283,12 @@ impl Worker {
         let fulfillment = &item.doc.spec.fulfillment;
         let forced_manual = self.mode_override(&item.doc.metadata.name).await?;
         let automated = super::mode::automated_section(fulfillment, forced_manual.is_some());
-        if let Some(automated) = automated {
-            if request.status == RequestStatus::Submitted {
-                request = self.start(&request).await?;
-            }
-            match self.automate(&request, item, automated).await? {
-                Automation::Finished(d) => return Ok(d),
-                Automation::FallBack(reason) => {
-                    let message = format!(
-                        "automation failed; opening a JIRA ticket for a person instead: {reason}"
-                    );
-                    self.note_once(&request, "fallback", "fallback", message)
-                        .await?;
-                }
-            }
+        if automated.is_some() {
+            // Its actions run as the one component of the item's state machine; a
+            // fallback to a person happens there too.
+            return self
+                .start_execution(request, &snapshot, TargetRef::Item(item))
+                .await;
         }
         if let Some(forced) = &forced_manual
             && fulfillment.mode == Mode::Automated
@@ -399,27 +388,31 @@ impl Worker {
         }
     }
 
-    /// Starts the request's execution of its bundle's state machine (named by the request
-    /// id, so a redelivered message finds it started), deploying the machine first when
-    /// the engine does not have it.
+    /// Starts the request's execution of its target's state machine (a bundle's, or an
+    /// automated item's one-component machine), named by the request id so that a
+    /// redelivered message finds it started, deploying the machine first when the engine
+    /// does not have it.
     async fn start_execution(
         &self,
         mut request: Request,
         snapshot: &crate::catalog::snapshot::CatalogSnapshot,
-        machine: &str,
-        bundle: &crate::catalog::Located<crate::catalog::CatalogBundle>,
+        target: TargetRef<'_>,
     ) -> Result<Disposition, RequestError> {
         if request.status == RequestStatus::Submitted {
             request = self.start(&request).await?;
         }
+        let machine = machine_name(&target);
         let name = request.id.to_string();
         let input = serde_json::json!({ "requestId": name });
-        let mut started = self.workflows.start(machine, &name, &input).await;
+        let mut started = self.workflows.start(&machine, &name, &input).await;
         if matches!(started, Err(WorkflowError::NoSuchMachine(_))) {
-            let definition = match crate::bundle::asl::compile_bundle(
-                &snapshot.catalog,
-                &bundle.doc.metadata.name,
-            ) {
+            let definition = match target {
+                TargetRef::Bundle(bundle) => {
+                    crate::bundle::asl::compile_bundle(&snapshot.catalog, &bundle.doc.metadata.name)
+                }
+                TargetRef::Item(item) => Ok(crate::bundle::asl::compile_item(&item.doc)),
+            };
+            let definition = match definition {
                 Ok(definition) => definition,
                 Err(e) => {
                     return self
@@ -427,26 +420,36 @@ impl Worker {
                         .await;
                 }
             };
-            started = match self.workflows.deploy(machine, &definition).await {
-                Ok(_) => self.workflows.start(machine, &name, &input).await,
+            started = match self.workflows.deploy(&machine, &definition).await {
+                Ok(_) => self.workflows.start(&machine, &name, &input).await,
                 Err(e) => Err(e),
             };
         }
         match started {
             Ok(arn) => {
-                let count = bundle.doc.spec.components.len();
-                let message = format!("provisioning {count} components (execution {arn})");
+                let message = match target {
+                    TargetRef::Bundle(bundle) => format!(
+                        "provisioning {} components (execution {arn})",
+                        bundle.doc.spec.components.len()
+                    ),
+                    TargetRef::Item(item) => format!(
+                        "running {} actions (execution {arn})",
+                        item.doc
+                            .spec
+                            .fulfillment
+                            .automated
+                            .as_ref()
+                            .map_or(0, |a| a.actions.len())
+                    ),
+                };
                 self.note_once(&request, "execution", "execution_started", message)
                     .await?;
                 Ok(Disposition::Done)
             }
             Err(WorkflowError::Store(e)) => Err(e.into()),
             Err(e) => {
-                self.fail(
-                    &request,
-                    &format!("the bundle's execution did not start: {e}"),
-                )
-                .await
+                self.fail(&request, &format!("the execution did not start: {e}"))
+                    .await
             }
         }
     }
@@ -479,47 +482,6 @@ impl Worker {
         item: &str,
     ) -> Result<Option<super::mode::ModeOverride>, RequestError> {
         Ok(super::mode::get(self.engine.state.as_ref(), item).await?)
-    }
-
-    /// Runs an item's actions as far as they go now; on a failure, its rollback, then the
-    /// fallback or the request's failure.
-    async fn automate(
-        &self,
-        request: &Request,
-        item: &crate::catalog::Located<crate::catalog::CatalogItem>,
-        automated: &crate::catalog::document::AutomatedFulfillment,
-    ) -> Result<Automation, RequestError> {
-        let ctx = self.context(request, &item.doc.metadata);
-        let run = RunFor::of(request, &item.doc.metadata.name, SINGLE_COMPONENT, &ctx);
-        let mut notes = Notes::default();
-        let ran = self
-            .run_automated(item, automated, &run, "", &mut notes)
-            .await;
-        self.write(request, notes).await?;
-        let reason = match ran? {
-            ItemRun::Completed(result) => {
-                self.requests
-                    .transition_from(
-                        request.id,
-                        None,
-                        "worker",
-                        "completed",
-                        RequestStatus::Completed,
-                        Some(format!("all {} actions succeeded", automated.actions.len())),
-                        |r| r.outputs = result.clone(),
-                    )
-                    .await?;
-                return Ok(Automation::Finished(Disposition::Done));
-            }
-            ItemRun::Waiting(after) => {
-                return Ok(Automation::Finished(Disposition::Continue(after)));
-            }
-            ItemRun::Failed(reason) => reason,
-        };
-        if falls_back(item) {
-            return Ok(Automation::FallBack(reason));
-        }
-        Ok(Automation::Finished(self.fail(request, &reason).await?))
     }
 
     /// Moves an item's actions (for one component of a request) as far as they go now.
@@ -746,12 +708,6 @@ pub(super) fn declared_outputs(
         }
     }
     result
-}
-
-enum Automation {
-    Finished(Disposition),
-    /// Automation failed; a person takes over through the manual section.
-    FallBack(String),
 }
 
 /// Whether every `outputs.<id>` an action reads belongs to an action that succeeded.

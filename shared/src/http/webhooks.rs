@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::Problem;
+use crate::bundle::asl::SINGLE_COMPONENT;
 use crate::catalog::snapshot::TargetRef;
 use crate::fulfillment::components::{COMPONENT_TICKETS, ComponentTicket, REJECTED_ERROR};
 use crate::fulfillment::manual::{Outcome, outcome};
@@ -152,7 +153,13 @@ async fn component_issue(
         .and_then(|i| i.doc.spec.fulfillment.manual.as_ref())
         .map(|m| m.outputs.clone())
         .unwrap_or_default();
-    let component = &waiting.component;
+    // A single item's issue is its request's: no component to name.
+    let single = waiting.component == SINGLE_COMPONENT;
+    let label = if single {
+        String::new()
+    } else {
+        format!("{}: ", waiting.component)
+    };
     let (answered, kind, message) = match outcome(issue, &output_fields) {
         Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
         Outcome::Completed { outputs, missing } => {
@@ -160,14 +167,14 @@ async fn component_issue(
                 .workflows
                 .send_task_success(&waiting.task_token, &json!({ "outputs": outputs }))
                 .await;
-            let mut message = format!("{component}: JIRA issue {key} is done");
+            let mut message = format!("{label}JIRA issue {key} is done");
             if !missing.is_empty() {
                 message.push_str(&format!(", without values for {}", missing.join(", ")));
             }
             (answered, "component_completed", message)
         }
         Outcome::Rejected { reason } => {
-            let cause = format!("{component}: {reason}");
+            let cause = format!("{label}{reason}");
             let answered = state
                 .workflows
                 .send_task_failure(&waiting.task_token, REJECTED_ERROR, &cause)
@@ -187,7 +194,8 @@ async fn component_issue(
             return Err(Problem::internal());
         }
     }
-    if let Ok(id) = waiting.request_id.parse() {
+    // A single item's request records the outcome itself, when its execution ends.
+    if !single && let Ok(id) = waiting.request_id.parse() {
         let noted = state.requests.note(id, None, "jira", kind, message).await;
         if let Err(e) = noted {
             tracing::info!(error = %e, "the request's timeline did not take the note");
