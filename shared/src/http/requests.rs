@@ -349,7 +349,7 @@ pub struct ExecutionView {
     events: Vec<serde_json::Value>,
 }
 
-/// A request's state machine execution (bundles), with its history.
+/// A request's state machine execution (bundles and automated items), with its history.
 #[utoipa::path(get, path = "/requests/{id}/execution", tag = "requests", security(("bearer" = [])),
     params(("id" = String, Path, description = "The request's id")),
     responses((status = 200, body = ExecutionView),
