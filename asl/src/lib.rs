@@ -15,8 +15,10 @@ pub mod definition;
 pub mod execution;
 pub mod history;
 pub mod intrinsics;
+pub mod mock;
 pub mod paths;
 pub mod simulate;
+pub mod suite;
 
 use serde::{Deserialize, Serialize};
 

@@ -17,8 +17,17 @@ pub trait Host: Tasks {
     }
 }
 
-/// Runs a new execution until it ends or can go no further (a callback nobody answers
-/// and no timeout). Returns the execution and its whole history.
+/// How time passes while an execution waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Jumps to the next wake-up: a day-long wait takes no time.
+    Virtual,
+    /// Sleeps until the next wake-up.
+    Real,
+}
+
+/// Runs a new execution on a virtual clock until it ends or can go no further (a
+/// callback nobody answers and no timeout). Returns the execution and its whole history.
 pub fn run(
     machine: &Machine,
     arn: &str,
@@ -26,6 +35,27 @@ pub fn run(
     input: Value,
     start: OffsetDateTime,
     host: &mut dyn Host,
+) -> (Execution, Vec<HistoryEvent>) {
+    run_with(
+        machine,
+        arn,
+        machine_arn,
+        input,
+        start,
+        host,
+        Clock::Virtual,
+    )
+}
+
+/// [`run`] with the given clock.
+pub fn run_with(
+    machine: &Machine,
+    arn: &str,
+    machine_arn: &str,
+    input: Value,
+    start: OffsetDateTime,
+    host: &mut dyn Host,
+    clock: Clock,
 ) -> (Execution, Vec<HistoryEvent>) {
     let (mut execution, mut history) = Execution::start(machine, arn, machine_arn, input, start);
     let mut now = start;
@@ -43,7 +73,16 @@ pub fn run(
             }
         }
         match execution.next_wake() {
-            Some(at) if execution.status == crate::Status::Running => now = now.max(at),
+            Some(at) if execution.status == crate::Status::Running => match clock {
+                Clock::Virtual => now = now.max(at),
+                Clock::Real => {
+                    let wait = at - OffsetDateTime::now_utc();
+                    if wait.is_positive() {
+                        std::thread::sleep(wait.unsigned_abs());
+                    }
+                    now = OffsetDateTime::now_utc().max(at);
+                }
+            },
             _ => return (execution, history),
         }
     }

@@ -1,5 +1,6 @@
 //! `orchestrator`: the command-line tool of the internal developer platform orchestrator.
 
+mod asl_tool;
 mod bundle;
 mod catalog;
 mod plan;
@@ -32,6 +33,12 @@ enum Command {
         #[command(subcommand)]
         command: bundle::BundleCommand,
     },
+    /// Run and test Amazon States Language definitions offline, with Step Functions
+    /// Local's mocked service integrations.
+    Asl {
+        #[command(subcommand)]
+        command: asl_tool::AslCommand,
+    },
     /// Run the orchestrator in local mode: API, worker and scheduler in one process.
     Serve(serve::ServeArgs),
     /// Print a token that local mode accepts.
@@ -47,6 +54,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Catalog { command } => catalog::run(command),
         Command::Bundle { command } => bundle::run(command),
+        Command::Asl { command } => asl_tool::run(command),
         Command::Serve(args) => serve::serve(args),
         Command::DevToken(args) => serve::token(args),
         Command::Plan(args) => plan::plan(args),
