@@ -10,11 +10,21 @@ mod script;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use asl::execution::Signal;
+use asl::execution::{Answer, Signal, TaskCall, Tasks};
+use asl::mock::MockConfig;
+use asl::simulate::Host;
 use orchestrator_tests::moto::{Moto, moto};
 use serde_json::{Value, json};
 
+/// Runs a case on moto. The worker answers each task as the case's mock configuration
+/// says (Step Functions Local's format, through `asl::mock`), or from its script where
+/// the format cannot express an answer.
 async fn run_on_moto(moto: &Moto, case: &script::Case, tag: &str) -> script::Outcome {
+    let mut mocked = case.mock_config().map(|config| {
+        MockConfig::from_value(&config)
+            .and_then(|c| c.case(&case.name, "corpus"))
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+    });
     let queue = moto
         .call(
             "AmazonSQS.CreateQueue",
@@ -91,7 +101,23 @@ async fn run_on_moto(moto: &Moto, case: &script::Case, tag: &str) -> script::Out
                 .as_str()
                 .or(body["taskToken"].as_str())
                 .unwrap_or_default();
-            match script::respond(case, &body, &mut calls, token) {
+            let answer = match &mut mocked {
+                Some(mocked) => {
+                    let state = body["state"].as_str().unwrap_or_default();
+                    let call = TaskCall {
+                        execution_arn: "",
+                        state,
+                        resource: "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                        parameters: &body,
+                        token,
+                        retry_count: 0,
+                    };
+                    assert_eq!(mocked.invoke(&call), Answer::Callback);
+                    mocked.answers().pop()
+                }
+                None => script::respond(case, &body, &mut calls, token),
+            };
+            match answer {
                 Some(Signal::Success { token, output }) => {
                     let _ = moto
                         .call(

@@ -384,3 +384,109 @@ fn run_by_the_local_runner_a_bundle_passes_outputs_on_and_rolls_back_in_reverse_
         (asl::FAILED_ERROR, "the database API said no")
     );
 }
+
+/// Definitions that each break one rule: the local runner's validation refuses each,
+/// naming the state, and so does asl-validator (the two agree on what is invalid).
+#[test]
+fn the_local_validation_and_asl_validator_refuse_the_same_broken_definitions() {
+    let task = "arn:aws:states:::lambda:invoke";
+    let cases = [
+        (
+            "next-missing",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}),
+            "state `A`: Next `Nowhere` is not a state of this machine",
+        ),
+        (
+            "unreachable",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}, "B": {"Type": "Succeed"}}}),
+            "state `B`: is not reachable from StartAt",
+        ),
+        (
+            "start-missing",
+            json!({"StartAt": "X", "States": {"A": {"Type": "Pass", "End": true}}}),
+            "StartAt `X` is not a state",
+        ),
+        (
+            "task-without-resource",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Task", "End": true}}}),
+            "state `A`: a Task state needs Resource",
+        ),
+        (
+            "choice-without-choices",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "B"}, "B": {"Type": "Succeed"}}}),
+            "state `A`: a Choice state needs a non-empty Choices list",
+        ),
+        (
+            "choice-rule-without-next",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": 1}], "Default": "B"}, "B": {"Type": "Succeed"}}}),
+            "state `A` Choices[0]: a choice rule needs Next",
+        ),
+        (
+            "next-and-end",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B", "End": true}, "B": {"Type": "Succeed"}}}),
+            "state `A`: Next and End cannot both be given",
+        ),
+        (
+            "neither-next-nor-end",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}),
+            "state `A`: needs Next or \"End\": true",
+        ),
+        (
+            "wait-with-two-durations",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 1, "Timestamp": "2026-01-01T00:00:00Z", "End": true}}}),
+            "state `A`: a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath",
+        ),
+        (
+            "fail-with-next",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Fail", "Next": "B"}, "B": {"Type": "Succeed"}}}),
+            "state `A`: a Fail state ends the execution",
+        ),
+        (
+            "branch-next-missing",
+            json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Y"}}}]}}}),
+            "state `P` / branch 0 / state `X`: Next `Y` is not a state of this machine",
+        ),
+        (
+            "timeout-and-timeout-path",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": task, "TimeoutSeconds": 5, "TimeoutSecondsPath": "$.t", "End": true}}}),
+            "state `A`: TimeoutSeconds and TimeoutSecondsPath cannot both be given",
+        ),
+        (
+            "catch-without-next",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": task, "Catch": [{"ErrorEquals": ["States.ALL"]}], "End": true}}}),
+            "state `A` Catch[0]: missing field `Next`",
+        ),
+        (
+            "unknown-type",
+            json!({"StartAt": "A", "States": {"A": {"Type": "Sleep", "End": true}}}),
+            "state `A`: Type `Sleep` is not one of",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let validator = asl_validator();
+    for (name, definition, expected) in &cases {
+        let problems = runner::Machine::from_value(definition)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: the local validation accepted it"));
+        let found: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect();
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{name}: expected a problem like `{expected}`, got {found:#?}"
+        );
+        // One problem, one finding: a broken state does not make transitions to it wrong.
+        assert_eq!(found.len(), 1, "{name}: {found:#?}");
+        if let Some(validator) = &validator {
+            let file = dir.path().join(format!("{name}.json"));
+            std::fs::write(&file, definition.to_string()).unwrap();
+            let out = std::process::Command::new(validator)
+                .arg("--json-path")
+                .arg(&file)
+                .output()
+                .expect("asl-validator runs");
+            assert!(!out.status.success(), "{name}: asl-validator accepted it");
+        }
+    }
+}

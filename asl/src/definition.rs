@@ -397,7 +397,10 @@ fn parse_machine(
         order,
         timeout_seconds,
     };
-    check_transitions(&machine, at, problems);
+    // A state that did not parse is still a state: its problems are reported already,
+    // and transitions to it are not.
+    let names: BTreeSet<&str> = raw_states.keys().map(String::as_str).collect();
+    check_transitions(&machine, &names, at, problems);
     Some(machine)
 }
 
@@ -481,14 +484,20 @@ fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>)
     match raw.kind.as_str() {
         "Choice" => {
             if raw.next.is_some() || raw.end.is_some() {
-                problems.push(problem(at, "a Choice state has neither Next nor End"));
+                problems.push(problem(
+                    at,
+                    "a Choice state takes neither Next nor End (its Choices and Default say where to go)",
+                ));
             }
         }
         _ if terminal_kind => {
             if raw.next.is_some() || raw.end.is_some() {
                 problems.push(problem(
                     at,
-                    format!("a {} state has neither Next nor End", raw.kind),
+                    format!(
+                        "a {} state ends the execution: it takes neither Next nor End",
+                        raw.kind
+                    ),
                 ));
             }
         }
@@ -859,9 +868,15 @@ fn check_error_lists<'a>(
     }
 }
 
-/// Every transition names a state of the same machine; every state is reachable.
-fn check_transitions(machine: &Machine, at: &str, problems: &mut Vec<Problem>) {
-    let exists = |name: &str| machine.states.contains_key(name);
+/// Every transition names a state of the same machine (one of `names`); every state is
+/// reachable.
+fn check_transitions(
+    machine: &Machine,
+    names: &BTreeSet<&str>,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let exists = |name: &str| names.contains(name);
     if !machine.start_at.is_empty() && !exists(&machine.start_at) {
         problems.push(problem(
             at,
@@ -897,6 +912,10 @@ fn check_transitions(machine: &Machine, at: &str, problems: &mut Vec<Problem>) {
             }
         }
         edges.insert(name, targets.into_iter().map(|(t, _)| t).collect());
+    }
+    if !exists(&machine.start_at) {
+        // Nothing is reachable from a StartAt that is missing; that one problem says it.
+        return;
     }
     let mut seen = BTreeSet::new();
     let mut stack = vec![machine.start_at.as_str()];

@@ -245,33 +245,11 @@ fn the_conformance_corpus_passes_through_asl_test() {
     let mut responses = serde_json::Map::new();
     let mut written = 0;
     for case in script::load_corpus() {
-        let answers: Vec<(&String, &Vec<Value>)> = case.answers.iter().collect();
-        if answers
-            .iter()
-            .flat_map(|(_, list)| list.iter())
-            .any(|a| a.get("Echo").is_some() || a.get("Never").is_some())
-        {
+        let Some(config) = case.mock_config() else {
             continue;
-        }
-        let mut mocked = serde_json::Map::new();
-        for (state, list) in answers {
-            let name = format!("{}-{state}", case.name);
-            let mut ranges = serde_json::Map::new();
-            for (i, answer) in list.iter().enumerate() {
-                let key = if i + 1 == list.len() {
-                    format!("{i}-1000")
-                } else {
-                    i.to_string()
-                };
-                ranges.insert(key, answer.clone());
-            }
-            responses.insert(name.clone(), Value::Object(ranges));
-            mocked.insert(state.clone(), Value::String(name));
-        }
-        machines.insert(
-            case.name.clone(),
-            json!({"TestCases": {"corpus": Value::Object(mocked)}}),
-        );
+        };
+        machines.extend(config["StateMachines"].as_object().cloned().unwrap());
+        responses.extend(config["MockedResponses"].as_object().cloned().unwrap());
         std::fs::write(
             dir.path().join(format!("{}.asl.json", case.name)),
             case.definition_text("https://sqs.us-east-1.amazonaws.com/123456789012/q"),

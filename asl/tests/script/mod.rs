@@ -80,6 +80,40 @@ impl Case {
             .replace("${ActionQueueUrl}", queue_url)
     }
 
+    /// The case's answers as a Step Functions Local mock configuration: machine `name`,
+    /// test case `corpus`, one mocked response per state (its last answer repeating).
+    /// `None` when an answer echoes the task's input or never comes (the format has no
+    /// such response), or the answers are not keyed by state name.
+    pub fn mock_config(&self) -> Option<Value> {
+        let mut states = serde_json::Map::new();
+        let mut responses = serde_json::Map::new();
+        for (state, list) in &self.answers {
+            if state.contains(':')
+                || list
+                    .iter()
+                    .any(|a| a.get("Echo").is_some() || a.get("Never").is_some())
+            {
+                return None;
+            }
+            let name = format!("{}-{state}", self.name);
+            let mut ranges = serde_json::Map::new();
+            for (i, answer) in list.iter().enumerate() {
+                let key = if i + 1 == list.len() {
+                    format!("{i}-1000")
+                } else {
+                    i.to_string()
+                };
+                ranges.insert(key, answer.clone());
+            }
+            responses.insert(name.clone(), Value::Object(ranges));
+            states.insert(state.clone(), Value::String(name));
+        }
+        Some(serde_json::json!({
+            "StateMachines": {&self.name: {"TestCases": {"corpus": states}}},
+            "MockedResponses": responses,
+        }))
+    }
+
     /// The scripted answer to the `n`th call (from 0) of a state.
     pub fn answer(&self, state: &str, n: usize) -> Option<&Value> {
         let list = self.answers.get(state)?;
