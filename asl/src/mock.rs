@@ -18,9 +18,11 @@
 //! Every time a Task state is invoked (retries included) it takes the next invocation
 //! number, from 0, and the response whose range holds that number answers it: `Return`
 //! is the task's result (for a `.waitForTaskToken` task, the SendTaskSuccess output);
-//! `Throw` fails it with `Error` and `Cause`. A Task state the test case does not mock,
-//! or an invocation no range covers, fails the execution with `States.Runtime` naming
-//! the state (it cannot be caught, so a test cannot pass by accident).
+//! `Throw` fails it with `Error` and `Cause`. A Task state the test case does not mock
+//! goes to the resource handler, when one is set ([`MockedCase::with_handler`]);
+//! otherwise, like an invocation no range covers, it fails the execution with
+//! `States.Runtime` naming the state (it cannot be caught, so a test cannot pass by
+//! accident).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -190,6 +192,7 @@ impl MockConfig {
                 .collect(),
             invocations: HashMap::new(),
             pending: Vec::new(),
+            handler: None,
         })
     }
 }
@@ -266,15 +269,29 @@ fn parse_response(value: &Value, at: &str) -> Result<Response, ConfigError> {
     }
 }
 
+/// Answers the Task states a test case does not mock: `None` when it does not handle the
+/// call's resource either.
+pub type Handler = Box<dyn FnMut(&TaskCall<'_>) -> Option<Response> + Send>;
+
 /// One test case's mocks: answers each Task state from its mocked response, counting
 /// invocations per state.
-#[derive(Debug)]
 pub struct MockedCase {
     case: String,
     /// State: the response's name and its ranges.
     states: HashMap<String, (String, Vec<Ranged>)>,
     invocations: HashMap<String, usize>,
     pending: Vec<Signal>,
+    handler: Option<Handler>,
+}
+
+impl std::fmt::Debug for MockedCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockedCase")
+            .field("case", &self.case)
+            .field("states", &self.states)
+            .field("handler", &self.handler.is_some())
+            .finish()
+    }
 }
 
 impl MockedCase {
@@ -285,14 +302,26 @@ impl MockedCase {
             states: HashMap::new(),
             invocations: HashMap::new(),
             pending: Vec::new(),
+            handler: None,
         }
     }
 
-    fn response(&mut self, state: &str) -> Result<Response, Failure> {
+    /// Sends the Task states the case does not mock to `handler`.
+    pub fn with_handler(mut self, handler: Handler) -> MockedCase {
+        self.handler = Some(handler);
+        self
+    }
+
+    fn response(&mut self, call: &TaskCall<'_>) -> Result<Response, Failure> {
+        let state = call.state;
         let Some((name, ranges)) = self.states.get(state) else {
+            if let Some(response) = self.handler.as_mut().and_then(|h| h(call)) {
+                return Ok(response);
+            }
             return Err(Failure::runtime(format!(
-                "the Task state `{state}` has no mocked response in test case `{}`",
-                self.case
+                "the Task state `{state}` has no mocked response in test case `{}`, and no \
+                 resource handler takes `{}`",
+                self.case, call.resource
             )));
         };
         let count = self.invocations.entry(state.to_owned()).or_default();
@@ -312,7 +341,7 @@ impl MockedCase {
 
 impl Tasks for MockedCase {
     fn invoke(&mut self, call: &TaskCall<'_>) -> Answer {
-        let response = match self.response(call.state) {
+        let response = match self.response(call) {
             Ok(response) => response,
             Err(failure) => return Answer::Failed(failure),
         };
@@ -400,6 +429,33 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_unmocked_state_goes_to_the_resource_handler() {
+        let config = MockConfig::from_value(&config()).unwrap();
+        let mut case = config
+            .case("Order", "HappyPath")
+            .unwrap()
+            .with_handler(Box::new(|call: &TaskCall<'_>| {
+                call.resource
+                    .starts_with("arn:aws:states:::dynamodb:")
+                    .then(|| Response::Return(json!({"from": call.state})))
+            }));
+        let p = json!({});
+        assert_eq!(
+            case.invoke(&call("Save", "arn:aws:states:::dynamodb:putItem", &p)),
+            Answer::Done(json!({"from": "Save"}))
+        );
+        // Mocked states still answer from their mocks; other resources still fail.
+        assert_eq!(
+            case.invoke(&call("Charge", "arn:aws:states:::lambda:invoke", &p)),
+            Answer::Done(json!({"charged": true}))
+        );
+        assert!(matches!(
+            case.invoke(&call("Ship", "arn:aws:states:::lambda:invoke", &p)),
+            Answer::Failed(f) if f.error == "States.Runtime"
+        ));
     }
 
     #[test]

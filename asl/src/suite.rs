@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::history::HistoryEvent;
-use crate::mock::{MockConfig, MockedCase};
+use crate::mock::{Handler, MockConfig, MockedCase};
 use crate::simulate::{Clock, Host, run_with};
 use crate::{Machine, Status};
 
@@ -106,7 +106,12 @@ impl CaseResult {
 /// the expectations beside it. Problems with a file (a definition that does not
 /// validate, a missing expectation) are failures of the cases they concern. `Err` only
 /// when `dir` cannot be read or holds no mock configuration.
-pub fn test_dir(dir: &Path, clock: Clock) -> Result<Vec<CaseResult>, String> {
+/// `handler` makes, for each case, the resource handler of the states it does not mock.
+pub fn test_dir(
+    dir: &Path,
+    clock: Clock,
+    handler: Option<&dyn Fn() -> Handler>,
+) -> Result<Vec<CaseResult>, String> {
     let mut configs = Vec::new();
     find_configs(dir, &mut configs)?;
     if configs.is_empty() {
@@ -118,7 +123,7 @@ pub fn test_dir(dir: &Path, clock: Clock) -> Result<Vec<CaseResult>, String> {
     configs.sort();
     let mut results = Vec::new();
     for path in configs {
-        results.extend(test_config(&path, clock));
+        results.extend(test_config(&path, clock, handler));
     }
     Ok(results)
 }
@@ -173,7 +178,11 @@ pub fn definition_beside(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn test_config(path: &Path, clock: Clock) -> Vec<CaseResult> {
+fn test_config(
+    path: &Path,
+    clock: Clock,
+    handler: Option<&dyn Fn() -> Handler>,
+) -> Vec<CaseResult> {
     let shown = path.display().to_string();
     let config = match read_json(path)
         .and_then(|v| MockConfig::from_value(&v).map_err(|e| format!("{shown}: {e}")))
@@ -238,7 +247,10 @@ fn test_config(path: &Path, clock: Clock) -> Vec<CaseResult> {
                 continue;
             };
             let mut mocks = match config.case(machine_name, case) {
-                Ok(mocks) => mocks,
+                Ok(mocks) => match handler {
+                    Some(make) => mocks.with_handler(make()),
+                    None => mocks,
+                },
                 Err(e) => {
                     results.push(failed(name, format!("{shown}: {e}")));
                     continue;

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use asl::Machine;
-use asl::mock::MockConfig;
+use asl::mock::{Handler, MockConfig, Response};
 use asl::simulate::Clock;
 use asl::suite;
+use asl::{Failure, Machine, TaskCall};
 use clap::Subcommand;
 use serde_json::Value;
 
@@ -36,6 +36,8 @@ pub enum AslCommand {
         /// they take none).
         #[arg(long)]
         real_time: bool,
+        #[command(flatten)]
+        handlers: Handlers,
     },
     /// Run every test case of every mock configuration under DIR against the
     /// expectations beside it; print a line per case and `N passed, M failed`. Exit 1
@@ -44,7 +46,111 @@ pub enum AslCommand {
         dir: PathBuf,
         #[arg(long)]
         real_time: bool,
+        #[command(flatten)]
+        handlers: Handlers,
     },
+}
+
+#[derive(clap::Args)]
+pub struct Handlers {
+    /// RESOURCE=COMMAND: a Task state the test case does not mock, whose Resource is
+    /// RESOURCE (or starts with it, when it ends with `*`), runs COMMAND with `sh -c`:
+    /// {"resource", "state", "parameters", "taskToken"} on its standard input, its
+    /// standard output (JSON) the task's result. A failing command fails the task, with
+    /// {"Error", "Cause"} from its output, or its standard error as the cause.
+    #[arg(long = "handler", value_name = "RESOURCE=COMMAND")]
+    handlers: Vec<String>,
+}
+
+impl Handlers {
+    /// The handler the options describe; `Err` names a malformed option.
+    fn parse(&self) -> Result<Option<Vec<(String, String)>>, String> {
+        if self.handlers.is_empty() {
+            return Ok(None);
+        }
+        self.handlers
+            .iter()
+            .map(|h| match h.split_once('=') {
+                Some((resource, command)) if !resource.is_empty() && !command.is_empty() => {
+                    Ok((resource.to_owned(), command.to_owned()))
+                }
+                _ => Err(format!("--handler `{h}`: expected RESOURCE=COMMAND")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+/// A resource handler that runs the first command whose resource matches.
+fn command_handler(handlers: Vec<(String, String)>) -> Handler {
+    Box::new(move |call: &TaskCall<'_>| {
+        let (_, command) =
+            handlers
+                .iter()
+                .find(|(resource, _)| match resource.strip_suffix('*') {
+                    Some(prefix) => call.resource.starts_with(prefix),
+                    None => call.resource == resource,
+                })?;
+        Some(run_handler(command, call))
+    })
+}
+
+fn run_handler(command: &str, call: &TaskCall<'_>) -> Response {
+    use std::io::Write;
+    let failed = |cause: String| Response::Throw(Failure::new("States.TaskFailed", cause));
+    let mut child = match std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return failed(format!("the handler `{command}` did not start: {e}")),
+    };
+    let request = serde_json::json!({
+        "resource": call.resource,
+        "state": call.state,
+        "parameters": call.parameters,
+        "taskToken": call.token,
+    });
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(request.to_string().as_bytes());
+    }
+    let out = match child.wait_with_output() {
+        Ok(out) => out,
+        Err(e) => return failed(format!("the handler `{command}` failed: {e}")),
+    };
+    let stdout: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+    if out.status.success() {
+        return match stdout {
+            Some(result) => Response::Return(result),
+            None => failed(format!(
+                "the handler `{command}` did not print JSON: {}",
+                String::from_utf8_lossy(&out.stdout).trim()
+            )),
+        };
+    }
+    match stdout
+        .as_ref()
+        .and_then(|v| v.get("Error"))
+        .and_then(Value::as_str)
+    {
+        Some(error) => Response::Throw(Failure::new(
+            error,
+            stdout
+                .as_ref()
+                .and_then(|v| v.get("Cause"))
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )),
+        None => failed(format!(
+            "the handler `{command}` exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
 }
 
 pub fn run(command: AslCommand) -> ExitCode {
@@ -56,19 +162,35 @@ pub fn run(command: AslCommand) -> ExitCode {
             test_case,
             state_machine_name,
             real_time,
-        } => run_one(
-            &definition,
-            input.as_deref(),
-            mock_config.as_deref(),
-            test_case.as_deref(),
-            state_machine_name,
-            clock(real_time),
-        )
-        .unwrap_or_else(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }),
-        AslCommand::Test { dir, real_time } => test(&dir, clock(real_time)),
+            handlers,
+        } => handlers
+            .parse()
+            .and_then(|handlers| {
+                run_one(
+                    &definition,
+                    input.as_deref(),
+                    mock_config.as_deref(),
+                    test_case.as_deref(),
+                    state_machine_name,
+                    clock(real_time),
+                    handlers,
+                )
+            })
+            .unwrap_or_else(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }),
+        AslCommand::Test {
+            dir,
+            real_time,
+            handlers,
+        } => match handlers.parse() {
+            Ok(handlers) => test(&dir, clock(real_time), handlers),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
@@ -112,6 +234,7 @@ fn run_one(
     test_case: Option<&str>,
     name: Option<String>,
     clock: Clock,
+    handlers: Option<Vec<(String, String)>>,
 ) -> Result<ExitCode, String> {
     let machine = Machine::from_value(&read_json(definition)?).map_err(|problems| {
         problems
@@ -133,6 +256,9 @@ fn run_one(
     };
     let name = name.unwrap_or_else(|| name_of(definition));
     let mut mocks = suite::mocks_for(config.as_ref(), &name, test_case)?;
+    if let Some(handlers) = handlers {
+        mocks = mocks.with_handler(command_handler(handlers));
+    }
     let outcome = suite::run(&machine, &name, input, &mut mocks, clock);
     println!(
         "{}",
@@ -141,8 +267,10 @@ fn run_one(
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(dir: &Path, clock: Clock) -> ExitCode {
-    let results = match suite::test_dir(dir, clock) {
+fn test(dir: &Path, clock: Clock, handlers: Option<Vec<(String, String)>>) -> ExitCode {
+    let make = handlers.map(|handlers| move || command_handler(handlers.clone()));
+    let make_ref: Option<&dyn Fn() -> Handler> = make.as_ref().map(|m| m as &dyn Fn() -> Handler);
+    let results = match suite::test_dir(dir, clock, make_ref) {
         Ok(results) => results,
         Err(e) => {
             eprintln!("error: {e}");

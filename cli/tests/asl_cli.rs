@@ -278,3 +278,81 @@ fn the_conformance_corpus_passes_through_asl_test() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_resource_handler_answers_the_states_no_mock_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let definition = write(
+        dir.path(),
+        "Save.asl.json",
+        &json!({"StartAt": "Put", "States": {
+            "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+                    "Parameters": {"TableName": "orders", "Item": {"id": {"S.$": "$.id"}}},
+                    "Catch": [{"ErrorEquals": ["Db.Full"], "ResultPath": "$.error", "Next": "Full"}],
+                    "End": true},
+            "Full": {"Type": "Pass", "End": true}}}),
+    );
+    let input = write(dir.path(), "input.json", &json!({"id": "o-1"}));
+    // `cat` answers with what it was given: the resource, state and rendered parameters.
+    let out = orchestrator(&[
+        "asl",
+        "run",
+        &definition,
+        "--input",
+        &input,
+        "--handler",
+        "arn:aws:states:::dynamodb:*=cat",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "SUCCEEDED", "{result}");
+    assert_eq!(result["output"]["state"], "Put");
+    assert_eq!(
+        result["output"]["resource"],
+        "arn:aws:states:::dynamodb:putItem"
+    );
+    assert_eq!(
+        result["output"]["parameters"],
+        json!({"TableName": "orders", "Item": {"id": {"S": "o-1"}}})
+    );
+
+    // A failing handler fails the task with the error it printed; Catch takes it.
+    let out = orchestrator(&[
+        "asl",
+        "run",
+        &definition,
+        "--input",
+        &input,
+        "--handler",
+        r#"arn:aws:states:::dynamodb:putItem=echo '{"Error": "Db.Full", "Cause": "no space"}'; exit 1"#,
+    ]);
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "SUCCEEDED", "{result}");
+    assert_eq!(
+        result["output"]["error"],
+        json!({"Error": "Db.Full", "Cause": "no space"})
+    );
+
+    // A handler for another resource does not take it.
+    let out = orchestrator(&[
+        "asl",
+        "run",
+        &definition,
+        "--input",
+        &input,
+        "--handler",
+        "arn:aws:states:::lambda:invoke=cat",
+    ]);
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["error"], "States.Runtime", "{result}");
+    assert!(
+        result["cause"]
+            .as_str()
+            .unwrap()
+            .contains("no resource handler takes `arn:aws:states:::dynamodb:putItem`")
+    );
+
+    let out = orchestrator(&["asl", "run", &definition, "--handler", "nothing"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected RESOURCE=COMMAND"));
+}
