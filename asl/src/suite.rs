@@ -157,7 +157,8 @@ fn failed(name: String, why: String) -> CaseResult {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
+/// A JSON file, or why not (naming the file, and the line and column of a syntax error).
+pub fn read_json(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
@@ -167,6 +168,18 @@ fn read_json(path: &Path) -> Result<Value, String> {
             e.line(),
             e.column()
         )
+    })
+}
+
+/// A definition file, parsed and validated; otherwise each problem, naming the file and
+/// the state.
+pub fn load_definition(path: &Path) -> Result<Machine, Vec<String>> {
+    let value = read_json(path).map_err(|e| vec![e])?;
+    Machine::from_value(&value).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| format!("{}: {}: {}", path.display(), p.at, p.message))
+            .collect()
     })
 }
 
@@ -207,18 +220,10 @@ fn test_config(
             )));
             continue;
         };
-        let machine = match read_json(&definition_path).and_then(|v| {
-            Machine::from_value(&v).map_err(|problems| {
-                problems
-                    .iter()
-                    .map(|p| format!("{}: {}: {}", definition_path.display(), p.at, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-        }) {
+        let machine = match load_definition(&definition_path) {
             Ok(machine) => machine,
-            Err(why) => {
-                results.extend(everyone(why));
+            Err(problems) => {
+                results.extend(everyone(problems.join("; ")));
                 continue;
             }
         };

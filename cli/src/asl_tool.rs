@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use asl::mock::{Handler, MockConfig, Response};
 use asl::simulate::Clock;
 use asl::suite;
-use asl::{Failure, Machine, TaskCall};
+use asl::{Failure, TaskCall};
 use clap::Subcommand;
 use serde_json::Value;
 
@@ -202,19 +202,6 @@ fn clock(real_time: bool) -> Clock {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{}: line {}, column {}: not valid JSON: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
-}
-
 /// The state machine's name from its file: `Order.asl.json` and `Order.json` are `Order`.
 fn name_of(path: &Path) -> String {
     let file = path
@@ -236,20 +223,14 @@ fn run_one(
     clock: Clock,
     handlers: Option<Vec<(String, String)>>,
 ) -> Result<ExitCode, String> {
-    let machine = Machine::from_value(&read_json(definition)?).map_err(|problems| {
-        problems
-            .iter()
-            .map(|p| format!("{}: {}: {}", definition.display(), p.at, p.message))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+    let machine = suite::load_definition(definition).map_err(|problems| problems.join("\n"))?;
     let input = match input {
-        Some(path) => read_json(path)?,
+        Some(path) => suite::read_json(path)?,
         None => serde_json::json!({}),
     };
     let config = match mock_config {
         Some(path) => Some(
-            MockConfig::from_value(&read_json(path)?)
+            MockConfig::from_value(&suite::read_json(path)?)
                 .map_err(|e| format!("{}: {e}", path.display()))?,
         ),
         None => None,

@@ -356,3 +356,23 @@ fn a_resource_handler_answers_the_states_no_mock_covers() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("expected RESOURCE=COMMAND"));
 }
+
+#[test]
+fn with_real_time_a_wait_takes_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let definition = write(
+        dir.path(),
+        "Pause.asl.json",
+        &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": true}}}),
+    );
+    let started = std::time::Instant::now();
+    let out = orchestrator(&["asl", "run", &definition]);
+    assert!(out.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    let started = std::time::Instant::now();
+    let out = orchestrator(&["asl", "run", &definition, "--real-time"]);
+    assert!(out.status.success());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "SUCCEEDED");
+}
