@@ -907,3 +907,86 @@ async fn the_request_list_pages_with_a_cursor_and_owner_teams_may_cancel() {
         .await;
     assert_eq!(cancelled.status(), StatusCode::OK);
 }
+
+/// Polls `GET path` as `token` until it answers `status` (a reload takes up to a second).
+async fn eventually(app: &App, path: &str, token: &str, status: StatusCode) {
+    for _ in 0..100 {
+        if app.get(path, token).await.status() == status {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("GET {path} never answered {status}");
+}
+
+#[tokio::test]
+async fn an_edit_of_the_catalog_directory_goes_live_whole_and_a_broken_one_never_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    orchestrator_tests::copy_dir(&orchestrator_tests::example_catalog(), &catalog);
+    let app = App::start_with_catalog(catalog.clone(), vec![dir]).await;
+    let before = app.submit_kafka(&app.alice, "before.v1").await;
+
+    // A new item, saved: served within a second, and new requests record the new version.
+    let queue = std::fs::read_to_string(catalog.join("items/messaging/sqs-queue.yaml")).unwrap();
+    let fifo = queue.replacen("name: sqs-queue", "name: sqs-fifo-queue", 1);
+    assert_ne!(fifo, queue);
+    std::fs::write(catalog.join("items/messaging/sqs-fifo-queue.yaml"), &fifo).unwrap();
+    eventually(
+        &app,
+        "/catalog/items/sqs-fifo-queue",
+        &app.alice,
+        StatusCode::OK,
+    )
+    .await;
+    let after = app.submit_kafka(&app.alice, "after.v1").await;
+    assert_ne!(
+        before["catalogVersion"], after["catalogVersion"],
+        "requests record the catalog version they were made against"
+    );
+
+    // A broken edit (a removal that breaks a bundle, then a file that is not YAML) is
+    // refused whole: what was live stays live.
+    let app_stack = catalog.join("items/compute/eks-cluster.yaml");
+    let cluster = std::fs::read_to_string(&app_stack).unwrap();
+    std::fs::remove_file(&app_stack).unwrap();
+    std::fs::write(
+        catalog.join("items/messaging/broken.yaml"),
+        "kind: [unclosed",
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(
+        app.get("/catalog/items/eks-cluster", &app.alice)
+            .await
+            .status(),
+        StatusCode::OK,
+        "the previous version stays live"
+    );
+    assert_eq!(
+        app.get("/catalog/bundles/app-stack", &app.alice)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let during = app.submit_kafka(&app.alice, "during.v1").await;
+    assert_eq!(during["catalogVersion"], after["catalogVersion"]);
+
+    // Repaired: live again, with the last edit's content.
+    std::fs::remove_file(catalog.join("items/messaging/broken.yaml")).unwrap();
+    std::fs::write(&app_stack, cluster.replace("title: ", "title: Managed ")).unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        let item = app.get_json("/catalog/items/eks-cluster", &app.alice).await;
+        if item["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Managed "))
+        {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "the repaired catalog went live");
+    app.running.stop().await.unwrap();
+}

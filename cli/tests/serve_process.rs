@@ -630,3 +630,58 @@ async fn no_secret_reaches_a_log_line_an_answer_or_the_database() {
         "{auth:?}"
     );
 }
+
+#[tokio::test]
+async fn a_broken_catalog_edit_is_logged_with_its_file_and_line_and_not_served() {
+    let data = tempfile::tempdir().unwrap();
+    let catalog = data.path().join("catalog");
+    orchestrator_tests::copy_dir(&example(), &catalog);
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])
+        .arg(&catalog)
+        .arg("--data")
+        .arg(data.path().join("data"));
+    let server = start(command);
+    std::fs::write(
+        catalog.join("items/messaging/broken.yaml"),
+        "apiVersion: orchestrator.dev/v1\nkind: [unclosed\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let found = server
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("the catalog edit does not validate"))
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line about the broken edit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let logged: Value = serde_json::from_str(&line).unwrap();
+    let errors = logged["fields"]["errors"].as_str().unwrap();
+    // file:line:column, then what is wrong.
+    assert!(
+        errors.contains("items/messaging/broken.yaml:3:1: YAML syntax error"),
+        "{line}"
+    );
+    assert_eq!(logged["level"], "WARN");
+    let items: Value = reqwest::Client::new()
+        .get(format!("{}/catalog/items", server.base))
+        .bearer_auth(token(&data.path().join("data")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(items.to_string().contains("kafka-topic"), "still served");
+}

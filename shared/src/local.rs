@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::adapters::local::catalog::Reload;
 use crate::adapters::local::{
     Db, LocalCatalog, LocalSecrets, LocalWorkflows, QueueTarget, SqliteAuditLog, SqliteQueue,
     SqliteRequestStore, SqliteStateStore,
@@ -162,8 +163,51 @@ async fn deploy_machines(
     Ok(())
 }
 
+/// How often `serve` looks at the catalog directory for edits.
+const CATALOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Serves each valid edit of the catalog directory, whole, as it is saved (and deploys
+/// the state machines of its bundles and automated items); an edit that does not
+/// validate is logged, file and line, and the previous version stays.
+async fn watch_catalog(
+    catalog: Arc<LocalCatalog>,
+    dir: std::path::PathBuf,
+    mut last: u64,
+    workflows: LocalWorkflows,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CATALOG_POLL) => {}
+            _ = shutdown.changed() => return,
+        }
+        match catalog.reload(&dir, &mut last).await {
+            Reload::Unchanged | Reload::Same => {}
+            Reload::Replaced(snapshot) => {
+                tracing::info!(
+                    version = %snapshot.version,
+                    items = snapshot.catalog.items.len(),
+                    bundles = snapshot.catalog.bundles.len(),
+                    "catalog reloaded"
+                );
+                if let Err(e) = deploy_machines(&workflows, &snapshot).await {
+                    tracing::error!(error = %e, "the reloaded catalog's state machines were not deployed");
+                }
+            }
+            Reload::Refused(why) => tracing::warn!(
+                directory = %dir.display(),
+                errors = %why,
+                version = %crate::ports::CatalogStore::current(catalog.as_ref()).version,
+                "the catalog edit does not validate; the previous version stays live"
+            ),
+        }
+    }
+}
+
 /// Loads the catalog, opens the database and serves the API on `config.listen`.
 pub async fn start(config: &Config) -> Result<Running, String> {
+    // Taken first, so that an edit made while the catalog loads is seen.
+    let catalog_stamp = crate::adapters::local::catalog::stamp(&config.catalog_dir);
     let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
         .map_err(|e| format!("catalog {}: {e}", config.catalog_dir.display()))?;
     let lock = lock_data_dir(&config.data_dir)?;
@@ -221,8 +265,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             "released work left in flight by a previous run"
         );
     }
+    let catalog = Arc::new(LocalCatalog::new(snapshot));
     let requests = Arc::new(RequestService {
-        catalog: Arc::new(LocalCatalog::new(snapshot)),
+        catalog: catalog.clone(),
         store: Arc::new(SqliteRequestStore::new(db.clone())),
         queue: queue.clone(),
         clock,
@@ -277,6 +322,13 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         workflows: Arc::new(workflows.clone()),
     };
     let (shutdown, mut stopped) = watch::channel(false);
+    tokio::spawn(watch_catalog(
+        catalog,
+        config.catalog_dir.clone(),
+        catalog_stamp,
+        workflows.clone(),
+        shutdown.subscribe(),
+    ));
     let (worker, timers) = if config.worker {
         (
             tokio::spawn(worker.run(shutdown.subscribe())),
