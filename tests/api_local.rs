@@ -707,7 +707,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 17);
+    assert_eq!(operations, 18);
     for path in [
         "/catalog/items",
         "/requests",
@@ -719,6 +719,7 @@ async fn the_openapi_document_describes_what_is_served() {
         "/catalog/bundles/{name}/definition",
         "/audit",
         "/webhooks/jira",
+        "/webhooks/github",
     ] {
         assert!(
             spec["paths"].get(path).is_some(),

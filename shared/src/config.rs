@@ -67,8 +67,35 @@ pub struct GithubConfig {
     /// Enterprise Server.
     pub api_url: String,
     /// Name of the secret holding the token the github-workflow and terraform actions use
-    /// (an action may name its own with `token`).
+    /// (an action may name its own with `token`), and catalog ingestion reads with.
     pub token_secret: String,
+    /// The catalog's repository, when pushes to it update the catalog
+    /// (`POST /webhooks/github`). Unset: the catalog comes from `catalogDir` only.
+    pub catalog: Option<GithubCatalogConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct GithubCatalogConfig {
+    /// `owner/name`.
+    pub repository: String,
+    /// The branch whose pushes count.
+    pub branch: String,
+    /// The catalog's directory inside the repository (empty: the root).
+    pub path: String,
+    /// Name of the secret the webhook is signed with (`X-Hub-Signature-256`).
+    pub webhook_secret: String,
+}
+
+impl Default for GithubCatalogConfig {
+    fn default() -> Self {
+        GithubCatalogConfig {
+            repository: String::new(),
+            branch: "main".to_owned(),
+            path: String::new(),
+            webhook_secret: "github-webhook".to_owned(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -116,6 +143,7 @@ impl Default for GithubConfig {
         GithubConfig {
             api_url: "https://api.github.com".to_owned(),
             token_secret: "github-token".to_owned(),
+            catalog: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod fulfillment;
 pub mod http;
+pub mod ingest;
 pub mod integrations;
 pub mod local;
 pub mod parallel;

@@ -22,7 +22,7 @@ use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
 use crate::integrations::jira::{JiraAuth, JiraClient};
-use crate::ports::{Clock, Secrets, SystemClock, Workflows};
+use crate::ports::{Clock, Secrets, SystemClock};
 use crate::requests::service::{RequestService, Roles};
 use crate::secret::SecretString;
 
@@ -146,23 +146,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-/// Deploys the state machine of every bundle and automated item of the catalog, so the
-/// engine runs what the catalog says now (executions under way keep their definition).
-async fn deploy_machines(
-    workflows: &LocalWorkflows,
-    snapshot: &CatalogSnapshot,
-) -> Result<(), String> {
-    let definitions = crate::bundle::asl::all_definitions(&snapshot.catalog)
-        .map_err(|e| format!("the catalog's state machines do not compile: {e}"))?;
-    for (name, definition) in &definitions {
-        workflows
-            .deploy(name, definition)
-            .await
-            .map_err(|e| format!("cannot deploy the state machine `{name}`: {e}"))?;
-    }
-    Ok(())
-}
-
 /// How often `serve` looks at the catalog directory for edits.
 const CATALOG_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -190,7 +173,7 @@ async fn watch_catalog(
                     bundles = snapshot.catalog.bundles.len(),
                     "catalog reloaded"
                 );
-                if let Err(e) = deploy_machines(&workflows, &snapshot).await {
+                if let Err(e) = crate::ingest::deploy(&workflows, &snapshot).await {
                     tracing::error!(error = %e, "the reloaded catalog's state machines were not deployed");
                 }
             }
@@ -286,7 +269,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             arrived: queue.arrivals(),
         }],
     );
-    deploy_machines(&workflows, &requests.catalog.current()).await?;
+    crate::ingest::deploy(&workflows, &requests.catalog.current()).await?;
     let jira = jira_client(config, secrets.as_ref()).await?;
     let state_store: Arc<dyn crate::ports::StateStore> =
         Arc::new(SqliteStateStore::new(db.clone()));
@@ -311,7 +294,24 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         max_receives: MAX_RECEIVES,
         workflows: Arc::new(workflows.clone()),
     });
+    let ingest = match &config.github.catalog {
+        Some(catalog) => Some(Arc::new(crate::ingest::Ingest::new(
+            catalog.clone(),
+            crate::integrations::github::GithubApi::new(
+                reqwest::Client::new(),
+                &config.github.api_url,
+                secrets.clone(),
+                &config.github.token_secret,
+            )?,
+            requests.catalog.clone(),
+            Arc::new(workflows.clone()),
+            state_store.clone(),
+            requests.clock.clone(),
+        ))),
+        None => None,
+    };
     let state = AppState {
+        ingest,
         requests,
         audit: Arc::new(SqliteAuditLog::new(db)),
         auth: Arc::new(auth),

@@ -14,6 +14,9 @@ use crate::requests::model::{AuditEntry, Request, RequestEvent, RequestId, Reque
 /// accepted, so a request never sees half a catalog.
 pub trait CatalogStore: Send + Sync {
     fn current(&self) -> std::sync::Arc<crate::catalog::snapshot::CatalogSnapshot>;
+
+    /// Serves `snapshot` from now on, whole; callers holding the previous one keep it.
+    fn publish(&self, snapshot: crate::catalog::snapshot::CatalogSnapshot);
 }
 
 /// Failures of a store or queue. `Unavailable` is transient: the caller may retry.

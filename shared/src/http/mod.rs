@@ -48,6 +48,8 @@ pub struct AppState {
     pub planner: Arc<crate::fulfillment::plan::Planner>,
     /// Bundles' executions (`GET /requests/{id}/execution`, JIRA issues of components).
     pub workflows: Arc<dyn crate::ports::Workflows>,
+    /// Catalog ingestion from GitHub pushes, when `github.catalog` is configured.
+    pub ingest: Option<Arc<crate::ingest::Ingest>>,
 }
 
 /// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.
@@ -96,6 +98,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::execution))
         .routes(routes!(audit::list))
         .routes(routes!(webhooks::jira))
+        .routes(routes!(webhooks::github))
 }
 
 /// The OpenAPI 3.1 document of the API.

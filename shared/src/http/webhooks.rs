@@ -5,6 +5,7 @@
 //! Authenticated by a shared secret: Jira Cloud signs the body (`X-Hub-Signature:
 //! sha256=<hex HMAC>`); Data Center, which cannot sign, sends it as `?secret=`.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -132,6 +133,65 @@ pub async fn jira(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// GitHub's webhook for the catalog repository (`github.catalog`): a `push` to its
+/// branch becomes the new catalog version or is rejected whole; `ping` is answered;
+/// other events are acknowledged and ignored. The signature (`X-Hub-Signature-256`) is
+/// checked before anything is read, and a replayed delivery (`X-GitHub-Delivery`) is
+/// answered with its first report.
+#[utoipa::path(post, path = "/webhooks/github", tag = "webhooks",
+    request_body(content = Object, description = "GitHub's webhook payload"),
+    responses((status = 200, description = "The ingestion report of a push, or the answer to a ping"),
+              (status = 202, description = "An event the orchestrator does not handle"),
+              (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json", description = "GitHub ingestion is not configured")))]
+pub async fn github(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let Some(ingest) = &state.ingest else {
+        return Err(Problem::not_found(
+            "GitHub ingestion is not configured (github.catalog.repository)",
+        ));
+    };
+    let secret = state
+        .secrets
+        .get(&ingest.config.webhook_secret)
+        .await?
+        .ok_or_else(|| Problem::unavailable("the GitHub webhook secret is not configured"))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = header("x-hub-signature-256")
+        .is_some_and(|s| crate::signing::verify(secret.expose().as_bytes(), &body, s));
+    if !signed {
+        return Err(Problem::unauthorized(
+            "the X-Hub-Signature-256 signature is missing or not valid",
+            false,
+        ));
+    }
+    match header("x-github-event") {
+        Some("ping") => return Ok(Json(json!({"pong": true})).into_response()),
+        Some("push") => {}
+        other => {
+            let ignored = format!("`{}` events are not handled", other.unwrap_or("(none)"));
+            return Ok((StatusCode::ACCEPTED, Json(json!({ "ignored": ignored }))).into_response());
+        }
+    }
+    let Some(delivery) = header("x-github-delivery").filter(|d| !d.is_empty()) else {
+        return Err(Problem::bad_request(
+            "the X-GitHub-Delivery header is missing",
+        ));
+    };
+    if let Some(report) = ingest.report(delivery).await? {
+        return Ok(Json(json!({"duplicate": true, "ingestion": report})).into_response());
+    }
+    let push: crate::ingest::Push = serde_json::from_slice(&body)
+        .map_err(|e| Problem::bad_request(format!("the push payload is not readable: {e}")))?;
+    let report = ingest.push(delivery, &push).await.map_err(|e| match e {
+        crate::ingest::IngestError::Store(e) => Problem::from(e),
+    })?;
+    Ok(Json(json!({ "ingestion": report })).into_response())
 }
 
 /// The issue of one component of a bundle: done answers its task with the outputs the

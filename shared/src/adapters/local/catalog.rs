@@ -36,6 +36,10 @@ impl CatalogStore for LocalCatalog {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    fn publish(&self, snapshot: CatalogSnapshot) {
+        self.replace(snapshot);
+    }
 }
 
 /// What the catalog directory looks like, cheaply: every file's path, size and

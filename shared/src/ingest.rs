@@ -1,0 +1,414 @@
+//! Catalog ingestion from GitHub: a push to the catalog repository's branch becomes the
+//! new catalog version, whole, or is rejected whole (the live catalog stays on the last
+//! good version), and the author sees which on the commit (`orchestrator/catalog`).
+//!
+//! Each accepted push is synchronised from the pushed tree itself (the Git Trees API,
+//! then each file's blob), so the version served is exactly the commit's catalog,
+//! whatever the payload lists or leaves out (GitHub caps the commits a push event
+//! lists, and forced pushes rewrite history). Ingestions run one at a time.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::catalog::load::SourceFile;
+use crate::catalog::snapshot::CatalogSnapshot;
+use crate::catalog::{Severity, validate_files};
+use crate::config::GithubCatalogConfig;
+use crate::integrations::github::GithubApi;
+use crate::ports::{CatalogStore, Clock, StateStore, StoreError, Workflows};
+
+/// The commit status context authors see on their commits.
+pub const STATUS_CONTEXT: &str = "orchestrator/catalog";
+
+/// Ingestion reports, by id (the delivery's `X-GitHub-Delivery`): a delivery with a
+/// report was handled, and its replay is not.
+pub const INGESTIONS: &str = "catalog-ingestions";
+
+/// GitHub's push event, the fields ingestion reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Push {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub before: String,
+    pub after: String,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub forced: bool,
+    pub repository: Repository,
+    #[serde(default)]
+    pub commits: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+}
+
+/// What a push means for the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not the catalog's: why.
+    Ignore(String),
+    /// The branch moved to this commit: synchronise the catalog from it.
+    Sync(String),
+}
+
+/// Only pushes to the configured repository and branch count; tag pushes and branch
+/// deletions do not.
+pub fn decide(push: &Push, config: &GithubCatalogConfig) -> Decision {
+    if !push
+        .repository
+        .full_name
+        .eq_ignore_ascii_case(&config.repository)
+    {
+        return Decision::Ignore(format!(
+            "a push to {}, not to the catalog's repository {}",
+            push.repository.full_name, config.repository
+        ));
+    }
+    if push.reference.starts_with("refs/tags/") {
+        return Decision::Ignore(format!("a tag push ({})", push.reference));
+    }
+    let branch = format!("refs/heads/{}", config.branch);
+    if push.reference != branch {
+        return Decision::Ignore(format!("a push to {}, not to {branch}", push.reference));
+    }
+    if push.deleted || push.after.chars().all(|c| c == '0') {
+        return Decision::Ignore("the branch was deleted".to_owned());
+    }
+    Decision::Sync(push.after.clone())
+}
+
+/// What became of a push, kept at `GET /catalog/ingestions/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Ingestion {
+    pub id: String,
+    pub repository: String,
+    pub sha: String,
+    /// `live`, `rejected`, `ignored` or `failed` (GitHub or storage did not answer).
+    pub outcome: String,
+    pub summary: String,
+    /// Every finding of the validation, `file:line:column: message`.
+    pub findings: Vec<String>,
+    pub files: usize,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+}
+
+pub struct Ingest {
+    pub config: GithubCatalogConfig,
+    pub github: GithubApi,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub workflows: Arc<dyn Workflows>,
+    pub state: Arc<dyn StateStore>,
+    pub clock: Arc<dyn Clock>,
+    /// One ingestion at a time: versions never interleave.
+    running: tokio::sync::Mutex<()>,
+}
+
+/// Why a push could not be ingested now (GitHub should deliver it again).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Ingest {
+    pub fn new(
+        config: GithubCatalogConfig,
+        github: GithubApi,
+        catalog: Arc<dyn CatalogStore>,
+        workflows: Arc<dyn Workflows>,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Ingest {
+        Ingest {
+            config,
+            github,
+            catalog,
+            workflows,
+            state,
+            clock,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The report of a delivery handled before (so a replay is not handled again).
+    pub async fn report(&self, delivery: &str) -> Result<Option<Ingestion>, StoreError> {
+        self.state
+            .get(INGESTIONS, delivery)
+            .await?
+            .map(|v| {
+                serde_json::from_value(v.value).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Handles a push delivery: ingests it, or says why not, and keeps the report.
+    pub async fn push(&self, delivery: &str, push: &Push) -> Result<Ingestion, IngestError> {
+        let mut report = Ingestion {
+            id: delivery.to_owned(),
+            repository: push.repository.full_name.clone(),
+            sha: push.after.clone(),
+            outcome: "ignored".to_owned(),
+            summary: String::new(),
+            findings: Vec::new(),
+            files: 0,
+            at: self.clock.now(),
+        };
+        match decide(push, &self.config) {
+            Decision::Ignore(why) => report.summary = why,
+            Decision::Sync(sha) => {
+                let _one = self.running.lock().await;
+                self.sync(&sha, &mut report).await;
+            }
+        }
+        let value =
+            serde_json::to_value(&report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match self.state.put(INGESTIONS, delivery, &value, None).await {
+            // The same delivery, handled at the same time: the same report.
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(report),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn sync(&self, sha: &str, report: &mut Ingestion) {
+        let files = match self.fetch(sha).await {
+            Ok(files) => files,
+            Err(why) => {
+                report.outcome = "failed".to_owned();
+                report.summary = why;
+                self.set_status(sha, "error", &report.summary).await;
+                return;
+            }
+        };
+        report.files = files.len();
+        let validation = validate_files(&files);
+        report.findings = validation
+            .findings
+            .iter()
+            .map(|f| {
+                let severity = if f.severity == Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                };
+                format!(
+                    "{}:{}:{}: {severity}: {}",
+                    f.file, f.line, f.column, f.message
+                )
+            })
+            .collect();
+        let errors = validation
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        if errors > 0 {
+            let first = validation
+                .findings
+                .iter()
+                .find(|f| f.severity == Severity::Error)
+                .map(|f| format!("{}:{}: {}", f.file, f.line, f.message))
+                .unwrap_or_default();
+            report.outcome = "rejected".to_owned();
+            report.summary = format!(
+                "{errors} error(s); the catalog stays at {}. First: {first}",
+                self.catalog.current().version
+            );
+            self.set_status(sha, "failure", &report.summary).await;
+            return;
+        }
+        let snapshot = match CatalogSnapshot::from_report(sha.to_owned(), validation) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                report.outcome = "rejected".to_owned();
+                report.summary = e.to_string();
+                self.set_status(sha, "failure", &report.summary).await;
+                return;
+            }
+        };
+        let (items, bundles) = (snapshot.catalog.items.len(), snapshot.catalog.bundles.len());
+        // The state machines first: a request for a new bundle finds its machine.
+        if let Err(why) = deploy(self.workflows.as_ref(), &snapshot).await {
+            report.outcome = "failed".to_owned();
+            report.summary = why;
+            self.set_status(sha, "error", &report.summary).await;
+            return;
+        }
+        self.catalog.publish(snapshot);
+        report.outcome = "live".to_owned();
+        report.summary = format!("live: {items} items, {bundles} bundles");
+        tracing::info!(sha, items, bundles, "catalog version from GitHub is live");
+        self.set_status(sha, "success", &report.summary).await;
+    }
+
+    /// The catalog's files in commit `sha`: its tree, then each YAML file's blob.
+    async fn fetch(&self, sha: &str) -> Result<Vec<SourceFile>, String> {
+        let (owner, name) = self.config.repository.split_once('/').ok_or_else(|| {
+            format!(
+                "github.catalog.repository `{}` is not owner/name",
+                self.config.repository
+            )
+        })?;
+        let token = self.github.token(None).await?;
+        let mut url = self.github.url(["repos", owner, name, "git", "trees", sha]);
+        url.query_pairs_mut().append_pair("recursive", "1");
+        let tree: Value = self
+            .github
+            .call(Method::GET, url, &token)
+            .send()
+            .await
+            .map_err(|e| format!("GitHub did not answer for the tree of {sha}: {e}"))?
+            .error_for_status()
+            .map_err(|e| format!("GitHub refused the tree of {sha}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("the tree of {sha} is not JSON: {e}"))?;
+        if tree["truncated"] == true {
+            return Err(format!(
+                "the tree of {sha} is too large for one listing; the catalog was not changed"
+            ));
+        }
+        let prefix = match self.config.path.trim_matches('/') {
+            "" => String::new(),
+            path => format!("{path}/"),
+        };
+        let mut raw = reqwest::header::HeaderMap::new();
+        raw.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/vnd.github.raw+json"),
+        );
+        let mut files = Vec::new();
+        for entry in tree["tree"].as_array().into_iter().flatten() {
+            let (Some(path), Some(blob)) = (entry["path"].as_str(), entry["sha"].as_str()) else {
+                continue;
+            };
+            let Some(relative) = path.strip_prefix(&prefix) else {
+                continue;
+            };
+            let hidden = relative.split('/').any(|part| part.starts_with('.'));
+            let yaml = relative.ends_with(".yaml") || relative.ends_with(".yml");
+            if entry["type"] != "blob" || hidden || !yaml {
+                continue;
+            }
+            let url = self
+                .github
+                .url(["repos", owner, name, "git", "blobs", blob]);
+            let bytes = self
+                .github
+                .call(Method::GET, url, &token)
+                // The file itself, not its JSON description (replacing the default Accept).
+                .headers(raw.clone())
+                .send()
+                .await
+                .map_err(|e| format!("GitHub did not answer for {path}: {e}"))?
+                .error_for_status()
+                .map_err(|e| format!("GitHub refused {path}: {e}"))?
+                .bytes()
+                .await
+                .map_err(|e| format!("reading {path}: {e}"))?;
+            files.push(SourceFile {
+                path: relative.to_owned(),
+                bytes: bytes.to_vec(),
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// Sets the commit status authors see; a failure to set it is logged, not fatal.
+    async fn set_status(&self, sha: &str, state: &str, description: &str) {
+        let Some((owner, name)) = self.config.repository.split_once('/') else {
+            return;
+        };
+        let token = match self.github.token(None).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot set the commit status");
+                return;
+            }
+        };
+        // GitHub keeps 140 characters of a status description.
+        let description: String = description.chars().take(140).collect();
+        let url = self.github.url(["repos", owner, name, "statuses", sha]);
+        let sent = self
+            .github
+            .call(Method::POST, url, &token)
+            .json(&json!({
+                "state": state,
+                "description": description,
+                "context": STATUS_CONTEXT,
+            }))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        if let Err(e) = sent {
+            tracing::warn!(sha, error = %e, "GitHub did not take the commit status");
+        }
+    }
+}
+
+/// Deploys the state machine of every bundle and automated item of `snapshot`
+/// (executions under way keep the definition they started with).
+pub async fn deploy(workflows: &dyn Workflows, snapshot: &CatalogSnapshot) -> Result<(), String> {
+    let definitions = crate::bundle::asl::all_definitions(&snapshot.catalog)
+        .map_err(|e| format!("the catalog's state machines do not compile: {e}"))?;
+    for (name, definition) in &definitions {
+        workflows
+            .deploy(name, definition)
+            .await
+            .map_err(|e| format!("cannot deploy the state machine `{name}`: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(reference: &str, repository: &str) -> Push {
+        serde_json::from_value(json!({
+            "ref": reference, "before": "a".repeat(40), "after": "b".repeat(40),
+            "created": false, "deleted": false, "forced": false,
+            "repository": {"full_name": repository}, "commits": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_catalog_branch_counts() {
+        let config = GithubCatalogConfig {
+            repository: "acme/platform-catalog".to_owned(),
+            ..GithubCatalogConfig::default()
+        };
+        assert_eq!(
+            decide(&push("refs/heads/main", "acme/platform-catalog"), &config),
+            Decision::Sync("b".repeat(40))
+        );
+        assert!(matches!(
+            decide(&push("refs/heads/feature", "acme/platform-catalog"), &config),
+            Decision::Ignore(why) if why.contains("not to refs/heads/main")
+        ));
+        assert!(matches!(
+            decide(&push("refs/tags/v1", "acme/platform-catalog"), &config),
+            Decision::Ignore(why) if why.contains("tag push")
+        ));
+        assert!(matches!(
+            decide(&push("refs/heads/main", "acme/other"), &config),
+            Decision::Ignore(why) if why.contains("acme/other")
+        ));
+        let mut deleted = push("refs/heads/main", "acme/platform-catalog");
+        deleted.deleted = true;
+        deleted.after = "0".repeat(40);
+        assert!(matches!(
+            decide(&deleted, &config),
+            Decision::Ignore(why) if why.contains("deleted")
+        ));
+    }
+}

@@ -1,0 +1,311 @@
+//! Catalog ingestion from GitHub (`POST /webhooks/github`): push payloads in GitHub's
+//! documented format, signed as GitHub signs them; wiremock stands in for GitHub's REST
+//! API (Git trees and blobs, commit statuses) and checks the requests' shapes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use orchestrator_tests::app::App;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::config::{Config, GithubCatalogConfig};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const REPO: &str = "acme/platform-catalog";
+const HOOK_SECRET: &str = "hook-s3cret";
+const TOKEN: &str = "ghs_ingestT0ken";
+
+/// The example catalog's files, as the repository holds them under `catalog/`.
+fn example_files() -> BTreeMap<String, String> {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(
+                    format!("catalog/{relative}"),
+                    std::fs::read_to_string(&path).unwrap(),
+                );
+            }
+        }
+    }
+    let root = orchestrator_tests::example_catalog();
+    let mut files = BTreeMap::new();
+    walk(&root, &root, &mut files);
+    files.insert("README.md".to_owned(), "# not the catalog".to_owned());
+    files
+}
+
+/// GitHub's API for commit `sha` holding `files`: its recursive tree and each blob.
+async fn serve_commit(github: &MockServer, sha: &str, files: &BTreeMap<String, String>) {
+    let mut tree = Vec::new();
+    for (i, (file, text)) in files.iter().enumerate() {
+        let blob = format!("{sha}b{i:04}");
+        tree.push(json!({"path": file, "mode": "100644", "type": "blob", "sha": blob, "size": text.len()}));
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/git/blobs/{blob}")))
+            .and(header("accept", "application/vnd.github.raw+json"))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_string(text.clone()))
+            .mount(github)
+            .await;
+    }
+    tree.push(json!({"path": "catalog", "mode": "040000", "type": "tree", "sha": "t1"}));
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/git/trees/{sha}")))
+        .and(query_param("recursive", "1"))
+        .and(header("x-github-api-version", "2022-11-28"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"sha": sha, "tree": tree, "truncated": false})),
+        )
+        .expect(1)
+        .mount(github)
+        .await;
+}
+
+/// Expects one commit status on `sha` in `state`.
+async fn expect_status(github: &MockServer, sha: &str, state: &str) {
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPO}/statuses/{sha}")))
+        .and(body_partial_json(
+            json!({"state": state, "context": "orchestrator/catalog"}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .expect(1)
+        .mount(github)
+        .await;
+}
+
+struct Setup {
+    app: App,
+    github: MockServer,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let github = MockServer::start().await;
+    let catalog = dir.path().join("catalog");
+    orchestrator_tests::copy_dir(&orchestrator_tests::example_catalog(), &catalog);
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(
+        &secrets,
+        json!({"github-token": TOKEN, "github-webhook": HOOK_SECRET}).to_string(),
+    )
+    .unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: catalog,
+        data_dir: dir.path().join("data"),
+        secrets_file: Some(secrets),
+        worker: false,
+        ..Config::default()
+    };
+    config.github.api_url = github.uri();
+    config.github.catalog = Some(GithubCatalogConfig {
+        repository: REPO.to_owned(),
+        path: "catalog".to_owned(),
+        ..GithubCatalogConfig::default()
+    });
+    Setup {
+        app: App::start(&config).await,
+        github,
+        _dir: dir,
+    }
+}
+
+/// A push event as GitHub documents it (the fields a real delivery carries).
+fn push_event(reference: &str, before: &str, after: &str) -> Value {
+    let commit = json!({
+        "id": after, "tree_id": "f".repeat(40), "distinct": true,
+        "message": "Catalog: new title", "timestamp": "2026-11-21T10:00:00Z",
+        "url": format!("https://github.com/{REPO}/commit/{after}"),
+        "author": {"name": "Dana", "email": "dana@acme.example", "username": "dana"},
+        "committer": {"name": "Dana", "email": "dana@acme.example", "username": "dana"},
+        "added": [], "removed": [], "modified": ["catalog/items/messaging/kafka-topic.yaml"]
+    });
+    json!({
+        "ref": reference, "before": before, "after": after,
+        "created": false, "deleted": false, "forced": false, "base_ref": null,
+        "compare": format!("https://github.com/{REPO}/compare/{}...{}", &before[..12], &after[..12]),
+        "commits": [commit], "head_commit": commit,
+        "repository": {"id": 1, "name": "platform-catalog", "full_name": REPO,
+                       "private": true, "default_branch": "main"},
+        "pusher": {"name": "dana", "email": "dana@acme.example"},
+        "sender": {"login": "dana", "id": 7}
+    })
+}
+
+/// Delivers `payload` as GitHub would, signed with `secret` (or unsigned).
+async fn deliver(
+    app: &App,
+    event: &str,
+    delivery: &str,
+    payload: &Value,
+    secret: Option<&str>,
+) -> (StatusCode, Value) {
+    let body = payload.to_string();
+    let mut call = app
+        .client
+        .post(format!("{}/webhooks/github", app.base))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("user-agent", "GitHub-Hookshot/abc123");
+    if let Some(secret) = secret {
+        call = call.header(
+            "x-hub-signature-256",
+            shared::signing::sign(secret.as_bytes(), body.as_bytes()),
+        );
+    }
+    let response = call.body(body).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn sha(c: char) -> String {
+    c.to_string().repeat(40)
+}
+
+#[tokio::test]
+async fn a_push_to_the_branch_becomes_the_catalog_and_the_commit_says_so() {
+    let s = setup().await;
+    let mut files = example_files();
+    let kafka = "catalog/items/messaging/kafka-topic.yaml";
+    let edited = files[kafka].replacen("title: ", "title: Streaming ", 1);
+    files.insert(kafka.to_owned(), edited);
+    serve_commit(&s.github, &sha('b'), &files).await;
+    expect_status(&s.github, &sha('b'), "success").await;
+
+    let push = push_event("refs/heads/main", &sha('a'), &sha('b'));
+    let (status, body) = deliver(&s.app, "push", "d-1", &push, Some(HOOK_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    let item = s.app.get("/catalog/items/kafka-topic").await;
+    assert!(
+        item["title"].as_str().unwrap().starts_with("Streaming "),
+        "{item}"
+    );
+    // Requests record the version (the commit) they were made against.
+    let (_, request) = s
+        .app
+        .submit(
+            &json!({"item": "kafka-topic", "fields": {"topicName": "orders.v1",
+            "producerPrincipal": "arn:aws:iam::123456789012:role/orders"}}),
+        )
+        .await;
+    assert_eq!(request["catalogVersion"], sha('b'));
+
+    // A replay of the same delivery is answered with its report and fetches nothing
+    // (the tree mock expects one call).
+    let (status, replay) = deliver(&s.app, "push", "d-1", &push, Some(HOOK_SECRET)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replay["duplicate"], true);
+    assert_eq!(replay["ingestion"]["outcome"], "live");
+    s.app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_push_is_rejected_whole_and_the_live_catalog_stays() {
+    let s = setup().await;
+    let mut files = example_files();
+    // The cluster item is removed while the app-stack bundle still uses it, and another
+    // file is not YAML at all.
+    files.remove("catalog/items/compute/eks-cluster.yaml");
+    files.insert(
+        "catalog/items/messaging/broken.yaml".to_owned(),
+        "kind: [unclosed".to_owned(),
+    );
+    serve_commit(&s.github, &sha('c'), &files).await;
+    expect_status(&s.github, &sha('c'), "failure").await;
+    let before = s.app.get("/catalog/items/eks-cluster").await;
+
+    let push = push_event("refs/heads/main", &sha('a'), &sha('c'));
+    let (status, body) = deliver(&s.app, "push", "d-2", &push, Some(HOOK_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report = &body["ingestion"];
+    assert_eq!(report["outcome"], "rejected", "{body}");
+    let findings = report["findings"].to_string();
+    assert!(
+        findings.contains("items/messaging/broken.yaml:"),
+        "{findings}"
+    );
+    assert!(findings.contains("eks-cluster"), "{findings}");
+    assert_eq!(s.app.get("/catalog/items/eks-cluster").await, before);
+    s.app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unsigned_or_foreign_deliveries_change_nothing_and_other_refs_are_ignored() {
+    let s = setup().await;
+    let push = push_event("refs/heads/main", &sha('a'), &sha('d'));
+    // No GitHub call is expected for any of these.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&s.github)
+        .await;
+    for secret in [None, Some("not-the-secret")] {
+        let (status, body) = deliver(&s.app, "push", "d-3", &push, secret).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("X-Hub-Signature-256")
+        );
+    }
+    let (status, body) = deliver(
+        &s.app,
+        "ping",
+        "d-4",
+        &json!({"zen": "Keep it logically awesome."}),
+        Some(HOOK_SECRET),
+    )
+    .await;
+    assert_eq!(
+        (status, body["pong"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (status, body) = deliver(
+        &s.app,
+        "issues",
+        "d-5",
+        &json!({"action": "opened"}),
+        Some(HOOK_SECRET),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let tag = push_event("refs/tags/v1.2.0", &sha('0'), &sha('e'));
+    let (_, body) = deliver(&s.app, "push", "d-6", &tag, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "ignored");
+    assert!(
+        body["ingestion"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("tag push")
+    );
+    let mut deletion = push_event("refs/heads/main", &sha('a'), &sha('0'));
+    deletion["deleted"] = json!(true);
+    let (_, body) = deliver(&s.app, "push", "d-7", &deletion, Some(HOOK_SECRET)).await;
+    assert!(
+        body["ingestion"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("deleted")
+    );
+    let other = push_event("refs/heads/feature/x", &sha('a'), &sha('f'));
+    let (_, body) = deliver(&s.app, "push", "d-8", &other, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "ignored");
+    s.app.running.stop().await.unwrap();
+}
