@@ -88,6 +88,7 @@ async fn expect_status(github: &MockServer, sha: &str, state: &str) {
 struct Setup {
     app: App,
     github: MockServer,
+    config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -119,6 +120,7 @@ async fn setup() -> Setup {
     Setup {
         app: App::start(&config).await,
         github,
+        config,
         _dir: dir,
     }
 }
@@ -212,6 +214,15 @@ async fn a_push_to_the_branch_becomes_the_catalog_and_the_commit_says_so() {
     assert_eq!(replay["duplicate"], true);
     assert_eq!(replay["ingestion"]["outcome"], "live");
     s.app.running.stop().await.unwrap();
+
+    // After a restart the ingested version is served, not the directory's.
+    let app = App::start(&s.config).await;
+    let item = app.get("/catalog/items/kafka-topic").await;
+    assert!(
+        item["title"].as_str().unwrap().starts_with("Streaming "),
+        "{item}"
+    );
+    app.running.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -241,6 +252,8 @@ async fn an_invalid_push_is_rejected_whole_and_the_live_catalog_stays() {
     );
     assert!(findings.contains("eks-cluster"), "{findings}");
     assert_eq!(s.app.get("/catalog/items/eks-cluster").await, before);
+    // The report stays for the authors to read.
+    assert_eq!(s.app.get("/catalog/ingestions/d-2").await, *report);
     s.app.running.stop().await.unwrap();
 }
 

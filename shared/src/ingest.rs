@@ -23,6 +23,52 @@ use crate::ports::{CatalogStore, Clock, StateStore, StoreError, Workflows};
 /// The commit status context authors see on their commits.
 pub const STATUS_CONTEXT: &str = "orchestrator/catalog";
 
+/// Every version that went live, by commit SHA: its files.
+pub const VERSIONS: &str = "catalog-versions";
+
+/// Which version is live (key `live`).
+const LIVE: &str = "catalog-live";
+
+/// A kept version: the catalog's files at a commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeptVersion {
+    /// Path (relative to the catalog's directory) and content.
+    files: Vec<(String, String)>,
+    #[serde(with = "time::serde::rfc3339")]
+    at: time::OffsetDateTime,
+    summary: String,
+}
+
+/// The catalog version that was live when the process stopped, if ingestion ever made
+/// one live: its files, validated again.
+pub async fn restore(state: &dyn StateStore) -> Result<Option<CatalogSnapshot>, String> {
+    let Some(live) = state.get(LIVE, "live").await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let Some(sha) = live.value.get("sha").and_then(Value::as_str) else {
+        return Err("the live catalog version record has no sha".to_owned());
+    };
+    let kept = state
+        .get(VERSIONS, sha)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the live catalog version {sha} is not kept"))?;
+    let kept: KeptVersion =
+        serde_json::from_value(kept.value).map_err(|e| format!("catalog version {sha}: {e}"))?;
+    let files: Vec<SourceFile> = kept
+        .files
+        .into_iter()
+        .map(|(path, text)| SourceFile {
+            path,
+            bytes: text.into_bytes(),
+        })
+        .collect();
+    CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files))
+        .map(Some)
+        .map_err(|e| format!("catalog version {sha}: {e}"))
+}
+
 /// Ingestion reports, by id (the delivery's `X-GitHub-Delivery`): a delivery with a
 /// report was handled, and its replay is not.
 pub const INGESTIONS: &str = "catalog-ingestions";
@@ -241,11 +287,46 @@ impl Ingest {
             self.set_status(sha, "error", &report.summary).await;
             return;
         }
+        let summary = format!("live: {items} items, {bundles} bundles");
+        // Kept first: what is served is always a version a restart finds again.
+        if let Err(e) = self.keep(sha, &files, &summary).await {
+            report.outcome = "failed".to_owned();
+            report.summary = format!("the version could not be stored: {e}");
+            self.set_status(sha, "error", &report.summary).await;
+            return;
+        }
         self.catalog.publish(snapshot);
         report.outcome = "live".to_owned();
-        report.summary = format!("live: {items} items, {bundles} bundles");
+        report.summary = summary;
         tracing::info!(sha, items, bundles, "catalog version from GitHub is live");
         self.set_status(sha, "success", &report.summary).await;
+    }
+
+    /// Keeps version `sha` and marks it live.
+    async fn keep(&self, sha: &str, files: &[SourceFile], summary: &str) -> Result<(), StoreError> {
+        let kept = KeptVersion {
+            files: files
+                .iter()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        String::from_utf8_lossy(&f.bytes).into_owned(),
+                    )
+                })
+                .collect(),
+            at: self.clock.now(),
+            summary: summary.to_owned(),
+        };
+        let value = serde_json::to_value(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match self.state.put(VERSIONS, sha, &value, None).await {
+            // The same commit again (a push of a branch back to it): the same files.
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let live = json!({ "sha": sha });
+        let expected = self.state.get(LIVE, "live").await?.map(|v| v.version);
+        self.state.put(LIVE, "live", &live, expected).await?;
+        Ok(())
     }
 
     /// The catalog's files in commit `sha`: its tree, then each YAML file's blob.

@@ -269,10 +269,17 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             arrived: queue.arrivals(),
         }],
     );
-    crate::ingest::deploy(&workflows, &requests.catalog.current()).await?;
-    let jira = jira_client(config, secrets.as_ref()).await?;
     let state_store: Arc<dyn crate::ports::StateStore> =
         Arc::new(SqliteStateStore::new(db.clone()));
+    // With GitHub ingestion, the version it last made live wins over the directory.
+    if config.github.catalog.is_some()
+        && let Some(snapshot) = crate::ingest::restore(state_store.as_ref()).await?
+    {
+        tracing::info!(version = %snapshot.version, "serving the catalog version ingested last");
+        requests.catalog.publish(snapshot);
+    }
+    crate::ingest::deploy(&workflows, &requests.catalog.current()).await?;
+    let jira = jira_client(config, secrets.as_ref()).await?;
     // One set of action runners (one HTTP client): the worker runs them, dry runs
     // only ask them to describe.
     let kinds = standard_kinds(jira.clone(), &config.github, secrets.clone())?;
@@ -322,13 +329,16 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         workflows: Arc::new(workflows.clone()),
     };
     let (shutdown, mut stopped) = watch::channel(false);
-    tokio::spawn(watch_catalog(
-        catalog,
-        config.catalog_dir.clone(),
-        catalog_stamp,
-        workflows.clone(),
-        shutdown.subscribe(),
-    ));
+    // With GitHub ingestion the repository is the catalog's source, not the directory.
+    if config.github.catalog.is_none() {
+        tokio::spawn(watch_catalog(
+            catalog,
+            config.catalog_dir.clone(),
+            catalog_stamp,
+            workflows.clone(),
+            shutdown.subscribe(),
+        ));
+    }
     let (worker, timers) = if config.worker {
         (
             tokio::spawn(worker.run(shutdown.subscribe())),

@@ -353,3 +353,22 @@ pub async fn get_bundle_definition(
             ),
         })
 }
+
+/// The report of a push from GitHub (its id is the delivery's `X-GitHub-Delivery`):
+/// whether it went live, was rejected or ignored, and every finding of its validation.
+#[utoipa::path(get, path = "/catalog/ingestions/{id}", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The delivery id")),
+    responses((status = 200, body = Object), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get_ingestion(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let report = match &state.ingest {
+        Some(ingest) => ingest.report(&id).await?,
+        None => None,
+    };
+    report
+        .map(|r| Json(json!(r)))
+        .ok_or_else(|| Problem::not_found(format!("there is no ingestion `{id}`")))
+}

@@ -91,6 +91,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_bundles))
         .routes(routes!(catalog::get_bundle))
         .routes(routes!(catalog::get_bundle_definition))
+        .routes(routes!(catalog::get_ingestion))
         .routes(routes!(requests::submit, requests::list))
         .routes(routes!(requests::get))
         .routes(routes!(requests::cancel))
