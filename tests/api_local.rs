@@ -707,7 +707,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 19);
+    assert_eq!(operations, 22);
     for path in [
         "/catalog/items",
         "/requests",

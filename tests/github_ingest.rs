@@ -322,3 +322,102 @@ async fn unsigned_or_foreign_deliveries_change_nothing_and_other_refs_are_ignore
     assert_eq!(body["ingestion"]["outcome"], "ignored");
     s.app.running.stop().await.unwrap();
 }
+
+/// The example catalog with kafka-topic's title starting with `prefix`.
+fn titled(prefix: &str) -> BTreeMap<String, String> {
+    let mut files = example_files();
+    let kafka = "catalog/items/messaging/kafka-topic.yaml";
+    let edited = files[kafka].replacen("title: ", &format!("title: {prefix} "), 1);
+    files.insert(kafka.to_owned(), edited);
+    files
+}
+
+async fn kafka_title(app: &App) -> String {
+    app.get("/catalog/items/kafka-topic").await["title"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn admins_list_versions_roll_back_to_one_and_sync_from_the_branch() {
+    let s = setup().await;
+    for (sha_char, prefix, delivery) in [('b', "Streaming", "d-10"), ('d', "Events", "d-11")] {
+        serve_commit(&s.github, &sha(sha_char), &titled(prefix)).await;
+        expect_status(&s.github, &sha(sha_char), "success").await;
+        let push = push_event("refs/heads/main", &sha('a'), &sha(sha_char));
+        let (_, body) = deliver(&s.app, "push", delivery, &push, Some(HOOK_SECRET)).await;
+        assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    }
+    assert!(kafka_title(&s.app).await.starts_with("Events "));
+    let admin = s
+        .app
+        .token_for(&s.config, "carol", &["platform-admins"])
+        .await;
+
+    let (status, listed) = s
+        .app
+        .call(reqwest::Method::GET, "/catalog/versions", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["serving"], sha('d'));
+    let versions = listed["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{listed}");
+    let live: Vec<&Value> = versions.iter().filter(|v| v["live"] == true).collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["sha"], sha('d'));
+
+    // Back to the earlier version.
+    let activate = format!("/catalog/versions/{}/activate", sha('b'));
+    let (status, _) = s
+        .app
+        .call(reqwest::Method::POST, &activate, &s.app.token, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "developers may not");
+    let (status, body) = s
+        .app
+        .call(reqwest::Method::POST, &activate, &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(kafka_title(&s.app).await.starts_with("Streaming "));
+    let unknown = format!("/catalog/versions/{}/activate", sha('9'));
+    let (status, _) = s
+        .app
+        .call(reqwest::Method::POST, &unknown, &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A full sync from the branch's head.
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/branches/main")))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"name": "main", "commit": {"sha": sha('e')}, "protected": true}),
+            ),
+        )
+        .expect(1)
+        .mount(&s.github)
+        .await;
+    serve_commit(&s.github, &sha('e'), &titled("Topics")).await;
+    expect_status(&s.github, &sha('e'), "success").await;
+    let (status, body) = s
+        .app
+        .call(reqwest::Method::POST, "/catalog/sync", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    assert!(kafka_title(&s.app).await.starts_with("Topics "));
+
+    // Each of those changes is in the audit log.
+    let (_, audit) = s
+        .app
+        .call(reqwest::Method::GET, "/audit", &admin, None)
+        .await;
+    let audited = audit.to_string();
+    assert!(
+        audited.contains("/catalog/sync") && audited.contains("/activate"),
+        "{audited}"
+    );
+    s.app.running.stop().await.unwrap();
+}

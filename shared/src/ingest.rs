@@ -40,6 +40,18 @@ struct KeptVersion {
     summary: String,
 }
 
+/// A kept version, as `GET /catalog/versions` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    pub sha: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub summary: String,
+    pub files: usize,
+    pub live: bool,
+}
+
 /// The catalog version that was live when the process stopped, if ingestion ever made
 /// one live: its files, validated again.
 pub async fn restore(state: &dyn StateStore) -> Result<Option<CatalogSnapshot>, String> {
@@ -300,6 +312,122 @@ impl Ingest {
         report.summary = summary;
         tracing::info!(sha, items, bundles, "catalog version from GitHub is live");
         self.set_status(sha, "success", &report.summary).await;
+    }
+
+    /// The kept versions, newest first, and which is live.
+    pub async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
+        let live = self.live().await?;
+        let mut versions = Vec::new();
+        for (sha, kept) in self.state.list(VERSIONS, "", 1_000).await? {
+            let kept: KeptVersion = serde_json::from_value(kept.value)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            versions.push(VersionInfo {
+                live: live.as_deref() == Some(sha.as_str()),
+                sha,
+                at: kept.at,
+                summary: kept.summary,
+                files: kept.files.len(),
+            });
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.at));
+        Ok(versions)
+    }
+
+    async fn live(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.state.get(LIVE, "live").await?.and_then(|v| {
+            v.value
+                .get("sha")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        }))
+    }
+
+    /// Serves kept version `sha` again (rolling the catalog back or forward); `None` when
+    /// no such version was kept. The version is validated again first.
+    pub async fn activate(&self, sha: &str) -> Result<Option<Result<String, String>>, StoreError> {
+        let _one = self.running.lock().await;
+        let Some(kept) = self.state.get(VERSIONS, sha).await? else {
+            return Ok(None);
+        };
+        let kept: KeptVersion =
+            serde_json::from_value(kept.value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let files: Vec<SourceFile> = kept
+            .files
+            .into_iter()
+            .map(|(path, text)| SourceFile {
+                path,
+                bytes: text.into_bytes(),
+            })
+            .collect();
+        let snapshot = match CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files)) {
+            Ok(snapshot) => snapshot,
+            Err(e) => return Ok(Some(Err(format!("version {sha} no longer validates: {e}")))),
+        };
+        if let Err(why) = deploy(self.workflows.as_ref(), &snapshot).await {
+            return Ok(Some(Err(why)));
+        }
+        let expected = self.state.get(LIVE, "live").await?.map(|v| v.version);
+        self.state
+            .put(LIVE, "live", &json!({ "sha": sha }), expected)
+            .await?;
+        self.catalog.publish(snapshot);
+        tracing::warn!(sha, "catalog version activated");
+        Ok(Some(Ok(kept.summary)))
+    }
+
+    /// A full synchronisation from the branch's head (an admin's `POST /catalog/sync`).
+    pub async fn sync_head(&self, id: &str) -> Result<Ingestion, IngestError> {
+        let mut report = Ingestion {
+            id: id.to_owned(),
+            repository: self.config.repository.clone(),
+            sha: String::new(),
+            outcome: "failed".to_owned(),
+            summary: String::new(),
+            findings: Vec::new(),
+            files: 0,
+            at: self.clock.now(),
+        };
+        match self.head().await {
+            Ok(sha) => {
+                report.sha = sha.clone();
+                let _one = self.running.lock().await;
+                self.sync(&sha, &mut report).await;
+            }
+            Err(why) => report.summary = why,
+        }
+        let value =
+            serde_json::to_value(&report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.state.put(INGESTIONS, id, &value, None).await?;
+        Ok(report)
+    }
+
+    /// The commit the branch points at.
+    async fn head(&self) -> Result<String, String> {
+        let (owner, name) = self.config.repository.split_once('/').ok_or_else(|| {
+            format!(
+                "github.catalog.repository `{}` is not owner/name",
+                self.config.repository
+            )
+        })?;
+        let token = self.github.token(None).await?;
+        let url = self
+            .github
+            .url(["repos", owner, name, "branches", &self.config.branch]);
+        let branch: Value = self
+            .github
+            .call(Method::GET, url, &token)
+            .send()
+            .await
+            .map_err(|e| format!("GitHub did not answer for the branch: {e}"))?
+            .error_for_status()
+            .map_err(|e| format!("GitHub refused the branch `{}`: {e}", self.config.branch))?
+            .json()
+            .await
+            .map_err(|e| format!("the branch is not JSON: {e}"))?;
+        branch["commit"]["sha"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "GitHub's answer for the branch names no commit".to_owned())
     }
 
     /// Keeps version `sha` and marks it live.

@@ -372,3 +372,81 @@ pub async fn get_ingestion(
         .map(|r| Json(json!(r)))
         .ok_or_else(|| Problem::not_found(format!("there is no ingestion `{id}`")))
 }
+
+fn ingest_of(state: &AppState) -> Result<&crate::ingest::Ingest, Problem> {
+    state.ingest.as_deref().ok_or_else(|| {
+        Problem::not_found("GitHub ingestion is not configured (github.catalog.repository)")
+    })
+}
+
+fn admin_only(state: &AppState, who: &Principal) -> Result<(), Problem> {
+    if state.requests.roles.is_admin(who) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(
+            "only admins may manage catalog versions",
+        ))
+    }
+}
+
+/// The catalog versions GitHub pushes made live, newest first (admins).
+#[utoipa::path(get, path = "/catalog/versions", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> Result<Json<Value>, Problem> {
+    admin_only(&state, &who)?;
+    let versions = ingest_of(&state)?.versions().await?;
+    Ok(Json(json!({
+        "serving": state.requests.catalog.current().version,
+        "versions": versions,
+    })))
+}
+
+/// Serves a kept version again: rolls the catalog back (or forward) to it (admins).
+#[utoipa::path(post, path = "/catalog/versions/{sha}/activate", tag = "catalog", security(("bearer" = [])),
+    params(("sha" = String, Path, description = "The version's commit SHA")),
+    responses((status = 200, body = Object), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn activate_version(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(sha): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    admin_only(&state, &who)?;
+    match ingest_of(&state)?.activate(&sha).await? {
+        None => Err(Problem::not_found(format!(
+            "no catalog version `{sha}` is kept"
+        ))),
+        Some(Ok(summary)) => Ok(Json(json!({"serving": sha, "summary": summary}))),
+        Some(Err(why)) => Err(Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "version-not-activated",
+            "The version was not activated",
+            why,
+        )),
+    }
+}
+
+/// Synchronises the catalog from the branch's head now, in full (admins): for a missed
+/// delivery, or after fixing the repository's webhook.
+#[utoipa::path(post, path = "/catalog/sync", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn sync(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> Result<Json<Value>, Problem> {
+    admin_only(&state, &who)?;
+    let id = format!("sync-{}", uuid::Uuid::now_v7());
+    let report = ingest_of(&state)?
+        .sync_head(&id)
+        .await
+        .map_err(|e| match e {
+            crate::ingest::IngestError::Store(e) => Problem::from(e),
+        })?;
+    Ok(Json(json!({ "ingestion": report })))
+}
