@@ -421,3 +421,49 @@ async fn admins_list_versions_roll_back_to_one_and_sync_from_the_branch() {
     );
     s.app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn of_two_pushes_handled_at_once_the_later_commit_wins_whatever_the_order() {
+    for older_first in [true, false] {
+        let s = setup().await;
+        serve_commit(&s.github, &sha('b'), &titled("Older")).await;
+        serve_commit(&s.github, &sha('d'), &titled("Newer")).await;
+        for c in ['b', 'd'] {
+            expect_status(&s.github, &sha(c), "success").await;
+        }
+        let mut older = push_event("refs/heads/main", &sha('a'), &sha('b'));
+        older["head_commit"]["timestamp"] = json!("2026-11-21T10:00:00+01:00");
+        let mut newer = push_event("refs/heads/main", &sha('b'), &sha('d'));
+        newer["head_commit"]["timestamp"] = json!("2026-11-21T10:30:00Z");
+        let (first, second) = if older_first {
+            ((&older, "d-older"), (&newer, "d-newer"))
+        } else {
+            ((&newer, "d-newer"), (&older, "d-older"))
+        };
+        let (a, b) = tokio::join!(
+            deliver(&s.app, "push", first.1, first.0, Some(HOOK_SECRET)),
+            deliver(&s.app, "push", second.1, second.0, Some(HOOK_SECRET)),
+        );
+        let outcomes = [
+            a.1["ingestion"]["outcome"].clone(),
+            b.1["ingestion"]["outcome"].clone(),
+        ];
+        assert!(outcomes.contains(&json!("live")), "{outcomes:?}");
+        assert!(
+            kafka_title(&s.app).await.starts_with("Newer "),
+            "{outcomes:?}"
+        );
+        // The older one is kept all the same, for a roll back.
+        let admin = s
+            .app
+            .token_for(&s.config, "carol", &["platform-admins"])
+            .await;
+        let (_, listed) = s
+            .app
+            .call(reqwest::Method::GET, "/catalog/versions", &admin, None)
+            .await;
+        assert_eq!(listed["serving"], sha('d'));
+        assert_eq!(listed["versions"].as_array().unwrap().len(), 2);
+        s.app.running.stop().await.unwrap();
+    }
+}

@@ -38,6 +38,22 @@ struct KeptVersion {
     #[serde(with = "time::serde::rfc3339")]
     at: time::OffsetDateTime,
     summary: String,
+    /// When its commit was made, when the push said.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    committed: Option<time::OffsetDateTime>,
+}
+
+impl KeptVersion {
+    /// Its files, as the validator reads them.
+    fn into_files(self) -> Vec<SourceFile> {
+        self.files
+            .into_iter()
+            .map(|(path, text)| SourceFile {
+                path,
+                bytes: text.into_bytes(),
+            })
+            .collect()
+    }
 }
 
 /// A kept version, as `GET /catalog/versions` lists it.
@@ -68,14 +84,7 @@ pub async fn restore(state: &dyn StateStore) -> Result<Option<CatalogSnapshot>, 
         .ok_or_else(|| format!("the live catalog version {sha} is not kept"))?;
     let kept: KeptVersion =
         serde_json::from_value(kept.value).map_err(|e| format!("catalog version {sha}: {e}"))?;
-    let files: Vec<SourceFile> = kept
-        .files
-        .into_iter()
-        .map(|(path, text)| SourceFile {
-            path,
-            bytes: text.into_bytes(),
-        })
-        .collect();
+    let files = kept.into_files();
     CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files))
         .map(Some)
         .map_err(|e| format!("catalog version {sha}: {e}"))
@@ -99,6 +108,14 @@ pub struct Push {
     pub repository: Repository,
     #[serde(default)]
     pub commits: Vec<Value>,
+    pub head_commit: Option<HeadCommit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HeadCommit {
+    /// When the commit was made (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,7 +165,8 @@ pub struct Ingestion {
     pub id: String,
     pub repository: String,
     pub sha: String,
-    /// `live`, `rejected`, `ignored` or `failed` (GitHub or storage did not answer).
+    /// `live`, `rejected`, `ignored`, `superseded` (valid and kept, but a later commit
+    /// is live) or `failed` (GitHub or storage did not answer).
     pub outcome: String,
     pub summary: String,
     /// Every finding of the validation, `file:line:column: message`.
@@ -222,8 +240,9 @@ impl Ingest {
         match decide(push, &self.config) {
             Decision::Ignore(why) => report.summary = why,
             Decision::Sync(sha) => {
+                let committed = push.head_commit.as_ref().map(|c| c.timestamp);
                 let _one = self.running.lock().await;
-                self.sync(&sha, &mut report).await;
+                self.sync(&sha, committed, &mut report).await;
             }
         }
         let value =
@@ -235,7 +254,15 @@ impl Ingest {
         }
     }
 
-    async fn sync(&self, sha: &str, report: &mut Ingestion) {
+    /// Synchronises from commit `sha`, made at `committed` (when known): a push older
+    /// than the live version's commit is kept but not served, so that of two pushes
+    /// handled out of order the later commit wins.
+    async fn sync(
+        &self,
+        sha: &str,
+        committed: Option<time::OffsetDateTime>,
+        report: &mut Ingestion,
+    ) {
         let files = match self.fetch(sha).await {
             Ok(files) => files,
             Err(why) => {
@@ -301,10 +328,20 @@ impl Ingest {
         }
         let summary = format!("live: {items} items, {bundles} bundles");
         // Kept first: what is served is always a version a restart finds again.
-        if let Err(e) = self.keep(sha, &files, &summary).await {
-            report.outcome = "failed".to_owned();
-            report.summary = format!("the version could not be stored: {e}");
-            self.set_status(sha, "error", &report.summary).await;
+        let kept = match self.keep(sha, &files, &summary, committed).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                report.outcome = "failed".to_owned();
+                report.summary = format!("the version could not be stored: {e}");
+                self.set_status(sha, "error", &report.summary).await;
+                return;
+            }
+        };
+        if let Some(later) = kept {
+            report.outcome = "superseded".to_owned();
+            report.summary =
+                format!("valid, and kept; not served: the later commit {later} is live");
+            self.set_status(sha, "success", &report.summary).await;
             return;
         }
         self.catalog.publish(snapshot);
@@ -351,14 +388,8 @@ impl Ingest {
         };
         let kept: KeptVersion =
             serde_json::from_value(kept.value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let files: Vec<SourceFile> = kept
-            .files
-            .into_iter()
-            .map(|(path, text)| SourceFile {
-                path,
-                bytes: text.into_bytes(),
-            })
-            .collect();
+        let summary = kept.summary.clone();
+        let files = kept.into_files();
         let snapshot = match CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files)) {
             Ok(snapshot) => snapshot,
             Err(e) => return Ok(Some(Err(format!("version {sha} no longer validates: {e}")))),
@@ -372,7 +403,7 @@ impl Ingest {
             .await?;
         self.catalog.publish(snapshot);
         tracing::warn!(sha, "catalog version activated");
-        Ok(Some(Ok(kept.summary)))
+        Ok(Some(Ok(summary)))
     }
 
     /// A full synchronisation from the branch's head (an admin's `POST /catalog/sync`).
@@ -391,7 +422,7 @@ impl Ingest {
             Ok(sha) => {
                 report.sha = sha.clone();
                 let _one = self.running.lock().await;
-                self.sync(&sha, &mut report).await;
+                self.sync(&sha, None, &mut report).await;
             }
             Err(why) => report.summary = why,
         }
@@ -430,8 +461,15 @@ impl Ingest {
             .ok_or_else(|| "GitHub's answer for the branch names no commit".to_owned())
     }
 
-    /// Keeps version `sha` and marks it live.
-    async fn keep(&self, sha: &str, files: &[SourceFile], summary: &str) -> Result<(), StoreError> {
+    /// Keeps version `sha` and marks it live, unless the live version's commit is later
+    /// than `committed`: then that commit's SHA, and the version is only kept.
+    async fn keep(
+        &self,
+        sha: &str,
+        files: &[SourceFile],
+        summary: &str,
+        committed: Option<time::OffsetDateTime>,
+    ) -> Result<Option<String>, StoreError> {
         let kept = KeptVersion {
             files: files
                 .iter()
@@ -444,6 +482,7 @@ impl Ingest {
                 .collect(),
             at: self.clock.now(),
             summary: summary.to_owned(),
+            committed,
         };
         let value = serde_json::to_value(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         match self.state.put(VERSIONS, sha, &value, None).await {
@@ -451,10 +490,18 @@ impl Ingest {
             Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
             Err(e) => return Err(e),
         }
+        if let (Some(live), Some(committed)) = (self.live().await?, committed)
+            && live != sha
+            && let Some(current) = self.state.get(VERSIONS, &live).await?
+            && let Ok(current) = serde_json::from_value::<KeptVersion>(current.value)
+            && current.committed.is_some_and(|at| at > committed)
+        {
+            return Ok(Some(live));
+        }
         let live = json!({ "sha": sha });
         let expected = self.state.get(LIVE, "live").await?.map(|v| v.version);
         self.state.put(LIVE, "live", &live, expected).await?;
-        Ok(())
+        Ok(None)
     }
 
     /// The catalog's files in commit `sha`: its tree, then each YAML file's blob.
