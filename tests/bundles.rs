@@ -358,23 +358,7 @@ async fn wait_for_ticket(app: &App, id: &str) -> String {
 #[tokio::test]
 async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog");
-    for (file, text) in [
-        ("teams.yaml", orchestrator_tests::TEAMS.to_owned()),
-        ("items/postgres.yaml", orchestrator_tests::ITEM.to_owned()),
-        (
-            "bundles/chain.yaml",
-            orchestrator_tests::bundle_of(
-                "chain",
-                &[("c0", &[]), ("c1", &["c0"]), ("c2", &["c1"])],
-                "rollback",
-            ),
-        ),
-    ] {
-        let path = catalog.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    let catalog = orchestrator_tests::chain_catalog(dir.path(), 3);
     // A database API that takes a while, so the stop finds work under way.
     let api = MockServer::start().await;
     Mock::given(method("POST"))

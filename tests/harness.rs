@@ -44,15 +44,7 @@ pub struct Local {
 /// Local mode on `dir` (durable SQLite) serving the catalog of `files` (paths relative
 /// to the catalog root; `teams.yaml` is added), with every REST action a [`NoOp`].
 pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
-    let catalog = dir.join("catalog");
-    for (path, text) in files
-        .iter()
-        .chain([&("teams.yaml", crate::TEAMS.to_owned())])
-    {
-        let file = catalog.join(path);
-        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(file, text).expect("write");
-    }
+    let catalog = crate::write_catalog(dir, files);
     let snapshot = CatalogSnapshot::from_dir(&catalog).expect("valid catalog");
     let db = Db::open(&dir.join("data")).expect("database");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -10,6 +10,48 @@ pub mod moto;
 
 use shared::catalog::{self, Finding, Report, SourceFile};
 
+/// Writes a catalog of `files` (paths relative to its root; `teams.yaml` is added) under
+/// `dir/catalog`; returns its root.
+pub fn write_catalog(dir: &std::path::Path, files: &[(&str, String)]) -> PathBuf {
+    let catalog = dir.join("catalog");
+    for (path, text) in files.iter().chain([&("teams.yaml", TEAMS.to_owned())]) {
+        let file = catalog.join(path);
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(file, text).expect("write");
+    }
+    catalog
+}
+
+/// A catalog of the `postgres` item and the bundle `chain` of `length` components, each
+/// depending on the one before (`c0`, `c1`, ...), rolled back on failure.
+pub fn chain_catalog(dir: &std::path::Path, length: usize) -> PathBuf {
+    let ids: Vec<String> = (0..length).map(|i| format!("c{i}")).collect();
+    let deps: Vec<Vec<&str>> = (0..length)
+        .map(|i| {
+            if i == 0 {
+                vec![]
+            } else {
+                vec![ids[i - 1].as_str()]
+            }
+        })
+        .collect();
+    let components: Vec<(&str, &[&str])> = ids
+        .iter()
+        .zip(&deps)
+        .map(|(id, d)| (id.as_str(), d.as_slice()))
+        .collect();
+    write_catalog(
+        dir,
+        &[
+            ("items/postgres.yaml", ITEM.to_owned()),
+            (
+                "bundles/chain.yaml",
+                bundle_of("chain", &components, "rollback"),
+            ),
+        ],
+    )
+}
+
 /// Copies a directory tree (a catalog to modify in a test).
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).expect("readable directory") {

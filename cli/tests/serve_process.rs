@@ -259,28 +259,7 @@ async fn timeline(server: &Serve, token: &str, id: &str) -> Vec<(String, String)
 #[tokio::test]
 async fn a_bundle_killed_mid_execution_resumes_after_restart_and_schedules_each_task_once() {
     let data = tempfile::tempdir().unwrap();
-    let catalog = data.path().join("catalog");
-    for (file, text) in [
-        ("teams.yaml", orchestrator_tests::TEAMS.to_owned()),
-        ("items/postgres.yaml", orchestrator_tests::ITEM.to_owned()),
-        (
-            "bundles/chain.yaml",
-            orchestrator_tests::bundle_of(
-                "chain",
-                &[
-                    ("c0", &[]),
-                    ("c1", &["c0"]),
-                    ("c2", &["c1"]),
-                    ("c3", &["c2"]),
-                ],
-                "rollback",
-            ),
-        ),
-    ] {
-        let file = catalog.join(file);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    }
+    let catalog = orchestrator_tests::chain_catalog(data.path(), 4);
     // A database API that takes a while, so that the kill finds work under way.
     let api = MockServer::start().await;
     Mock::given(method("POST"))
