@@ -49,6 +49,15 @@ async fn serve_commit(github: &MockServer, sha: &str, files: &BTreeMap<String, S
     for (i, (file, text)) in files.iter().enumerate() {
         let blob = format!("{sha}b{i:04}");
         tree.push(json!({"path": file, "mode": "100644", "type": "blob", "sha": blob, "size": text.len()}));
+        // The same file by path at the commit (a push applied on top of the live version).
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/contents/{file}")))
+            .and(query_param("ref", sha))
+            .and(header("accept", "application/vnd.github.raw+json"))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_string(text.clone()))
+            .mount(github)
+            .await;
         Mock::given(method("GET"))
             .and(path(format!("/repos/{REPO}/git/blobs/{blob}")))
             .and(header("accept", "application/vnd.github.raw+json"))
@@ -67,9 +76,32 @@ async fn serve_commit(github: &MockServer, sha: &str, files: &BTreeMap<String, S
             ResponseTemplate::new(200)
                 .set_body_json(json!({"sha": sha, "tree": tree, "truncated": false})),
         )
-        .expect(1)
+        .expect(..=1)
         .mount(github)
         .await;
+}
+
+/// Calls of the Git Trees API so far (full synchronisations).
+async fn tree_calls(github: &MockServer) -> usize {
+    github
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().contains("/git/trees/"))
+        .count()
+}
+
+/// Calls of the contents API so far (files fetched one by one).
+async fn content_calls(github: &MockServer) -> Vec<String> {
+    github
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().contains("/contents/"))
+        .map(|r| r.url.path().to_owned())
+        .collect()
 }
 
 /// Expects one commit status on `sha` in `state`.
@@ -466,4 +498,105 @@ async fn of_two_pushes_handled_at_once_the_later_commit_wins_whatever_the_order(
         assert_eq!(listed["versions"].as_array().unwrap().len(), 2);
         s.app.running.stop().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_push_on_top_of_the_live_version_fetches_only_what_its_commits_changed() {
+    let s = setup().await;
+    serve_commit(&s.github, &sha('b'), &example_files()).await;
+    expect_status(&s.github, &sha('b'), "success").await;
+    let first = push_event("refs/heads/main", &sha('a'), &sha('b'));
+    let (_, body) = deliver(&s.app, "push", "d-20", &first, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    assert_eq!(
+        tree_calls(&s.github).await,
+        1,
+        "the first push is a full synchronisation"
+    );
+
+    // The next push starts from the live commit and lists its changes: only the changed
+    // file is fetched, at the new commit; a file outside the catalog's path is not.
+    serve_commit(&s.github, &sha('d'), &titled("Events")).await;
+    expect_status(&s.github, &sha('d'), "success").await;
+    let mut next = push_event("refs/heads/main", &sha('b'), &sha('d'));
+    next["commits"][0]["modified"] =
+        json!(["catalog/items/messaging/kafka-topic.yaml", "README.md"]);
+    let (_, body) = deliver(&s.app, "push", "d-21", &next, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    assert!(kafka_title(&s.app).await.starts_with("Events "));
+    assert_eq!(tree_calls(&s.github).await, 1, "no full synchronisation");
+    assert_eq!(
+        content_calls(&s.github).await,
+        [format!(
+            "/repos/{REPO}/contents/catalog/items/messaging/kafka-topic.yaml"
+        )]
+    );
+
+    // A push that changes nothing of the catalog changes nothing.
+    let mut docs = push_event("refs/heads/main", &sha('d'), &sha('e'));
+    docs["commits"][0]["modified"] = json!(["README.md", "docs/guide.md"]);
+    let (_, body) = deliver(&s.app, "push", "d-22", &docs, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "unchanged", "{body}");
+
+    // A removal of an item a bundle still uses: the whole catalog is validated, so the
+    // push is rejected, and the item stays served.
+    expect_status(&s.github, &sha('f'), "failure").await;
+    let mut removal = push_event("refs/heads/main", &sha('d'), &sha('f'));
+    removal["commits"][0]["modified"] = json!([]);
+    removal["commits"][0]["removed"] = json!(["catalog/items/messaging/sns-sqs-subscription.yaml"]);
+    let (_, body) = deliver(&s.app, "push", "d-23", &removal, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "rejected", "{body}");
+    assert!(
+        body["ingestion"]["findings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("bundles/event-pipeline.yaml:"),
+        "{body}"
+    );
+    let (status, _) = s
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/catalog/items/sns-sqs-subscription",
+            &s.app.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tree_calls(&s.github).await, 1, "a removal fetches nothing");
+    s.app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forced_push_or_one_listing_githubs_maximum_of_commits_is_synchronised_in_full() {
+    let s = setup().await;
+    serve_commit(&s.github, &sha('b'), &example_files()).await;
+    expect_status(&s.github, &sha('b'), "success").await;
+    let first = push_event("refs/heads/main", &sha('a'), &sha('b'));
+    deliver(&s.app, "push", "d-30", &first, Some(HOOK_SECRET)).await;
+
+    serve_commit(&s.github, &sha('d'), &titled("Forced")).await;
+    expect_status(&s.github, &sha('d'), "success").await;
+    let mut forced = push_event("refs/heads/main", &sha('b'), &sha('d'));
+    forced["forced"] = json!(true);
+    let (_, body) = deliver(&s.app, "push", "d-31", &forced, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    assert_eq!(tree_calls(&s.github).await, 2);
+    assert!(kafka_title(&s.app).await.starts_with("Forced "));
+
+    serve_commit(&s.github, &sha('e'), &titled("Many")).await;
+    expect_status(&s.github, &sha('e'), "success").await;
+    let mut many = push_event("refs/heads/main", &sha('d'), &sha('e'));
+    let commit = many["commits"][0].clone();
+    many["commits"] = Value::Array(vec![commit; 2048]);
+    let (_, body) = deliver(&s.app, "push", "d-32", &many, Some(HOOK_SECRET)).await;
+    assert_eq!(body["ingestion"]["outcome"], "live", "{body}");
+    assert_eq!(
+        tree_calls(&s.github).await,
+        3,
+        "the listed commits may not be all"
+    );
+    assert!(kafka_title(&s.app).await.starts_with("Many "));
+    assert!(content_calls(&s.github).await.is_empty());
+    s.app.running.stop().await.unwrap();
 }

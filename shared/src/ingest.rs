@@ -7,6 +7,7 @@
 //! whatever the payload lists or leaves out (GitHub caps the commits a push event
 //! lists, and forced pushes rewrite history). Ingestions run one at a time.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use reqwest::Method;
@@ -19,6 +20,18 @@ use crate::catalog::{Severity, validate_files};
 use crate::config::GithubCatalogConfig;
 use crate::integrations::github::GithubApi;
 use crate::ports::{CatalogStore, Clock, StateStore, StoreError, Workflows};
+
+/// GitHub lists at most this many commits in a push event; a push listing as many may
+/// have more, so it is synchronised in full.
+const MAX_LISTED_COMMITS: usize = 2048;
+
+/// What a push changed in the catalog, by path: `Some` content kept from the live
+/// version, `None` to fetch at the pushed commit.
+enum Changes {
+    Files(BTreeMap<String, Option<String>>),
+    /// No catalog file changed.
+    None,
+}
 
 /// The commit status context authors see on their commits.
 pub const STATUS_CONTEXT: &str = "orchestrator/catalog";
@@ -242,7 +255,7 @@ impl Ingest {
             Decision::Sync(sha) => {
                 let committed = push.head_commit.as_ref().map(|c| c.timestamp);
                 let _one = self.running.lock().await;
-                self.sync(&sha, committed, &mut report).await;
+                self.sync(&sha, committed, Some(push), &mut report).await;
             }
         }
         let value =
@@ -261,9 +274,19 @@ impl Ingest {
         &self,
         sha: &str,
         committed: Option<time::OffsetDateTime>,
+        push: Option<&Push>,
         report: &mut Ingestion,
     ) {
-        let files = match self.fetch(sha).await {
+        let fetched = match self.incremental(push).await {
+            Some(Changes::Files(changed)) => self.apply(sha, changed).await,
+            Some(Changes::None) => {
+                report.outcome = "unchanged".to_owned();
+                report.summary = "the push changed no file of the catalog".to_owned();
+                return;
+            }
+            None => self.fetch(sha).await,
+        };
+        let files = match fetched {
             Ok(files) => files,
             Err(why) => {
                 report.outcome = "failed".to_owned();
@@ -422,7 +445,7 @@ impl Ingest {
             Ok(sha) => {
                 report.sha = sha.clone();
                 let _one = self.running.lock().await;
-                self.sync(&sha, None, &mut report).await;
+                self.sync(&sha, None, None, &mut report).await;
             }
             Err(why) => report.summary = why,
         }
@@ -504,14 +527,142 @@ impl Ingest {
         Ok(None)
     }
 
-    /// The catalog's files in commit `sha`: its tree, then each YAML file's blob.
-    async fn fetch(&self, sha: &str) -> Result<Vec<SourceFile>, String> {
-        let (owner, name) = self.config.repository.split_once('/').ok_or_else(|| {
+    /// What the push changed under the catalog's path, on top of the live version, when
+    /// the payload can be trusted to list it all; `None` when only a full
+    /// synchronisation is safe: a forced push, a push listing as many commits as GitHub
+    /// lists at most, a push that does not start from the live version, or no live
+    /// version yet.
+    async fn incremental(&self, push: Option<&Push>) -> Option<Changes> {
+        let push = push?;
+        if push.forced || push.commits.len() >= MAX_LISTED_COMMITS {
+            return None;
+        }
+        let live = self.live().await.ok()??;
+        if live != push.before {
+            return None;
+        }
+        let kept = self.state.get(VERSIONS, &live).await.ok()??;
+        let kept: KeptVersion = serde_json::from_value(kept.value).ok()?;
+        let mut files: BTreeMap<String, Option<String>> = kept
+            .files
+            .into_iter()
+            .map(|(path, text)| (path, Some(text)))
+            .collect();
+        let mut changed = false;
+        // Commits are listed oldest first: a later commit's change to a path wins.
+        for commit in &push.commits {
+            let list = |key: &str| -> Vec<String> {
+                commit[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            };
+            for path in list("added").into_iter().chain(list("modified")) {
+                if let Some(relative) = self.catalog_path(&path) {
+                    files.insert(relative, None);
+                    changed = true;
+                }
+            }
+            for path in list("removed") {
+                if let Some(relative) = self.catalog_path(&path) {
+                    files.remove(&relative);
+                    changed = true;
+                }
+            }
+        }
+        Some(if changed {
+            Changes::Files(files)
+        } else {
+            Changes::None
+        })
+    }
+
+    /// `path` relative to the catalog's directory, when it is a catalog file there.
+    fn catalog_path(&self, path: &str) -> Option<String> {
+        let relative = match self.config.path.trim_matches('/') {
+            "" => path,
+            dir => path.strip_prefix(dir)?.strip_prefix('/')?,
+        };
+        let hidden = relative.split('/').any(|part| part.starts_with('.'));
+        let yaml = relative.ends_with(".yaml") || relative.ends_with(".yml");
+        (yaml && !hidden).then(|| relative.to_owned())
+    }
+
+    /// The live version's files with the changed ones (`None`) fetched at `sha`.
+    async fn apply(
+        &self,
+        sha: &str,
+        files: BTreeMap<String, Option<String>>,
+    ) -> Result<Vec<SourceFile>, String> {
+        let (owner, name) = self.repository()?;
+        let token = self.github.token(None).await?;
+        let mut out = Vec::with_capacity(files.len());
+        for (relative, text) in files {
+            let bytes = match text {
+                Some(text) => text.into_bytes(),
+                None => {
+                    let full = match self.config.path.trim_matches('/') {
+                        "" => relative.clone(),
+                        dir => format!("{dir}/{relative}"),
+                    };
+                    let mut segments = vec!["repos", owner, name, "contents"];
+                    segments.extend(full.split('/'));
+                    let mut url = self.github.url(segments);
+                    url.query_pairs_mut().append_pair("ref", sha);
+                    self.raw(url, &token, &full).await?
+                }
+            };
+            out.push(SourceFile {
+                path: relative,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A file's bytes (GitHub's raw media type).
+    async fn raw(
+        &self,
+        url: url::Url,
+        token: &crate::secret::SecretString,
+        what: &str,
+    ) -> Result<Vec<u8>, String> {
+        let mut raw = reqwest::header::HeaderMap::new();
+        raw.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/vnd.github.raw+json"),
+        );
+        Ok(self
+            .github
+            .call(Method::GET, url, token)
+            // The file itself, not its JSON description (replacing the default Accept).
+            .headers(raw)
+            .send()
+            .await
+            .map_err(|e| format!("GitHub did not answer for {what}: {e}"))?
+            .error_for_status()
+            .map_err(|e| format!("GitHub refused {what}: {e}"))?
+            .bytes()
+            .await
+            .map_err(|e| format!("reading {what}: {e}"))?
+            .to_vec())
+    }
+
+    fn repository(&self) -> Result<(&str, &str), String> {
+        self.config.repository.split_once('/').ok_or_else(|| {
             format!(
                 "github.catalog.repository `{}` is not owner/name",
                 self.config.repository
             )
-        })?;
+        })
+    }
+
+    /// The catalog's files in commit `sha`: its tree, then each YAML file's blob.
+    async fn fetch(&self, sha: &str) -> Result<Vec<SourceFile>, String> {
+        let (owner, name) = self.repository()?;
         let token = self.github.token(None).await?;
         let mut url = self.github.url(["repos", owner, name, "git", "trees", sha]);
         url.query_pairs_mut().append_pair("recursive", "1");
@@ -531,47 +682,24 @@ impl Ingest {
                 "the tree of {sha} is too large for one listing; the catalog was not changed"
             ));
         }
-        let prefix = match self.config.path.trim_matches('/') {
-            "" => String::new(),
-            path => format!("{path}/"),
-        };
-        let mut raw = reqwest::header::HeaderMap::new();
-        raw.insert(
-            reqwest::header::ACCEPT,
-            reqwest::header::HeaderValue::from_static("application/vnd.github.raw+json"),
-        );
         let mut files = Vec::new();
         for entry in tree["tree"].as_array().into_iter().flatten() {
             let (Some(path), Some(blob)) = (entry["path"].as_str(), entry["sha"].as_str()) else {
                 continue;
             };
-            let Some(relative) = path.strip_prefix(&prefix) else {
+            let Some(relative) = self.catalog_path(path) else {
                 continue;
             };
-            let hidden = relative.split('/').any(|part| part.starts_with('.'));
-            let yaml = relative.ends_with(".yaml") || relative.ends_with(".yml");
-            if entry["type"] != "blob" || hidden || !yaml {
+            if entry["type"] != "blob" {
                 continue;
             }
             let url = self
                 .github
                 .url(["repos", owner, name, "git", "blobs", blob]);
-            let bytes = self
-                .github
-                .call(Method::GET, url, &token)
-                // The file itself, not its JSON description (replacing the default Accept).
-                .headers(raw.clone())
-                .send()
-                .await
-                .map_err(|e| format!("GitHub did not answer for {path}: {e}"))?
-                .error_for_status()
-                .map_err(|e| format!("GitHub refused {path}: {e}"))?
-                .bytes()
-                .await
-                .map_err(|e| format!("reading {path}: {e}"))?;
+            let bytes = self.raw(url, &token, path).await?;
             files.push(SourceFile {
-                path: relative.to_owned(),
-                bytes: bytes.to_vec(),
+                path: relative,
+                bytes,
             });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));

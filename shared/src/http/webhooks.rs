@@ -135,6 +135,9 @@ pub async fn jira(
     }
 }
 
+/// The largest payload GitHub delivers.
+const GITHUB_PAYLOAD_MAX: usize = 25 * 1024 * 1024;
+
 /// GitHub's webhook for the catalog repository (`github.catalog`): a `push` to its
 /// branch becomes the new catalog version or is rejected whole; `ping` is answered;
 /// other events are acknowledged and ignored. The signature (`X-Hub-Signature-256`) is
@@ -149,8 +152,20 @@ pub async fn jira(
 pub async fn github(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, Problem> {
+    // GitHub's payloads go up to 25 MB (a push listing many commits), past the API's
+    // limit for request bodies.
+    let body = axum::body::to_bytes(body, GITHUB_PAYLOAD_MAX)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "a GitHub payload is at most 25 MB",
+            )
+        })?;
     let Some(ingest) = &state.ingest else {
         return Err(Problem::not_found(
             "GitHub ingestion is not configured (github.catalog.repository)",
