@@ -457,12 +457,7 @@ impl Ingest {
 
     /// The commit the branch points at.
     async fn head(&self) -> Result<String, String> {
-        let (owner, name) = self.config.repository.split_once('/').ok_or_else(|| {
-            format!(
-                "github.catalog.repository `{}` is not owner/name",
-                self.config.repository
-            )
-        })?;
+        let (owner, name) = self.repository()?;
         let token = self.github.token(None).await?;
         let url = self
             .github
@@ -708,7 +703,7 @@ impl Ingest {
 
     /// Sets the commit status authors see; a failure to set it is logged, not fatal.
     async fn set_status(&self, sha: &str, state: &str, description: &str) {
-        let Some((owner, name)) = self.config.repository.split_once('/') else {
+        let Ok((owner, name)) = self.repository() else {
             return;
         };
         let token = match self.github.token(None).await {
