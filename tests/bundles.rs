@@ -359,18 +359,7 @@ async fn wait_for_ticket(app: &App, id: &str) -> String {
 async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::chain_catalog(dir.path(), 3);
-    // A database API that takes a while, so the stop finds work under way.
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/databases"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"endpoint": "db.acme.example"}))
-                .set_delay(Duration::from_millis(150)),
-        )
-        .expect(3)
-        .mount(&api)
-        .await;
+    let api = orchestrator_tests::slow_database_api(Duration::from_millis(150)).await;
     let mut config = shared::config::Config {
         listen: "127.0.0.1:0".to_owned(),
         catalog_dir: catalog,
@@ -425,6 +414,11 @@ async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
         order,
         ["Provision c0", "Provision c1", "Provision c2", "Complete"],
         "each task was scheduled once across the restart"
+    );
+    assert_eq!(
+        api.received_requests().await.unwrap().len(),
+        3,
+        "each database created once"
     );
     app.running.stop().await.unwrap();
 }

@@ -25,30 +25,16 @@ async fn run_on_moto(moto: &Moto, case: &script::Case, tag: &str) -> script::Out
             .and_then(|c| c.case(&case.name, "corpus"))
             .unwrap_or_else(|e| panic!("{}: {e}", case.name))
     });
-    let queue = moto
-        .call(
-            "AmazonSQS.CreateQueue",
-            json!({"QueueName": format!("q-{tag}")}),
-        )
-        .await
-        .expect("queue");
-    let queue_url = queue["QueueUrl"].as_str().expect("QueueUrl").to_owned();
+    let queue_url = moto.create_queue(&format!("q-{tag}")).await;
     let machine = moto
-        .call(
-            "AWSStepFunctions.CreateStateMachine",
-            json!({
-                "name": format!("m-{tag}"),
-                "definition": case.definition_text(&queue_url),
-                "roleArn": "arn:aws:iam::123456789012:role/conformance",
-            }),
-        )
+        .create_machine(&format!("m-{tag}"), &case.definition_text(&queue_url))
         .await
         .unwrap_or_else(|e| panic!("{}: moto refused the definition: {e}", case.name));
     let execution = moto
         .call(
             "AWSStepFunctions.StartExecution",
             json!({
-                "stateMachineArn": machine["stateMachineArn"],
+                "stateMachineArn": machine,
                 "name": format!("e-{tag}"),
                 "input": case.input.to_string(),
             }),

@@ -52,6 +52,24 @@ pub fn chain_catalog(dir: &std::path::Path, length: usize) -> PathBuf {
     )
 }
 
+/// A stand-in for the database API the `postgres` item calls (`environment.dbApi`):
+/// `POST /databases` answers `{"endpoint": "db.acme.example"}` after `delay`, so that a
+/// test stopping the process finds work under way.
+pub async fn slow_database_api(delay: std::time::Duration) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    let api = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/databases"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"endpoint": "db.acme.example"}))
+                .set_delay(delay),
+        )
+        .mount(&api)
+        .await;
+    api
+}
+
 /// Copies a directory tree (a catalog to modify in a test).
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).expect("readable directory") {

@@ -115,6 +115,30 @@ async fn ready(endpoint: String, child: Option<ChildGuard>) -> Moto {
 }
 
 impl Moto {
+    /// Creates an SQS queue; its URL.
+    pub async fn create_queue(&self, name: &str) -> String {
+        let queue = self
+            .call("AmazonSQS.CreateQueue", json!({ "QueueName": name }))
+            .await
+            .expect("moto creates the queue");
+        queue["QueueUrl"].as_str().expect("QueueUrl").to_owned()
+    }
+
+    /// Creates a state machine of `definition` (ASL text); its ARN, or why moto refused.
+    pub async fn create_machine(&self, name: &str, definition: &str) -> Result<Value, String> {
+        let machine = self
+            .call(
+                "AWSStepFunctions.CreateStateMachine",
+                json!({
+                    "name": name,
+                    "definition": definition,
+                    "roleArn": "arn:aws:iam::123456789012:role/orchestrator-tests",
+                }),
+            )
+            .await?;
+        Ok(machine["stateMachineArn"].clone())
+    }
+
     /// One call of an AWS JSON-protocol API (`AWSStepFunctions.StartExecution`,
     /// `AmazonSQS.ReceiveMessage`): the parsed answer, or the error body.
     pub async fn call(&self, target: &str, body: Value) -> Result<Value, String> {

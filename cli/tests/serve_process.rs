@@ -260,17 +260,7 @@ async fn timeline(server: &Serve, token: &str, id: &str) -> Vec<(String, String)
 async fn a_bundle_killed_mid_execution_resumes_after_restart_and_schedules_each_task_once() {
     let data = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::chain_catalog(data.path(), 4);
-    // A database API that takes a while, so that the kill finds work under way.
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/databases"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"endpoint": "db.acme.example"}))
-                .set_delay(Duration::from_millis(300)),
-        )
-        .mount(&api)
-        .await;
+    let api = orchestrator_tests::slow_database_api(Duration::from_millis(300)).await;
     let config = data.path().join("config.yaml");
     std::fs::write(&config, format!("environment:\n  dbApi: {}\n", api.uri())).unwrap();
     let process = |dir: &Path| {

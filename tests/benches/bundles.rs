@@ -118,28 +118,14 @@ async fn on_moto(definition: &Value) {
         return;
     };
     let tag = std::process::id();
-    let queue = moto
-        .call(
-            "AmazonSQS.CreateQueue",
-            json!({"QueueName": format!("bench-{tag}")}),
-        )
-        .await
-        .expect("queue");
-    let url = queue["QueueUrl"].as_str().expect("QueueUrl").to_owned();
+    let url = moto.create_queue(&format!("bench-{tag}")).await;
     let text = definition
         .to_string()
         .replace(shared::bundle::asl::QUEUE_PLACEHOLDER, &url);
     let machine = moto
-        .call(
-            "AWSStepFunctions.CreateStateMachine",
-            json!({
-                "name": format!("bench-{tag}"),
-                "definition": text,
-                "roleArn": "arn:aws:iam::123456789012:role/bench",
-            }),
-        )
+        .create_machine(&format!("bench-{tag}"), &text)
         .await
-        .expect("state machine");
+        .expect("moto takes the definition");
     let executions = 3;
     let started = Instant::now();
     let mut arns = Vec::new();
@@ -148,7 +134,7 @@ async fn on_moto(definition: &Value) {
             .call(
                 "AWSStepFunctions.StartExecution",
                 json!({
-                    "stateMachineArn": machine["stateMachineArn"],
+                    "stateMachineArn": machine,
                     "name": format!("e{i}"),
                     "input": json!({"requestId": format!("r{i}")}).to_string(),
                 }),
