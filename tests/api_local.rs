@@ -707,7 +707,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 22);
+    assert_eq!(operations, 28);
     for path in [
         "/catalog/items",
         "/requests",
@@ -720,6 +720,11 @@ async fn the_openapi_document_describes_what_is_served() {
         "/audit",
         "/webhooks/jira",
         "/webhooks/github",
+        "/resources",
+        "/resources/{id}",
+        "/resources/{id}/history",
+        "/resources/{id}/changes",
+        "/resources/{id}/verify",
     ] {
         assert!(
             spec["paths"].get(path).is_some(),
@@ -754,6 +759,11 @@ async fn the_openapi_document_describes_what_is_served() {
         &spec,
         "Listing",
         &get("/catalog/items".into(), app.alice.clone()).await,
+    );
+    assert_matches_schema(
+        &spec,
+        "ResourcePage",
+        &get("/resources".into(), app.alice.clone()).await,
     );
     assert_matches_schema(
         &spec,

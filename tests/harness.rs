@@ -72,16 +72,25 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
         roles: Roles {
             admin_group: "platform-admins".into(),
         },
+        ended: None,
     });
     let mut engine = Engine::standard(
         None,
         &Default::default(),
-        Arc::new(SqliteStateStore::new(db)),
+        Arc::new(SqliteStateStore::new(db.clone())),
         Arc::new(LocalSecrets::from_pairs([])),
-        clock,
+        clock.clone(),
     )
     .expect("engine");
     engine.kinds.insert(ActionType::Rest, Arc::new(NoOp));
+    let resources = Arc::new(shared::resources::service::Resources {
+        store: Arc::new(shared::adapters::local::SqliteResourceStore::new(db)),
+        state: engine.state.clone(),
+        catalog: requests.catalog.clone(),
+        clock,
+        lease: shared::resources::service::DEFAULT_LEASE,
+    });
+    let engine = Arc::new(engine);
     let worker = Arc::new(Worker {
         requests: requests.clone(),
         jira: None,
@@ -96,6 +105,7 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
         },
         max_receives: 5,
         workflows: Arc::new(workflows.clone()),
+        resources,
     });
     let snapshot = shared::ports::CatalogStore::current(requests.catalog.as_ref());
     Local {

@@ -463,3 +463,110 @@ pub fn item_with_rollback() -> String {
         "      rollback:\n        - id: drop\n          type: rest\n          with:\n            method: DELETE\n            url: \"{{environment.dbApi}}/databases/x\"\n      actions:\n",
     )
 }
+
+/// An item whose instances can be changed, deleted and verified: `volume` PUTs
+/// `{{environment.api}}/volumes/NAME`, deletes and reads `/volumes/ID`, and its
+/// verification compares the `size` the API reports with the recorded one.
+pub const VOLUME: &str = "\
+apiVersion: orchestrator.dev/v1
+kind: CatalogItem
+metadata:
+  name: volume
+  title: Volume
+  description: A storage volume.
+  owner: database
+  category: database
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [name, size]
+      properties:
+        name:
+          type: string
+        size:
+          type: integer
+  outputs:
+    volumeId:
+      description: The volume's id.
+    accessKey:
+      description: The key that opens it.
+      sensitive: true
+  fulfillment:
+    mode: automated
+    automated:
+      actions:
+        - id: put
+          type: rest
+          with:
+            method: PUT
+            url: \"{{environment.api}}/volumes/{{fields.name}}\"
+            body:
+              size: \"{{fields.size}}\"
+          outputs:
+            volumeId: \"$.id\"
+            accessKey: \"$.accessKey\"
+      deprovision:
+        - id: delete
+          type: rest
+          with:
+            method: DELETE
+            url: \"{{environment.api}}/volumes/{{resource.outputs.volumeId}}\"
+      verify:
+        - id: read
+          type: rest
+          with:
+            method: GET
+            url: \"{{environment.api}}/volumes/{{resource.outputs.volumeId}}\"
+          outputs:
+            size: \"$.size\"
+";
+
+/// The bundle `platform`: volumes `net`, `db` (after `net`) and `app` (after `db`).
+pub const PLATFORM: &str = "\
+apiVersion: orchestrator.dev/v1
+kind: CatalogBundle
+metadata:
+  name: platform
+  title: Platform
+  description: Three volumes in a chain.
+  owner: database
+  category: database
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [app]
+      properties:
+        app:
+          type: string
+  components:
+    - id: net
+      item: volume
+      inputs:
+        name: \"{{fields.app}}-net\"
+        size: 1
+    - id: db
+      item: volume
+      dependsOn: [net]
+      inputs:
+        name: \"{{fields.app}}-db\"
+        size: 2
+    - id: app
+      item: volume
+      dependsOn: [db]
+      inputs:
+        name: \"{{fields.app}}-app\"
+        size: 3
+";
+
+/// A catalog of `volume` and `platform` under `dir`.
+pub fn volume_catalog(dir: &std::path::Path) -> PathBuf {
+    write_catalog(
+        dir,
+        &[
+            ("items/volume.yaml", VOLUME.to_owned()),
+            ("bundles/platform.yaml", PLATFORM.to_owned()),
+        ],
+    )
+}

@@ -458,6 +458,7 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
         )),
         clock: state.requests.clock.clone(),
         roles: state.requests.roles.clone(),
+        ended: state.requests.ended.clone(),
     };
     let fields = json!({"topicName": "lost.v1", "producerPrincipal": "arn:aws:iam::123456789012:role/orders"});
     let (request, _) = nowhere
@@ -473,16 +474,18 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     let worker = shared::fulfillment::worker::Worker {
         requests: state.requests.clone(),
         jira: None,
-        engine: shared::fulfillment::engine::Engine::standard(
-            None,
-            &Default::default(),
-            Arc::new(shared::adapters::local::SqliteStateStore::new(
-                shared::adapters::local::Db::in_memory().unwrap(),
-            )),
-            Arc::new(shared::adapters::local::LocalSecrets::from_pairs([])),
-            state.requests.clock.clone(),
-        )
-        .unwrap(),
+        engine: Arc::new(
+            shared::fulfillment::engine::Engine::standard(
+                None,
+                &Default::default(),
+                Arc::new(shared::adapters::local::SqliteStateStore::new(
+                    shared::adapters::local::Db::in_memory().unwrap(),
+                )),
+                Arc::new(shared::adapters::local::LocalSecrets::from_pairs([])),
+                state.requests.clock.clone(),
+            )
+            .unwrap(),
+        ),
         system: shared::fulfillment::SystemInfo {
             region: "r".into(),
             stage: "s".into(),
@@ -490,6 +493,7 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
         },
         max_receives: 5,
         workflows: state.workflows.clone(),
+        resources: state.resources.clone(),
     };
     assert_eq!(
         worker.sweep(Duration::from_secs(3600)).await.unwrap(),

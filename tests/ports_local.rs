@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use shared::adapters::local::{
-    Db, SqliteAuditLog, SqliteQueue, SqliteRequestStore, SqliteStateStore,
+    Db, SqliteAuditLog, SqliteQueue, SqliteRequestStore, SqliteResourceStore, SqliteStateStore,
 };
 use shared::testkit::{self, ManualClock};
 
@@ -17,6 +17,12 @@ fn db() -> (tempfile::TempDir, Db) {
 async fn the_sqlite_request_store_passes_the_request_store_suite() {
     let (_dir, db) = db();
     testkit::requests::run(&SqliteRequestStore::new(db)).await;
+}
+
+#[tokio::test]
+async fn the_sqlite_resource_store_passes_the_resource_store_suite() {
+    let (_dir, db) = db();
+    testkit::resources::run(&SqliteResourceStore::new(db)).await;
 }
 
 #[tokio::test]

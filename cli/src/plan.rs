@@ -165,6 +165,7 @@ fn build(
         roles: Roles {
             admin_group: config.auth.admin_group.clone(),
         },
+        ended: None,
     };
     let who = Principal {
         sub: args.requester.clone(),

@@ -32,6 +32,28 @@ pub struct Config {
     /// Run the worker in this process (the default). Off, the process serves the API only
     /// and requests wait in the queue for a worker elsewhere.
     pub worker: bool,
+    pub resources: ResourcesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ResourcesConfig {
+    /// How long a change holds its resource without renewing its lease (seconds).
+    pub lease_seconds: u64,
+    /// Seconds between drift reconciliation passes; 0 turns the reconciler off.
+    pub reconcile_seconds: u64,
+    /// How many resources the reconciler verifies at the same time.
+    pub reconcile_concurrency: usize,
+}
+
+impl Default for ResourcesConfig {
+    fn default() -> Self {
+        ResourcesConfig {
+            lease_seconds: 600,
+            reconcile_seconds: 300,
+            reconcile_concurrency: 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +135,7 @@ impl Default for Config {
             region: "local".to_owned(),
             environment: serde_json::Map::new(),
             worker: true,
+            resources: ResourcesConfig::default(),
         }
     }
 }

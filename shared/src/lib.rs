@@ -13,6 +13,7 @@ pub mod local;
 pub mod parallel;
 pub mod ports;
 pub mod requests;
+pub mod resources;
 pub mod sandbox;
 pub mod secret;
 pub mod signing;

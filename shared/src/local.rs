@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::adapters::local::catalog::Reload;
 use crate::adapters::local::{
     Db, LocalCatalog, LocalSecrets, LocalWorkflows, QueueTarget, SqliteAuditLog, SqliteQueue,
-    SqliteRequestStore, SqliteStateStore,
+    SqliteRequestStore, SqliteResourceStore, SqliteStateStore,
 };
 use crate::bundle::asl::QUEUE_PLACEHOLDER;
 use crate::catalog::snapshot::CatalogSnapshot;
@@ -24,6 +24,9 @@ use crate::http::{AppState, router};
 use crate::integrations::jira::{JiraAuth, JiraClient};
 use crate::ports::{Clock, Secrets, SystemClock};
 use crate::requests::service::{RequestService, Roles};
+use crate::resources::reconcile::Reconciler;
+use crate::resources::service::Resources;
+use crate::resources::verify::Verifier;
 use crate::secret::SecretString;
 
 /// The name of the action queue.
@@ -249,6 +252,15 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         );
     }
     let catalog = Arc::new(LocalCatalog::new(snapshot));
+    let state_store: Arc<dyn crate::ports::StateStore> =
+        Arc::new(SqliteStateStore::new(db.clone()));
+    let resources = Arc::new(Resources {
+        store: Arc::new(SqliteResourceStore::new(db.clone())),
+        state: state_store.clone(),
+        catalog: catalog.clone(),
+        clock: clock.clone(),
+        lease: std::time::Duration::from_secs(config.resources.lease_seconds.max(1)),
+    });
     let requests = Arc::new(RequestService {
         catalog: catalog.clone(),
         store: Arc::new(SqliteRequestStore::new(db.clone())),
@@ -257,6 +269,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         roles: Roles {
             admin_group: config.auth.admin_group.clone(),
         },
+        ended: Some(resources.clone()),
     });
     let workflows = LocalWorkflows::new(
         db.clone(),
@@ -269,8 +282,6 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             arrived: queue.arrivals(),
         }],
     );
-    let state_store: Arc<dyn crate::ports::StateStore> =
-        Arc::new(SqliteStateStore::new(db.clone()));
     // With GitHub ingestion, the version it last made live wins over the directory.
     if config.github.catalog.is_some()
         && let Some(snapshot) = crate::ingest::restore(state_store.as_ref()).await?
@@ -287,12 +298,18 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         config,
         kinds.clone(),
     ));
-    let engine = Engine::new(
+    let engine = Arc::new(Engine::new(
         kinds,
         state_store.clone(),
         secrets.clone(),
         requests.clock.clone(),
-    );
+    ));
+    let verifier = Arc::new(Verifier {
+        engine: engine.clone(),
+        system: planner.system.clone(),
+        catalog: catalog.clone(),
+        store: resources.store.clone(),
+    });
     let worker = Arc::new(Worker {
         requests: requests.clone(),
         jira,
@@ -300,6 +317,12 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         system: planner.system.clone(),
         max_receives: MAX_RECEIVES,
         workflows: Arc::new(workflows.clone()),
+        resources: resources.clone(),
+    });
+    let reconciler = Arc::new(Reconciler {
+        resources: resources.clone(),
+        verifier: verifier.clone(),
+        concurrency: config.resources.reconcile_concurrency,
     });
     let ingest = match &config.github.catalog {
         Some(catalog) => Some(Arc::new(crate::ingest::Ingest::new(
@@ -327,6 +350,8 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         state: state_store,
         planner,
         workflows: Arc::new(workflows.clone()),
+        resources,
+        verifier,
     };
     let (shutdown, mut stopped) = watch::channel(false);
     // With GitHub ingestion the repository is the catalog's source, not the directory.
@@ -338,6 +363,10 @@ pub async fn start(config: &Config) -> Result<Running, String> {
             workflows.clone(),
             shutdown.subscribe(),
         ));
+    }
+    if config.worker && config.resources.reconcile_seconds > 0 {
+        let every = std::time::Duration::from_secs(config.resources.reconcile_seconds);
+        tokio::spawn(reconciler.run(every, shutdown.subscribe()));
     }
     let (worker, timers) = if config.worker {
         (

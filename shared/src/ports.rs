@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::requests::model::{AuditEntry, Request, RequestEvent, RequestId, RequestStatus};
+use crate::resources::model::{Resource, ResourceChange, ResourceStatus};
 
 /// The catalog being served: a validated snapshot, replaced whole when a new version is
 /// accepted, so a request never sees half a catalog.
@@ -105,6 +106,49 @@ pub trait RequestStore: Send + Sync {
 
     /// The request whose manual fulfillment is the given JIRA issue.
     async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError>;
+}
+
+/// Which resources to list. Every filter given must match; newest first. Deleted
+/// resources (tombstones) are listed only when `status` asks for them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceQuery {
+    pub owner: Option<String>,
+    pub requester: Option<String>,
+    pub item: Option<String>,
+    pub status: Option<ResourceStatus>,
+    /// Only resources older than this cursor (from a previous page).
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// Resource records and their histories.
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Stores a new resource (version 1) with the first entry of its history, atomically.
+    /// `false` when a resource with that id exists already: nothing is written (recording
+    /// is idempotent under redelivery).
+    async fn create(
+        &self,
+        resource: &Resource,
+        change: &ResourceChange,
+    ) -> Result<bool, StoreError>;
+
+    async fn get(&self, id: &str) -> Result<Option<Resource>, StoreError>;
+
+    /// Replaces the stored resource, whose version must be `resource.version - 1`
+    /// (optimistic concurrency: locks are taken this way), and appends `change` to its
+    /// history, atomically. `VersionConflict` when another write came first, `NotFound`
+    /// when there is no such resource.
+    async fn update(
+        &self,
+        resource: &Resource,
+        change: Option<&ResourceChange>,
+    ) -> Result<(), StoreError>;
+
+    async fn list(&self, query: &ResourceQuery) -> Result<Page<Resource>, StoreError>;
+
+    /// The history, oldest first.
+    async fn history(&self, id: &str) -> Result<Vec<ResourceChange>, StoreError>;
 }
 
 /// Which audit entries to list, newest first.

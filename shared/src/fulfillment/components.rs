@@ -29,7 +29,7 @@ use crate::requests::service::RequestError;
 
 /// Components that completed, keyed `<request>/<component>`: the inputs they were given
 /// and the outputs they gave, for their undo.
-const COMPLETED: &str = "components";
+pub const COMPLETED: &str = "components";
 
 /// JIRA issues opened for a component, by issue key: where its outcome goes.
 pub const COMPONENT_TICKETS: &str = "component-tickets";
@@ -41,9 +41,43 @@ pub const ENDED_ERROR: &str = "Orchestrator.RequestEnded";
 pub const REJECTED_ERROR: &str = "Orchestrator.Rejected";
 
 #[derive(Debug, Serialize, Deserialize)]
-struct CompletedComponent {
-    fields: Map<String, Value>,
-    outputs: Map<String, Value>,
+pub struct CompletedComponent {
+    pub fields: Map<String, Value>,
+    pub outputs: Map<String, Value>,
+}
+
+impl CompletedComponent {
+    /// Records a component that completed; an earlier delivery's record stands.
+    pub async fn record(
+        &self,
+        state: &dyn crate::ports::StateStore,
+        request: &str,
+        component: &str,
+    ) -> Result<(), StoreError> {
+        let record = serde_json::to_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let key = format!("{request}/{component}");
+        match state.put(COMPLETED, &key, &record, None).await {
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The record of a request's component, if it completed.
+    pub async fn read(
+        state: &dyn crate::ports::StateStore,
+        request: &str,
+        component: &str,
+    ) -> Result<Option<CompletedComponent>, StoreError> {
+        match state
+            .get(COMPLETED, &format!("{request}/{component}"))
+            .await?
+        {
+            Some(v) => serde_json::from_value(v.value)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A component's JIRA issue: the task waiting for it.
@@ -54,6 +88,9 @@ pub struct ComponentTicket {
     pub component: String,
     pub item: String,
     pub task_token: String,
+    /// The inputs the component was given (recorded with its outputs once it is done).
+    #[serde(default)]
+    pub fields: Map<String, Value>,
 }
 
 /// What a task came to.
@@ -328,17 +365,12 @@ impl Worker {
         outputs: Map<String, Value>,
         notes: &mut Notes,
     ) -> Result<TaskOutcome, RequestError> {
-        let record = serde_json::to_value(CompletedComponent {
+        CompletedComponent {
             fields,
             outputs: outputs.clone(),
-        })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let key = format!("{}/{id}", request.id);
-        match self.engine.state.put(COMPLETED, &key, &record, None).await {
-            // Recorded by an earlier delivery: the same component, the same outputs.
-            Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
-            Err(e) => return Err(e.into()),
         }
+        .record(self.engine.state.as_ref(), &request.id.to_string(), id)
+        .await?;
         if id != SINGLE_COMPONENT {
             let names: Vec<&str> = outputs.keys().map(String::as_str).collect();
             let message = if names.is_empty() {
@@ -392,6 +424,7 @@ impl Worker {
                     component: id.to_owned(),
                     item: name.clone(),
                     task_token: task.task_token.clone(),
+                    fields: scoped.fields.clone(),
                 };
                 let value = serde_json::to_value(&waiting)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -536,13 +569,20 @@ impl Worker {
                 }
                 (outputs, bundle.doc.spec.components.len())
             }
-            _ => {
+            found => {
                 let outputs = components
                     .get(SINGLE_COMPONENT)
                     .and_then(|c| c.get("outputs"))
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
+                // Sensitive outputs are kept as references only.
+                let outputs = match found {
+                    Some(TargetRef::Item(item)) => {
+                        crate::resources::model::seal_outputs(&item.doc.spec.outputs, &outputs)
+                    }
+                    _ => outputs,
+                };
                 (outputs, 1)
             }
         };

@@ -157,7 +157,7 @@ fn placeholders(keys: &BTreeSet<String>) -> Value {
 }
 
 /// Plans one action list; `earlier` holds the placeholder outputs of actions before it.
-fn plan_list(
+pub fn plan_list(
     kinds: &Kinds,
     renderer: &Renderer,
     p: &PlanFor<'_>,

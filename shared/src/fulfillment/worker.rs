@@ -18,7 +18,7 @@ use crate::catalog::document::{Fallback, Mode};
 use crate::catalog::snapshot::TargetRef;
 use crate::integrations::jira::{JiraClient, JiraError};
 use crate::ports::{Message, WorkflowError, Workflows};
-use crate::requests::model::{Request, RequestStatus, Ticket};
+use crate::requests::model::{Operation, Request, RequestStatus, Ticket};
 use crate::requests::service::{FulfillMessage, RequestError, RequestService};
 
 /// How long a received message stays hidden while the worker handles it.
@@ -41,12 +41,14 @@ pub struct Worker {
     pub requests: Arc<RequestService>,
     pub jira: Option<Arc<JiraClient>>,
     /// Runs automated items; its renderer also renders manual tickets.
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub system: SystemInfo,
     /// Receives before a message would be dead-lettered: the last attempt fails the request.
     pub max_receives: u32,
     /// Runs bundles' state machines; their tasks come back through the action queue.
     pub workflows: Arc<dyn Workflows>,
+    /// Resource records: changes and deletions run here.
+    pub resources: Arc<crate::resources::service::Resources>,
 }
 
 /// What to do with a message after handling it.
@@ -269,6 +271,9 @@ impl Worker {
         if request.status.is_terminal() || request.status == RequestStatus::AwaitingFulfillment {
             return Ok(Disposition::Done);
         }
+        if request.operation != Operation::Provision {
+            return self.change(request, attempt).await;
+        }
         let snapshot = service.catalog.current();
         let item = match snapshot.target(&request.target) {
             Some(TargetRef::Item(item)) => item,
@@ -331,19 +336,41 @@ impl Worker {
             request = self.start(&request).await?;
         }
         let ctx = self.context(&request, &item.doc.metadata);
-        let fields = match issue_fields(
+        self.open_request_ticket(&request, manual, jira, &ctx, None, attempt)
+            .await
+    }
+
+    /// Opens the JIRA issue that fulfils `request` (a manual item's, or a manual item's
+    /// change with `summary_prefix`) and waits for it; JIRA's transient failures come back
+    /// with backoff, until the last attempt fails the request.
+    pub(crate) async fn open_request_ticket(
+        &self,
+        request: &Request,
+        manual: &crate::catalog::document::ManualFulfillment,
+        jira: &JiraClient,
+        ctx: &Value,
+        summary_prefix: Option<&str>,
+        attempt: u32,
+    ) -> Result<Disposition, RequestError> {
+        let service = &self.requests;
+        let mut fields = match issue_fields(
             &manual.ticket,
             &request_label(request.id),
             &self.engine.renderer,
-            &ctx,
+            ctx,
         ) {
             Ok(fields) => fields,
             Err(e) => {
                 return self
-                    .fail(&request, &format!("the item's ticket template failed: {e}"))
+                    .fail(request, &format!("the item's ticket template failed: {e}"))
                     .await;
             }
         };
+        if let Some(prefix) = summary_prefix
+            && let Some(Value::String(summary)) = fields.get_mut("summary")
+        {
+            *summary = format!("{prefix}{summary}");
+        }
         let created = open_ticket(jira, &request_label(request.id), fields).await;
         match created {
             Ok(issue) => {
@@ -367,7 +394,7 @@ impl Worker {
             }
             Err(JiraError::Permanent { messages, .. }) => {
                 self.fail(
-                    &request,
+                    request,
                     &format!("JIRA refused the ticket: {}", messages.join("; ")),
                 )
                 .await
@@ -375,7 +402,7 @@ impl Worker {
             Err(JiraError::Transient { message, .. }) if attempt >= self.max_receives => {
                 let reason =
                     format!("JIRA stayed unavailable after {attempt} attempts ({message})");
-                self.fail(&request, &reason).await
+                self.fail(request, &reason).await
             }
             Err(JiraError::Transient {
                 message,
@@ -454,7 +481,7 @@ impl Worker {
         }
     }
 
-    async fn start(&self, request: &Request) -> Result<Request, RequestError> {
+    pub(crate) async fn start(&self, request: &Request) -> Result<Request, RequestError> {
         self.requests
             .transition_from(
                 request.id,
@@ -468,7 +495,7 @@ impl Worker {
             .await
     }
 
-    pub(super) fn context(
+    pub(crate) fn context(
         &self,
         request: &Request,
         metadata: &crate::catalog::document::Metadata,
@@ -477,7 +504,7 @@ impl Worker {
     }
 
     /// The mode an admin forced on an item (`PUT /catalog/items/{name}/mode`), if any.
-    pub(super) async fn mode_override(
+    pub(crate) async fn mode_override(
         &self,
         item: &str,
     ) -> Result<Option<super::mode::ModeOverride>, RequestError> {
@@ -487,7 +514,7 @@ impl Worker {
     /// Moves an item's actions (for one component of a request) as far as they go now.
     /// When one fails for good, the rollback actions of those that succeeded run before
     /// the failure is reported. Timeline entries are prefixed with `label`.
-    pub(super) async fn run_automated(
+    pub(crate) async fn run_automated(
         &self,
         item: &crate::catalog::Located<crate::catalog::CatalogItem>,
         automated: &crate::catalog::document::AutomatedFulfillment,
@@ -537,7 +564,7 @@ impl Worker {
 
     /// Runs the rollback actions that apply to the actions that `succeeded` (those whose
     /// `outputs.<id>` all exist); `None` when there is nothing to undo.
-    pub(super) async fn roll_back(
+    pub(crate) async fn roll_back(
         &self,
         automated: &crate::catalog::document::AutomatedFulfillment,
         run: &RunFor<'_>,
@@ -575,7 +602,7 @@ impl Worker {
         }))
     }
 
-    pub(super) async fn note(
+    pub(crate) async fn note(
         &self,
         request: &Request,
         kind: &str,
@@ -586,7 +613,7 @@ impl Worker {
 
     /// Notes `entries` on the request's timeline; a request that ended meanwhile takes
     /// none, which is no error.
-    pub(super) async fn note_all(
+    pub(crate) async fn note_all(
         &self,
         request: &Request,
         entries: &[(&str, String)],
@@ -603,7 +630,7 @@ impl Worker {
 
     /// Notes `message` on the timeline the first time the request reaches `step` (a
     /// redelivered message does not repeat it).
-    pub(super) async fn note_once(
+    pub(crate) async fn note_once(
         &self,
         request: &Request,
         step: &str,
@@ -621,11 +648,15 @@ impl Worker {
     }
 
     /// Writes the entries gathered in `notes` on the request's timeline, in one write.
-    pub(super) async fn write(&self, request: &Request, notes: Notes) -> Result<(), RequestError> {
+    pub(crate) async fn write(&self, request: &Request, notes: Notes) -> Result<(), RequestError> {
         self.note_all(request, &notes.0).await
     }
 
-    async fn fail(&self, request: &Request, reason: &str) -> Result<Disposition, RequestError> {
+    pub(crate) async fn fail(
+        &self,
+        request: &Request,
+        reason: &str,
+    ) -> Result<Disposition, RequestError> {
         tracing::warn!(reason, "request failed");
         let reason = reason.to_owned();
         self.requests
@@ -646,15 +677,15 @@ impl Worker {
 /// Timeline entries gathered while a message is handled, written together when it is
 /// done with (one write instead of one per entry).
 #[derive(Default)]
-pub(super) struct Notes(Vec<(&'static str, String)>);
+pub(crate) struct Notes(Vec<(&'static str, String)>);
 
 impl Notes {
-    pub(super) fn add(&mut self, kind: &'static str, message: String) {
+    pub(crate) fn add(&mut self, kind: &'static str, message: String) {
         self.0.push((kind, message));
     }
 
     /// The engine's notes, each prefixed with `label`.
-    fn engine(&mut self, label: &str, steps: Vec<Note>) {
+    pub(crate) fn engine(&mut self, label: &str, steps: Vec<Note>) {
         for step in steps {
             tracing::info!(kind = step.kind, message = %step.message, "fulfillment");
             self.0.push((step.kind, format!("{label}{}", step.message)));
@@ -663,7 +694,7 @@ impl Notes {
 }
 
 /// How an item's automated run stands.
-pub(super) enum ItemRun {
+pub(crate) enum ItemRun {
     /// Every action succeeded: the item's declared outputs (or, from a rollback, the
     /// rollback actions' outputs).
     Completed(Map<String, Value>),
@@ -674,7 +705,7 @@ pub(super) enum ItemRun {
 }
 
 /// The issue labelled `label`, opened with `fields` unless a previous attempt did.
-pub(super) async fn open_ticket(
+pub(crate) async fn open_ticket(
     jira: &JiraClient,
     label: &str,
     fields: Map<String, Value>,
@@ -686,13 +717,13 @@ pub(super) async fn open_ticket(
 }
 
 /// Whether a failed automation hands over to a person.
-pub(super) fn falls_back(item: &crate::catalog::Located<crate::catalog::CatalogItem>) -> bool {
+pub(crate) fn falls_back(item: &crate::catalog::Located<crate::catalog::CatalogItem>) -> bool {
     item.doc.spec.fulfillment.fallback == Some(Fallback::Manual)
         && item.doc.spec.fulfillment.manual.is_some()
 }
 
 /// The outputs an item declares, picked from its actions' outputs.
-pub(super) fn declared_outputs(
+pub(crate) fn declared_outputs(
     item: &crate::catalog::Located<crate::catalog::CatalogItem>,
     outputs: &Map<String, Value>,
 ) -> Map<String, Value> {
@@ -718,7 +749,7 @@ fn reads_only(action: &crate::catalog::document::Action, succeeded: &Map<String,
 }
 
 /// Exponential backoff from 1 s, at most `MAX_BACKOFF`; a server's Retry-After wins.
-pub(super) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     retry_after
         .unwrap_or_else(|| Duration::from_secs(1u64 << attempt.min(9)))
         .min(MAX_BACKOFF)

@@ -18,6 +18,10 @@ use crate::requests::model::AuditEntry;
 #[derive(Debug, Clone)]
 pub struct AuditTarget(pub String);
 
+/// Set by a handler on its response: what else the audit entry must say.
+#[derive(Debug, Clone)]
+pub struct AuditDetail(pub String);
+
 pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -68,6 +72,10 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
             .or(concrete),
         source,
         outcome: response.status().as_u16(),
+        detail: response
+            .extensions()
+            .get::<AuditDetail>()
+            .map(|d| d.0.clone()),
         correlation_id,
     };
     if let Err(e) = state.audit.append(&entry).await {

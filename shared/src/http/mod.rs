@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod problem;
 pub mod requests;
+pub mod resources;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -50,6 +51,9 @@ pub struct AppState {
     pub workflows: Arc<dyn crate::ports::Workflows>,
     /// Catalog ingestion from GitHub pushes, when `github.catalog` is configured.
     pub ingest: Option<Arc<crate::ingest::Ingest>>,
+    /// Resource records, their changes and verification.
+    pub resources: Arc<crate::resources::service::Resources>,
+    pub verifier: Arc<crate::resources::verify::Verifier>,
 }
 
 /// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.
@@ -57,7 +61,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Orchestrator API", description = "Self-service requests for the catalog's items and bundles."),
     modifiers(&BearerAuth),
-    tags((name = "catalog"), (name = "requests"), (name = "audit"), (name = "webhooks"), (name = "health"))
+    tags((name = "catalog"), (name = "requests"), (name = "resources"), (name = "audit"), (name = "webhooks"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -100,6 +104,11 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::cancel))
         .routes(routes!(requests::events))
         .routes(routes!(requests::execution))
+        .routes(routes!(resources::list))
+        .routes(routes!(resources::get, resources::delete))
+        .routes(routes!(resources::history))
+        .routes(routes!(resources::verify))
+        .routes(routes!(resources::change))
         .routes(routes!(audit::list))
         .routes(routes!(webhooks::jira))
         .routes(routes!(webhooks::github))

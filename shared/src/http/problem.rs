@@ -26,6 +26,10 @@ pub struct Problem {
     /// Every violation, for validation errors: JSON pointer, rule, message.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Violation>,
+    /// Extension members (RFC 9457 section 3.2), such as a drift report or a lock holder.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     #[serde(skip)]
     retry_after: Option<u32>,
     #[serde(skip)]
@@ -45,6 +49,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: None,
             retry_after: None,
             www_authenticate: None,
         }
@@ -106,6 +111,19 @@ impl Problem {
     pub fn with_errors(mut self, errors: Vec<Violation>) -> Self {
         self.errors = errors;
         self
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        self.extensions.get_or_insert_default().insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or_default(),
+        );
+        self
+    }
+
+    pub fn conflict(slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::CONFLICT, slug, title, detail)
     }
 }
 

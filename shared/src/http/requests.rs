@@ -15,7 +15,7 @@ use super::problem::{JsonBody, Problem};
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
 use crate::requests::model::{
-    Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
+    Operation, Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
 use crate::requests::service::RequestError;
 
@@ -48,6 +48,10 @@ pub struct RequestView {
     /// The team that owns the item or bundle.
     owner: String,
     requester: Principal,
+    /// `provision`, or a day-2 `update` or `delete` of `resource`.
+    operation: Operation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<String>,
     /// The field values, defaults applied.
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
@@ -89,6 +93,8 @@ impl From<&Request> for RequestView {
             catalog_version: r.catalog_version.clone(),
             owner: r.owner.clone(),
             requester: r.requester.clone(),
+            operation: r.operation,
+            resource: r.resource.clone(),
             fields: r.fields.clone(),
             status: r.status,
             reason: r.reason.clone(),

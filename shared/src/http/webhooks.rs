@@ -79,20 +79,23 @@ pub async fn jira(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let snapshot = service.catalog.current();
-    let output_fields = match snapshot.target(&request.target) {
-        Some(TargetRef::Item(item)) => item
-            .doc
-            .spec
-            .fulfillment
-            .manual
-            .as_ref()
-            .map(|m| m.outputs.clone())
-            .unwrap_or_default(),
+    let (output_fields, declared) = match snapshot.target(&request.target) {
+        Some(TargetRef::Item(item)) => (
+            item.doc
+                .spec
+                .fulfillment
+                .manual
+                .as_ref()
+                .map(|m| m.outputs.clone())
+                .unwrap_or_default(),
+            item.doc.spec.outputs.clone(),
+        ),
         _ => Default::default(),
     };
     let result = match outcome(&payload["issue"], &output_fields) {
         Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
         Outcome::Completed { outputs, missing } => {
+            let outputs = crate::resources::model::seal_outputs(&declared, &outputs);
             let message = if missing.is_empty() {
                 format!("JIRA issue {key} is done")
             } else {
@@ -238,6 +241,17 @@ async fn component_issue(
     let (answered, kind, message) = match outcome(issue, &output_fields) {
         Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
         Outcome::Completed { outputs, missing } => {
+            // Recorded first, for the resource records of the request's end.
+            crate::fulfillment::components::CompletedComponent {
+                fields: waiting.fields.clone(),
+                outputs: outputs.clone(),
+            }
+            .record(
+                state.state.as_ref(),
+                &waiting.request_id,
+                &waiting.component,
+            )
+            .await?;
             let answered = state
                 .workflows
                 .send_task_success(&waiting.task_token, &json!({ "outputs": outputs }))

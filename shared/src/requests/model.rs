@@ -134,6 +134,32 @@ impl fmt::Display for RequestStatus {
     }
 }
 
+/// What a request does: provision a new resource, or change or delete a recorded one.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    #[default]
+    Provision,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn is_provision(&self) -> bool {
+        *self == Operation::Provision
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Provision => "provision",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
 /// The JIRA issue that fulfils a manual request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ticket {
@@ -152,6 +178,11 @@ pub struct Request {
     /// The team that owns the item or bundle.
     pub owner: String,
     pub requester: Principal,
+    #[serde(default, skip_serializing_if = "Operation::is_provision")]
+    pub operation: Operation,
+    /// The resource a change or deletion is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// The submitted field values, defaults applied.
     pub fields: Map<String, Value>,
     pub status: RequestStatus,
@@ -216,6 +247,10 @@ pub struct AuditEntry {
     pub source: Option<String>,
     /// The HTTP status of the response.
     pub outcome: u16,
+    /// What else the call did that an auditor must see (an admin forcing a change past
+    /// drift, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The id of the HTTP request, as in the logs.
     pub correlation_id: String,
 }

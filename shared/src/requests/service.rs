@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::model::{Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind};
+use super::model::{
+    Operation, Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
+};
 use crate::catalog::schema::Violation;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::{
@@ -69,6 +71,8 @@ pub struct RequestService {
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub roles: Roles,
+    /// Told when a request ends, before its final status is written (resource records).
+    pub ended: Option<Arc<dyn crate::resources::service::RequestEnd>>,
 }
 
 /// Optimistic updates retry this often on a concurrent change before giving up.
@@ -85,11 +89,16 @@ impl RequestService {
         idempotency_key: Option<String>,
     ) -> Result<(Request, bool), RequestError> {
         let request = self.prepare(who, target, submitted, idempotency_key)?;
+        self.accept(request).await
+    }
+
+    /// Stores a prepared request and hands it to the worker (see [`submit`](Self::submit)).
+    pub async fn accept(&self, request: Request) -> Result<(Request, bool), RequestError> {
         let event = RequestEvent {
             request_id: request.id,
             seq: 1,
             at: request.created_at,
-            actor: who.sub.clone(),
+            actor: request.requester.sub.clone(),
             kind: "submitted".to_owned(),
             status: RequestStatus::Submitted,
             message: None,
@@ -147,6 +156,8 @@ impl RequestService {
             catalog_version: snapshot.version.clone(),
             owner: metadata.owner.clone(),
             requester: who.clone(),
+            operation: Operation::Provision,
+            resource: None,
             fields,
             status: RequestStatus::Submitted,
             reason: None,
@@ -346,8 +357,12 @@ impl RequestService {
                     .await?
                     .ok_or_else(|| RequestError::NotFound(id.to_string()))?,
             };
-            // Already there (a redelivered message, a repeated webhook): nothing to do.
+            // Already there (a redelivered message, a repeated webhook): nothing to do,
+            // but what follows the end, which a crash may have cut short.
             if request.status == next {
+                if next.is_terminal() {
+                    self.end(&request).await?;
+                }
                 return Ok(request);
             }
             if !request.status.can_become(next) {
@@ -370,6 +385,9 @@ impl RequestService {
                 status: next,
                 message: message.clone(),
             };
+            if next.is_terminal() {
+                self.end(&request).await?;
+            }
             match self.store.update(&request, &event).await {
                 Ok(()) => return Ok(request),
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -377,6 +395,13 @@ impl RequestService {
             }
         }
         Err(StoreError::Unavailable(format!("request {id} kept changing; try again")).into())
+    }
+
+    async fn end(&self, request: &Request) -> Result<(), StoreError> {
+        match &self.ended {
+            Some(hook) => hook.ended(request).await,
+            None => Ok(()),
+        }
     }
 }
 

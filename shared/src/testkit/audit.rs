@@ -17,6 +17,7 @@ pub async fn run(log: &dyn AuditLog) {
             source: Some("127.0.0.1".to_owned()),
             outcome: 202,
             correlation_id: format!("c{i}"),
+            detail: (i == 3).then(|| "forced past drift".to_owned()),
         };
         log.append(&entry).await.unwrap();
     }

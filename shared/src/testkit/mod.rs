@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod queue;
 pub mod requests;
+pub mod resources;
 pub mod state;
 pub mod workflows;
 

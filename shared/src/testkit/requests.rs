@@ -20,6 +20,8 @@ fn request(sub: &str, owner: &str, target: &str, at: OffsetDateTime, key: Option
             email: Some(format!("{sub}@example.com")),
             groups: vec![],
         },
+        operation: Default::default(),
+        resource: None,
         fields: json!({"name": "x"})
             .as_object()
             .cloned()

@@ -84,6 +84,26 @@ CREATE TABLE wf_history (
     PRIMARY KEY (execution, id)
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE resources (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    item TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX resources_by_status ON resources(status, id);
+CREATE INDEX resources_by_owner ON resources(owner, id);
+CREATE INDEX resources_by_requester ON resources(requester, id);
+CREATE TABLE resource_changes (
+    resource_id TEXT NOT NULL,
+    serial INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (resource_id, serial)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A job runs on the connection and returns how to answer its caller once the batch it

@@ -1,0 +1,280 @@
+//! The worker's side of day-2 changes: an update runs the item's actions again with the
+//! `resource` scope; a deletion runs its `deprovision` actions, for a stack component by
+//! component in reverse dependency order. Actions go through the engine's durable
+//! records, so a redelivered message never repeats one that succeeded; a manual item's
+//! change is a JIRA issue, like its provisioning. The request holds the resource's lock
+//! throughout and renews its lease at every step; a request that lost it (its lease
+//! expired and another change took over) stops.
+
+use serde_json::{Map, Value};
+
+use super::model::{Resource, ResourceKind, ResourceStatus, StackMember};
+use super::service::ResourceError;
+use crate::bundle::asl::SINGLE_COMPONENT;
+use crate::fulfillment::engine::{Progress, RunFor};
+use crate::fulfillment::mode::automated_section;
+use crate::fulfillment::worker::{Disposition, Notes, Worker, declared_outputs};
+use crate::requests::model::{Operation, Request, RequestStatus};
+use crate::requests::service::RequestError;
+
+/// The order in which a stack's components are deleted: every component before those it
+/// depends on.
+pub fn deletion_order(members: &[StackMember]) -> Vec<&StackMember> {
+    let mut placed: Vec<&StackMember> = Vec::new();
+    let mut left: Vec<&StackMember> = members.iter().collect();
+    // Dependencies first (a topological order), then reversed.
+    while !left.is_empty() {
+        let ready: Vec<usize> = left
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                m.depends_on.iter().all(|d| {
+                    placed.iter().any(|p| &p.component == d)
+                        || !members.iter().any(|x| &x.component == d)
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // A cycle cannot come from a validated bundle; keep the recorded order if it did.
+        let take = if ready.is_empty() { vec![0] } else { ready };
+        for i in take.into_iter().rev() {
+            placed.push(left.remove(i));
+        }
+    }
+    placed.reverse();
+    placed
+}
+
+impl Worker {
+    /// Carries a change or deletion request forward.
+    pub(crate) async fn change(
+        &self,
+        mut request: Request,
+        attempt: u32,
+    ) -> Result<Disposition, RequestError> {
+        let Some(id) = request.resource.clone() else {
+            return self.fail(&request, "the request names no resource").await;
+        };
+        let lease = self.resources.lease;
+        let resource = match self
+            .resources
+            .renew(&id, &request.id.to_string(), lease)
+            .await
+        {
+            Ok(Some(resource)) => resource,
+            Ok(None) => {
+                let holder = self
+                    .resources
+                    .store
+                    .get(&id)
+                    .await?
+                    .and_then(|r| r.lock)
+                    .map(|l| format!(" (it is now held for request {})", l.request_id))
+                    .unwrap_or_default();
+                let reason = format!(
+                    "this change lost its lock on resource {id}: its lease expired before it finished{holder}"
+                );
+                return self.fail(&request, &reason).await;
+            }
+            Err(ResourceError::Store(e)) => return Err(e.into()),
+            Err(e) => return self.fail(&request, &e.to_string()).await,
+        };
+        if request.status == RequestStatus::Submitted {
+            request = self.start(&request).await?;
+        }
+        let mut notes = Notes::default();
+        let result = match resource.kind {
+            ResourceKind::Stack => self.delete_stack(&request, &resource, &mut notes).await,
+            ResourceKind::Item => {
+                self.change_item(&request, &resource, attempt, &mut notes)
+                    .await
+            }
+        };
+        self.write(&request, notes).await?;
+        result
+    }
+
+    async fn change_item(
+        &self,
+        request: &Request,
+        resource: &Resource,
+        attempt: u32,
+        notes: &mut Notes,
+    ) -> Result<Disposition, RequestError> {
+        let snapshot = self.requests.catalog.current();
+        let Some(item) = snapshot.catalog.item(&resource.item) else {
+            let reason = format!("`{}` is no longer in the catalog", resource.item);
+            return self.fail(request, &reason).await;
+        };
+        let name = &item.doc.metadata.name;
+        let forced = self.mode_override(name).await?.is_some();
+        let mut ctx = self.context(request, &item.doc.metadata);
+        ctx["resource"] = resource.scope();
+        let Some(automated) = automated_section(&item.doc.spec.fulfillment, forced) else {
+            let (Some(manual), Some(jira)) = (&item.doc.spec.fulfillment.manual, &self.jira) else {
+                let reason = format!(
+                    "`{name}` is changed by a person through JIRA, and none is configured (jira.url)"
+                );
+                return self.fail(request, &reason).await;
+            };
+            let prefix = match request.operation {
+                Operation::Delete => format!("Delete resource {}: ", resource.id),
+                _ => format!("Change resource {}: ", resource.id),
+            };
+            return self
+                .open_request_ticket(request, manual, jira, &ctx, Some(&prefix), attempt)
+                .await;
+        };
+        let (list, actions) = match request.operation {
+            Operation::Delete => ("deprovision", &automated.deprovision),
+            _ => ("actions", &automated.actions),
+        };
+        if actions.is_empty() {
+            notes.add(
+                "nothing_to_run",
+                format!("`{name}` has no {list} actions: only the record changes"),
+            );
+            return self.finish(request, Map::new()).await;
+        }
+        let run = RunFor::of(request, name, SINGLE_COMPONENT, &ctx);
+        let mut steps = Vec::new();
+        let progress = self.engine.advance(&run, list, actions, &mut steps).await;
+        notes.engine("", steps);
+        match progress? {
+            Progress::Completed { outputs } => {
+                let outputs = super::model::seal_outputs(
+                    &item.doc.spec.outputs,
+                    &declared_outputs(item, &outputs),
+                );
+                self.finish(request, outputs).await
+            }
+            Progress::Waiting { after } => Ok(Disposition::Continue(after)),
+            Progress::Failed { reason, .. } => self.fail(request, &reason).await,
+        }
+    }
+
+    /// Deprovisions a stack's components, each after those that depend on it.
+    async fn delete_stack(
+        &self,
+        request: &Request,
+        stack: &Resource,
+        notes: &mut Notes,
+    ) -> Result<Disposition, RequestError> {
+        let snapshot = self.requests.catalog.current();
+        let rid = request.id.to_string();
+        for member in deletion_order(&stack.members) {
+            let Some(component) = self.resources.store.get(&member.resource_id).await? else {
+                continue;
+            };
+            if component.status == ResourceStatus::Deleted {
+                continue;
+            }
+            let label = format!("{}: ", member.component);
+            let item = snapshot.catalog.item(&member.item);
+            let forced = self.mode_override(&member.item).await?.is_some();
+            let automated = item.and_then(|i| automated_section(&i.doc.spec.fulfillment, forced));
+            match (item, automated) {
+                (Some(item), Some(automated)) if !automated.deprovision.is_empty() => {
+                    let mut scoped = request.clone();
+                    scoped.fields = component.inputs.clone();
+                    let mut ctx = self.context(&scoped, &item.doc.metadata);
+                    ctx["resource"] = component.scope();
+                    let run = RunFor::of(request, &member.item, &member.component, &ctx);
+                    let mut steps = Vec::new();
+                    let progress = self
+                        .engine
+                        .advance(&run, "deprovision", &automated.deprovision, &mut steps)
+                        .await;
+                    notes.engine(&label, steps);
+                    match progress? {
+                        Progress::Completed { .. } => {
+                            notes.add("component_deleted", format!("{label}deprovisioned"));
+                        }
+                        Progress::Waiting { after } => return Ok(Disposition::Continue(after)),
+                        Progress::Failed { reason, .. } => {
+                            return self.fail(request, &format!("{label}{reason}")).await;
+                        }
+                    }
+                }
+                _ => notes.add(
+                    "component_left",
+                    format!(
+                        "{label}`{}` has no deprovision actions: its record is removed, and its owner must remove what it provisioned",
+                        member.item
+                    ),
+                ),
+            }
+            match self
+                .resources
+                .tombstone(&member.resource_id, &rid, "worker")
+                .await
+            {
+                Ok(()) | Err(ResourceError::NotFound(_)) => {}
+                Err(ResourceError::Store(e)) => return Err(e.into()),
+                Err(e) => return self.fail(request, &e.to_string()).await,
+            }
+        }
+        self.finish(request, Map::new()).await
+    }
+
+    /// The change is done: the request completes (and its resource record follows).
+    async fn finish(
+        &self,
+        request: &Request,
+        outputs: Map<String, Value>,
+    ) -> Result<Disposition, RequestError> {
+        let message = match request.operation {
+            Operation::Delete => "deleted",
+            _ => "changed",
+        };
+        let result = self
+            .requests
+            .transition_from(
+                request.id,
+                Some(request.clone()),
+                "worker",
+                "completed",
+                RequestStatus::Completed,
+                Some(format!("resource {}", message)),
+                |r| r.outputs = outputs.clone(),
+            )
+            .await;
+        match result {
+            Ok(_) | Err(RequestError::InvalidTransition { .. }) => Ok(Disposition::Done),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, deps: &[&str]) -> StackMember {
+        StackMember {
+            component: id.to_owned(),
+            item: "x".to_owned(),
+            resource_id: id.to_owned(),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn dependents_are_deleted_before_what_they_depend_on() {
+        let members = vec![
+            member("app", &["database", "queue"]),
+            member("database", &["network"]),
+            member("network", &[]),
+            member("queue", &[]),
+        ];
+        let order: Vec<&str> = deletion_order(&members)
+            .iter()
+            .map(|m| m.component.as_str())
+            .collect();
+        let at = |c: &str| order.iter().position(|x| *x == c).unwrap();
+        assert_eq!(order.len(), 4);
+        assert!(at("app") < at("database"));
+        assert!(at("app") < at("queue"));
+        assert!(at("database") < at("network"));
+    }
+}

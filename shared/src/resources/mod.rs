@@ -1,0 +1,7 @@
+//! Resource state: what was provisioned, day-2 changes, verification and drift.
+
+pub mod apply;
+pub mod model;
+pub mod reconcile;
+pub mod service;
+pub mod verify;
