@@ -169,8 +169,6 @@ pub async fn list(
             Problem::bad_request(format!("unknown status `{s}`; one of {}", known.join(", ")))
         })?),
     };
-    let roles = &state.requests.roles;
-    let admin = roles.is_admin(&who);
     let mut query = ResourceQuery {
         owner: p.owner,
         requester: p.requester,
@@ -179,18 +177,16 @@ pub async fn list(
         cursor: p.cursor,
         limit: p.limit.unwrap_or(50).clamp(1, 200),
     };
-    match (&query.owner, &query.requester) {
-        (Some(team), _) if !admin && !roles.in_team(&who, team) => {
-            return Err(Problem::forbidden(format!(
-                "only members of `{team}` may list its resources"
-            )));
-        }
-        (None, Some(sub)) if !admin && *sub != who.sub => {
-            return Err(Problem::forbidden("you may list your own resources only"));
-        }
-        (None, None) if !admin => query.requester = Some(who.sub.clone()),
-        _ => {}
-    }
+    state
+        .requests
+        .roles
+        .limit_listing(
+            &who,
+            query.owner.as_deref(),
+            &mut query.requester,
+            "resources",
+        )
+        .map_err(Problem::forbidden)?;
     let page = state.resources.store.list(&query).await?;
     Ok(Json(ResourcePage {
         items: page.items.iter().map(ResourceView::from).collect(),

@@ -31,6 +31,33 @@ impl Roles {
         who.groups.iter().any(|g| g == team)
     }
 
+    /// Limits a listing of `what` to what `who` may list: the caller's own by default, a
+    /// team's (`owner`) for its members, anyone's for admins.
+    pub fn limit_listing(
+        &self,
+        who: &Principal,
+        owner: Option<&str>,
+        requester: &mut Option<String>,
+        what: &str,
+    ) -> Result<(), String> {
+        if self.is_admin(who) {
+            return Ok(());
+        }
+        match (owner, requester.as_deref()) {
+            (Some(team), _) if !self.in_team(who, team) => {
+                Err(format!("only members of `{team}` may list its {what}"))
+            }
+            (None, Some(sub)) if sub != who.sub => {
+                Err(format!("you may list your own {what} only"))
+            }
+            (None, None) => {
+                *requester = Some(who.sub.clone());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A request is visible to its requester, its owner team and admins.
     pub fn can_see(&self, who: &Principal, request: &Request) -> bool {
         who.sub == request.requester.sub || self.in_team(who, &request.owner) || self.is_admin(who)
@@ -202,21 +229,14 @@ impl RequestService {
         who: &Principal,
         mut query: RequestQuery,
     ) -> Result<Page<Request>, RequestError> {
-        let admin = self.roles.is_admin(who);
-        match (&query.owner, &query.requester) {
-            (Some(team), _) if !admin && !self.roles.in_team(who, team) => {
-                return Err(RequestError::Forbidden(format!(
-                    "only members of `{team}` may list its requests"
-                )));
-            }
-            (_, Some(sub)) if !admin && *sub != who.sub && query.owner.is_none() => {
-                return Err(RequestError::Forbidden(
-                    "you may list your own requests only".to_owned(),
-                ));
-            }
-            (None, None) if !admin => query.requester = Some(who.sub.clone()),
-            _ => {}
-        }
+        self.roles
+            .limit_listing(
+                who,
+                query.owner.as_deref(),
+                &mut query.requester,
+                "requests",
+            )
+            .map_err(RequestError::Forbidden)?;
         Ok(self.store.list(&query).await?)
     }
 
