@@ -44,12 +44,17 @@ pub fn context(
             "groups": request.requester.groups,
             "createdAt": request.created_at.format(&Rfc3339).unwrap_or_default(),
         },
-        "system": {
-            "now": now.format(&Rfc3339).unwrap_or_default(),
-            "region": system.region,
-            "stage": system.stage,
-            "version": env!("CARGO_PKG_VERSION"),
-        },
+        "system": system_scope(system, now),
         "environment": system.environment,
+    })
+}
+
+/// The `system` scope at `now`.
+pub fn system_scope(system: &SystemInfo, now: time::OffsetDateTime) -> Value {
+    json!({
+        "now": now.format(&Rfc3339).unwrap_or_default(),
+        "region": system.region,
+        "stage": system.stage,
+        "version": env!("CARGO_PKG_VERSION"),
     })
 }

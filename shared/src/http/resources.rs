@@ -114,7 +114,6 @@ impl From<ResourceError> for Problem {
     fn from(e: ResourceError) -> Self {
         match e {
             ResourceError::NotFound(_) => Problem::not_found(e.to_string()),
-            ResourceError::Forbidden(detail) => Problem::forbidden(detail),
             ResourceError::Locked {
                 ref holder,
                 ref request_id,

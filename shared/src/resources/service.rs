@@ -37,8 +37,6 @@ pub trait RequestEnd: Send + Sync {
 pub enum ResourceError {
     #[error("no resource {0}")]
     NotFound(String),
-    #[error("{0}")]
-    Forbidden(String),
     #[error("resource {id} is locked by {holder} for request {request_id} until {expires_at}")]
     Locked {
         id: String,

@@ -54,12 +54,7 @@ pub fn resource_context(
             "groups": [],
             "createdAt": resource.created_at.format(&Rfc3339).unwrap_or_default(),
         },
-        "system": {
-            "now": now.format(&Rfc3339).unwrap_or_default(),
-            "region": system.region,
-            "stage": system.stage,
-            "version": env!("CARGO_PKG_VERSION"),
-        },
+        "system": crate::fulfillment::system_scope(system, now),
         "environment": system.environment,
         "resource": resource.scope(),
     })
