@@ -12,3 +12,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 cd "$ROOT"
+
+# Builds the developer portal (portal/dist, served by local mode at /) from source with npm.
+build_portal() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "error: npm is not installed; it builds the developer portal. Install Node.js 20+ and rerun." >&2
+    exit 2
+  fi
+  npm ci --prefix "$ROOT/portal" --no-audit --no-fund --loglevel=error >/dev/null
+  npm run build --prefix "$ROOT/portal" >/dev/null
+}

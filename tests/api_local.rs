@@ -117,6 +117,107 @@ async fn problem(response: Response, status: StatusCode) -> Value {
 }
 
 #[tokio::test]
+async fn the_portal_is_served_at_the_root_next_to_the_api() {
+    let portal = tempfile::tempdir().unwrap();
+    std::fs::create_dir(portal.path().join("assets")).unwrap();
+    std::fs::write(
+        portal.path().join("index.html"),
+        "<!doctype html><title>Developer portal</title><script src=\"./assets/app.js\"></script>",
+    )
+    .unwrap();
+    std::fs::write(portal.path().join("assets/app.js"), "console.log('portal')").unwrap();
+    std::fs::write(portal.path().join("secret.txt"), "not an asset").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: orchestrator_tests::example_catalog(),
+        data_dir: data.path().to_owned(),
+        worker: false,
+        portal_dir: portal.path().to_owned(),
+        ..Config::default()
+    };
+    let running = shared::local::start(&config).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let client = Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+    // The page needs no token (the portal signs in against the API), and may only load
+    // what this origin serves.
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<title>Developer portal</title>")
+    );
+    let script = get("/assets/app.js").await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    // Only the build's assets: nothing beside or above them.
+    for path in [
+        "/assets/../secret.txt",
+        "/assets/%2e%2e/secret.txt",
+        "/secret.txt",
+    ] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            !response.text().await.unwrap().contains("not an asset"),
+            "{path}"
+        );
+    }
+    let settings: Value = get("/config.json").await.unwrap().json().await.unwrap();
+    assert_eq!(settings, json!({"apiUrl": "", "sandbox": false}));
+    // The API is where it was, and still wants its token.
+    assert_eq!(
+        get("/catalog/items").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get("/no/such/endpoint").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    running.stop().await.unwrap();
+
+    // Not built: the root says how to build it; the API works regardless.
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: data.path().to_owned(),
+        portal_dir: portal.path().join("missing"),
+        ..config
+    };
+    let running = shared::local::start(&config).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("npm run build --prefix portal"), "{text}");
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn health_and_readiness_answer_without_a_token() {
     let app = App::start().await;
     let health = app

@@ -212,6 +212,16 @@ async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
         reason.ends_with("(2 completed components were rolled back; see the timeline)"),
         "{reason}"
     );
+    // The portal's component graph: where each component ended, from the timeline.
+    assert_eq!(
+        component_states(&app, &id).await,
+        [
+            ("cluster", "rolled_back"),
+            ("database", "rolled_back"),
+            ("appSecret", "failed")
+        ]
+        .map(|(c, s)| (c.to_owned(), s.to_owned()))
+    );
 
     let events = timeline(&app, &id).await;
     let secret_failed = position(&events, "component_failed", "appSecret: ");
@@ -289,9 +299,31 @@ async fn a_component_fulfilled_by_a_person_is_answered_by_its_jira_issue() {
     let id = created["id"].as_str().unwrap().to_owned();
     let key = wait_for_ticket(&app, &id).await;
     assert_eq!(app.request(&id).await["status"], "in_progress");
-    let resolve = |key: String, body: Value| {
+    let progress = app.get(&format!("/requests/{id}/events")).await;
+    let component = &progress["components"][0];
+    assert_eq!(
+        (&component["id"], &component["item"], &component["status"]),
+        (
+            &json!("topic"),
+            &json!("kafka-topic"),
+            &json!("awaiting_fulfillment")
+        ),
+        "{progress:#}"
+    );
+    assert_eq!(component["ticket"]["key"], key.as_str());
+    assert!(
+        component["ticket"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/browse/{key}"))),
+        "{component}"
+    );
+    // The sandbox's calls are also served on the orchestrator's own port (the portal's
+    // Sandbox page uses them there).
+    let listed = app.get("/sandbox/jira/issues").await;
+    assert_eq!(listed["issues"][0]["key"], key.as_str(), "{listed}");
+    let resolve = |base: &str, key: String, body: Value| {
         let client = app.client.clone();
-        let url = format!("{jira}/sandbox/jira/issues/{key}/resolve");
+        let url = format!("{base}/sandbox/jira/issues/{key}/resolve");
         async move {
             let resolved: Value = client
                 .post(url)
@@ -306,12 +338,17 @@ async fn a_component_fulfilled_by_a_person_is_answered_by_its_jira_issue() {
         }
     };
     resolve(
+        &app.base,
         key.clone(),
         json!({"resolution": "Done", "fields": {"customfield_10401": "orders.v1", "customfield_10402": "sandbox-broker:9098"}}),
     )
     .await;
     let done = settle(&app, &id, "completed").await;
     assert_eq!(done["outputs"]["brokers"], "sandbox-broker:9098");
+    assert_eq!(
+        component_states(&app, &id).await,
+        [("topic".to_owned(), "completed".to_owned())]
+    );
     let events = timeline(&app, &id).await;
     position(
         &events,
@@ -324,6 +361,7 @@ async fn a_component_fulfilled_by_a_person_is_answered_by_its_jira_issue() {
     let id = created["id"].as_str().unwrap().to_owned();
     let key = wait_for_ticket(&app, &id).await;
     resolve(
+        &jira,
         key,
         json!({"resolution": "Won't Do", "comment": "Use the existing payments topic."}),
     )
@@ -335,7 +373,27 @@ async fn a_component_fulfilled_by_a_person_is_answered_by_its_jira_issue() {
             .is_some_and(|r| r.starts_with("topic: ") && r.contains("existing payments topic")),
         "{rejected}"
     );
+    assert_eq!(
+        component_states(&app, &id).await,
+        [("topic".to_owned(), "rejected".to_owned())]
+    );
     app.running.stop().await.unwrap();
+}
+
+/// Each component's state as `GET /requests/{id}/events` reports it, in bundle order.
+async fn component_states(app: &App, id: &str) -> Vec<(String, String)> {
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    timeline["components"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a bundle's timeline lists its components: {timeline}"))
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                c["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// The key of the JIRA issue the request's component opened.

@@ -148,12 +148,15 @@ async fn print_welcome(config: &Config, addr: std::net::SocketAddr, running_jira
             );
         }
     }
-    eprintln!("  Try: curl -H \"Authorization: Bearer <token>\" http://{addr}/catalog/items\n");
+    eprintln!("  Portal: open http://{addr}/ and sign in with one of these tokens.");
+    eprintln!("  API:    curl -H \"Authorization: Bearer <token>\" http://{addr}/catalog/items\n");
     if let (true, Some(jira)) = (config.sandbox, &running_jira) {
-        eprintln!("  SANDBOX: JIRA is a stand-in at {jira} (not a real JIRA).");
-        eprintln!("    List tickets:    curl {jira}/sandbox/jira/issues");
         eprintln!(
-            "    Resolve one:     curl -X POST {jira}/sandbox/jira/issues/KEY/resolve -H 'content-type: application/json' -d '{{\"resolution\": \"Done\"}}'\n"
+            "  SANDBOX: JIRA is a stand-in at {jira} (not a real JIRA); the portal's Sandbox page resolves its tickets."
+        );
+        eprintln!("    List tickets:    curl http://{addr}/sandbox/jira/issues");
+        eprintln!(
+            "    Resolve one:     curl -X POST http://{addr}/sandbox/jira/issues/KEY/resolve -H 'content-type: application/json' -d '{{\"resolution\": \"Done\"}}'\n"
         );
     }
 }

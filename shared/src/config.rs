@@ -33,6 +33,9 @@ pub struct Config {
     /// and requests wait in the queue for a worker elsewhere.
     pub worker: bool,
     pub resources: ResourcesConfig,
+    /// The built developer portal (`npm run build` in `portal/`), served at `/` in local
+    /// mode. When the directory has no `index.html`, `/` says how to build it.
+    pub portal_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +139,7 @@ impl Default for Config {
             environment: serde_json::Map::new(),
             worker: true,
             resources: ResourcesConfig::default(),
+            portal_dir: PathBuf::from("portal/dist"),
         }
     }
 }
@@ -184,6 +188,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_GITHUB_API_URL", "github.apiUrl"),
     ("ORCHESTRATOR_STAGE", "stage"),
     ("ORCHESTRATOR_REGION", "region"),
+    ("ORCHESTRATOR_PORTAL_DIR", "portalDir"),
 ];
 
 impl Config {
@@ -234,6 +239,7 @@ impl Config {
             "ORCHESTRATOR_GITHUB_API_URL" => self.github.api_url = value,
             "ORCHESTRATOR_STAGE" => self.stage = value,
             "ORCHESTRATOR_REGION" => self.region = value,
+            "ORCHESTRATOR_PORTAL_DIR" => self.portal_dir = value.into(),
             _ => {}
         }
     }

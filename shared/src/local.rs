@@ -203,6 +203,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let mut config = config.clone();
+    let mut sandbox_routes = None;
     if config.sandbox {
         // The sandbox's JIRA, with fresh credentials, reporting to this process.
         let hook = uuid::Uuid::new_v4().simple().to_string();
@@ -212,6 +213,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         );
         let jira = crate::sandbox::start_jira(webhook).await?;
         config.jira.url = Some(jira.url);
+        sandbox_routes = Some(jira.routes);
         config.jira.email = Some("sandbox@orchestrator.local".to_owned());
         local_secrets.set(&config.jira.token_secret, "sandbox-token");
         local_secrets.set(&config.jira.webhook_secret, &hook);
@@ -376,7 +378,14 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     } else {
         (tokio::spawn(async {}), tokio::spawn(async {}))
     };
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let mut app = router(state.clone()).merge(crate::http::portal::routes(
+        &config.portal_dir,
+        config.sandbox,
+    ));
+    if let Some(routes) = sandbox_routes {
+        app = app.merge(routes);
+    }
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

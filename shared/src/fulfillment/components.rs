@@ -24,6 +24,7 @@ use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure}
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use crate::integrations::jira::JiraError;
 use crate::ports::{StoreError, WorkflowError};
+use crate::requests::components::ticket_opened;
 use crate::requests::model::{Request, RequestId, RequestStatus, TargetKind, Ticket};
 use crate::requests::service::RequestError;
 
@@ -449,7 +450,7 @@ impl Worker {
                                 "worker",
                                 "ticket_created",
                                 RequestStatus::AwaitingFulfillment,
-                                Some(format!("JIRA issue {} opened: {}", issue.key, issue.url)),
+                                Some(ticket_opened("", &issue.key, &issue.url)),
                                 |r| r.ticket = Some(ticket.clone()),
                             )
                             .await;
@@ -460,7 +461,7 @@ impl Worker {
                     }
                     Ok(_) => notes.add(
                         "ticket_created",
-                        format!("{label}JIRA issue {} opened: {}", issue.key, issue.url),
+                        ticket_opened(&label, &issue.key, &issue.url),
                     ),
                     Err(StoreError::VersionConflict { .. }) => {}
                     Err(e) => return Err(e.into()),

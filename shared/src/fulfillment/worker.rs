@@ -385,7 +385,9 @@ impl Worker {
                         "worker",
                         "ticket_created",
                         RequestStatus::AwaitingFulfillment,
-                        Some(format!("JIRA issue {} opened: {}", issue.key, issue.url)),
+                        Some(crate::requests::components::ticket_opened(
+                            "", &issue.key, &issue.url,
+                        )),
                         |r| r.ticket = Some(ticket.clone()),
                     )
                     .await?;

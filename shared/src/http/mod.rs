@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod portal;
 pub mod problem;
 pub mod requests;
 pub mod resources;

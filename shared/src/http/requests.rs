@@ -14,6 +14,7 @@ use super::auth::Caller;
 use super::problem::{JsonBody, Problem};
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
+use crate::requests::components::{self, ComponentProgress};
 use crate::requests::model::{
     Operation, Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
@@ -127,6 +128,9 @@ pub struct Timeline {
     request_id: RequestId,
     status: RequestStatus,
     events: Vec<RequestEvent>,
+    /// For a bundle request: where each component stands, read off the events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<Vec<ComponentProgress>>,
 }
 
 fn with_target(mut response: Response, request: &Request) -> Response {
@@ -339,10 +343,21 @@ pub async fn events(
 ) -> Result<Json<Timeline>, Problem> {
     let request = state.requests.get(&who, &id).await?;
     let events = state.requests.store.events(&request.id).await?;
+    let components = match request.kind {
+        TargetKind::Bundle => state
+            .requests
+            .catalog
+            .current()
+            .catalog
+            .bundle(&request.target)
+            .map(|b| components::progress(&b.doc.spec.components, &events)),
+        TargetKind::Item => None,
+    };
     Ok(Json(Timeline {
         request_id: request.id,
         status: request.status,
         events,
+        components,
     }))
 }
 

@@ -34,6 +34,9 @@ struct Sandbox {
 /// A running JIRA stand-in.
 pub struct SandboxJira {
     pub url: String,
+    /// Its two sandbox calls (list and resolve tickets), for the orchestrator to serve on
+    /// its own port too, so the portal can resolve tickets without crossing origins.
+    pub routes: Router,
 }
 
 /// Starts the JIRA stand-in on a loopback port. `webhook` is the full URL of the
@@ -50,21 +53,24 @@ pub async fn start_jira(webhook: String) -> Result<SandboxJira, String> {
         webhook,
         http: reqwest::Client::new(),
     };
+    let routes = Router::new()
+        .route("/sandbox/jira/issues", get(list))
+        .route("/sandbox/jira/issues/{key}/resolve", post(resolve))
+        .with_state(state.clone());
     let app = Router::new()
         .route("/rest/api/2/issue", post(create))
         .route("/rest/api/2/issue/{key}", get(read))
         .route("/rest/api/2/search/jql", get(search))
         .route("/rest/api/2/search", get(search))
-        .route("/sandbox/jira/issues", get(list))
-        .route("/sandbox/jira/issues/{key}/resolve", post(resolve))
-        .with_state(state);
+        .with_state(state)
+        .merge(routes.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(sandbox = true, error = %e, "[sandbox] JIRA stand-in stopped");
         }
     });
     tracing::info!(sandbox = true, url = %base, "[sandbox] JIRA stand-in listening (not a real JIRA)");
-    Ok(SandboxJira { url: base })
+    Ok(SandboxJira { url: base, routes })
 }
 
 fn sandbox_error(status: StatusCode, messages: &[&str], errors: Value) -> Response {

@@ -1,0 +1,148 @@
+import { useState } from 'react';
+
+import { TERMINAL, api, getSettings } from '../api.js';
+import { Graph } from '../Graph.jsx';
+import { Heading, Loading, Problem, Status, Values, useApi, when } from '../ui.jsx';
+
+const POLL_MS = 1000;
+
+/** One request: its status and timeline, followed live until it ends. */
+export function RequestPage({ id, user, onUnauthorized }) {
+  const done = (r) => TERMINAL.has(r?.status);
+  const request = useApi(`/requests/${encodeURIComponent(id)}`, { every: POLL_MS, until: done, onUnauthorized });
+  const timeline = useApi(`/requests/${encodeURIComponent(id)}/events`, { every: POLL_MS, until: done, onUnauthorized });
+  const r = request.data;
+  const bundle = useApi(r?.kind === 'bundle' ? `/catalog/bundles/${encodeURIComponent(r.target)}` : null, {
+    onUnauthorized,
+  });
+  const [cancelError, setCancelError] = useState(null);
+
+  if (request.loading) return <Loading />;
+  if (!r) {
+    return (
+      <>
+        <Heading>Request</Heading>
+        <Problem error={request.error} />
+      </>
+    );
+  }
+  const cancel = async () => {
+    setCancelError(null);
+    try {
+      await api(`/requests/${encodeURIComponent(r.id)}/cancel`, { method: 'POST' });
+      request.reload();
+      timeline.reload();
+    } catch (e) {
+      setCancelError(e);
+    }
+  };
+  const events = timeline.data?.events || [];
+  const targetHref = `#/${r.kind === 'bundle' ? 'bundles' : 'items'}/${encodeURIComponent(r.target)}`;
+  const mayCancel = !TERMINAL.has(r.status) && r.requester?.sub === user.sub;
+  const resourceId = r.resource || (r.status === 'completed' && r.operation === 'provision' ? r.id : null);
+
+  return (
+    <article>
+      <p className="crumbs">
+        <a href="#/requests">My requests</a> / <code>{r.id}</code>
+      </p>
+      <Heading title={`Request for ${r.target}`}>
+        {r.operation && r.operation !== 'provision' ? `${r.operation[0].toUpperCase()}${r.operation.slice(1)} of ` : ''}
+        <a href={targetHref}>{r.target}</a>
+      </Heading>
+      <div className="summary" aria-live="polite">
+        <p>
+          Status: <Status value={r.status} />
+          {!TERMINAL.has(r.status) && <span className="muted"> (updating live)</span>}
+        </p>
+        {r.reason && (
+          <p className="reason">
+            <strong>Why:</strong> {r.reason}
+          </p>
+        )}
+        {r.ticket && (
+          <p>
+            Fulfilled by a person through JIRA:{' '}
+            <a href={r.ticket.url} target="_blank" rel="noreferrer">
+              {r.ticket.key}
+            </a>
+            {getSettings().sandbox && r.status === 'awaiting_fulfillment' && (
+              <>
+                {' '}
+                (sandbox: resolve it on the <a href="#/sandbox">Sandbox JIRA</a> page)
+              </>
+            )}
+          </p>
+        )}
+        {resourceId && (
+          <p>
+            Resource: <a href={`#/resources/${encodeURIComponent(resourceId)}`}>{resourceId}</a>
+          </p>
+        )}
+      </div>
+      <dl className="facts">
+        <div>
+          <dt>Requested by</dt>
+          <dd>{r.requester?.email || r.requester?.sub}</dd>
+        </div>
+        <div>
+          <dt>Owner team</dt>
+          <dd>{r.owner}</dd>
+        </div>
+        <div>
+          <dt>Submitted</dt>
+          <dd>{when(r.createdAt)}</dd>
+        </div>
+        <div>
+          <dt>Catalog version</dt>
+          <dd>
+            <code>{r.catalogVersion}</code>
+          </dd>
+        </div>
+      </dl>
+      {mayCancel && (
+        <p>
+          <button type="button" className="secondary" onClick={cancel}>
+            Cancel request
+          </button>
+        </p>
+      )}
+      <Problem error={cancelError || request.error} />
+
+      {r.kind === 'bundle' && bundle.data?.graph && (
+        <section aria-labelledby="graph-heading">
+          <h2 id="graph-heading">Components</h2>
+          <Graph
+            graph={bundle.data.graph}
+            components={timeline.data?.components || bundle.data.components}
+            label={`Components of ${r.target}, coloured by their state.`}
+          />
+        </section>
+      )}
+
+      <section aria-labelledby="outputs-heading">
+        <h2 id="outputs-heading">Outputs</h2>
+        <Values values={r.outputs} label="Outputs" empty={TERMINAL.has(r.status) ? 'None.' : 'Not yet: they come when the request completes.'} />
+      </section>
+
+      <section aria-labelledby="fields-heading">
+        <h2 id="fields-heading">What was asked for</h2>
+        <Values values={r.fields} label="Fields" />
+      </section>
+
+      <section aria-labelledby="timeline-heading">
+        <h2 id="timeline-heading">Timeline</h2>
+        <ol className="timeline" aria-label="Timeline">
+          {events.map((e) => (
+            <li key={e.seq} className={`event event-${e.kind}`}>
+              <time dateTime={e.at}>{when(e.at)}</time>
+              <span className="kind">{e.kind.replace(/_/g, ' ')}</span>
+              <span className="actor">by {e.actor}</span>
+              {e.message && <span className="message">{e.message}</span>}
+            </li>
+          ))}
+        </ol>
+      </section>
+    </article>
+  );
+}
