@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use shared::adapters::local::{
-    Db, SqliteAuditLog, SqliteQueue, SqliteRequestStore, SqliteResourceStore, SqliteStateStore,
+    Db, LocalSecrets, SqliteAuditLog, SqliteQueue, SqliteRequestStore, SqliteResourceStore,
+    SqliteStateStore,
 };
 use shared::testkit::{self, ManualClock};
 
@@ -29,6 +30,13 @@ async fn the_sqlite_resource_store_passes_the_resource_store_suite() {
 async fn the_sqlite_state_store_passes_the_state_store_suite() {
     let (_dir, db) = db();
     testkit::state::run(&SqliteStateStore::new(db)).await;
+}
+
+#[tokio::test]
+async fn local_secrets_pass_the_secrets_suite() {
+    let (name, value) = testkit::secrets::KNOWN;
+    let secrets = LocalSecrets::from_pairs([(name.to_owned(), value.to_owned())]);
+    testkit::secrets::run(&secrets).await;
 }
 
 #[tokio::test]

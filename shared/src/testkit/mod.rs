@@ -7,6 +7,7 @@ pub mod audit;
 pub mod queue;
 pub mod requests;
 pub mod resources;
+pub mod secrets;
 pub mod state;
 pub mod workflows;
 

@@ -1,0 +1,30 @@
+//! The AWS adapters of the orchestrator's ports, on aws-sdk-rust: what the Lambdas run
+//! on. Each passes the same behaviour suite (`shared::testkit`) as the embedded adapter of
+//! its port, against moto server on loopback in the tests.
+
+pub mod secrets;
+
+pub use secrets::SecretsManager;
+
+pub use aws_config::SdkConfig;
+
+use aws_config::BehaviorVersion;
+
+/// The SDK configuration of a Lambda: region, credentials and retries from the
+/// environment AWS gives it, once per process.
+pub async fn from_environment() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The SDK configuration for an AWS-compatible endpoint such as moto on loopback:
+/// fixed test credentials and region, every client pointed at `endpoint`.
+pub async fn for_endpoint(endpoint: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "fixed",
+        ))
+        .load()
+        .await
+}

@@ -1,0 +1,99 @@
+//! The ports' behaviour suites against the AWS adapters, on moto server on loopback (the
+//! same suites `ports_local` runs against the embedded adapters). Each test works under a
+//! fresh prefix, so tests sharing one moto never see each other's data.
+
+use std::time::Duration;
+
+use aws::SdkConfig;
+use aws_sdk_secretsmanager::Client as SecretsClient;
+use orchestrator_tests::moto::moto;
+use shared::ports::{Secrets, StoreError};
+use shared::testkit;
+
+const REGION: &str = "eu-west-1";
+
+async fn aws() -> Option<SdkConfig> {
+    let moto = moto().await?;
+    Some(aws::for_endpoint(&moto.endpoint, REGION).await)
+}
+
+fn prefix() -> String {
+    format!("orchestrator-tests/{}/", uuid::Uuid::new_v4().simple())
+}
+
+async fn create_secret(config: &SdkConfig, id: &str, value: &str) {
+    SecretsClient::new(config)
+        .create_secret()
+        .name(id)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("moto creates the secret");
+}
+
+#[tokio::test]
+async fn secrets_manager_passes_the_secrets_suite() {
+    let Some(config) = aws().await else { return };
+    let prefix = prefix();
+    let (name, value) = testkit::secrets::KNOWN;
+    create_secret(&config, &format!("{prefix}{name}"), value).await;
+    let secrets = aws::SecretsManager::new(&config, prefix, aws::secrets::DEFAULT_TTL);
+    testkit::secrets::run(&secrets).await;
+}
+
+#[tokio::test]
+async fn secrets_manager_keeps_a_value_for_its_ttl_then_reads_the_rotated_one() {
+    let Some(config) = aws().await else { return };
+    let prefix = prefix();
+    let id = format!("{prefix}jira-token");
+    create_secret(&config, &id, "first").await;
+    let ttl = Duration::from_millis(400);
+    let secrets = aws::SecretsManager::new(&config, prefix.clone(), ttl);
+    assert_eq!(
+        secrets.get("jira-token").await.unwrap().unwrap().expose(),
+        "first"
+    );
+    // Absent, then created: the absence is remembered for the TTL too.
+    assert!(secrets.get("github-token").await.unwrap().is_none());
+    create_secret(&config, &format!("{prefix}github-token"), "gh").await;
+
+    SecretsClient::new(&config)
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string("rotated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secrets.get("jira-token").await.unwrap().unwrap().expose(),
+        "first",
+        "read from memory within the TTL"
+    );
+    assert!(secrets.get("github-token").await.unwrap().is_none());
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(
+        secrets.get("jira-token").await.unwrap().unwrap().expose(),
+        "rotated"
+    );
+    assert_eq!(
+        secrets.get("github-token").await.unwrap().unwrap().expose(),
+        "gh"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_secrets_manager_is_unavailable_and_says_which_secret() {
+    // Nothing listens on a port just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let config = aws::for_endpoint(&format!("http://127.0.0.1:{port}"), REGION).await;
+    let secrets = aws::SecretsManager::new(&config, "orchestrator/", Duration::from_secs(60));
+    match secrets.get("jira-token").await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("`orchestrator/jira-token`"), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
