@@ -2,8 +2,10 @@
 //! on. Each passes the same behaviour suite (`shared::testkit`) as the embedded adapter of
 //! its port, against moto server on loopback in the tests.
 
+pub mod queue;
 pub mod secrets;
 
+pub use queue::SqsQueue;
 pub use secrets::SecretsManager;
 
 pub use aws_config::SdkConfig;
