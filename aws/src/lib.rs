@@ -4,9 +4,11 @@
 
 pub mod queue;
 pub mod secrets;
+pub mod state;
 
 pub use queue::SqsQueue;
 pub use secrets::SecretsManager;
+pub use state::DynamoStateStore;
 
 pub use aws_config::SdkConfig;
 
