@@ -22,10 +22,11 @@ fn prefix() -> String {
 }
 
 /// A fresh table of the single-table design (docs/dynamodb.md): `pk` and `sk` strings,
-/// on demand.
+/// GSI `gsi1` on `gsi1pk` and `gsi1sk`, on demand.
 async fn create_table(config: &SdkConfig) -> String {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
     };
     let name = format!("orchestrator-{}", uuid::Uuid::new_v4().simple());
     let attribute = |n: &str| {
@@ -42,13 +43,27 @@ async fn create_table(config: &SdkConfig) -> String {
             .build()
             .unwrap()
     };
+    let gsi1 = GlobalSecondaryIndex::builder()
+        .index_name("gsi1")
+        .key_schema(key("gsi1pk", KeyType::Hash))
+        .key_schema(key("gsi1sk", KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .unwrap();
     aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name(&name)
         .attribute_definitions(attribute("pk"))
         .attribute_definitions(attribute("sk"))
+        .attribute_definitions(attribute("gsi1pk"))
+        .attribute_definitions(attribute("gsi1sk"))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(gsi1)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -61,6 +76,13 @@ async fn dynamodb_passes_the_state_store_suite() {
     let Some(config) = aws().await else { return };
     let table = create_table(&config).await;
     testkit::state::run(&aws::DynamoStateStore::new(&config, table)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_passes_the_audit_suite() {
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    testkit::audit::run(&aws::DynamoAuditLog::new(&config, table)).await;
 }
 
 #[tokio::test]

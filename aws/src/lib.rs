@@ -2,10 +2,12 @@
 //! on. Each passes the same behaviour suite (`shared::testkit`) as the embedded adapter of
 //! its port, against moto server on loopback in the tests.
 
+pub mod audit;
 pub mod queue;
 pub mod secrets;
 pub mod state;
 
+pub use audit::DynamoAuditLog;
 pub use queue::SqsQueue;
 pub use secrets::SecretsManager;
 pub use state::DynamoStateStore;
