@@ -22,7 +22,7 @@ fn prefix() -> String {
 }
 
 /// A fresh table of the single-table design (docs/dynamodb.md): `pk` and `sk` strings,
-/// GSI `gsi1` on `gsi1pk` and `gsi1sk`, on demand.
+/// GSIs `gsi1` to `gsi3` on `gsiNpk` and `gsiNsk`, on demand.
 async fn create_table(config: &SdkConfig) -> String {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
@@ -43,27 +43,33 @@ async fn create_table(config: &SdkConfig) -> String {
             .build()
             .unwrap()
     };
-    let gsi1 = GlobalSecondaryIndex::builder()
-        .index_name("gsi1")
-        .key_schema(key("gsi1pk", KeyType::Hash))
-        .key_schema(key("gsi1sk", KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    aws_sdk_dynamodb::Client::new(config)
+    let index = |n: u8| {
+        GlobalSecondaryIndex::builder()
+            .index_name(format!("gsi{n}"))
+            .key_schema(key(&format!("gsi{n}pk"), KeyType::Hash))
+            .key_schema(key(&format!("gsi{n}sk"), KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .unwrap()
+    };
+    let mut create = aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name(&name)
         .attribute_definitions(attribute("pk"))
         .attribute_definitions(attribute("sk"))
-        .attribute_definitions(attribute("gsi1pk"))
-        .attribute_definitions(attribute("gsi1sk"))
         .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(gsi1)
+        .key_schema(key("sk", KeyType::Range));
+    for n in 1..=3 {
+        create = create
+            .attribute_definitions(attribute(&format!("gsi{n}pk")))
+            .attribute_definitions(attribute(&format!("gsi{n}sk")))
+            .global_secondary_indexes(index(n));
+    }
+    create
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -76,6 +82,13 @@ async fn dynamodb_passes_the_state_store_suite() {
     let Some(config) = aws().await else { return };
     let table = create_table(&config).await;
     testkit::state::run(&aws::DynamoStateStore::new(&config, table)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_passes_the_request_store_suite() {
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    testkit::requests::run(&aws::DynamoRequestStore::new(&config, table)).await;
 }
 
 #[tokio::test]

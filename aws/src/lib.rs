@@ -4,11 +4,13 @@
 
 pub mod audit;
 pub mod queue;
+pub mod requests;
 pub mod secrets;
 pub mod state;
 
 pub use audit::DynamoAuditLog;
 pub use queue::SqsQueue;
+pub use requests::DynamoRequestStore;
 pub use secrets::SecretsManager;
 pub use state::DynamoStateStore;
 

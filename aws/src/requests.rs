@@ -1,0 +1,400 @@
+//! The request store on DynamoDB (docs/dynamodb.md).
+//!
+//! - A request is the item `pk = "req#<id>"`, `sk = "req"`: the request as JSON in `v`, its
+//!   version in `ver`, `status` and `target` for filters, the timeline's counter in
+//!   `events`, and index keys: `gsi1` by requester, `gsi2` by owner, `gsi3` all requests,
+//!   each sorted by the id (UUIDv7: time order).
+//! - Its events are items `sk = "ev#<n>"` in the same partition. A writer reserves `n` by
+//!   adding to the counter first, so notes written side by side never collide; the
+//!   timeline is read in order and numbered from 1 (a number reserved by a write that then
+//!   failed leaves no gap).
+//! - An idempotency key is the item `pk = "idem#<requester>#<key>"` naming the request,
+//!   written in the same transaction as the request; a JIRA issue is `pk = "ticket#<key>"`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use shared::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
+use shared::requests::model::{Request, RequestEvent, RequestId};
+
+use crate::state::unavailable;
+
+const MAX_PAGE: usize = 500;
+
+pub struct DynamoRequestStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn partition(id: &RequestId) -> String {
+    format!("req#{id}")
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+    let text = item
+        .get("v")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("{what} item without a value")))?;
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn status_of(request: &Request) -> String {
+    request.status.as_str().to_owned()
+}
+
+fn event_key(id: &RequestId, seq: u64) -> Item {
+    key(partition(id), &format!("ev#{seq:012}"))
+}
+
+fn cancelled<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error()
+        .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+        .is_some_and(|c| {
+            c == "TransactionCanceledException" || c == "ConditionalCheckFailedException"
+        })
+}
+
+impl DynamoRequestStore {
+    pub fn new(config: &SdkConfig, table: impl Into<String>) -> Self {
+        DynamoRequestStore {
+            client: Client::new(config),
+            table: table.into(),
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        self.put_with(item, condition, None)
+    }
+
+    fn put_with(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn event_put(&self, event: &RequestEvent, seq: u64) -> Result<TransactWriteItem, StoreError> {
+        let mut item = event_key(&event.request_id, seq);
+        item.insert("v".to_owned(), s(json(event)?));
+        self.put(item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// Reserves `count` timeline numbers of request `id`: the last one. `NotFound` when
+    /// there is no such request.
+    async fn reserve(&self, id: &RequestId, count: u64) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(partition(id), "req")))
+            .update_expression("ADD events :n")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":n", n(count))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match out {
+            Ok(out) => out
+                .attributes()
+                .and_then(|a| a.get("events"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt("request without an event counter".to_owned())),
+            Err(e) if cancelled(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(unavailable("UpdateItem", &e)),
+        }
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled(&e) => Ok(false),
+            Err(e) => Err(unavailable("TransactWriteItems", &e)),
+        }
+    }
+
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", &e))?;
+        Ok(out.item().cloned())
+    }
+
+    async fn by_reference(&self, pk: String) -> Result<Option<Request>, StoreError> {
+        let Some(item) = self.item(pk, "ref").await? else {
+            return Ok(None);
+        };
+        let id: RequestId = item
+            .get("rid")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("reference without a request id".to_owned()))?;
+        self.get(&id).await
+    }
+
+    fn request_item(&self, request: &Request) -> Result<Item, StoreError> {
+        let id = request.id.to_string();
+        let mut item = key(partition(&request.id), "req");
+        item.extend([
+            ("v".to_owned(), s(json(request)?)),
+            ("ver".to_owned(), n(request.version)),
+            ("status".to_owned(), s(status_of(request))),
+            ("target".to_owned(), s(request.target.clone())),
+            ("events".to_owned(), n(1)),
+            (
+                "gsi1pk".to_owned(),
+                s(format!("requester#{}", request.requester.sub)),
+            ),
+            ("gsi1sk".to_owned(), s(id.clone())),
+            ("gsi2pk".to_owned(), s(format!("owner#{}", request.owner))),
+            ("gsi2sk".to_owned(), s(id.clone())),
+            ("gsi3pk".to_owned(), s("requests")),
+            ("gsi3sk".to_owned(), s(id)),
+        ]);
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl RequestStore for DynamoRequestStore {
+    async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError> {
+        let mut items = vec![
+            self.put(
+                self.request_item(request)?,
+                Some("attribute_not_exists(pk)"),
+            )?,
+            self.event_put(event, 1)?,
+        ];
+        let idempotency = request
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("idem#{}#{k}", request.requester.sub));
+        if let Some(pk) = &idempotency {
+            let mut reference = key(pk.clone(), "ref");
+            reference.insert("rid".to_owned(), s(request.id.to_string()));
+            items.push(self.put(reference, Some("attribute_not_exists(pk)"))?);
+        }
+        if self.transact(items).await? {
+            return Ok(Created::New);
+        }
+        // Refused: the key was used (or, never in practice, the id was).
+        match idempotency {
+            Some(pk) => match self.by_reference(pk).await? {
+                Some(existing) => Ok(Created::Existing(Box::new(existing))),
+                None => Err(StoreError::VersionConflict { expected: 0 }),
+            },
+            None => Err(StoreError::VersionConflict { expected: 0 }),
+        }
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
+        self.item(partition(id), "req")
+            .await?
+            .map(|item| parse(&item, "request"))
+            .transpose()
+    }
+
+    async fn update(&self, request: &Request, event: &RequestEvent) -> Result<(), StoreError> {
+        let previous = request.version.saturating_sub(1);
+        let seq = self.reserve(&request.id, 1).await?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(partition(&request.id), "req")))
+            .update_expression("SET v = :v, ver = :ver, #status = :status")
+            .condition_expression("ver = :previous")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":v", s(json(request)?))
+            .expression_attribute_values(":ver", n(request.version))
+            .expression_attribute_values(":status", s(status_of(request)))
+            .expression_attribute_values(":previous", n(previous))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.event_put(event, seq)?,
+        ];
+        if let Some(ticket) = &request.ticket {
+            let mut reference = key(format!("ticket#{}", ticket.key), "ref");
+            reference.insert("rid".to_owned(), s(request.id.to_string()));
+            // One issue, one request: the reference is written once, or again by its own.
+            let values = HashMap::from([(":rid".to_owned(), s(request.id.to_string()))]);
+            items.push(self.put_with(
+                reference,
+                Some("attribute_not_exists(pk) OR rid = :rid"),
+                Some(values),
+            )?);
+        }
+        if self.transact(items).await? {
+            Ok(())
+        } else {
+            Err(StoreError::VersionConflict { expected: previous })
+        }
+    }
+
+    async fn append(&self, id: &RequestId, events: &[RequestEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let count = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        let last = self.reserve(id, count).await?;
+        let first = last + 1 - count;
+        // At most 100 items per transaction; notes come a few at a time.
+        for (chunk_index, chunk) in events.chunks(100).enumerate() {
+            let base = first + 100 * u64::try_from(chunk_index).unwrap_or(0);
+            let items = chunk
+                .iter()
+                .zip(base..)
+                .map(|(event, seq)| self.event_put(event, seq))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !self.transact(items).await? {
+                return Err(StoreError::VersionConflict { expected: 0 });
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&self, query: &RequestQuery) -> Result<Page<Request>, StoreError> {
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        let (index, partition_key) = match (&query.requester, &query.owner) {
+            (Some(sub), _) => ("gsi1", format!("requester#{sub}")),
+            (None, Some(team)) => ("gsi2", format!("owner#{team}")),
+            (None, None) => ("gsi3", "requests".to_owned()),
+        };
+        let mut condition = format!("{index}pk = :p");
+        let mut values = HashMap::from([(":p".to_owned(), s(partition_key))]);
+        if let Some(cursor) = &query.cursor {
+            condition.push_str(&format!(" AND {index}sk < :cursor"));
+            values.insert(":cursor".to_owned(), s(cursor.clone()));
+        }
+        let mut filters = Vec::new();
+        let mut names = HashMap::new();
+        if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
+            filters.push("gsi2pk = :owner");
+            values.insert(":owner".to_owned(), s(format!("owner#{team}")));
+        }
+        if let Some(status) = query.status {
+            filters.push("#status = :status");
+            names.insert("#status".to_owned(), "status".to_owned());
+            values.insert(":status".to_owned(), s(status.as_str()));
+        }
+        if let Some(target) = &query.target {
+            filters.push("#target = :target");
+            names.insert("#target".to_owned(), "target".to_owned());
+            values.insert(":target".to_owned(), s(target.clone()));
+        }
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let mut found: Vec<Request> = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", &e))?;
+            for item in out.items() {
+                found.push(parse(item, "request")?);
+            }
+            match out.last_evaluated_key() {
+                Some(last) if !last.is_empty() && found.len() <= limit => {
+                    start = Some(last.clone())
+                }
+                _ => break,
+            }
+        }
+        let next = (found.len() > limit).then(|| {
+            found.truncate(limit);
+            found.last().map(|r| r.id.to_string())
+        });
+        Ok(Page {
+            items: found,
+            next: next.flatten(),
+        })
+    }
+
+    async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :p AND begins_with(sk, :ev)")
+                .expression_attribute_values(":p", s(partition(id)))
+                .expression_attribute_values(":ev", s("ev#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", &e))?;
+            for item in out.items() {
+                let mut event: RequestEvent = parse(item, "request event")?;
+                event.seq = u64::try_from(events.len()).unwrap_or(0) + 1;
+                events.push(event);
+            }
+            match out.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+
+    async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError> {
+        self.by_reference(format!("ticket#{key}")).await
+    }
+}
