@@ -260,6 +260,11 @@ test('resources: the list, a resource with its history, verified on demand', asy
   assert.match(text, /event-pipeline/);
   assert.match(text, /Ready/);
   await shot('resources');
+  // The status filter: none of them has drifted; all are ready.
+  await page.getByLabel('Status').selectOption('drifted');
+  await page.getByText('No resources with status Drifted.').waitFor();
+  await page.getByLabel('Status').selectOption('ready');
+  await rows.filter({ hasText: 'rds-postgres' }).first().waitFor();
 
   await rows.filter({ hasText: 'rds-postgres' }).getByRole('link').click();
   await page.getByRole('heading', { name: /rds-postgres/ }).waitFor();

@@ -2,7 +2,7 @@
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 
-import { api } from './api.js';
+import { api, query } from './api.js';
 
 /**
  * GETs `path` (nothing while it is null); with `every` (ms), again until `until(data)`
@@ -176,5 +176,62 @@ export function Loading({ what = 'Loading' }) {
     <p className="muted" role="status">
       {what}…
     </p>
+  );
+}
+
+/** A list read a page at a time by cursor (newest first), filtered by status, refreshed
+ * every 5 s. `newer` and `older` are null where there is no such page. */
+export function usePagedList(path, limit, onUnauthorized) {
+  const [status, setStatusValue] = useState('');
+  const [cursors, setCursors] = useState([null]);
+  const cursor = cursors[cursors.length - 1];
+  const result = useApi(`${path}${query({ status, cursor, limit })}`, { onUnauthorized, every: 5000 });
+  const next = result.data?.next;
+  return {
+    ...result,
+    status,
+    setStatus: (value) => {
+      setStatusValue(value);
+      setCursors([null]);
+    },
+    newer: cursors.length > 1 ? () => setCursors((c) => c.slice(0, -1)) : null,
+    older: next ? () => setCursors((c) => [...c, next]) : null,
+  };
+}
+
+/** The status filter of a list. */
+export function StatusFilter({ id, list, statuses, anyLabel = 'Any' }) {
+  return (
+    <form className="filters" onSubmit={(e) => e.preventDefault()}>
+      <div className="field">
+        <label htmlFor={id}>Status</label>
+        <select id={id} value={list.status} onChange={(e) => list.setStatus(e.target.value)}>
+          <option value="">{anyLabel}</option>
+          {statuses.map((s) => (
+            <option key={s} value={s}>
+              {statusText(s)}
+            </option>
+          ))}
+        </select>
+      </div>
+    </form>
+  );
+}
+
+/** Buttons to the newer and older pages of a list. */
+export function Pager({ list, newer = 'Newer', older = 'Older' }) {
+  return (
+    <div className="pager">
+      {list.newer && (
+        <button type="button" className="secondary" onClick={list.newer}>
+          {newer}
+        </button>
+      )}
+      {list.older && (
+        <button type="button" className="secondary" onClick={list.older}>
+          {older}
+        </button>
+      )}
+    </div>
   );
 }

@@ -1,43 +1,16 @@
-import { useState } from 'react';
-
-import { query } from '../api.js';
-import { Heading, Loading, Problem, Status, statusText, useApi, when } from '../ui.jsx';
+import { Heading, Loading, Pager, Problem, Status, StatusFilter, usePagedList, when } from '../ui.jsx';
 
 const STATUSES = ['submitted', 'in_progress', 'awaiting_fulfillment', 'completed', 'failed', 'rejected', 'cancelled'];
 
 /** The signed-in user's requests, newest first, a page at a time. */
 export function RequestList({ onUnauthorized }) {
-  const [status, setStatus] = useState('');
-  const [cursors, setCursors] = useState([null]);
-  const cursor = cursors[cursors.length - 1];
-  const { data, error, loading } = useApi(`/requests${query({ status, cursor, limit: 25 })}`, {
-    onUnauthorized,
-    every: 5000,
-  });
+  const list = usePagedList('/requests', 25, onUnauthorized);
+  const { data, error, loading } = list;
 
   return (
     <>
       <Heading>My requests</Heading>
-      <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <div className="field">
-          <label htmlFor="status">Status</label>
-          <select
-            id="status"
-            value={status}
-            onChange={(e) => {
-              setStatus(e.target.value);
-              setCursors([null]);
-            }}
-          >
-            <option value="">Any</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {statusText(s)}
-              </option>
-            ))}
-          </select>
-        </div>
-      </form>
+      <StatusFilter id="status" list={list} statuses={STATUSES} />
       <Problem error={error} />
       {loading && !data ? (
         <Loading />
@@ -79,18 +52,7 @@ export function RequestList({ onUnauthorized }) {
           No requests yet. <a href="#/">Browse the catalog</a> to make one.
         </p>
       )}
-      <div className="pager">
-        {cursors.length > 1 && (
-          <button type="button" className="secondary" onClick={() => setCursors((c) => c.slice(0, -1))}>
-            Newer
-          </button>
-        )}
-        {data?.next && (
-          <button type="button" className="secondary" onClick={() => setCursors((c) => [...c, data.next])}>
-            Older
-          </button>
-        )}
-      </div>
+      <Pager list={list} />
     </>
   );
 }

@@ -1,19 +1,11 @@
-import { useState } from 'react';
-
-import { query } from '../api.js';
-import { Heading, Loading, Problem, Status, statusText, useApi, when } from '../ui.jsx';
+import { Heading, Loading, Pager, Problem, Status, StatusFilter, statusText, usePagedList, when } from '../ui.jsx';
 
 const STATUSES = ['ready', 'drifted', 'provisioning', 'updating', 'deleting', 'failed', 'deleted'];
 
 /** What has been provisioned, with drift found by verification. */
 export function ResourceList({ onUnauthorized }) {
-  const [status, setStatus] = useState('');
-  const [cursors, setCursors] = useState([null]);
-  const cursor = cursors[cursors.length - 1];
-  const { data, error, loading } = useApi(`/resources${query({ status, cursor, limit: 50 })}`, {
-    onUnauthorized,
-    every: 5000,
-  });
+  const list = usePagedList('/resources', 50, onUnauthorized);
+  const { data, error, loading, status } = list;
 
   return (
     <>
@@ -22,26 +14,7 @@ export function ResourceList({ onUnauthorized }) {
         Everything requests provisioned and you may see. Each is verified against its target before every change and
         periodically; a difference marks it drifted.
       </p>
-      <form className="filters" onSubmit={(e) => e.preventDefault()}>
-        <div className="field">
-          <label htmlFor="resource-status">Status</label>
-          <select
-            id="resource-status"
-            value={status}
-            onChange={(e) => {
-              setStatus(e.target.value);
-              setCursors([null]);
-            }}
-          >
-            <option value="">Any (but deleted)</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {statusText(s)}
-              </option>
-            ))}
-          </select>
-        </div>
-      </form>
+      <StatusFilter id="resource-status" list={list} statuses={STATUSES} anyLabel="Any (but deleted)" />
       <Problem error={error} />
       {loading && !data ? (
         <Loading />
@@ -80,18 +53,7 @@ export function ResourceList({ onUnauthorized }) {
       ) : (
         <p>No resources{status ? ` with status ${statusText(status)}` : ''}.</p>
       )}
-      <div className="pager">
-        {cursors.length > 1 && (
-          <button type="button" className="secondary" onClick={() => setCursors((c) => c.slice(0, -1))}>
-            Previous
-          </button>
-        )}
-        {data?.next && (
-          <button type="button" className="secondary" onClick={() => setCursors((c) => [...c, data.next])}>
-            Next
-          </button>
-        )}
-      </div>
+      <Pager list={list} newer="Previous" older="Next" />
     </>
   );
 }
