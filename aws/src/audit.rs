@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use shared::ports::{AuditLog, AuditQuery, Page, StoreError};
 use shared::requests::model::AuditEntry;
 
+use crate::pages::newest_first;
 use crate::state::unavailable;
 
 const PARTITION: &str = "audit";
@@ -93,41 +94,14 @@ impl AuditLog for DynamoAuditLog {
             condition.push_str(&format!(" AND {sort_name} < :cursor"));
             values.insert(":cursor".to_owned(), AttributeValue::S(cursor.clone()));
         }
-        // One more than asked for tells whether there is a next page.
-        let mut items: Vec<AuditEntry> = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .set_index_name(index.map(str::to_owned))
-                .consistent_read(index.is_none())
-                .key_condition_expression(&condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit + 1 - items.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for item in out.items() {
-                items.push(entry_of(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(last) if !last.is_empty() && items.len() <= limit => {
-                    start = Some(last.clone());
-                }
-                _ => break,
-            }
-        }
-        let next = (items.len() > limit).then(|| {
-            items.truncate(limit);
-            items.last().map(|e| e.id.clone())
-        });
-        Ok(Page {
-            items,
-            next: next.flatten(),
-        })
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .consistent_read(index.is_none())
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values));
+        newest_first(request, limit, entry_of, |e| e.id.clone()).await
     }
 }

@@ -3,6 +3,7 @@
 //! its port, against moto server on loopback in the tests.
 
 pub mod audit;
+mod pages;
 pub mod queue;
 pub mod requests;
 pub mod secrets;

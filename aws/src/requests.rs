@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use shared::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use shared::requests::model::{Request, RequestEvent, RequestId};
 
+use crate::pages::newest_first;
 use crate::state::unavailable;
 
 const MAX_PAGE: usize = 500;
@@ -327,42 +328,22 @@ impl RequestStore for DynamoRequestStore {
             values.insert(":target".to_owned(), s(target.clone()));
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
-        let mut found: Vec<Request> = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(&condition)
-                .set_filter_expression(filter.clone())
-                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for item in out.items() {
-                found.push(parse(item, "request")?);
-            }
-            match out.last_evaluated_key() {
-                Some(last) if !last.is_empty() && found.len() <= limit => {
-                    start = Some(last.clone())
-                }
-                _ => break,
-            }
-        }
-        let next = (found.len() > limit).then(|| {
-            found.truncate(limit);
-            found.last().map(|r| r.id.to_string())
-        });
-        Ok(Page {
-            items: found,
-            next: next.flatten(),
-        })
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(condition)
+            .set_filter_expression(filter)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values(Some(values));
+        newest_first(
+            request,
+            limit,
+            |item| parse(item, "request"),
+            |r: &Request| r.id.to_string(),
+        )
+        .await
     }
 
     async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError> {

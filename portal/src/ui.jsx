@@ -21,6 +21,7 @@ export function useApi(path, { every, until, onUnauthorized } = {}) {
     }
     let live = true;
     let timer = null;
+    setState((s) => (s.loading ? s : { ...s, loading: true }));
     const load = async () => {
       try {
         const data = await api(path);

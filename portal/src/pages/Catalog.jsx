@@ -13,11 +13,14 @@ export function Catalog({ onUnauthorized }) {
     tag: params.get('tag') || '',
   });
   const q = query(filter);
-  const items = useApi(`/catalog/items${q}`, { onUnauthorized });
-  const bundles = useApi(`/catalog/bundles${q}`, { onUnauthorized });
-  // The choices come from the whole catalog, not from what the filter left.
+  // The whole catalog gives the filters' choices (not what the filter left); the API
+  // filters only when a filter is set.
   const all = useApi('/catalog/items', { onUnauthorized });
   const allBundles = useApi('/catalog/bundles', { onUnauthorized });
+  const filtered = useApi(q ? `/catalog/items${q}` : null, { onUnauthorized });
+  const filteredBundles = useApi(q ? `/catalog/bundles${q}` : null, { onUnauthorized });
+  const items = q ? filtered : all;
+  const bundles = q ? filteredBundles : allBundles;
 
   const choices = useMemo(() => {
     const every = [...(all.data?.items || []), ...(allBundles.data?.items || [])];

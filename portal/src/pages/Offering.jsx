@@ -18,7 +18,7 @@ export function Offering({ kind, name, onUnauthorized }) {
   // One key per visit of the form: a double submit or a retry makes one request.
   const idempotencyKey = useMemo(newKey, []);
 
-  if (loading) return <Loading />;
+  if (loading && !data) return <Loading />;
   if (error) {
     return (
       <>

@@ -17,7 +17,7 @@ export function RequestPage({ id, user, onUnauthorized }) {
   });
   const [cancelError, setCancelError] = useState(null);
 
-  if (request.loading) return <Loading />;
+  if (request.loading && !request.data) return <Loading />;
   if (!r) {
     return (
       <>

@@ -16,7 +16,7 @@ export function ResourcePage({ id, onUnauthorized }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
 
-  if (resource.loading) return <Loading />;
+  if (resource.loading && !resource.data) return <Loading />;
   if (!r) {
     return (
       <>

@@ -36,6 +36,29 @@ pub struct Problem {
     www_authenticate: Option<&'static str>,
 }
 
+/// A `status` query parameter: one of `all` by its name (`name`), or a 400 that lists
+/// them (the requests and resources lists share it).
+pub fn status_filter<T: Copy>(
+    given: Option<&str>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, Problem> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    all.iter()
+        .copied()
+        .find(|s| name(*s) == given)
+        .map(Some)
+        .ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|s| name(*s)).collect();
+            Problem::bad_request(format!(
+                "unknown status `{given}`; one of {}",
+                known.join(", ")
+            ))
+        })
+}
+
 impl Problem {
     pub fn new(
         status: StatusCode,

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
-use super::problem::{JsonBody, Problem};
+use super::problem::{JsonBody, Problem, status_filter};
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
 use crate::requests::components::{self, ComponentProgress};
@@ -275,13 +275,11 @@ pub async fn list(
     Caller(who): Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<RequestPage>, Problem> {
-    let status = match p.status.as_deref() {
-        None => None,
-        Some(s) => Some(RequestStatus::parse(s).ok_or_else(|| {
-            let known: Vec<&str> = RequestStatus::ALL.iter().map(|s| s.as_str()).collect();
-            Problem::bad_request(format!("unknown status `{s}`; one of {}", known.join(", ")))
-        })?),
-    };
+    let status = status_filter(
+        p.status.as_deref(),
+        &RequestStatus::ALL,
+        RequestStatus::as_str,
+    )?;
     let query = RequestQuery {
         requester: p.requester,
         owner: p.owner,

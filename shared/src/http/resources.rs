@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::{AuditDetail, AuditTarget};
 use super::auth::Caller;
-use super::problem::{JsonBody, Problem};
+use super::problem::{JsonBody, Problem, status_filter};
 use super::requests::RequestView;
 use crate::fulfillment::plan::{PlanFor, PlannedAction, plan_list};
 use crate::fulfillment::vars::REDACTED;
@@ -161,13 +161,11 @@ pub async fn list(
     Caller(who): Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<ResourcePage>, Problem> {
-    let status = match p.status.as_deref() {
-        None => None,
-        Some(s) => Some(ResourceStatus::parse(s).ok_or_else(|| {
-            let known: Vec<&str> = ResourceStatus::ALL.iter().map(|s| s.as_str()).collect();
-            Problem::bad_request(format!("unknown status `{s}`; one of {}", known.join(", ")))
-        })?),
-    };
+    let status = status_filter(
+        p.status.as_deref(),
+        &ResourceStatus::ALL,
+        ResourceStatus::as_str,
+    )?;
     let mut query = ResourceQuery {
         owner: p.owner,
         requester: p.requester,

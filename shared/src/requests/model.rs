@@ -97,10 +97,6 @@ impl RequestStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<RequestStatus> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

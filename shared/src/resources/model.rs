@@ -40,10 +40,6 @@ impl ResourceStatus {
             ResourceStatus::Failed => "failed",
         }
     }
-
-    pub fn parse(s: &str) -> Option<ResourceStatus> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
 }
 
 impl std::fmt::Display for ResourceStatus {
