@@ -247,3 +247,162 @@ async fn an_unreachable_secrets_manager_is_unavailable_and_says_which_secret() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn dynamodb_passes_the_resource_store_suite() {
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    testkit::resources::run(&aws::DynamoResourceStore::new(&config, table)).await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_names_its_request_until_its_ttl_then_is_free_again() {
+    use shared::ports::{Created, RequestStore};
+    use testkit::requests::{event, request};
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    let store = aws::DynamoRequestStore::new(&config, table.clone())
+        .with_idempotency_ttl(Duration::from_secs(60));
+    let t0 = time::OffsetDateTime::now_utc();
+    let first = request("alice", "data", "postgres", t0, Some("k"));
+    assert_eq!(
+        store
+            .create(&first, &event(&first, "submitted"))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    // Within the TTL the key names the first request.
+    let again = request(
+        "alice",
+        "data",
+        "postgres",
+        t0 + time::Duration::seconds(59),
+        Some("k"),
+    );
+    match store
+        .create(&again, &event(&again, "submitted"))
+        .await
+        .unwrap()
+    {
+        Created::Existing(existing) => assert_eq!(existing.id, first.id),
+        Created::New => panic!("a key within its TTL made a second request"),
+    }
+    // The reference carries its expiry as epoch seconds (DynamoDB's TTL reads a number).
+    let reference = aws_sdk_dynamodb::Client::new(&config)
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("idem#alice#k".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ref".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expires = reference.item().unwrap()["expiresAt"]
+        .as_n()
+        .unwrap()
+        .clone();
+    assert_eq!(expires, (t0.unix_timestamp() + 60).to_string());
+    // Past it (before DynamoDB gets round to deleting the reference) the key is free.
+    let later = request(
+        "alice",
+        "data",
+        "postgres",
+        t0 + time::Duration::seconds(61),
+        Some("k"),
+    );
+    assert_eq!(
+        store
+            .create(&later, &event(&later, "submitted"))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(store.get(&later.id).await.unwrap().unwrap().id, later.id);
+    let retried = request(
+        "alice",
+        "data",
+        "postgres",
+        t0 + time::Duration::seconds(62),
+        Some("k"),
+    );
+    match store
+        .create(&retried, &event(&retried, "submitted"))
+        .await
+        .unwrap()
+    {
+        Created::Existing(existing) => assert_eq!(existing.id, later.id),
+        Created::New => panic!("the renewed key must name the later request"),
+    }
+}
+
+#[tokio::test]
+async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
+    use shared::ports::StateStore;
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    let store = aws::DynamoStateStore::new(&config, table.clone())
+        .expiring("deliveries", Duration::from_secs(1));
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    store
+        .put("deliveries", "d-1", &serde_json::json!({"ok": true}), None)
+        .await
+        .unwrap();
+    store
+        .put("executions", "e-1", &serde_json::json!(1), None)
+        .await
+        .unwrap();
+    let item = |sk: &'static str, pk: &'static str| {
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let table = table.clone();
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+                .send()
+                .await
+                .unwrap()
+                .item()
+                .cloned()
+                .unwrap()
+        }
+    };
+    let expires: i64 = item("d-1", "state#deliveries").await["expiresAt"]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((before + 1..=before + 2).contains(&expires), "{expires}");
+    assert!(
+        !item("e-1", "state#executions")
+            .await
+            .contains_key("expiresAt"),
+        "other tables never expire"
+    );
+    assert!(store.get("deliveries", "d-1").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past its time (DynamoDB deletes it some time later): absent to readers, and the
+    // key can be written afresh.
+    assert!(store.get("deliveries", "d-1").await.unwrap().is_none());
+    assert!(store.list("deliveries", "", 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .put(
+                "deliveries",
+                "d-1",
+                &serde_json::json!({"again": true}),
+                None
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.get("executions", "e-1").await.unwrap().is_some());
+}

@@ -3,15 +3,18 @@
 //! its port, against moto server on loopback in the tests.
 
 pub mod audit;
+pub(crate) mod items;
 mod pages;
 pub mod queue;
 pub mod requests;
+pub mod resources;
 pub mod secrets;
 pub mod state;
 
 pub use audit::DynamoAuditLog;
 pub use queue::SqsQueue;
 pub use requests::DynamoRequestStore;
+pub use resources::DynamoResourceStore;
 pub use secrets::SecretsManager;
 pub use state::DynamoStateStore;
 

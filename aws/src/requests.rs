@@ -12,52 +12,30 @@
 //!   written in the same transaction as the request; a JIRA issue is `pk = "ticket#<key>"`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use shared::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use shared::requests::model::{Request, RequestEvent, RequestId};
 
+use crate::items::{Item, Table, json, key, n, parse, refused, s};
 use crate::pages::newest_first;
 use crate::state::unavailable;
 
 const MAX_PAGE: usize = 500;
 
+/// How long an idempotency key names its request: a day, as payment APIs keep theirs.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 pub struct DynamoRequestStore {
-    client: Client,
-    table: String,
-}
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+    table: Table,
+    idempotency_ttl: Duration,
 }
 
 fn partition(id: &RequestId) -> String {
     format!("req#{id}")
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
-    let text = item
-        .get("v")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("{what} item without a value")))?;
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 fn status_of(request: &Request) -> String {
@@ -68,42 +46,28 @@ fn event_key(id: &RequestId, seq: u64) -> Item {
     key(partition(id), &format!("ev#{seq:012}"))
 }
 
-fn cancelled<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    e.as_service_error()
-        .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
-        .is_some_and(|c| {
-            c == "TransactionCanceledException" || c == "ConditionalCheckFailedException"
-        })
+/// Seconds since the epoch, as DynamoDB's TTL reads `expiresAt`.
+fn epoch(at: time::OffsetDateTime) -> u64 {
+    u64::try_from(at.unix_timestamp()).unwrap_or(0)
 }
 
 impl DynamoRequestStore {
     pub fn new(config: &SdkConfig, table: impl Into<String>) -> Self {
         DynamoRequestStore {
-            client: Client::new(config),
-            table: table.into(),
+            table: Table::new(config, table),
+            idempotency_ttl: IDEMPOTENCY_TTL,
         }
     }
 
-    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        self.put_with(item, condition, None)
+    /// How long an idempotency key keeps naming its request ([`IDEMPOTENCY_TTL`] unless
+    /// set): after that, DynamoDB's TTL removes the reference and the key is free again.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
-    fn put_with(
-        &self,
-        item: Item,
-        condition: Option<&str>,
-        values: Option<Item>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        self.table.put(item, condition, None)
     }
 
     fn event_put(&self, event: &RequestEvent, seq: u64) -> Result<TransactWriteItem, StoreError> {
@@ -116,9 +80,10 @@ impl DynamoRequestStore {
     /// there is no such request.
     async fn reserve(&self, id: &RequestId, count: u64) -> Result<u64, StoreError> {
         let out = self
+            .table
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .set_key(Some(key(partition(id), "req")))
             .update_expression("ADD events :n")
             .condition_expression("attribute_exists(pk)")
@@ -133,42 +98,30 @@ impl DynamoRequestStore {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| StoreError::Corrupt("request without an event counter".to_owned())),
-            Err(e) if cancelled(&e) => Err(StoreError::NotFound),
+            Err(e) if refused(&e) => Err(StoreError::NotFound),
             Err(e) => Err(unavailable("UpdateItem", &e)),
         }
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled(&e) => Ok(false),
-            Err(e) => Err(unavailable("TransactWriteItems", &e)),
-        }
-    }
-
-    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", &e))?;
-        Ok(out.item().cloned())
-    }
-
-    async fn by_reference(&self, pk: String) -> Result<Option<Request>, StoreError> {
-        let Some(item) = self.item(pk, "ref").await? else {
+    /// The request a reference names; one whose `expiresAt` is not after `now` names
+    /// none.
+    async fn by_reference(
+        &self,
+        pk: String,
+        now: Option<u64>,
+    ) -> Result<Option<Request>, StoreError> {
+        let Some(item) = self.table.get(pk, "ref").await? else {
             return Ok(None);
         };
+        let expires = item
+            .get("expiresAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(now), Some(expires)) = (now, expires)
+            && expires <= now
+        {
+            return Ok(None);
+        }
         let id: RequestId = item
             .get("rid")
             .and_then(|v| v.as_s().ok())
@@ -215,16 +168,28 @@ impl RequestStore for DynamoRequestStore {
             .as_ref()
             .map(|k| format!("idem#{}#{k}", request.requester.sub));
         if let Some(pk) = &idempotency {
+            let now = epoch(request.created_at);
+            let expires = now + self.idempotency_ttl.as_secs();
             let mut reference = key(pk.clone(), "ref");
             reference.insert("rid".to_owned(), s(request.id.to_string()));
-            items.push(self.put(reference, Some("attribute_not_exists(pk)"))?);
+            reference.insert("expiresAt".to_owned(), n(expires));
+            // TTL deletes lag (up to days): a reference past its time is free already.
+            let values = HashMap::from([(":now".to_owned(), n(now))]);
+            items.push(self.table.put(
+                reference,
+                Some("attribute_not_exists(pk) OR expiresAt <= :now"),
+                Some(values),
+            )?);
         }
-        if self.transact(items).await? {
+        if self.table.transact(items).await? {
             return Ok(Created::New);
         }
         // Refused: the key was used (or, never in practice, the id was).
         match idempotency {
-            Some(pk) => match self.by_reference(pk).await? {
+            Some(pk) => match self
+                .by_reference(pk, Some(epoch(request.created_at)))
+                .await?
+            {
                 Some(existing) => Ok(Created::Existing(Box::new(existing))),
                 None => Err(StoreError::VersionConflict { expected: 0 }),
             },
@@ -233,7 +198,8 @@ impl RequestStore for DynamoRequestStore {
     }
 
     async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError> {
-        self.item(partition(id), "req")
+        self.table
+            .get(partition(id), "req")
             .await?
             .map(|item| parse(&item, "request"))
             .transpose()
@@ -243,7 +209,7 @@ impl RequestStore for DynamoRequestStore {
         let previous = request.version.saturating_sub(1);
         let seq = self.reserve(&request.id, 1).await?;
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .set_key(Some(key(partition(&request.id), "req")))
             .update_expression("SET v = :v, ver = :ver, #status = :status")
             .condition_expression("ver = :previous")
@@ -263,13 +229,13 @@ impl RequestStore for DynamoRequestStore {
             reference.insert("rid".to_owned(), s(request.id.to_string()));
             // One issue, one request: the reference is written once, or again by its own.
             let values = HashMap::from([(":rid".to_owned(), s(request.id.to_string()))]);
-            items.push(self.put_with(
+            items.push(self.table.put(
                 reference,
                 Some("attribute_not_exists(pk) OR rid = :rid"),
                 Some(values),
             )?);
         }
-        if self.transact(items).await? {
+        if self.table.transact(items).await? {
             Ok(())
         } else {
             Err(StoreError::VersionConflict { expected: previous })
@@ -291,7 +257,7 @@ impl RequestStore for DynamoRequestStore {
                 .zip(base..)
                 .map(|(event, seq)| self.event_put(event, seq))
                 .collect::<Result<Vec<_>, _>>()?;
-            if !self.transact(items).await? {
+            if !self.table.transact(items).await? {
                 return Err(StoreError::VersionConflict { expected: 0 });
             }
         }
@@ -329,9 +295,10 @@ impl RequestStore for DynamoRequestStore {
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         let request = self
+            .table
             .client
             .query()
-            .table_name(&self.table)
+            .table_name(&self.table.name)
             .index_name(index)
             .key_condition_expression(condition)
             .set_filter_expression(filter)
@@ -347,35 +314,20 @@ impl RequestStore for DynamoRequestStore {
     }
 
     async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :p AND begins_with(sk, :ev)")
-                .expression_attribute_values(":p", s(partition(id)))
-                .expression_attribute_values(":ev", s("ev#"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for item in out.items() {
+        self.table
+            .partition(partition(id), "ev#")
+            .await?
+            .iter()
+            .zip(1..)
+            .map(|(item, seq)| {
                 let mut event: RequestEvent = parse(item, "request event")?;
-                event.seq = u64::try_from(events.len()).unwrap_or(0) + 1;
-                events.push(event);
-            }
-            match out.last_evaluated_key() {
-                Some(last) if !last.is_empty() => start = Some(last.clone()),
-                _ => break,
-            }
-        }
-        Ok(events)
+                event.seq = seq;
+                Ok(event)
+            })
+            .collect()
     }
 
     async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError> {
-        self.by_reference(format!("ticket#{key}")).await
+        self.by_reference(format!("ticket#{key}"), None).await
     }
 }

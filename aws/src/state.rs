@@ -12,10 +12,29 @@ use serde_json::Value;
 use shared::ports::{StateStore, StoreError, Versioned};
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub struct DynamoStateStore {
     client: Client,
     table: String,
+    /// State tables whose records expire (DynamoDB's TTL on `expiresAt`), and after how
+    /// long a write.
+    expiring: HashMap<String, Duration>,
+}
+
+fn epoch_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether `item` has an `expiresAt` not after now: gone as far as readers go, though
+/// DynamoDB deletes it only some time later.
+fn expired(item: &HashMap<String, AttributeValue>) -> bool {
+    item.get("expiresAt")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|at| at <= epoch_now())
 }
 
 impl DynamoStateStore {
@@ -24,7 +43,15 @@ impl DynamoStateStore {
         DynamoStateStore {
             client: Client::new(config),
             table: table.into(),
+            expiring: HashMap::new(),
         }
+    }
+
+    /// Records of the state table `table` expire `ttl` after their last write (webhook
+    /// delivery records: a replay older than that is handled as new).
+    pub fn expiring(mut self, table: &str, ttl: Duration) -> Self {
+        self.expiring.insert(table.to_owned(), ttl);
+        self
     }
 
     fn partition(table: &str) -> AttributeValue {
@@ -85,7 +112,10 @@ impl StateStore for DynamoStateStore {
             .send()
             .await
             .map_err(|e| unavailable("GetItem", &e))?;
-        out.item().map(versioned).transpose()
+        out.item()
+            .filter(|item| !expired(item))
+            .map(versioned)
+            .transpose()
     }
 
     async fn put(
@@ -99,13 +129,18 @@ impl StateStore for DynamoStateStore {
         let mut item = Self::key(table, key);
         item.insert("v".to_owned(), AttributeValue::S(value.to_string()));
         item.insert("ver".to_owned(), number(next));
+        if let Some(ttl) = self.expiring.get(table) {
+            item.insert("expiresAt".to_owned(), number(epoch_now() + ttl.as_secs()));
+        }
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
         let request = match expected {
-            None => request.condition_expression("attribute_not_exists(pk)"),
+            None => request
+                .condition_expression("attribute_not_exists(pk) OR expiresAt <= :now")
+                .expression_attribute_values(":now", number(epoch_now())),
             Some(version) => request
                 .condition_expression("ver = :expected")
                 .expression_attribute_values(":expected", number(version)),
@@ -176,7 +211,7 @@ impl StateStore for DynamoStateStore {
                     .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             };
             let out = query.send().await.map_err(|e| unavailable("Query", &e))?;
-            for item in out.items() {
+            for item in out.items().iter().filter(|item| !expired(item)) {
                 let key = item
                     .get("sk")
                     .and_then(|k| k.as_s().ok())

@@ -8,7 +8,14 @@ use crate::requests::model::{
     Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
 
-fn request(sub: &str, owner: &str, target: &str, at: OffsetDateTime, key: Option<&str>) -> Request {
+/// A submitted request for the suites (and adapter-specific tests) to store.
+pub fn request(
+    sub: &str,
+    owner: &str,
+    target: &str,
+    at: OffsetDateTime,
+    key: Option<&str>,
+) -> Request {
     Request {
         id: RequestId::new_at(at),
         kind: TargetKind::Item,
@@ -38,7 +45,8 @@ fn request(sub: &str, owner: &str, target: &str, at: OffsetDateTime, key: Option
     }
 }
 
-fn event(r: &Request, kind: &str) -> RequestEvent {
+/// The event of `r` at its current version.
+pub fn event(r: &Request, kind: &str) -> RequestEvent {
     RequestEvent {
         request_id: r.id,
         seq: r.version,
