@@ -406,3 +406,84 @@ async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
     );
     assert!(store.get("executions", "e-1").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn step_functions_passes_the_workflows_suite() {
+    let Some(config) = aws().await else { return };
+    let (url, dlq) = create_queues(&config).await;
+    let queue = aws::SqsQueue::new(&config, url.clone(), dlq);
+    // Machine names are per account and region: a fresh prefix keeps tests apart.
+    let workflows = aws::StepFunctions::new(
+        &config,
+        REGION,
+        "123456789012",
+        format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        "arn:aws:iam::123456789012:role/orchestrator-states",
+        vec![("${QueueUrl}".to_owned(), url)],
+    );
+    let moto = testkit::workflows::Departures {
+        heartbeat_needs_heartbeat_seconds: true,
+        ended_token_is_invalid: true,
+        failure_cause_dropped: true,
+        stop_leaves_callback_waiting: true,
+        heartbeat_timeout_is_states_timeout: true,
+    };
+    testkit::workflows::run_with(&workflows, &queue, &testkit::Sleep, &moto).await;
+}
+
+#[tokio::test]
+async fn step_functions_takes_every_generated_state_machine_and_updates_in_place() {
+    use shared::ports::Workflows;
+    let Some(config) = aws().await else { return };
+    let (url, _) = create_queues(&config).await;
+    let workflows = aws::StepFunctions::new(
+        &config,
+        REGION,
+        "123456789012",
+        format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        "arn:aws:iam::123456789012:role/orchestrator-states",
+        vec![(
+            shared::bundle::asl::QUEUE_PLACEHOLDER.to_owned(),
+            url.clone(),
+        )],
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../statemachines");
+    let mut deployed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let definition: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(".asl.json");
+        let arn = workflows.deploy(name, &definition).await.unwrap();
+        // Deploying again (every ingestion does) updates the machine in place.
+        assert_eq!(workflows.deploy(name, &definition).await.unwrap(), arn);
+        deployed += 1;
+    }
+    assert!(deployed >= 10, "{deployed} machines");
+
+    // An updated definition runs for executions started after the update.
+    let pass = |result: &str| serde_json::json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": result, "End": true}}});
+    workflows.deploy("updated", &pass("first")).await.unwrap();
+    workflows.deploy("updated", &pass("second")).await.unwrap();
+    let arn = workflows
+        .start("updated", "e1", &serde_json::json!({}))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let summary = workflows.describe(&arn).await.unwrap().unwrap();
+        if summary.status != "RUNNING" {
+            assert_eq!(summary.output, Some(serde_json::json!("second")));
+            let history = workflows.history(&arn).await.unwrap();
+            assert_eq!(history[0]["type"], "ExecutionStarted");
+            assert_eq!(history.last().unwrap()["type"], "ExecutionSucceeded");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the execution did not end");
+}

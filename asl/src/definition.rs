@@ -19,6 +19,17 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// Every problem, where and what, in one line (as an engine refuses a definition).
+    pub fn describe_all(problems: &[Problem]) -> String {
+        problems
+            .iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// A whole definition or one branch of a Parallel / the processor of a Map.
 #[derive(Debug, Clone)]
 pub struct Machine {

@@ -10,6 +10,7 @@ pub mod requests;
 pub mod resources;
 pub mod secrets;
 pub mod state;
+pub mod workflows;
 
 pub use audit::DynamoAuditLog;
 pub use queue::SqsQueue;
@@ -17,6 +18,7 @@ pub use requests::DynamoRequestStore;
 pub use resources::DynamoResourceStore;
 pub use secrets::SecretsManager;
 pub use state::DynamoStateStore;
+pub use workflows::StepFunctions;
 
 pub use aws_config::SdkConfig;
 

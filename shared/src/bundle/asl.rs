@@ -145,6 +145,21 @@ pub fn compile_item(item: &CatalogItem) -> Value {
     )
 }
 
+/// The definition's text with each placeholder (such as [`QUEUE_PLACEHOLDER`]) replaced by
+/// its value, as SAM's DefinitionSubstitutions do: what an engine deploys.
+pub fn substitute(
+    definition: &Value,
+    substitutions: &[(String, String)],
+) -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string(definition)?;
+    for (placeholder, value) in substitutions {
+        // The value goes inside a JSON string: escape it as one.
+        let escaped = serde_json::to_string(value)?;
+        text = text.replace(placeholder.as_str(), &escaped[1..escaped.len() - 1]);
+    }
+    Ok(text)
+}
+
 /// A definition as it is checked in and deployed: pretty JSON ending with a newline.
 pub fn to_text(definition: &Value) -> String {
     let mut text = serde_json::to_string_pretty(definition).unwrap_or_default();

@@ -331,16 +331,6 @@ impl LocalWorkflows {
         }
     }
 
-    fn substitute(&self, definition: &Value) -> Result<String, WorkflowError> {
-        let mut text = encode(definition)?;
-        for (placeholder, value) in &self.inner.substitutions {
-            // The value goes inside a JSON string: escape it as one.
-            let escaped = encode(&Value::String(value.clone()))?;
-            text = text.replace(placeholder, &escaped[1..escaped.len() - 1]);
-        }
-        Ok(text)
-    }
-
     /// The parsed definition with this hash (parsed once per process).
     async fn machine(&self, hash: &str) -> Result<Arc<Machine>, WorkflowError> {
         if let Some(m) = lock(&self.inner.machines).get(hash).cloned() {
@@ -364,7 +354,7 @@ impl LocalWorkflows {
         let machine = Arc::new(Machine::parse(&text).map_err(|problems| {
             StoreError::Corrupt(format!(
                 "the stored definition {hash} no longer parses: {}",
-                describe_problems(&problems)
+                asl::Problem::describe_all(&problems)
             ))
         })?);
         lock(&self.inner.machines).insert(hash.to_owned(), machine.clone());
@@ -419,14 +409,6 @@ impl LocalWorkflows {
         *live = Some(Live { hash, execution });
         Ok(())
     }
-}
-
-fn describe_problems(problems: &[asl::Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{}: {}", p.at, p.message))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// A move of an execution as the database stores it, encoded before it goes to the
@@ -621,11 +603,12 @@ fn summary(execution: &Execution) -> ExecutionSummary {
 #[async_trait]
 impl Workflows for LocalWorkflows {
     async fn deploy(&self, name: &str, definition: &Value) -> Result<String, WorkflowError> {
-        let text = self.substitute(definition)?;
+        let text = crate::bundle::asl::substitute(definition, &self.inner.substitutions)
+            .map_err(|e| WorkflowError::Store(StoreError::Corrupt(e.to_string())))?;
         let machine =
             Machine::parse(&text).map_err(|problems| WorkflowError::InvalidDefinition {
                 machine: name.to_owned(),
-                problems: describe_problems(&problems),
+                problems: asl::Problem::describe_all(&problems),
             })?;
         let digest = Sha256::digest(text.as_bytes());
         let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
