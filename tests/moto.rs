@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws::SdkConfig;
 use serde_json::{Value, json};
 
 pub struct Moto {
@@ -167,4 +168,95 @@ impl Moto {
             Err(text)
         }
     }
+}
+
+/// A fresh table of the single-table design (docs/dynamodb.md): `pk` and `sk` strings,
+/// GSIs `gsi1` to `gsi3` on `gsiNpk` and `gsiNsk`, on demand.
+pub async fn create_table(config: &SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let name = format!("orchestrator-{}", uuid::Uuid::new_v4().simple());
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let index = |n: u8| {
+        GlobalSecondaryIndex::builder()
+            .index_name(format!("gsi{n}"))
+            .key_schema(key(&format!("gsi{n}pk"), KeyType::Hash))
+            .key_schema(key(&format!("gsi{n}sk"), KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .unwrap()
+    };
+    let mut create = aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range));
+    for n in 1..=3 {
+        create = create
+            .attribute_definitions(attribute(&format!("gsi{n}pk")))
+            .attribute_definitions(attribute(&format!("gsi{n}sk")))
+            .global_secondary_indexes(index(n));
+    }
+    create
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("moto creates the table");
+    name
+}
+
+/// A fresh action queue and its dead-letter queue, with a redrive policy after
+/// `max_receives`: their URLs.
+pub async fn create_queues(config: &SdkConfig, max_receives: u32) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let name = format!("actions-{}", uuid::Uuid::new_v4().simple());
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("moto creates the dead-letter queue");
+    let dlq_url = dlq.queue_url().unwrap().to_owned();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("the dead-letter queue's ARN");
+    let redrive =
+        format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receives}"}}"#);
+    let queue = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .expect("moto creates the queue");
+    (queue.queue_url().unwrap().to_owned(), dlq_url)
 }

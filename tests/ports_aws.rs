@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws::SdkConfig;
 use aws_sdk_secretsmanager::Client as SecretsClient;
-use orchestrator_tests::moto::moto;
+use orchestrator_tests::moto::{create_queues, create_table, moto};
 use shared::ports::{Secrets, StoreError};
 use shared::testkit;
 
@@ -19,62 +19,6 @@ async fn aws() -> Option<SdkConfig> {
 
 fn prefix() -> String {
     format!("orchestrator-tests/{}/", uuid::Uuid::new_v4().simple())
-}
-
-/// A fresh table of the single-table design (docs/dynamodb.md): `pk` and `sk` strings,
-/// GSIs `gsi1` to `gsi3` on `gsiNpk` and `gsiNsk`, on demand.
-async fn create_table(config: &SdkConfig) -> String {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType,
-    };
-    let name = format!("orchestrator-{}", uuid::Uuid::new_v4().simple());
-    let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    let index = |n: u8| {
-        GlobalSecondaryIndex::builder()
-            .index_name(format!("gsi{n}"))
-            .key_schema(key(&format!("gsi{n}pk"), KeyType::Hash))
-            .key_schema(key(&format!("gsi{n}sk"), KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
-            .build()
-            .unwrap()
-    };
-    let mut create = aws_sdk_dynamodb::Client::new(config)
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range));
-    for n in 1..=3 {
-        create = create
-            .attribute_definitions(attribute(&format!("gsi{n}pk")))
-            .attribute_definitions(attribute(&format!("gsi{n}sk")))
-            .global_secondary_indexes(index(n));
-    }
-    create
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates the table");
-    name
 }
 
 #[tokio::test]
@@ -121,46 +65,10 @@ async fn the_dynamodb_state_store_lists_in_key_order_up_to_its_limit() {
     assert_eq!(first[3].1.value, serde_json::json!({"n": 3}));
 }
 
-/// An action queue and its dead-letter queue, with the redrive policy of the suite.
-async fn create_queues(config: &SdkConfig) -> (String, String) {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let sqs = aws_sdk_sqs::Client::new(config);
-    let name = format!("actions-{}", uuid::Uuid::new_v4().simple());
-    let dlq = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .expect("moto creates the dead-letter queue");
-    let dlq_url = dlq.queue_url().unwrap().to_owned();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("the dead-letter queue's ARN");
-    let redrive = format!(
-        r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{}"}}"#,
-        testkit::queue::MAX_RECEIVES
-    );
-    let queue = sqs
-        .create_queue()
-        .queue_name(&name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .expect("moto creates the queue");
-    (queue.queue_url().unwrap().to_owned(), dlq_url)
-}
-
 #[tokio::test]
 async fn sqs_passes_the_queue_suite() {
     let Some(config) = aws().await else { return };
-    let (url, dlq) = create_queues(&config).await;
+    let (url, dlq) = create_queues(&config, testkit::queue::MAX_RECEIVES).await;
     let queue = aws::SqsQueue::new(&config, url, dlq);
     // moto deletes a message by any receipt it was ever given; SQS documents that a
     // delete by a stale receipt succeeds without deleting (the suite holds the embedded
@@ -347,7 +255,7 @@ async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
     let Some(config) = aws().await else { return };
     let table = create_table(&config).await;
     let store = aws::DynamoStateStore::new(&config, table.clone())
-        .expiring("deliveries", Duration::from_secs(1));
+        .expiring("deliveries", Duration::from_secs(3));
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
     store
         .put("deliveries", "d-1", &serde_json::json!({"ok": true}), None)
@@ -379,7 +287,7 @@ async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((before + 1..=before + 2).contains(&expires), "{expires}");
+    assert!((before + 3..=before + 4).contains(&expires), "{expires}");
     assert!(
         !item("e-1", "state#executions")
             .await
@@ -387,7 +295,7 @@ async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
         "other tables never expire"
     );
     assert!(store.get("deliveries", "d-1").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     // Past its time (DynamoDB deletes it some time later): absent to readers, and the
     // key can be written afresh.
     assert!(store.get("deliveries", "d-1").await.unwrap().is_none());
@@ -410,7 +318,7 @@ async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
 #[tokio::test]
 async fn step_functions_passes_the_workflows_suite() {
     let Some(config) = aws().await else { return };
-    let (url, dlq) = create_queues(&config).await;
+    let (url, dlq) = create_queues(&config, testkit::queue::MAX_RECEIVES).await;
     let queue = aws::SqsQueue::new(&config, url.clone(), dlq);
     // Machine names are per account and region: a fresh prefix keeps tests apart.
     let workflows = aws::StepFunctions::new(
@@ -435,7 +343,7 @@ async fn step_functions_passes_the_workflows_suite() {
 async fn step_functions_takes_every_generated_state_machine_and_updates_in_place() {
     use shared::ports::Workflows;
     let Some(config) = aws().await else { return };
-    let (url, _) = create_queues(&config).await;
+    let (url, _) = create_queues(&config, testkit::queue::MAX_RECEIVES).await;
     let workflows = aws::StepFunctions::new(
         &config,
         REGION,

@@ -111,7 +111,8 @@ test('the catalog is searched and filtered', async () => {
   await page.getByLabel('Category').selectOption('');
   await page.getByLabel('Tag', { exact: true }).selectOption('postgres');
   await page.waitForFunction(() => !document.body.innerText.includes('DynamoDB table'));
-  assert.ok((await cards.allInnerTexts()).includes('RDS PostgreSQL database'));
+  // The filtered list may still be loading once the old one is gone: wait for it.
+  await cards.getByText('RDS PostgreSQL database', { exact: true }).waitFor();
   await page.getByLabel('Owner team').selectOption('database');
   assert.ok((await cards.allInnerTexts()).every((t) => !t.startsWith('Event pipeline')));
 });

@@ -36,6 +36,51 @@ pub struct Config {
     /// The built developer portal (`npm run build` in `portal/`), served at `/` in local
     /// mode. When the directory has no `index.html`, `/` says how to build it.
     pub portal_dir: PathBuf,
+    /// Where the Lambdas find their AWS resources (unused in local mode).
+    pub aws: AwsConfig,
+}
+
+/// The AWS resources of a deployment, which the SAM template passes to each function as
+/// environment variables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct AwsConfig {
+    /// The DynamoDB table (docs/dynamodb.md).
+    pub table: String,
+    pub action_queue_url: Option<String>,
+    pub dead_letter_queue_url: Option<String>,
+    /// Receives before SQS moves a message to the dead-letter queue: the queue's redrive
+    /// `maxReceiveCount`, which the worker must know to fail a request on its last try.
+    pub max_receives: u32,
+    /// The account state machines live in (their ARNs are built from it).
+    pub account_id: String,
+    /// The role state machines run as.
+    pub states_role_arn: String,
+    /// Put before every state machine's name (the stack's name).
+    pub state_machine_prefix: String,
+    /// Secret `NAME` is the Secrets Manager secret `<secretsPrefix>NAME`.
+    pub secrets_prefix: String,
+    /// How often an api function looks for a catalog version made live (seconds).
+    pub catalog_refresh_seconds: u64,
+    /// The JWT claim that lists a caller's groups (`cognito:groups` for Cognito).
+    pub groups_claim: String,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            table: "orchestrator".to_owned(),
+            action_queue_url: None,
+            dead_letter_queue_url: None,
+            max_receives: 5,
+            account_id: String::new(),
+            states_role_arn: String::new(),
+            state_machine_prefix: String::new(),
+            secrets_prefix: "orchestrator/".to_owned(),
+            catalog_refresh_seconds: 15,
+            groups_claim: "groups".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +181,7 @@ impl Default for Config {
             sandbox: false,
             stage: "local".to_owned(),
             region: "local".to_owned(),
+            aws: AwsConfig::default(),
             environment: serde_json::Map::new(),
             worker: true,
             resources: ResourcesConfig::default(),
@@ -189,7 +235,26 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_STAGE", "stage"),
     ("ORCHESTRATOR_REGION", "region"),
     ("ORCHESTRATOR_PORTAL_DIR", "portalDir"),
+    ("ORCHESTRATOR_TABLE", "aws.table"),
+    ("ORCHESTRATOR_ACTION_QUEUE_URL", "aws.actionQueueUrl"),
+    (
+        "ORCHESTRATOR_DEAD_LETTER_QUEUE_URL",
+        "aws.deadLetterQueueUrl",
+    ),
+    ("ORCHESTRATOR_MAX_RECEIVES", "aws.maxReceives"),
+    ("ORCHESTRATOR_ACCOUNT_ID", "aws.accountId"),
+    ("ORCHESTRATOR_STATES_ROLE_ARN", "aws.statesRoleArn"),
+    (
+        "ORCHESTRATOR_STATE_MACHINE_PREFIX",
+        "aws.stateMachinePrefix",
+    ),
+    ("ORCHESTRATOR_SECRETS_PREFIX", "aws.secretsPrefix"),
+    ("ORCHESTRATOR_GROUPS_CLAIM", "aws.groupsClaim"),
 ];
+
+/// The environment variable holding a whole configuration document (JSON) where there
+/// is no file to read: the Lambdas'.
+pub const CONFIG_JSON: &str = "ORCHESTRATOR_CONFIG_JSON";
 
 impl Config {
     /// Defaults, then `file`, then the environment (`vars`, usually `std::env::vars()`).
@@ -226,6 +291,38 @@ impl Config {
         Ok(config)
     }
 
+    /// A Lambda's configuration: defaults, then the document in
+    /// `ORCHESTRATOR_CONFIG_JSON` if set, then the other variables.
+    pub fn from_environment(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let mut config = match vars.iter().find(|(name, _)| name == CONFIG_JSON) {
+            None => Config::default(),
+            Some((_, text)) => {
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| format!("{CONFIG_JSON} is not JSON: {e}"))?;
+                serde_path_to_error::deserialize(&value)
+                    .map_err(|e| format!("{CONFIG_JSON}: at `{}`: {}", e.path(), e.inner()))?
+            }
+        };
+        for (name, value) in vars {
+            config.apply_env(&name, value);
+        }
+        config.check_numbers()?;
+        Ok(config)
+    }
+
+    /// Numbers given as environment variables that are not numbers.
+    fn check_numbers(&self) -> Result<(), String> {
+        if self.aws.max_receives == 0 {
+            return Err(
+                "aws.maxReceives (ORCHESTRATOR_MAX_RECEIVES) must be a number above 0".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     fn apply_env(&mut self, name: &str, value: String) {
         match name {
             "ORCHESTRATOR_LISTEN" => self.listen = value,
@@ -240,6 +337,18 @@ impl Config {
             "ORCHESTRATOR_STAGE" => self.stage = value,
             "ORCHESTRATOR_REGION" => self.region = value,
             "ORCHESTRATOR_PORTAL_DIR" => self.portal_dir = value.into(),
+            "ORCHESTRATOR_TABLE" => self.aws.table = value,
+            "ORCHESTRATOR_ACTION_QUEUE_URL" => self.aws.action_queue_url = Some(value),
+            "ORCHESTRATOR_DEAD_LETTER_QUEUE_URL" => self.aws.dead_letter_queue_url = Some(value),
+            // Not a number: 0, which `check_numbers` refuses, naming the variable.
+            "ORCHESTRATOR_MAX_RECEIVES" => {
+                self.aws.max_receives = value.trim().parse().unwrap_or(0)
+            }
+            "ORCHESTRATOR_ACCOUNT_ID" => self.aws.account_id = value,
+            "ORCHESTRATOR_STATES_ROLE_ARN" => self.aws.states_role_arn = value,
+            "ORCHESTRATOR_STATE_MACHINE_PREFIX" => self.aws.state_machine_prefix = value,
+            "ORCHESTRATOR_SECRETS_PREFIX" => self.aws.secrets_prefix = value,
+            "ORCHESTRATOR_GROUPS_CLAIM" => self.aws.groups_claim = value,
             _ => {}
         }
     }

@@ -81,6 +81,19 @@ pub struct VersionInfo {
     pub live: bool,
 }
 
+/// The commit SHA of the version ingestion made live, if any (one read: what a process
+/// compares with the version it serves).
+pub async fn live_version(state: &dyn StateStore) -> Result<Option<String>, String> {
+    let Some(live) = state.get(LIVE, "live").await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    live.value
+        .get("sha")
+        .and_then(Value::as_str)
+        .map(|sha| Some(sha.to_owned()))
+        .ok_or_else(|| "the live catalog version record has no sha".to_owned())
+}
+
 /// The catalog version that was live when the process stopped, if ingestion ever made
 /// one live: its files, validated again.
 pub async fn restore(state: &dyn StateStore) -> Result<Option<CatalogSnapshot>, String> {

@@ -2,6 +2,7 @@
 //! local mode and the Lambda functions.
 
 pub mod adapters;
+pub mod assembly;
 pub mod bundle;
 pub mod catalog;
 pub mod config;

@@ -14,19 +14,13 @@ use crate::adapters::local::{
     Db, LocalCatalog, LocalSecrets, LocalWorkflows, QueueTarget, SqliteAuditLog, SqliteQueue,
     SqliteRequestStore, SqliteResourceStore, SqliteStateStore,
 };
+use crate::assembly::{Assembly, Ports, assemble};
 use crate::bundle::asl::QUEUE_PLACEHOLDER;
 use crate::catalog::snapshot::CatalogSnapshot;
 use crate::config::Config;
-use crate::fulfillment::engine::{Engine, standard_kinds};
-use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
-use crate::integrations::jira::{JiraAuth, JiraClient};
-use crate::ports::{Clock, Secrets, SystemClock};
-use crate::requests::service::{RequestService, Roles};
-use crate::resources::reconcile::Reconciler;
-use crate::resources::service::Resources;
-use crate::resources::verify::Verifier;
+use crate::ports::{CatalogStore, Clock, Secrets, SystemClock};
 use crate::secret::SecretString;
 
 /// The name of the action queue.
@@ -87,32 +81,6 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, String> {
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
-}
-
-/// The JIRA client the configuration asks for, if any.
-async fn jira_client(
-    config: &Config,
-    secrets: &dyn Secrets,
-) -> Result<Option<Arc<JiraClient>>, String> {
-    let Some(url) = &config.jira.url else {
-        return Ok(None);
-    };
-    let name = &config.jira.token_secret;
-    let token = secrets
-        .get(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!("jira.url is set but the secret `{name}` (jira.tokenSecret) is not")
-        })?;
-    let auth = match &config.jira.email {
-        Some(email) => JiraAuth::Basic {
-            email: email.clone(),
-            token,
-        },
-        None => JiraAuth::Bearer(token),
-    };
-    JiraClient::new(url, auth).map(|c| Some(Arc::new(c)))
 }
 
 /// The HS256 key of local tokens: the configured secret, else a random key kept in the
@@ -256,26 +224,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let catalog = Arc::new(LocalCatalog::new(snapshot));
     let state_store: Arc<dyn crate::ports::StateStore> =
         Arc::new(SqliteStateStore::new(db.clone()));
-    let resources = Arc::new(Resources {
-        store: Arc::new(SqliteResourceStore::new(db.clone())),
-        state: state_store.clone(),
-        catalog: catalog.clone(),
-        clock: clock.clone(),
-        lease: std::time::Duration::from_secs(config.resources.lease_seconds.max(1)),
-    });
-    let requests = Arc::new(RequestService {
-        catalog: catalog.clone(),
-        store: Arc::new(SqliteRequestStore::new(db.clone())),
-        queue: queue.clone(),
-        clock,
-        roles: Roles {
-            admin_group: config.auth.admin_group.clone(),
-        },
-        ended: Some(resources.clone()),
-    });
     let workflows = LocalWorkflows::new(
         db.clone(),
-        requests.clock.clone(),
+        clock.clone(),
         &config.region,
         vec![(QUEUE_PLACEHOLDER.to_owned(), ACTION_QUEUE_URL.to_owned())],
         vec![QueueTarget {
@@ -289,72 +240,25 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         && let Some(snapshot) = crate::ingest::restore(state_store.as_ref()).await?
     {
         tracing::info!(version = %snapshot.version, "serving the catalog version ingested last");
-        requests.catalog.publish(snapshot);
+        catalog.publish(snapshot);
     }
-    crate::ingest::deploy(&workflows, &requests.catalog.current()).await?;
-    let jira = jira_client(config, secrets.as_ref()).await?;
-    // One set of action runners (one HTTP client): the worker runs them, dry runs
-    // only ask them to describe.
-    let kinds = standard_kinds(jira.clone(), &config.github, secrets.clone())?;
-    let planner = Arc::new(crate::fulfillment::plan::Planner::new(
-        config,
-        kinds.clone(),
-    ));
-    let engine = Arc::new(Engine::new(
-        kinds,
-        state_store.clone(),
-        secrets.clone(),
-        requests.clock.clone(),
-    ));
-    let verifier = Arc::new(Verifier {
-        engine: engine.clone(),
-        system: planner.system.clone(),
+    crate::ingest::deploy(&workflows, &catalog.current()).await?;
+    let ports = Ports {
         catalog: catalog.clone(),
-        store: resources.store.clone(),
-    });
-    let worker = Arc::new(Worker {
-        requests: requests.clone(),
-        jira,
-        engine,
-        system: planner.system.clone(),
-        max_receives: MAX_RECEIVES,
-        workflows: Arc::new(workflows.clone()),
-        resources: resources.clone(),
-    });
-    let reconciler = Arc::new(Reconciler {
-        resources: resources.clone(),
-        verifier: verifier.clone(),
-        concurrency: config.resources.reconcile_concurrency,
-    });
-    let ingest = match &config.github.catalog {
-        Some(catalog) => Some(Arc::new(crate::ingest::Ingest::new(
-            catalog.clone(),
-            crate::integrations::github::GithubApi::new(
-                reqwest::Client::new(),
-                &config.github.api_url,
-                secrets.clone(),
-                &config.github.token_secret,
-            )?,
-            requests.catalog.clone(),
-            Arc::new(workflows.clone()),
-            state_store.clone(),
-            requests.clock.clone(),
-        ))),
-        None => None,
-    };
-    let state = AppState {
-        ingest,
-        requests,
-        audit: Arc::new(SqliteAuditLog::new(db)),
-        auth: Arc::new(auth),
-        secrets,
-        jira_webhook_secret: config.jira.webhook_secret.clone(),
+        requests: Arc::new(SqliteRequestStore::new(db.clone())),
+        resources: Arc::new(SqliteResourceStore::new(db.clone())),
         state: state_store,
-        planner,
+        audit: Arc::new(SqliteAuditLog::new(db)),
+        queue,
+        secrets,
         workflows: Arc::new(workflows.clone()),
-        resources,
-        verifier,
+        clock,
     };
+    let Assembly {
+        app: state,
+        worker,
+        reconciler,
+    } = assemble(config, ports, auth, MAX_RECEIVES).await?;
     let (shutdown, mut stopped) = watch::channel(false);
     // With GitHub ingestion the repository is the catalog's source, not the directory.
     if config.github.catalog.is_none() {

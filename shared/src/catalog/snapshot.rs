@@ -60,6 +60,15 @@ impl CatalogSnapshot {
         Self::from_report(content_version(&files), report)
     }
 
+    /// A catalog with nothing in it: what a deployment serves before its first ingestion.
+    pub fn empty() -> Self {
+        CatalogSnapshot {
+            version: "empty".to_owned(),
+            catalog: super::validate_files(&[]).catalog,
+            forms: HashMap::new(),
+        }
+    }
+
     /// Builds a snapshot from a validation report, refusing one with errors.
     pub fn from_report(version: String, report: Report) -> Result<Self, SnapshotError> {
         if !report.is_valid() {

@@ -134,7 +134,9 @@ impl Worker {
     /// Handles a batch of messages: those of different requests at the same time (their
     /// writes share the database's commits), those of one request in order (they update
     /// the same record, which would otherwise make them retry each other's writes).
-    pub async fn process_batch(self: &Arc<Self>, batch: Vec<Message>) {
+    /// Returns the ids of the messages left on the queue to come back (a batch's
+    /// failures, to the SQS event source).
+    pub async fn process_batch(self: &Arc<Self>, batch: Vec<Message>) -> Vec<String> {
         let mut groups: Vec<(Option<String>, Vec<Message>)> = Vec::new();
         for message in batch {
             let request = serde_json::from_str::<Value>(&message.body)
@@ -153,20 +155,36 @@ impl Worker {
             }
         }
         let mut running = tokio::task::JoinSet::new();
+        let mut pending = std::collections::HashMap::new();
         for (_, group) in groups {
             let worker = self.clone();
-            running.spawn(async move {
+            let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
+            let handle = running.spawn(async move {
+                let mut left = Vec::new();
                 for message in &group {
-                    worker.process(message).await;
+                    if !worker.process(message).await {
+                        left.push(message.id.clone());
+                    }
                 }
+                left
             });
+            pending.insert(handle.id(), ids);
         }
-        while let Some(done) = running.join_next().await {
-            if let Err(e) = done {
-                // The message comes back after its visibility timeout.
-                tracing::error!(error = %e, "handling a message panicked");
+        let mut left = Vec::new();
+        while let Some(done) = running.join_next_with_id().await {
+            match done {
+                Ok((id, mut ids)) => {
+                    pending.remove(&id);
+                    left.append(&mut ids);
+                }
+                Err(e) => {
+                    // The messages come back after their visibility timeout.
+                    tracing::error!(error = %e, "handling a message panicked");
+                    left.extend(pending.remove(&e.id()).unwrap_or_default());
+                }
             }
         }
+        left
     }
 
     /// Re-enqueues requests still `submitted` longer than `older_than`. Handling is
@@ -192,9 +210,11 @@ impl Worker {
         }
     }
 
-    /// Handles one message and settles it on the queue.
-    pub async fn process(&self, message: &Message) {
+    /// Handles one message and settles it on the queue: `true` when it is gone from the
+    /// queue (done, or replaced by a delayed copy), `false` when it stays to come back.
+    pub async fn process(&self, message: &Message) -> bool {
         let disposition = self.handle(message).await;
+        let stays = matches!(disposition, Disposition::RetryAfter(_));
         let settled = match disposition {
             Disposition::Done => self.requests.queue.delete(&message.receipt).await,
             Disposition::RetryAfter(wait) => {
@@ -217,9 +237,14 @@ impl Worker {
                 }
             }
         };
-        if let Err(e) = settled {
-            // The message comes back after its visibility timeout; handling is idempotent.
-            tracing::warn!(error = %e, message_id = %message.id, "could not settle a queue message");
+        match settled {
+            Ok(()) => !stays,
+            Err(e) => {
+                // The message comes back after its visibility timeout; handling is
+                // idempotent.
+                tracing::warn!(error = %e, message_id = %message.id, "could not settle a queue message");
+                false
+            }
         }
     }
 

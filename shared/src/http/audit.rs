@@ -31,17 +31,14 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         || request.uri().path().to_owned(),
         |p| p.as_str().to_owned(),
     );
-    let caller = state.auth.authenticate(
-        request
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let caller = super::auth::caller_of(&state.auth, request.headers(), request.extensions());
     let actor = match caller {
         Ok(principal) => {
             let sub = principal.sub.clone();
             // The handler's `Caller` takes it from here instead of verifying the token again.
-            request.extensions_mut().insert(principal);
+            request
+                .extensions_mut()
+                .insert(super::auth::Authenticated(principal));
             sub
         }
         Err(_) => "anonymous".to_owned(),

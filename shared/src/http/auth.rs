@@ -36,6 +36,25 @@ pub struct Authenticator {
     validation: Validation,
 }
 
+/// The caller of a request, once known: set by whatever authenticated it (the audit
+/// middleware, or on AWS the gateway's authorizer, whose checked claims the api Lambda
+/// puts here), and read by [`Caller`] instead of checking the token again. Only code
+/// sets request extensions; a client cannot.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+/// The caller of a request: the one already [`Authenticated`], else the bearer token's.
+pub fn caller_of(
+    auth: &Authenticator,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Result<Principal, Problem> {
+    if let Some(Authenticated(principal)) = extensions.get::<Authenticated>() {
+        return Ok(principal.clone());
+    }
+    auth.authenticate(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))
+}
+
 impl Authenticator {
     /// Tokens signed with a shared HS256 secret (local mode's dev tokens).
     pub fn hs256(secret: &SecretString) -> Self {
@@ -45,6 +64,15 @@ impl Authenticator {
                 key: DecodingKey::from_secret(secret.expose().as_bytes()),
             }],
             validation: Self::validation(Algorithm::HS256),
+        }
+    }
+
+    /// No tokens at all: callers are authenticated in front of the service (API
+    /// Gateway's JWT authorizer) and arrive [`Authenticated`]; anything else is refused.
+    pub fn gateway() -> Self {
+        Authenticator {
+            keys: Vec::new(),
+            validation: Self::validation(Algorithm::RS256),
         }
     }
 
@@ -83,6 +111,12 @@ impl Authenticator {
 
     /// The caller named by an `Authorization: Bearer` header value.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Problem> {
+        if self.keys.is_empty() {
+            return Err(Problem::unauthorized(
+                "this deployment authenticates callers at its API gateway; call it through the gateway",
+                authorization.is_some(),
+            ));
+        }
         let Some(value) = authorization else {
             return Err(Problem::unauthorized(
                 "send a bearer token: `Authorization: Bearer <token>`",
@@ -160,11 +194,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        state.auth.authenticate(header).map(Caller)
+        caller_of(&state.auth, &parts.headers, &parts.extensions).map(Caller)
     }
 }
 

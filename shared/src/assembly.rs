@@ -1,0 +1,175 @@
+//! The product assembled from its ports: the same services, HTTP API, worker and
+//! reconciler whether the ports are the embedded adapters (local mode) or the AWS ones
+//! (the Lambdas). Only the adapters and where the process gets its work differ.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::fulfillment::engine::{Engine, standard_kinds};
+use crate::fulfillment::plan::Planner;
+use crate::fulfillment::worker::Worker;
+use crate::http::AppState;
+use crate::http::auth::Authenticator;
+use crate::integrations::jira::{JiraAuth, JiraClient};
+use crate::ports::{
+    AuditLog, CatalogStore, Clock, Queue, RequestStore, ResourceStore, Secrets, StateStore,
+    Workflows,
+};
+use crate::requests::service::{RequestService, Roles};
+use crate::resources::reconcile::Reconciler;
+use crate::resources::service::Resources;
+use crate::resources::verify::Verifier;
+
+/// One adapter for every port.
+#[derive(Clone)]
+pub struct Ports {
+    pub catalog: Arc<dyn CatalogStore>,
+    pub requests: Arc<dyn RequestStore>,
+    pub resources: Arc<dyn ResourceStore>,
+    pub state: Arc<dyn StateStore>,
+    pub audit: Arc<dyn AuditLog>,
+    /// The action queue.
+    pub queue: Arc<dyn Queue>,
+    pub secrets: Arc<dyn Secrets>,
+    pub workflows: Arc<dyn Workflows>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The assembled product.
+pub struct Assembly {
+    /// What the HTTP API serves (`crate::http::router`).
+    pub app: AppState,
+    /// Takes work off the action queue.
+    pub worker: Arc<Worker>,
+    /// Verifies provisioned resources against their targets.
+    pub reconciler: Arc<Reconciler>,
+}
+
+/// The JIRA client the configuration asks for, if any.
+async fn jira_client(
+    config: &Config,
+    secrets: &dyn Secrets,
+) -> Result<Option<Arc<JiraClient>>, String> {
+    let Some(url) = &config.jira.url else {
+        return Ok(None);
+    };
+    let name = &config.jira.token_secret;
+    let token = secrets
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!("jira.url is set but the secret `{name}` (jira.tokenSecret) is not")
+        })?;
+    let auth = match &config.jira.email {
+        Some(email) => JiraAuth::Basic {
+            email: email.clone(),
+            token,
+        },
+        None => JiraAuth::Bearer(token),
+    };
+    JiraClient::new(url, auth).map(|c| Some(Arc::new(c)))
+}
+
+/// Builds the services on `ports` as `config` says. `max_receives` is the action queue's
+/// dead-letter limit (the worker fails a request on its last attempt).
+pub async fn assemble(
+    config: &Config,
+    ports: Ports,
+    auth: Authenticator,
+    max_receives: u32,
+) -> Result<Assembly, String> {
+    let Ports {
+        catalog,
+        requests: request_store,
+        resources: resource_store,
+        state,
+        audit,
+        queue,
+        secrets,
+        workflows,
+        clock,
+    } = ports;
+    let resources = Arc::new(Resources {
+        store: resource_store,
+        state: state.clone(),
+        catalog: catalog.clone(),
+        clock: clock.clone(),
+        lease: std::time::Duration::from_secs(config.resources.lease_seconds.max(1)),
+    });
+    let requests = Arc::new(RequestService {
+        catalog: catalog.clone(),
+        store: request_store,
+        queue,
+        clock: clock.clone(),
+        roles: Roles {
+            admin_group: config.auth.admin_group.clone(),
+        },
+        ended: Some(resources.clone()),
+    });
+    let jira = jira_client(config, secrets.as_ref()).await?;
+    // One set of action runners (one HTTP client): the worker runs them, dry runs only
+    // ask them to describe.
+    let kinds = standard_kinds(jira.clone(), &config.github, secrets.clone())?;
+    let planner = Arc::new(Planner::new(config, kinds.clone()));
+    let engine = Arc::new(Engine::new(
+        kinds,
+        state.clone(),
+        secrets.clone(),
+        clock.clone(),
+    ));
+    let verifier = Arc::new(Verifier {
+        engine: engine.clone(),
+        system: planner.system.clone(),
+        catalog: catalog.clone(),
+        store: resources.store.clone(),
+    });
+    let worker = Arc::new(Worker {
+        requests: requests.clone(),
+        jira,
+        engine,
+        system: planner.system.clone(),
+        max_receives,
+        workflows: workflows.clone(),
+        resources: resources.clone(),
+    });
+    let reconciler = Arc::new(Reconciler {
+        resources: resources.clone(),
+        verifier: verifier.clone(),
+        concurrency: config.resources.reconcile_concurrency,
+    });
+    let ingest = match &config.github.catalog {
+        Some(source) => Some(Arc::new(crate::ingest::Ingest::new(
+            source.clone(),
+            crate::integrations::github::GithubApi::new(
+                reqwest::Client::new(),
+                &config.github.api_url,
+                secrets.clone(),
+                &config.github.token_secret,
+            )?,
+            catalog,
+            workflows.clone(),
+            state.clone(),
+            clock,
+        ))),
+        None => None,
+    };
+    let app = AppState {
+        ingest,
+        requests,
+        audit,
+        auth: Arc::new(auth),
+        secrets,
+        jira_webhook_secret: config.jira.webhook_secret.clone(),
+        state,
+        planner,
+        workflows,
+        resources,
+        verifier,
+    };
+    Ok(Assembly {
+        app,
+        worker,
+        reconciler,
+    })
+}
