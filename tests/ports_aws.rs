@@ -172,30 +172,29 @@ async fn an_idempotency_key_names_its_request_until_its_ttl_then_is_free_again()
     let store = aws::DynamoRequestStore::new(&config, table.clone())
         .with_idempotency_ttl(Duration::from_secs(60));
     let t0 = time::OffsetDateTime::now_utc();
-    let first = request("alice", "data", "postgres", t0, Some("k"));
+    // Alice submits with key `k`, `seconds` after t0: the id of the request the key names.
+    let submit = |seconds: i64| {
+        let store = &store;
+        async move {
+            let r = request(
+                "alice",
+                "data",
+                "postgres",
+                t0 + time::Duration::seconds(seconds),
+                Some("k"),
+            );
+            match store.create(&r, &event(&r, "submitted")).await.unwrap() {
+                Created::New => r.id,
+                Created::Existing(existing) => existing.id,
+            }
+        }
+    };
+    let first = submit(0).await;
     assert_eq!(
-        store
-            .create(&first, &event(&first, "submitted"))
-            .await
-            .unwrap(),
-        Created::New
+        submit(59).await,
+        first,
+        "within the TTL the key names the first request"
     );
-    // Within the TTL the key names the first request.
-    let again = request(
-        "alice",
-        "data",
-        "postgres",
-        t0 + time::Duration::seconds(59),
-        Some("k"),
-    );
-    match store
-        .create(&again, &event(&again, "submitted"))
-        .await
-        .unwrap()
-    {
-        Created::Existing(existing) => assert_eq!(existing.id, first.id),
-        Created::New => panic!("a key within its TTL made a second request"),
-    }
     // The reference carries its expiry as epoch seconds (DynamoDB's TTL reads a number).
     let reference = aws_sdk_dynamodb::Client::new(&config)
         .get_item()
@@ -217,36 +216,14 @@ async fn an_idempotency_key_names_its_request_until_its_ttl_then_is_free_again()
         .clone();
     assert_eq!(expires, (t0.unix_timestamp() + 60).to_string());
     // Past it (before DynamoDB gets round to deleting the reference) the key is free.
-    let later = request(
-        "alice",
-        "data",
-        "postgres",
-        t0 + time::Duration::seconds(61),
-        Some("k"),
-    );
+    let later = submit(61).await;
+    assert_ne!(later, first, "past the TTL the key makes a new request");
+    assert_eq!(store.get(&later).await.unwrap().unwrap().id, later);
     assert_eq!(
-        store
-            .create(&later, &event(&later, "submitted"))
-            .await
-            .unwrap(),
-        Created::New
+        submit(62).await,
+        later,
+        "the renewed key names the later request"
     );
-    assert_eq!(store.get(&later.id).await.unwrap().unwrap().id, later.id);
-    let retried = request(
-        "alice",
-        "data",
-        "postgres",
-        t0 + time::Duration::seconds(62),
-        Some("k"),
-    );
-    match store
-        .create(&retried, &event(&retried, "submitted"))
-        .await
-        .unwrap()
-    {
-        Created::Existing(existing) => assert_eq!(existing.id, later.id),
-        Created::New => panic!("the renewed key must name the later request"),
-    }
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use shared::ports::{AuditLog, AuditQuery, Page, StoreError};
 use shared::requests::model::AuditEntry;
 
+use crate::items::parse;
 use crate::pages::newest_first;
 use crate::state::unavailable;
 
@@ -38,15 +39,6 @@ impl DynamoAuditLog {
 
 fn actor_key(actor: &str) -> AttributeValue {
     AttributeValue::S(format!("audit-actor#{actor}"))
-}
-
-fn entry_of(item: &HashMap<String, AttributeValue>) -> Result<AuditEntry, StoreError> {
-    let text = item
-        .get("v")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Corrupt("audit item without an entry".to_owned()))?;
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("audit entry is not readable: {e}")))
 }
 
 #[async_trait]
@@ -102,6 +94,12 @@ impl AuditLog for DynamoAuditLog {
             .consistent_read(index.is_none())
             .key_condition_expression(condition)
             .set_expression_attribute_values(Some(values));
-        newest_first(request, limit, entry_of, |e| e.id.clone()).await
+        newest_first(
+            request,
+            limit,
+            |item| parse(item, "audit entry"),
+            |e: &AuditEntry| e.id.clone(),
+        )
+        .await
     }
 }

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::ports::{Page, StoreError};
 
+use crate::items::Table;
 use crate::state::unavailable;
 
 /// Runs `query` (key condition, filters and values set) newest first until it has one
@@ -44,4 +45,64 @@ pub(crate) async fn newest_first<T>(
         None
     };
     Ok(Page { items, next })
+}
+
+/// A newest-first listing through one index of `table`: the partition to read, from
+/// below a cursor, with filters on other attributes added one by one.
+pub(crate) struct Listing {
+    index: &'static str,
+    condition: String,
+    filters: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Listing {
+    /// Items of partition `partition` of index `index` (keys `<index>pk`, `<index>sk`),
+    /// those sorting before `cursor` when there is one.
+    pub(crate) fn new(index: &'static str, partition: String, cursor: Option<&str>) -> Self {
+        let mut condition = format!("{index}pk = :p");
+        let mut values = HashMap::from([(":p".to_owned(), AttributeValue::S(partition))]);
+        if let Some(cursor) = cursor {
+            condition.push_str(&format!(" AND {index}sk < :cursor"));
+            values.insert(":cursor".to_owned(), AttributeValue::S(cursor.to_owned()));
+        }
+        Listing {
+            index,
+            condition,
+            filters: Vec::new(),
+            names: HashMap::new(),
+            values,
+        }
+    }
+
+    /// Only items whose `attribute` compares to `value` by `operator` (`=`, `<>`).
+    pub(crate) fn filter(mut self, attribute: &str, operator: &str, value: String) -> Self {
+        let n = self.filters.len();
+        self.filters.push(format!("#f{n} {operator} :f{n}"));
+        self.names.insert(format!("#f{n}"), attribute.to_owned());
+        self.values
+            .insert(format!(":f{n}"), AttributeValue::S(value));
+        self
+    }
+
+    /// A page of at most `limit`, read by `read`, the next cursor `cursor_of` its last.
+    pub(crate) async fn page<T>(
+        self,
+        table: &Table,
+        limit: usize,
+        read: impl Fn(&HashMap<String, AttributeValue>) -> Result<T, StoreError>,
+        cursor_of: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, StoreError> {
+        let query = table
+            .client
+            .query()
+            .table_name(&table.name)
+            .index_name(self.index)
+            .key_condition_expression(self.condition)
+            .set_filter_expression((!self.filters.is_empty()).then(|| self.filters.join(" AND ")))
+            .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
+            .set_expression_attribute_values(Some(self.values));
+        newest_first(query, limit, read, cursor_of).await
+    }
 }

@@ -21,7 +21,7 @@ use shared::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use shared::requests::model::{Request, RequestEvent, RequestId};
 
 use crate::items::{Item, Table, json, key, n, parse, refused, s};
-use crate::pages::newest_first;
+use crate::pages::Listing;
 use crate::state::unavailable;
 
 const MAX_PAGE: usize = 500;
@@ -271,46 +271,24 @@ impl RequestStore for DynamoRequestStore {
             (None, Some(team)) => ("gsi2", format!("owner#{team}")),
             (None, None) => ("gsi3", "requests".to_owned()),
         };
-        let mut condition = format!("{index}pk = :p");
-        let mut values = HashMap::from([(":p".to_owned(), s(partition_key))]);
-        if let Some(cursor) = &query.cursor {
-            condition.push_str(&format!(" AND {index}sk < :cursor"));
-            values.insert(":cursor".to_owned(), s(cursor.clone()));
-        }
-        let mut filters = Vec::new();
-        let mut names = HashMap::new();
+        let mut listing = Listing::new(index, partition_key, query.cursor.as_deref());
         if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
-            filters.push("gsi2pk = :owner");
-            values.insert(":owner".to_owned(), s(format!("owner#{team}")));
+            listing = listing.filter("gsi2pk", "=", format!("owner#{team}"));
         }
         if let Some(status) = query.status {
-            filters.push("#status = :status");
-            names.insert("#status".to_owned(), "status".to_owned());
-            values.insert(":status".to_owned(), s(status.as_str()));
+            listing = listing.filter("status", "=", status.as_str().to_owned());
         }
         if let Some(target) = &query.target {
-            filters.push("#target = :target");
-            names.insert("#target".to_owned(), "target".to_owned());
-            values.insert(":target".to_owned(), s(target.clone()));
+            listing = listing.filter("target", "=", target.clone());
         }
-        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
-        let request = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name(index)
-            .key_condition_expression(condition)
-            .set_filter_expression(filter)
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values(Some(values));
-        newest_first(
-            request,
-            limit,
-            |item| parse(item, "request"),
-            |r: &Request| r.id.to_string(),
-        )
-        .await
+        listing
+            .page(
+                &self.table,
+                limit,
+                |item| parse(item, "request"),
+                |r: &Request| r.id.to_string(),
+            )
+            .await
     }
 
     async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError> {

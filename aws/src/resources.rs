@@ -8,8 +8,6 @@
 //! - Its history entries are items `sk = "ch#<serial>"` in the same partition, written in
 //!   the transaction that writes the record.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
@@ -17,7 +15,7 @@ use shared::ports::{Page, ResourceQuery, ResourceStore, StoreError};
 use shared::resources::model::{Resource, ResourceChange, ResourceStatus};
 
 use crate::items::{Item, Table, json, key, n, parse, s};
-use crate::pages::newest_first;
+use crate::pages::Listing;
 
 const MAX_PAGE: usize = 1000;
 const LIVE: &str = "resources";
@@ -149,51 +147,26 @@ impl ResourceStore for DynamoResourceStore {
                 listed_in(query.status.unwrap_or(ResourceStatus::Ready)).to_owned(),
             ),
         };
-        let mut condition = format!("{index}pk = :p");
-        let mut values = HashMap::from([(":p".to_owned(), s(partition_key))]);
-        if let Some(cursor) = &query.cursor {
-            condition.push_str(&format!(" AND {index}sk < :cursor"));
-            values.insert(":cursor".to_owned(), s(cursor.clone()));
-        }
-        let mut filters = Vec::new();
-        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
+        let mut listing = Listing::new(index, partition_key, query.cursor.as_deref());
         if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
-            filters.push("gsi2pk = :owner");
-            values.insert(":owner".to_owned(), s(format!("res-owner#{team}")));
+            listing = listing.filter("gsi2pk", "=", format!("res-owner#{team}"));
         }
-        match query.status {
-            Some(status) => {
-                filters.push("#status = :status");
-                values.insert(":status".to_owned(), s(status.as_str()));
-            }
+        listing = match query.status {
+            Some(status) => listing.filter("status", "=", status.as_str().to_owned()),
             // Tombstones only when asked for.
-            None => {
-                filters.push("#status <> :status");
-                values.insert(":status".to_owned(), s(ResourceStatus::Deleted.as_str()));
-            }
-        }
+            None => listing.filter("status", "<>", ResourceStatus::Deleted.as_str().to_owned()),
+        };
         if let Some(item) = &query.item {
-            filters.push("#item = :item");
-            names.insert("#item".to_owned(), "item".to_owned());
-            values.insert(":item".to_owned(), s(item.clone()));
+            listing = listing.filter("item", "=", item.clone());
         }
-        let request = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name(index)
-            .key_condition_expression(condition)
-            .filter_expression(filters.join(" AND "))
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values));
-        newest_first(
-            request,
-            limit,
-            |item| parse(item, "resource"),
-            |r: &Resource| r.id.clone(),
-        )
-        .await
+        listing
+            .page(
+                &self.table,
+                limit,
+                |item| parse(item, "resource"),
+                |r: &Resource| r.id.clone(),
+            )
+            .await
     }
 
     async fn history(&self, id: &str) -> Result<Vec<ResourceChange>, StoreError> {

@@ -279,7 +279,7 @@ impl Workflows for StepFunctions {
             Ok(_) => return Ok(arn),
             Err(e) if code(&e) == Some("StateMachineDoesNotExist") => {}
             Err(e) if code(&e) == Some("InvalidDefinition") => {
-                return Err(refused(e.as_service_error().map_or(&e as _, |s| s as _)));
+                return Err(refused(&e));
             }
             Err(e) => return Err(unavailable("UpdateStateMachine", &e)),
         }
@@ -293,9 +293,7 @@ impl Workflows for StepFunctions {
             .await
         {
             Ok(out) => Ok(out.state_machine_arn().to_owned()),
-            Err(e) if code(&e) == Some("InvalidDefinition") => {
-                Err(refused(e.as_service_error().map_or(&e as _, |s| s as _)))
-            }
+            Err(e) if code(&e) == Some("InvalidDefinition") => Err(refused(&e)),
             Err(e) => Err(unavailable("CreateStateMachine", &e)),
         }
     }
