@@ -3,7 +3,6 @@
 //! passed to the next, the timeline follows each component, and a late failure rolls the
 //! completed components back in reverse order.
 
-use std::path::Path;
 use std::time::Duration;
 
 use orchestrator_tests::app::{App, sandbox_config};
@@ -152,28 +151,11 @@ async fn the_application_stack_is_provisioned_in_order_with_outputs_passed_along
     app.running.stop().await.unwrap();
 }
 
-/// Adds a rollback action to the example EKS cluster item that calls `teardownUrl`,
-/// so every component of the application stack has something to undo.
-fn with_cluster_rollback(catalog: &Path) {
-    let file = catalog.join("items/compute/eks-cluster.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let rollback = r#"      rollback:
-        - id: undoCluster
-          type: rest
-          with:
-            method: DELETE
-            url: "{{environment.teardownUrl}}/clusters/{{outputs.describe.clusterName}}"
-            successStatus: [204]
-      deprovision:
-"#;
-    std::fs::write(&file, text.replacen("      deprovision:\n", rollback, 1)).unwrap();
-}
-
 #[tokio::test]
 async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
-    with_cluster_rollback(&catalog);
+    orchestrator_tests::with_cluster_rollback(&catalog);
     let target = MockServer::start().await;
     // The secrets broker refuses the secret: the last component fails for good.
     Mock::given(method("POST"))

@@ -40,6 +40,15 @@ struct Stack {
 }
 
 async fn stack() -> Option<Stack> {
+    stack_with(|_| {}, serde_json::Map::new()).await
+}
+
+/// A stack whose example catalog is changed by `edit` before it goes live, with
+/// `environment` added to the template variables (target URLs).
+async fn stack_with(
+    edit: impl FnOnce(&std::path::Path),
+    environment: serde_json::Map<String, Value>,
+) -> Option<Stack> {
     if std::env::var_os("RUST_LOG").is_some() {
         functions::init_logs();
     }
@@ -50,8 +59,14 @@ async fn stack() -> Option<Stack> {
     let prefix = format!("t{}/", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let services = shared::sandbox::services::start().await.unwrap();
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    // JIRA for the actions that open a ticket (the webhook back to the api is not wired:
+    // nothing here resolves a ticket).
+    let jira = shared::sandbox::jira::start_jira("http://127.0.0.1:9/webhooks/jira".into())
+        .await
+        .unwrap();
     let github = ("github-token".to_owned(), services.github_token.clone());
-    for (name, value) in services.secrets.iter().chain([&github]) {
+    let jira_token = ("jira-token".to_owned(), "sandbox-jira-token".to_owned());
+    for (name, value) in services.secrets.iter().chain([&github, &jira_token]) {
         secrets
             .create_secret()
             .name(format!("{prefix}{name}"))
@@ -60,6 +75,8 @@ async fn stack() -> Option<Stack> {
             .await
             .unwrap();
     }
+    let mut variables = services.environment.clone();
+    variables.extend(environment);
     let mut environment: Vec<(String, String)> = vec![
         ("ORCHESTRATOR_REGION".into(), REGION.into()),
         ("ORCHESTRATOR_TABLE".into(), table),
@@ -78,17 +95,19 @@ async fn stack() -> Option<Stack> {
         ("ORCHESTRATOR_SECRETS_PREFIX".into(), prefix),
     ];
     let document = json!({
-        "environment": services.environment,
+        "environment": variables,
         "stage": "dev",
         "github": {"apiUrl": services.github_api_url},
+        "jira": {"url": jira.url, "email": "orchestrator@example.com"},
     });
     environment.push(("ORCHESTRATOR_CONFIG_JSON".into(), document.to_string()));
     let config = Config::from_environment(environment).unwrap();
     let deployment = Arc::new(Deployment::start(config, &sdk).await.unwrap());
     // What an ingestion would have made live.
     let dir = tempfile::tempdir().unwrap();
-    let snapshot =
-        CatalogSnapshot::from_dir(&orchestrator_tests::fast_example_catalog(dir.path())).unwrap();
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    edit(&catalog);
+    let snapshot = CatalogSnapshot::from_dir(&catalog).unwrap();
     shared::ingest::deploy(deployment.assembly.app.workflows.as_ref(), &snapshot)
         .await
         .unwrap();
@@ -298,10 +317,13 @@ async fn the_api_handler_serves_http_api_events_as_the_gateway_authorized_them()
 #[tokio::test]
 async fn a_bundle_runs_on_step_functions_with_the_worker_handler_answering_its_tasks() {
     let Some(stack) = stack().await else { return };
-    // Every component of this bundle heartbeats while it works; app-stack's database
-    // (which may fall back to a person) has no HeartbeatSeconds, and moto refuses
-    // a heartbeat to such a task (see docs/aws-adapters.md).
-    let created = stack.submit(json!({"bundle": "event-pipeline", "fields": {"eventName": "order-placed", "consumer": "billing"}})).await;
+    // The database component may fall back to a person, so its task has no
+    // HeartbeatSeconds and the worker sends it no heartbeat (Step Functions would refuse it).
+    let created = stack
+        .submit(
+            json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}}),
+        )
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let done = stack.work_until_done(&id).await;
     assert_eq!(
@@ -364,4 +386,94 @@ async fn the_reconciler_handler_runs_a_pass_on_a_scheduled_event() {
     assert_eq!(report["drift"]["checked"], 1, "{report}");
     assert_eq!(report["drift"]["failed"], 0, "{report}");
     assert_eq!(report["drift"]["drifted"], 0, "{report}");
+}
+
+#[tokio::test]
+async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails() {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let target = MockServer::start().await;
+    // The secrets broker refuses the secret: the last component fails for good.
+    Mock::given(method("POST"))
+        .and(path("/v1/secrets"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"message": "namespace quota exceeded"})),
+        )
+        .expect(1)
+        .mount(&target)
+        .await;
+    // The cluster's rollback, run once by the undo task.
+    Mock::given(method("DELETE"))
+        .and(path_regex("^/clusters/.+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&target)
+        .await;
+    let mut environment = serde_json::Map::new();
+    environment.insert("secretsBrokerUrl".into(), json!(target.uri()));
+    environment.insert("teardownUrl".into(), json!(target.uri()));
+    let Some(stack) = stack_with(orchestrator_tests::with_cluster_rollback, environment).await
+    else {
+        return;
+    };
+    let created = stack
+        .submit(
+            json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let failed = stack.work_until_done(&id).await;
+    let timeline = stack.timeline(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed}\n{timeline:#}");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("appSecret: ") && reason.contains("422"),
+        "the reason names the component and what went wrong: {reason}"
+    );
+    assert!(
+        reason.ends_with("(2 completed components were rolled back; see the timeline)"),
+        "{reason}"
+    );
+    // Undone in reverse dependency order, by the undo tasks of the execution on moto.
+    let rolled_back: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "component_rolled_back")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(
+        rolled_back,
+        ["database: rolled back", "cluster: rolled back"],
+        "{timeline:#}"
+    );
+
+    let (status, execution) = stack
+        .call(
+            "GET",
+            &format!("/requests/{id}/execution"),
+            None,
+            Some("alice"),
+        )
+        .await;
+    assert_eq!(status, 200, "{execution}");
+    assert_eq!(execution["execution"]["status"], "FAILED", "{execution}");
+    let entered: Vec<&str> = execution["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "TaskStateEntered")
+        .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
+        .collect();
+    let undo_database = entered.iter().position(|s| *s == "Undo database");
+    let undo_cluster = entered.iter().position(|s| *s == "Undo cluster");
+    assert!(
+        undo_database.is_some() && undo_database < undo_cluster,
+        "{entered:?}"
+    );
+    // Nothing of the failed stack is recorded as provisioned.
+    let (_, resources) = stack.call("GET", "/resources", None, Some("alice")).await;
+    assert_eq!(resources["items"], json!([]), "{resources}");
+    target.verify().await;
 }

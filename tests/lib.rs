@@ -103,6 +103,23 @@ pub fn fast_example_catalog(dir: &std::path::Path) -> PathBuf {
     to
 }
 
+/// Adds a rollback action to the example EKS cluster item that calls `teardownUrl`,
+/// so every component of the application stack has something to undo.
+pub fn with_cluster_rollback(catalog: &std::path::Path) {
+    let file = catalog.join("items/compute/eks-cluster.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rollback = r#"      rollback:
+        - id: undoCluster
+          type: rest
+          with:
+            method: DELETE
+            url: "{{environment.teardownUrl}}/clusters/{{outputs.describe.clusterName}}"
+            successStatus: [204]
+      deprovision:
+"#;
+    std::fs::write(&file, text.replacen("      deprovision:\n", rollback, 1)).unwrap();
+}
+
 fn fast_intervals(dir: &std::path::Path) {
     for entry in std::fs::read_dir(dir).expect("readable directory") {
         let path = entry.expect("directory entry").path();

@@ -180,11 +180,14 @@ fn a_manual_component_waits_for_its_ticket_without_a_heartbeat() {
     let task = state(&definition, "Provision a");
     assert_eq!(task["TimeoutSeconds"], 3 * 86_400);
     assert!(task.get("HeartbeatSeconds").is_none());
+    // Step Functions refuses a heartbeat to such a task, so the worker is told not to send one.
+    assert!(task["Parameters"]["MessageBody"].get("heartbeat").is_none());
     // An automated item's task is heartbeated by the worker.
     let automated = compile(&bundle_of("shape", &[("a", &[])], "stop"));
     let task = state(&automated, "Provision a");
     assert_eq!(task["TimeoutSeconds"], 3600);
     assert_eq!(task["HeartbeatSeconds"], asl::HEARTBEAT_SECS);
+    assert_eq!(task["Parameters"]["MessageBody"]["heartbeat"], true);
 }
 
 #[test]

@@ -95,6 +95,10 @@ pub struct TaskMessage {
     /// The failure being handled: `{"Error": ..., "Cause": ...}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// The task has `HeartbeatSeconds`: long work heartbeats it. Step Functions refuses a
+    /// heartbeat to a task without one, so the worker sends none there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heartbeat: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -539,9 +543,16 @@ fn task(
         json!(timeout.min(MAX_TIMEOUT_SECS)),
     );
     // Step Functions requires a heartbeat shorter than the timeout; a task that short
-    // needs none.
+    // needs none. The message tells the worker whether to heartbeat.
     if let Some(h) = heartbeat.filter(|&h| h < timeout) {
         state.insert("HeartbeatSeconds".into(), json!(h));
+        if let Some(body) = state
+            .get_mut("Parameters")
+            .and_then(|p| p.get_mut("MessageBody"))
+            .and_then(Value::as_object_mut)
+        {
+            body.insert("heartbeat".into(), json!(true));
+        }
     }
     state
 }

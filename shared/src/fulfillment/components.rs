@@ -143,6 +143,10 @@ impl Worker {
                     .send_task_failure(token, &error, &cause)
                     .await
             }
+            // A task without `HeartbeatSeconds` is bounded by its timeout alone.
+            Ok(TaskOutcome::Later(after)) if !task.heartbeat => {
+                return Disposition::Continue(after);
+            }
             Ok(TaskOutcome::Later(after)) => {
                 match self.workflows.send_task_heartbeat(token).await {
                     Ok(()) => return Disposition::Continue(after),
@@ -623,12 +627,16 @@ impl Worker {
             .and_then(|e| e.get("Error"))
             .and_then(Value::as_str)
             .unwrap_or("States.TaskFailed");
-        let cause = error
+        let given = error
             .and_then(|e| e.get("Cause"))
             .and_then(Value::as_str)
-            .unwrap_or("no cause given");
+            .filter(|c| !c.trim().is_empty());
+        let cause = match given {
+            Some(cause) => cause.to_owned(),
+            None => self.recorded_cause(&id, name).await?,
+        };
         let mut reason = if [FAILED_ERROR, ENDED_ERROR, REJECTED_ERROR].contains(&name) {
-            cause.to_owned()
+            cause
         } else {
             format!("{name}: {cause}")
         };
@@ -670,6 +678,26 @@ impl Worker {
             Err(e) => return Err(e),
         }
         Ok(TaskOutcome::Succeeded(json!({})))
+    }
+
+    /// Why the request failed when the execution's error carries no cause (a timeout, or
+    /// an engine that drops the cause of SendTaskFailure): the last component failure the
+    /// worker recorded on the timeline, else what the error's name means.
+    async fn recorded_cause(&self, id: &RequestId, name: &str) -> Result<String, RequestError> {
+        let events = self.requests.store.events(id).await?;
+        let recorded = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "component_failed")
+            .and_then(|e| e.message.clone());
+        Ok(recorded.unwrap_or_else(|| {
+            match name {
+                "States.Timeout" => "a component did not finish within its time",
+                "States.HeartbeatTimeout" => "a component stopped reporting progress",
+                _ => "no cause given",
+            }
+            .to_owned()
+        }))
     }
 }
 
