@@ -29,6 +29,46 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// Every metric line the functions in this test binary wrote, in Embedded Metric Format
+/// (the sink `Deployment::from_lambda_environment` installs writes them to stdout).
+#[derive(Clone, Default)]
+struct Metrics(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Metrics {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn metrics() -> &'static Metrics {
+    static METRICS: std::sync::OnceLock<Metrics> = std::sync::OnceLock::new();
+    METRICS.get_or_init(|| {
+        let metrics = Metrics::default();
+        shared::metrics::install(Box::new(shared::metrics::Emf::to(
+            "Orchestrator/test",
+            Box::new(metrics.clone()),
+        )));
+        metrics
+    })
+}
+
+impl Metrics {
+    /// The sum of metric `name`'s values on the lines whose dimensions include `with`.
+    fn sum(&self, name: &str, with: &[(&str, &str)]) -> u64 {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == name)
+            .filter(|l| with.iter().all(|(k, v)| l[*k] == *v))
+            .filter_map(|l| l[name].as_u64())
+            .sum()
+    }
+}
+
 /// A deployment on fresh AWS resources on moto, serving the example catalog (as if
 /// ingested), its provisioning targets stood in for by the sandbox's services.
 struct Stack {
@@ -52,6 +92,7 @@ async fn stack_with(
     if std::env::var_os("RUST_LOG").is_some() {
         functions::init_logs();
     }
+    metrics();
     let moto = moto().await?;
     let sdk = aws::for_endpoint(&moto.endpoint, REGION).await;
     let table = create_table(&sdk).await;
@@ -221,7 +262,7 @@ impl Stack {
             .collect();
         let event = serde_json::from_value(json!({"Records": records})).unwrap();
         let response = worker::handle(
-            &self.deployment.assembly.worker,
+            &self.deployment,
             LambdaEvent::new(event, Context::default()),
         )
         .await;
@@ -386,6 +427,7 @@ async fn the_reconciler_handler_runs_a_pass_on_a_scheduled_event() {
     assert_eq!(report["drift"]["checked"], 1, "{report}");
     assert_eq!(report["drift"]["failed"], 0, "{report}");
     assert_eq!(report["drift"]["drifted"], 0, "{report}");
+    assert!(metrics().sum("ResourcesChecked", &[]) >= 1);
 }
 
 #[tokio::test]
@@ -471,6 +513,20 @@ async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails()
     assert!(
         undo_database.is_some() && undo_database < undo_cluster,
         "{entered:?}"
+    );
+    // What CloudWatch would count from the functions' log lines.
+    let metrics = metrics();
+    assert!(metrics.sum("ExecutionsFailed", &[]) >= 1);
+    assert!(metrics.sum("Requests", &[("Status", "failed")]) >= 1);
+    assert!(
+        metrics.sum("Actions", &[("ActionType", "rest"), ("Outcome", "failed")]) >= 1,
+        "the secrets broker's refusal"
+    );
+    assert!(
+        metrics.sum(
+            "Actions",
+            &[("ActionType", "rest"), ("Outcome", "succeeded")]
+        ) >= 1
     );
     // Nothing of the failed stack is recorded as provisioned.
     let (_, resources) = stack.call("GET", "/resources", None, Some("alice")).await;

@@ -6,8 +6,7 @@
 //! in another function.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -23,9 +22,6 @@ use crate::Deployment;
 #[derive(Clone)]
 struct Gateway {
     deployment: Arc<Deployment>,
-    /// When the live catalog version was last looked at.
-    checked: Arc<Mutex<Instant>>,
-    every: Duration,
     groups_claim: String,
 }
 
@@ -37,13 +33,10 @@ pub async fn serve() -> Result<(), lambda_http::Error> {
 
 /// The router the api and ingest functions serve.
 pub fn app(deployment: Arc<Deployment>) -> axum::Router {
-    let every = Duration::from_secs(deployment.config.aws.catalog_refresh_seconds);
     let groups_claim = deployment.config.aws.groups_claim.clone();
     let router = shared::http::router(deployment.assembly.app.clone());
     let gateway = Gateway {
         deployment,
-        checked: Arc::new(Mutex::new(Instant::now())),
-        every,
         groups_claim,
     };
     router.layer(axum::middleware::from_fn_with_state(gateway, from_gateway))
@@ -100,18 +93,7 @@ async fn from_gateway(
             request.extensions_mut().insert(Authenticated(principal));
         }
     }
-    let due = {
-        let mut checked = gateway.checked.lock().unwrap_or_else(|p| p.into_inner());
-        if checked.elapsed() >= gateway.every {
-            *checked = Instant::now();
-            true
-        } else {
-            false
-        }
-    };
-    if due && let Err(e) = gateway.deployment.refresh_catalog().await {
-        tracing::warn!(error = %e, "could not look at the live catalog version; serving the one in hand");
-    }
+    gateway.deployment.refresh_catalog_when_due().await;
     next.run(request).await
 }
 

@@ -8,8 +8,8 @@ pub mod api;
 pub mod schedule;
 pub mod worker;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use shared::adapters::local::LocalCatalog;
 use shared::assembly::{Assembly, Ports, assemble};
@@ -29,6 +29,8 @@ pub struct Deployment {
     pub assembly: Assembly,
     /// The catalog this process serves, refreshed from the live version ingestion keeps.
     pub catalog: Arc<LocalCatalog>,
+    /// When the live catalog version was last looked at (see `refresh_catalog_when_due`).
+    checked: Mutex<Instant>,
 }
 
 impl Deployment {
@@ -38,6 +40,9 @@ impl Deployment {
     pub async fn from_lambda_environment() -> Result<Deployment, String> {
         init_logs();
         let config = Config::from_environment(std::env::vars())?;
+        shared::metrics::install(Box::new(shared::metrics::Emf::stdout(
+            config.aws.metrics_namespace.clone(),
+        )));
         let sdk = aws::from_environment().await;
         Deployment::start(config, &sdk).await
     }
@@ -103,7 +108,26 @@ impl Deployment {
             config,
             assembly,
             catalog,
+            checked: Mutex::new(Instant::now()),
         })
+    }
+
+    /// [`refresh_catalog`](Self::refresh_catalog) if `aws.catalogRefreshSeconds` passed
+    /// since the last look (the api function, where it costs a read on a caller's time).
+    /// A failure leaves the version in hand served.
+    pub async fn refresh_catalog_when_due(&self) {
+        let every = Duration::from_secs(self.config.aws.catalog_refresh_seconds);
+        let due = {
+            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+            let due = checked.elapsed() >= every;
+            if due {
+                *checked = Instant::now();
+            }
+            due
+        };
+        if due && let Err(e) = self.refresh_catalog().await {
+            tracing::warn!(error = %e, "could not look at the live catalog version; serving the one in hand");
+        }
     }
 
     /// Serves the version ingestion made live, if it is not the one served: `true` when

@@ -4,12 +4,11 @@
 //! the queue to come back are reported as the batch's failures, so Lambda deletes only
 //! the others (`ReportBatchItemFailures`).
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use shared::fulfillment::worker::Worker;
 use shared::ports::Message;
+
+use crate::Deployment;
 
 /// The queue message an SQS event record is.
 fn message(record: &aws_lambda_events::event::sqs::SqsMessage) -> Option<Message> {
@@ -25,7 +24,13 @@ fn message(record: &aws_lambda_events::event::sqs::SqsMessage) -> Option<Message
     })
 }
 
-pub async fn handle(worker: &Arc<Worker>, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+/// Handles a batch on the catalog version live now: one read per batch, so a request for
+/// an item ingestion just added never meets a worker that has not heard of it.
+pub async fn handle(deployment: &Deployment, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+    if let Err(e) = deployment.refresh_catalog().await {
+        tracing::warn!(error = %e, "could not look at the live catalog version; working on the one in hand");
+    }
+    let worker = &deployment.assembly.worker;
     let mut response = SqsBatchResponse::default();
     let mut batch = Vec::new();
     for record in &event.payload.records {

@@ -64,6 +64,8 @@ pub struct AwsConfig {
     pub catalog_refresh_seconds: u64,
     /// The JWT claim that lists a caller's groups (`cognito:groups` for Cognito).
     pub groups_claim: String,
+    /// The CloudWatch namespace of the functions' metrics (Embedded Metric Format).
+    pub metrics_namespace: String,
 }
 
 impl Default for AwsConfig {
@@ -79,6 +81,7 @@ impl Default for AwsConfig {
             secrets_prefix: "orchestrator/".to_owned(),
             catalog_refresh_seconds: 15,
             groups_claim: "groups".to_owned(),
+            metrics_namespace: "Orchestrator".to_owned(),
         }
     }
 }
@@ -250,6 +253,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("ORCHESTRATOR_SECRETS_PREFIX", "aws.secretsPrefix"),
     ("ORCHESTRATOR_GROUPS_CLAIM", "aws.groupsClaim"),
+    ("ORCHESTRATOR_METRICS_NAMESPACE", "aws.metricsNamespace"),
 ];
 
 /// The environment variable holding a whole configuration document (JSON) where there
@@ -323,7 +327,12 @@ impl Config {
         Ok(())
     }
 
+    /// Applies one `ORCHESTRATOR_*` variable. An empty one counts as unset: CloudFormation
+    /// passes an optional parameter left out as an empty string.
     fn apply_env(&mut self, name: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
         match name {
             "ORCHESTRATOR_LISTEN" => self.listen = value,
             "ORCHESTRATOR_CATALOG_DIR" => self.catalog_dir = value.into(),
@@ -349,6 +358,7 @@ impl Config {
             "ORCHESTRATOR_STATE_MACHINE_PREFIX" => self.aws.state_machine_prefix = value,
             "ORCHESTRATOR_SECRETS_PREFIX" => self.aws.secrets_prefix = value,
             "ORCHESTRATOR_GROUPS_CLAIM" => self.aws.groups_claim = value,
+            "ORCHESTRATOR_METRICS_NAMESPACE" => self.aws.metrics_namespace = value,
             _ => {}
         }
     }
@@ -375,6 +385,23 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.jira.url.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(config.auth.admin_group, "platform-admins");
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        // What the SAM template passes for an optional parameter left out.
+        let vars = [
+            ("ORCHESTRATOR_JIRA_URL", ""),
+            ("ORCHESTRATOR_JIRA_EMAIL", ""),
+            ("ORCHESTRATOR_GITHUB_API_URL", ""),
+            ("ORCHESTRATOR_TABLE", "orchestrator-dev-Table"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = Config::from_environment(vars).unwrap();
+        assert_eq!(config.jira.url, None);
+        assert_eq!(config.jira.email, None);
+        assert_eq!(config.github.api_url, GithubConfig::default().api_url);
+        assert_eq!(config.aws.table, "orchestrator-dev-Table");
     }
 
     #[test]

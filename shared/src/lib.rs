@@ -11,6 +11,7 @@ pub mod http;
 pub mod ingest;
 pub mod integrations;
 pub mod local;
+pub mod metrics;
 pub mod parallel;
 pub mod ports;
 pub mod requests;

@@ -3,13 +3,13 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let deployment = orchestrator_functions::Deployment::from_lambda_environment().await?;
-    let worker = deployment.assembly.worker.clone();
+    let deployment =
+        std::sync::Arc::new(orchestrator_functions::Deployment::from_lambda_environment().await?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        let worker = worker.clone();
+        let deployment = deployment.clone();
         async move {
             Ok::<_, lambda_runtime::Error>(
-                orchestrator_functions::worker::handle(&worker, event).await,
+                orchestrator_functions::worker::handle(&deployment, event).await,
             )
         }
     }))

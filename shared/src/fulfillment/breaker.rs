@@ -207,19 +207,25 @@ impl Breakers {
 
     pub async fn failure(&self, host: &str) -> Result<(), StoreError> {
         let (threshold, cooldown) = (self.threshold, self.cooldown);
-        self.update(host, |b, now| {
-            let failures = b.failures.saturating_add(1);
-            let open = b.state == State::HalfOpen || failures >= threshold;
-            (
-                Some(Breaker {
-                    state: if open { State::Open } else { State::Closed },
-                    failures,
-                    until: open.then(|| now + cooldown),
-                }),
-                (),
-            )
-        })
-        .await
+        let opened = self
+            .update(host, |b, now| {
+                let failures = b.failures.saturating_add(1);
+                let open = b.state == State::HalfOpen || failures >= threshold;
+                (
+                    Some(Breaker {
+                        state: if open { State::Open } else { State::Closed },
+                        failures,
+                        until: open.then(|| now + cooldown),
+                    }),
+                    open && b.state != State::Open,
+                )
+            })
+            .await?;
+        if opened {
+            tracing::warn!(host, "circuit breaker opened");
+            crate::metrics::count(crate::metrics::BREAKERS_OPENED, &[("Host", host)], 1);
+        }
+        Ok(())
     }
 
     pub async fn get(&self, host: &str) -> Result<Breaker, StoreError> {

@@ -674,6 +674,10 @@ impl Worker {
             )
             .await;
         match result {
+            // Counted once: a redelivered task finds the request ended already.
+            Ok(_) if !request.status.is_terminal() => {
+                crate::metrics::count(crate::metrics::EXECUTIONS_FAILED, &[], 1)
+            }
             Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
             Err(e) => return Err(e),
         }

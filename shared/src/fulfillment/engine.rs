@@ -372,6 +372,19 @@ impl Engine {
             let step = self
                 .step(run, list, action, &key, &mut exec, version, &outputs, notes)
                 .await?;
+            let outcome = match &step {
+                None => Some("succeeded"),
+                Some(Progress::Failed { .. }) => Some("failed"),
+                Some(_) => None,
+            };
+            if let Some(outcome) = outcome {
+                let kind = action.config.action_type();
+                crate::metrics::count(
+                    crate::metrics::ACTIONS,
+                    &[("ActionType", kind.as_str()), ("Outcome", outcome)],
+                    1,
+                );
+            }
             match step {
                 None => {
                     outputs.insert(action.id.clone(), Value::Object(exec.outputs));

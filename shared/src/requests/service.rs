@@ -132,6 +132,11 @@ impl RequestService {
         };
         match self.store.create(&request, &event).await? {
             Created::New => {
+                crate::metrics::count(
+                    crate::metrics::REQUESTS,
+                    &[("Status", RequestStatus::Submitted.as_str())],
+                    1,
+                );
                 self.enqueue(request.id).await?;
                 Ok((request, true))
             }
@@ -409,7 +414,14 @@ impl RequestService {
                 self.end(&request).await?;
             }
             match self.store.update(&request, &event).await {
-                Ok(()) => return Ok(request),
+                Ok(()) => {
+                    crate::metrics::count(
+                        crate::metrics::REQUESTS,
+                        &[("Status", next.as_str())],
+                        1,
+                    );
+                    return Ok(request);
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }

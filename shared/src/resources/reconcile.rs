@@ -100,6 +100,12 @@ impl Reconciler {
                 }
             }
         }
+        crate::metrics::count(
+            crate::metrics::RESOURCES_CHECKED,
+            &[],
+            report.checked as u64,
+        );
+        crate::metrics::count(crate::metrics::DRIFT_FOUND, &[], report.drifted as u64);
         Ok(report)
     }
 

@@ -1,0 +1,182 @@
+//! Operational metrics: requests by status, action outcomes, circuit breakers opened,
+//! drift found, executions failed.
+//!
+//! The code counts through [`count`]; where the counts go is decided once per process by
+//! [`install`]. The Lambdas install [`Emf`], which writes each count to stdout in
+//! CloudWatch's Embedded Metric Format, so CloudWatch Logs turns the log line into a metric
+//! without an API call on the request path. Local mode installs nothing and counting costs
+//! a load and a branch.
+//!
+//! Dimensions are few and bounded (a status, an action type, an outcome, a host): never a
+//! request id or anything a requester types.
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+/// Requests that reached a status (dimension `Status`).
+pub const REQUESTS: &str = "Requests";
+/// Actions that ended (dimensions `ActionType`, `Outcome`: succeeded or failed).
+pub const ACTIONS: &str = "Actions";
+/// Circuit breakers that opened (dimension `Host`).
+pub const BREAKERS_OPENED: &str = "BreakersOpened";
+/// Resources found drifted by a reconciliation pass.
+pub const DRIFT_FOUND: &str = "DriftFound";
+/// Resources a reconciliation pass verified.
+pub const RESOURCES_CHECKED: &str = "ResourcesChecked";
+/// Executions of a bundle's or an item's state machine that failed.
+pub const EXECUTIONS_FAILED: &str = "ExecutionsFailed";
+
+/// One count: a metric's name, its dimensions and how many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Count<'a> {
+    pub name: &'a str,
+    pub dimensions: &'a [(&'a str, &'a str)],
+    pub value: u64,
+}
+
+/// Where counts go.
+pub trait Sink: Send + Sync {
+    fn record(&self, count: &Count<'_>);
+}
+
+static SINK: OnceLock<Box<dyn Sink>> = OnceLock::new();
+
+/// Sends this process's counts to `sink` from now on. Only the first call counts: a
+/// process has one place its metrics go. `false` if a sink was installed already.
+pub fn install(sink: Box<dyn Sink>) -> bool {
+    SINK.set(sink).is_ok()
+}
+
+/// Counts `value` of metric `name` with `dimensions`, if a sink is installed.
+pub fn count(name: &str, dimensions: &[(&str, &str)], value: u64) {
+    if let Some(sink) = SINK.get() {
+        sink.record(&Count {
+            name,
+            dimensions,
+            value,
+        });
+    }
+}
+
+/// CloudWatch Embedded Metric Format: one JSON line per count, with the `_aws` metadata
+/// that names the namespace, the dimension set and the metric, and the values at the root.
+pub struct Emf {
+    namespace: String,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Emf {
+    /// Writes to stdout, where Lambda's log capture picks it up.
+    pub fn stdout(namespace: impl Into<String>) -> Emf {
+        Emf::to(namespace, Box::new(std::io::stdout()))
+    }
+
+    pub fn to(namespace: impl Into<String>, out: Box<dyn Write + Send>) -> Emf {
+        Emf {
+            namespace: namespace.into(),
+            out: Mutex::new(out),
+        }
+    }
+
+    /// The log line of `count` at `millis` since the epoch.
+    pub fn line(&self, count: &Count<'_>, millis: u128) -> Value {
+        let names: Vec<&str> = count.dimensions.iter().map(|(k, _)| *k).collect();
+        let mut root = Map::new();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": u64::try_from(millis).unwrap_or(u64::MAX),
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [names],
+                    "Metrics": [{"Name": count.name, "Unit": "Count"}],
+                }],
+            }),
+        );
+        for (name, value) in count.dimensions {
+            root.insert((*name).into(), json!(value));
+        }
+        root.insert(count.name.into(), json!(count.value));
+        Value::Object(root)
+    }
+}
+
+impl Sink for Emf {
+    fn record(&self, count: &Count<'_>) {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let mut line = self.line(count, millis).to_string();
+        line.push('\n');
+        // One write per line, so log lines written beside it are never interleaved.
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_count_is_one_line_of_embedded_metric_format() {
+        let buffer = Buffer::default();
+        let emf = Emf::to("Orchestrator/dev", Box::new(buffer.clone()));
+        emf.record(&Count {
+            name: ACTIONS,
+            dimensions: &[("ActionType", "rest"), ("Outcome", "failed")],
+            value: 1,
+        });
+        emf.record(&Count {
+            name: DRIFT_FOUND,
+            dimensions: &[],
+            value: 3,
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        // The shape CloudWatch's specification asks for: the metadata under `_aws`, each
+        // dimension and metric a member of the root.
+        let first = &lines[0];
+        let directive = &first["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Orchestrator/dev");
+        assert_eq!(directive["Dimensions"], json!([["ActionType", "Outcome"]]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "Actions", "Unit": "Count"}])
+        );
+        assert!(first["_aws"]["Timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+        assert_eq!(first["ActionType"], "rest");
+        assert_eq!(first["Outcome"], "failed");
+        assert_eq!(first["Actions"], 1);
+        // No dimensions: one empty dimension set, the metric across the namespace.
+        assert_eq!(
+            lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert_eq!(lines[1]["DriftFound"], 3);
+    }
+}
