@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use orchestrator_tests::app::{App, sandbox_config};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn app_stack_request() -> Value {
     json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}})
@@ -156,23 +154,7 @@ async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
     orchestrator_tests::with_cluster_rollback(&catalog);
-    let target = MockServer::start().await;
-    // The secrets broker refuses the secret: the last component fails for good.
-    Mock::given(method("POST"))
-        .and(path("/v1/secrets"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"message": "namespace quota exceeded"})),
-        )
-        .expect(1)
-        .mount(&target)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path_regex("^/clusters/.+$"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&target)
-        .await;
+    let target = orchestrator_tests::refusing_secrets_broker().await;
     let mut config = sandbox_config(dir.path(), catalog);
     config
         .environment

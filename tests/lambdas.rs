@@ -212,6 +212,14 @@ impl Stack {
         self.call("GET", &path, None, Some("alice")).await.1
     }
 
+    /// Request `id`'s execution and history, as the API reads them from Step Functions.
+    async fn execution(&self, id: &str) -> Value {
+        let path = format!("/requests/{id}/execution");
+        let (status, execution) = self.call("GET", &path, None, Some("alice")).await;
+        assert_eq!(status, 200, "{execution}");
+        execution
+    }
+
     /// Submits `body` as alice through the api handler: the accepted request.
     async fn submit(&self, body: Value) -> Value {
         let (status, created) = self
@@ -375,15 +383,7 @@ async fn a_bundle_runs_on_step_functions_with_the_worker_handler_answering_its_t
     );
 
     // The execution on Step Functions (moto) succeeded, and the API reads it from there.
-    let (status, execution) = stack
-        .call(
-            "GET",
-            &format!("/requests/{id}/execution"),
-            None,
-            Some("alice"),
-        )
-        .await;
-    assert_eq!(status, 200, "{execution}");
+    let execution = stack.execution(&id).await;
     assert_eq!(execution["execution"]["status"], "SUCCEEDED", "{execution}");
     let kinds: Vec<&str> = execution["events"]
         .as_array()
@@ -432,26 +432,7 @@ async fn the_reconciler_handler_runs_a_pass_on_a_scheduled_event() {
 
 #[tokio::test]
 async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails() {
-    use wiremock::matchers::{method, path, path_regex};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let target = MockServer::start().await;
-    // The secrets broker refuses the secret: the last component fails for good.
-    Mock::given(method("POST"))
-        .and(path("/v1/secrets"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(json!({"message": "namespace quota exceeded"})),
-        )
-        .expect(1)
-        .mount(&target)
-        .await;
-    // The cluster's rollback, run once by the undo task.
-    Mock::given(method("DELETE"))
-        .and(path_regex("^/clusters/.+$"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&target)
-        .await;
+    let target = orchestrator_tests::refusing_secrets_broker().await;
     let mut environment = serde_json::Map::new();
     environment.insert("secretsBrokerUrl".into(), json!(target.uri()));
     environment.insert("teardownUrl".into(), json!(target.uri()));
@@ -491,15 +472,7 @@ async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails()
         "{timeline:#}"
     );
 
-    let (status, execution) = stack
-        .call(
-            "GET",
-            &format!("/requests/{id}/execution"),
-            None,
-            Some("alice"),
-        )
-        .await;
-    assert_eq!(status, 200, "{execution}");
+    let execution = stack.execution(&id).await;
     assert_eq!(execution["execution"]["status"], "FAILED", "{execution}");
     let entered: Vec<&str> = execution["events"]
         .as_array()

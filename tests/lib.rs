@@ -120,6 +120,31 @@ pub fn with_cluster_rollback(catalog: &std::path::Path) {
     std::fs::write(&file, text.replacen("      deprovision:\n", rollback, 1)).unwrap();
 }
 
+/// A stand-in for the application stack's late targets: the secrets broker refuses the
+/// secret for good (422, once: the last component fails), and the cluster's teardown
+/// (`with_cluster_rollback`) succeeds, once. Verified when dropped.
+pub async fn refusing_secrets_broker() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/secrets"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(serde_json::json!({"message": "namespace quota exceeded"})),
+        )
+        .expect(1)
+        .mount(&target)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex("^/clusters/.+$"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&target)
+        .await;
+    target
+}
+
 fn fast_intervals(dir: &std::path::Path) {
     for entry in std::fs::read_dir(dir).expect("readable directory") {
         let path = entry.expect("directory entry").path();
