@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use shared::catalog::snapshot::CatalogSnapshot;
 use shared::config::Config;
 use shared::ports::CatalogStore;
+use shared::testkit::metrics::Captured;
 use tower::ServiceExt;
 
 const REGION: &str = "eu-west-1";
@@ -31,42 +32,16 @@ fn fixture(name: &str) -> Value {
 
 /// Every metric line the functions in this test binary wrote, in Embedded Metric Format
 /// (the sink `Deployment::from_lambda_environment` installs writes them to stdout).
-#[derive(Clone, Default)]
-struct Metrics(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Metrics {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn metrics() -> &'static Metrics {
-    static METRICS: std::sync::OnceLock<Metrics> = std::sync::OnceLock::new();
+fn metrics() -> &'static Captured {
+    static METRICS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
     METRICS.get_or_init(|| {
-        let metrics = Metrics::default();
+        let captured = Captured::default();
         shared::metrics::install(Box::new(shared::metrics::Emf::to(
             "Orchestrator/test",
-            Box::new(metrics.clone()),
+            Box::new(captured.clone()),
         )));
-        metrics
+        captured
     })
-}
-
-impl Metrics {
-    /// The sum of metric `name`'s values on the lines whose dimensions include `with`.
-    fn sum(&self, name: &str, with: &[(&str, &str)]) -> u64 {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == name)
-            .filter(|l| with.iter().all(|(k, v)| l[*k] == *v))
-            .filter_map(|l| l[name].as_u64())
-            .sum()
-    }
 }
 
 /// A deployment on fresh AWS resources on moto, serving the example catalog (as if
@@ -368,11 +343,7 @@ async fn a_bundle_runs_on_step_functions_with_the_worker_handler_answering_its_t
     let Some(stack) = stack().await else { return };
     // The database component may fall back to a person, so its task has no
     // HeartbeatSeconds and the worker sends it no heartbeat (Step Functions would refuse it).
-    let created = stack
-        .submit(
-            json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}}),
-        )
-        .await;
+    let created = stack.submit(orchestrator_tests::app_stack_request()).await;
     let id = created["id"].as_str().unwrap().to_owned();
     let done = stack.work_until_done(&id).await;
     assert_eq!(
@@ -440,24 +411,12 @@ async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails()
     else {
         return;
     };
-    let created = stack
-        .submit(
-            json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}}),
-        )
-        .await;
+    let created = stack.submit(orchestrator_tests::app_stack_request()).await;
     let id = created["id"].as_str().unwrap().to_owned();
     let failed = stack.work_until_done(&id).await;
     let timeline = stack.timeline(&id).await;
     assert_eq!(failed["status"], "failed", "{failed}\n{timeline:#}");
-    let reason = failed["reason"].as_str().unwrap_or_default();
-    assert!(
-        reason.starts_with("appSecret: ") && reason.contains("422"),
-        "the reason names the component and what went wrong: {reason}"
-    );
-    assert!(
-        reason.ends_with("(2 completed components were rolled back; see the timeline)"),
-        "{reason}"
-    );
+    orchestrator_tests::assert_refused_secret_rolled_back(&failed);
     // Undone in reverse dependency order, by the undo tasks of the execution on moto.
     let rolled_back: Vec<&str> = timeline["events"]
         .as_array()

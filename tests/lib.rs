@@ -120,6 +120,25 @@ pub fn with_cluster_rollback(catalog: &std::path::Path) {
     std::fs::write(&file, text.replacen("      deprovision:\n", rollback, 1)).unwrap();
 }
 
+/// A request for the example application stack bundle.
+pub fn app_stack_request() -> serde_json::Value {
+    serde_json::json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}})
+}
+
+/// The failed application stack's reason, when `refusing_secrets_broker` refused its
+/// secret: it names the component and the refusal, and counts what was rolled back.
+pub fn assert_refused_secret_rolled_back(failed: &serde_json::Value) {
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("appSecret: ") && reason.contains("422"),
+        "the reason names the component and what went wrong: {reason}"
+    );
+    assert!(
+        reason.ends_with("(2 completed components were rolled back; see the timeline)"),
+        "{reason}"
+    );
+}
+
 /// A stand-in for the application stack's late targets: the secrets broker refuses the
 /// secret for good (422, once: the last component fails), and the cluster's teardown
 /// (`with_cluster_rollback`) succeeds, once. Verified when dropped.

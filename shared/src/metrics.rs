@@ -122,26 +122,12 @@ impl Sink for Emf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testkit::metrics::Captured;
 
     #[test]
     fn a_count_is_one_line_of_embedded_metric_format() {
-        let buffer = Buffer::default();
-        let emf = Emf::to("Orchestrator/dev", Box::new(buffer.clone()));
+        let captured = Captured::default();
+        let emf = Emf::to("Orchestrator/dev", Box::new(captured.clone()));
         emf.record(&Count {
             name: ACTIONS,
             dimensions: &[("ActionType", "rest"), ("Outcome", "failed")],
@@ -152,12 +138,8 @@ mod tests {
             dimensions: &[],
             value: 3,
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 2, "{text}");
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
         // The shape CloudWatch's specification asks for: the metadata under `_aws`, each
         // dimension and metric a member of the root.
         let first = &lines[0];
