@@ -12,6 +12,7 @@ use axum::body::Body;
 use functions::{Deployment, api, schedule, worker};
 use http_body_util::BodyExt;
 use lambda_runtime::{Context, LambdaEvent};
+use orchestrator_tests::github_repo;
 use orchestrator_tests::moto::{create_queues, create_table, moto};
 use serde_json::{Value, json};
 use shared::catalog::snapshot::CatalogSnapshot;
@@ -19,6 +20,7 @@ use shared::config::Config;
 use shared::ports::CatalogStore;
 use shared::testkit::metrics::Captured;
 use tower::ServiceExt;
+use wiremock::MockServer;
 
 const REGION: &str = "eu-west-1";
 const MAX_RECEIVES: u32 = 5;
@@ -47,7 +49,11 @@ fn metrics() -> &'static Captured {
 /// A deployment on fresh AWS resources on moto, serving the example catalog (as if
 /// ingested), its provisioning targets stood in for by the sandbox's services.
 struct Stack {
+    /// The api function's process.
     deployment: Arc<Deployment>,
+    /// The worker function's process (the api's, unless a test starts another).
+    worker: Arc<Deployment>,
+    config: Config,
     app: axum::Router,
     sdk: SdkConfig,
     queue_url: String,
@@ -55,14 +61,17 @@ struct Stack {
 }
 
 async fn stack() -> Option<Stack> {
-    stack_with(|_| {}, serde_json::Map::new()).await
+    stack_with(|_| {}, serde_json::Map::new(), None).await
 }
 
 /// A stack whose example catalog is changed by `edit` before it goes live, with
-/// `environment` added to the template variables (target URLs).
+/// `environment` added to the template variables (target URLs), and ingesting from the
+/// catalog repository `catalog_repo` stands in for when given (which is then the only
+/// GitHub the stack knows).
 async fn stack_with(
     edit: impl FnOnce(&std::path::Path),
     environment: serde_json::Map<String, Value>,
+    catalog_repo: Option<&MockServer>,
 ) -> Option<Stack> {
     if std::env::var_os("RUST_LOG").is_some() {
         functions::init_logs();
@@ -80,9 +89,20 @@ async fn stack_with(
     let jira = shared::sandbox::jira::start_jira("http://127.0.0.1:9/webhooks/jira".into())
         .await
         .unwrap();
-    let github = ("github-token".to_owned(), services.github_token.clone());
+    let (github_url, github_token) = match catalog_repo {
+        Some(repo) => (repo.uri(), github_repo::TOKEN.to_owned()),
+        None => (
+            services.github_api_url.clone(),
+            services.github_token.clone(),
+        ),
+    };
+    let github = ("github-token".to_owned(), github_token);
+    let hook = (
+        "github-webhook".to_owned(),
+        github_repo::HOOK_SECRET.to_owned(),
+    );
     let jira_token = ("jira-token".to_owned(), "sandbox-jira-token".to_owned());
-    for (name, value) in services.secrets.iter().chain([&github, &jira_token]) {
+    for (name, value) in services.secrets.iter().chain([&github, &hook, &jira_token]) {
         secrets
             .create_secret()
             .name(format!("{prefix}{name}"))
@@ -113,12 +133,15 @@ async fn stack_with(
     let document = json!({
         "environment": variables,
         "stage": "dev",
-        "github": {"apiUrl": services.github_api_url},
+        "github": {
+            "apiUrl": github_url,
+            "catalog": catalog_repo.map(|_| json!({"repository": github_repo::REPO, "path": "catalog"})),
+        },
         "jira": {"url": jira.url, "email": "orchestrator@example.com"},
     });
     environment.push(("ORCHESTRATOR_CONFIG_JSON".into(), document.to_string()));
     let config = Config::from_environment(environment).unwrap();
-    let deployment = Arc::new(Deployment::start(config, &sdk).await.unwrap());
+    let deployment = Arc::new(Deployment::start(config.clone(), &sdk).await.unwrap());
     // What an ingestion would have made live.
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
@@ -130,7 +153,9 @@ async fn stack_with(
     deployment.catalog.publish(snapshot);
     let app = api::app(deployment.clone());
     Some(Stack {
+        worker: deployment.clone(),
         deployment,
+        config,
         app,
         sdk,
         queue_url,
@@ -139,8 +164,7 @@ async fn stack_with(
 }
 
 impl Stack {
-    /// The api handler's answer to an HTTP API v2 event for `method path` with `body`,
-    /// from `sub` (authorized by the gateway) or from nobody.
+    /// The api handler's answer to an HTTP API v2 event (see [`http_event`]).
     async fn call(
         &self,
         method: &str,
@@ -148,39 +172,51 @@ impl Stack {
         body: Option<Value>,
         sub: Option<&str>,
     ) -> (u16, Value) {
-        let mut event = fixture("apigw-http-v2.json");
-        let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
-        event["rawPath"] = json!(raw_path);
-        event["rawQueryString"] = json!(query);
-        event["requestContext"]["http"]["method"] = json!(method);
-        event["requestContext"]["http"]["path"] = json!(raw_path);
-        match sub {
-            Some(sub) => event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub),
-            None => {
-                event["requestContext"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("authorizer");
-            }
-        }
-        if let Some(body) = body {
-            event["body"] = json!(body.to_string());
-            event["headers"]["content-type"] = json!("application/json");
-            event["headers"]["content-length"] = json!(body.to_string().len().to_string());
-        }
-        let request =
-            lambda_http::request::from_str(&event.to_string()).expect("an HTTP API v2 event");
-        let (parts, body) = request.into_parts();
-        let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        send(&self.app, http_event(method, path, body, sub)).await
     }
+}
 
+/// An HTTP API v2 event for `method path` with `body`, from `sub` (authorized by the
+/// gateway) or from nobody.
+fn http_event(method: &str, path: &str, body: Option<Value>, sub: Option<&str>) -> Value {
+    let mut event = fixture("apigw-http-v2.json");
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    event["rawPath"] = json!(raw_path);
+    event["rawQueryString"] = json!(query);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["http"]["path"] = json!(raw_path);
+    match sub {
+        Some(sub) => event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub),
+        None => {
+            event["requestContext"]
+                .as_object_mut()
+                .unwrap()
+                .remove("authorizer");
+        }
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body.to_string());
+        event["headers"]["content-type"] = json!("application/json");
+        event["headers"]["content-length"] = json!(body.to_string().len().to_string());
+    }
+    event
+}
+
+/// The answer of the api handler serving `app` to HTTP API v2 `event`.
+async fn send(app: &axum::Router, event: Value) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an HTTP API v2 event");
+    let (parts, body) = request.into_parts();
+    let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+impl Stack {
     /// Request `id`'s timeline, for failure messages.
     async fn timeline(&self, id: &str) -> Value {
         let path = format!("/requests/{id}/events");
@@ -244,11 +280,8 @@ impl Stack {
             })
             .collect();
         let event = serde_json::from_value(json!({"Records": records})).unwrap();
-        let response = worker::handle(
-            &self.deployment,
-            LambdaEvent::new(event, Context::default()),
-        )
-        .await;
+        let response =
+            worker::handle(&self.worker, LambdaEvent::new(event, Context::default())).await;
         Some(
             response
                 .batch_item_failures
@@ -407,7 +440,8 @@ async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails()
     let mut environment = serde_json::Map::new();
     environment.insert("secretsBrokerUrl".into(), json!(target.uri()));
     environment.insert("teardownUrl".into(), json!(target.uri()));
-    let Some(stack) = stack_with(orchestrator_tests::with_cluster_rollback, environment).await
+    let Some(stack) =
+        stack_with(orchestrator_tests::with_cluster_rollback, environment, None).await
     else {
         return;
     };
@@ -464,4 +498,71 @@ async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails()
     let (_, resources) = stack.call("GET", "/resources", None, Some("alice")).await;
     assert_eq!(resources["items"], json!([]), "{resources}");
     target.verify().await;
+}
+
+#[tokio::test]
+async fn a_version_ingested_by_the_ingest_function_reaches_a_worker_that_started_before_it() {
+    let repo = MockServer::start().await;
+    let Some(mut stack) = stack_with(|_| {}, serde_json::Map::new(), Some(&repo)).await else {
+        return;
+    };
+    // A worker process that started before any ingestion: it serves the empty catalog.
+    let worker = Deployment::start(stack.config.clone(), &stack.sdk).await;
+    stack.worker = Arc::new(worker.unwrap());
+    assert_eq!(stack.worker.catalog.current().version, "empty");
+
+    // The commit adds an item, with notes that take the catalog past DynamoDB's 400 KB
+    // item limit: the version is kept in chunks.
+    let mut files = github_repo::example_files();
+    let sns = &files["catalog/items/messaging/sns-topic.yaml"];
+    let notes = "# Runbook line kept with the item for its operators.\n".repeat(9_000);
+    let fifo = format!(
+        "{}{notes}",
+        sns.replace("name: sns-topic", "name: sns-fifo-topic")
+    );
+    files.insert("catalog/items/messaging/sns-fifo-topic.yaml".into(), fifo);
+    let sha = github_repo::sha('b');
+    github_repo::serve_commit(&repo, &sha, &files).await;
+    github_repo::expect_status(&repo, &sha, "success").await;
+
+    // The ingest function's process takes GitHub's delivery.
+    let ingest = Arc::new(
+        Deployment::start(stack.config.clone(), &stack.sdk)
+            .await
+            .unwrap(),
+    );
+    let push = github_repo::push_event("refs/heads/main", &github_repo::sha('a'), &sha);
+    let mut event = http_event("POST", "/webhooks/github", Some(push.clone()), None);
+    let signature = shared::signing::sign(
+        github_repo::HOOK_SECRET.as_bytes(),
+        push.to_string().as_bytes(),
+    );
+    event["headers"]["x-github-event"] = json!("push");
+    event["headers"]["x-github-delivery"] = json!("delivery-1");
+    event["headers"]["x-hub-signature-256"] = json!(signature);
+    let (status, delivered) = send(&api::app(ingest), event).await;
+    assert_eq!(status, 200, "{delivered}");
+    assert_eq!(delivered["ingestion"]["outcome"], "live", "{delivered}");
+    let state = stack.deployment.assembly.app.state.as_ref();
+    let kept = shared::ingest::versions::header(state, &sha).await.unwrap();
+    let kept = kept.expect("the version is kept in DynamoDB");
+    assert!(kept.chunks >= 2, "{} chunk(s)", kept.chunks);
+
+    // The api function looks at the live version once its refresh is due; the request
+    // for the new item names the version it was made against.
+    assert!(stack.deployment.refresh_catalog().await.unwrap());
+    let created = stack
+        .submit(json!({"item": "sns-fifo-topic", "fields": {"topicName": "orders-fifo"}}))
+        .await;
+    assert_eq!(created["catalogVersion"], sha.as_str());
+    let id = created["id"].as_str().unwrap();
+    // The worker, warm since before the ingestion, works on the live version.
+    let done = stack.work_until_done(id).await;
+    assert_eq!(
+        done["status"],
+        "completed",
+        "{done}\n{:#}",
+        stack.timeline(id).await
+    );
+    assert_eq!(stack.worker.catalog.current().version, sha);
 }

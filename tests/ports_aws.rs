@@ -29,6 +29,13 @@ async fn dynamodb_passes_the_state_store_suite() {
 }
 
 #[tokio::test]
+async fn dynamodb_keeps_catalog_versions_past_the_item_size_limit() {
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    testkit::catalog_versions::run(&aws::DynamoStateStore::new(&config, table)).await;
+}
+
+#[tokio::test]
 async fn dynamodb_passes_the_request_store_suite() {
     let Some(config) = aws().await else { return };
     let table = create_table(&config).await;

@@ -33,6 +33,12 @@ async fn the_sqlite_state_store_passes_the_state_store_suite() {
 }
 
 #[tokio::test]
+async fn the_sqlite_state_store_keeps_catalog_versions_of_any_size() {
+    let (_dir, db) = db();
+    testkit::catalog_versions::run(&SqliteStateStore::new(db)).await;
+}
+
+#[tokio::test]
 async fn local_secrets_pass_the_secrets_suite() {
     let (name, value) = testkit::secrets::KNOWN;
     let secrets = LocalSecrets::from_pairs([(name.to_owned(), value.to_owned())]);

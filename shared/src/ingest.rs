@@ -7,6 +7,8 @@
 //! whatever the payload lists or leaves out (GitHub caps the commits a push event
 //! lists, and forced pushes rewrite history). Ingestions run one at a time.
 
+pub mod versions;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -36,38 +38,8 @@ enum Changes {
 /// The commit status context authors see on their commits.
 pub const STATUS_CONTEXT: &str = "orchestrator/catalog";
 
-/// Every version that went live, by commit SHA: its files.
-pub const VERSIONS: &str = "catalog-versions";
-
 /// Which version is live (key `live`).
 const LIVE: &str = "catalog-live";
-
-/// A kept version: the catalog's files at a commit.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct KeptVersion {
-    /// Path (relative to the catalog's directory) and content.
-    files: Vec<(String, String)>,
-    #[serde(with = "time::serde::rfc3339")]
-    at: time::OffsetDateTime,
-    summary: String,
-    /// When its commit was made, when the push said.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    committed: Option<time::OffsetDateTime>,
-}
-
-impl KeptVersion {
-    /// Its files, as the validator reads them.
-    fn into_files(self) -> Vec<SourceFile> {
-        self.files
-            .into_iter()
-            .map(|(path, text)| SourceFile {
-                path,
-                bytes: text.into_bytes(),
-            })
-            .collect()
-    }
-}
 
 /// A kept version, as `GET /catalog/versions` lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -103,14 +75,13 @@ pub async fn restore(state: &dyn StateStore) -> Result<Option<CatalogSnapshot>, 
     let Some(sha) = live.value.get("sha").and_then(Value::as_str) else {
         return Err("the live catalog version record has no sha".to_owned());
     };
-    let kept = state
-        .get(VERSIONS, sha)
+    let header = versions::header(state, sha)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the live catalog version {sha} is not kept"))?;
-    let kept: KeptVersion =
-        serde_json::from_value(kept.value).map_err(|e| format!("catalog version {sha}: {e}"))?;
-    let files = kept.into_files();
+    let files = versions::files(state, sha, header)
+        .await
+        .map_err(|e| e.to_string())?;
     CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files))
         .map(Some)
         .map_err(|e| format!("catalog version {sha}: {e}"))
@@ -390,20 +361,18 @@ impl Ingest {
     /// The kept versions, newest first, and which is live.
     pub async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
         let live = self.live().await?;
-        let mut versions = Vec::new();
-        for (sha, kept) in self.state.list(VERSIONS, "", 1_000).await? {
-            let kept: KeptVersion = serde_json::from_value(kept.value)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            versions.push(VersionInfo {
+        let mut listed = Vec::new();
+        for (sha, kept) in versions::list(self.state.as_ref()).await? {
+            listed.push(VersionInfo {
                 live: live.as_deref() == Some(sha.as_str()),
+                files: kept.files(),
                 sha,
                 at: kept.at,
                 summary: kept.summary,
-                files: kept.files.len(),
             });
         }
-        versions.sort_by_key(|v| std::cmp::Reverse(v.at));
-        Ok(versions)
+        listed.sort_by_key(|v| std::cmp::Reverse(v.at));
+        Ok(listed)
     }
 
     async fn live(&self) -> Result<Option<String>, StoreError> {
@@ -419,13 +388,11 @@ impl Ingest {
     /// no such version was kept. The version is validated again first.
     pub async fn activate(&self, sha: &str) -> Result<Option<Result<String, String>>, StoreError> {
         let _one = self.running.lock().await;
-        let Some(kept) = self.state.get(VERSIONS, sha).await? else {
+        let Some(kept) = versions::header(self.state.as_ref(), sha).await? else {
             return Ok(None);
         };
-        let kept: KeptVersion =
-            serde_json::from_value(kept.value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let summary = kept.summary.clone();
-        let files = kept.into_files();
+        let files = versions::files(self.state.as_ref(), sha, kept).await?;
         let snapshot = match CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files)) {
             Ok(snapshot) => snapshot,
             Err(e) => return Ok(Some(Err(format!("version {sha} no longer validates: {e}")))),
@@ -501,30 +468,15 @@ impl Ingest {
         summary: &str,
         committed: Option<time::OffsetDateTime>,
     ) -> Result<Option<String>, StoreError> {
-        let kept = KeptVersion {
-            files: files
-                .iter()
-                .map(|f| {
-                    (
-                        f.path.clone(),
-                        String::from_utf8_lossy(&f.bytes).into_owned(),
-                    )
-                })
-                .collect(),
+        let keep = versions::Keep {
             at: self.clock.now(),
-            summary: summary.to_owned(),
+            summary,
             committed,
         };
-        let value = serde_json::to_value(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        match self.state.put(VERSIONS, sha, &value, None).await {
-            // The same commit again (a push of a branch back to it): the same files.
-            Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        versions::keep(self.state.as_ref(), sha, files, keep).await?;
         if let (Some(live), Some(committed)) = (self.live().await?, committed)
             && live != sha
-            && let Some(current) = self.state.get(VERSIONS, &live).await?
-            && let Ok(current) = serde_json::from_value::<KeptVersion>(current.value)
+            && let Ok(Some(current)) = versions::header(self.state.as_ref(), &live).await
             && current.committed.is_some_and(|at| at > committed)
         {
             return Ok(Some(live));
@@ -549,12 +501,13 @@ impl Ingest {
         if live != push.before {
             return None;
         }
-        let kept = self.state.get(VERSIONS, &live).await.ok()??;
-        let kept: KeptVersion = serde_json::from_value(kept.value).ok()?;
+        let kept = versions::header(self.state.as_ref(), &live).await.ok()??;
+        let kept = versions::files(self.state.as_ref(), &live, kept)
+            .await
+            .ok()?;
         let mut files: BTreeMap<String, Option<String>> = kept
-            .files
             .into_iter()
-            .map(|(path, text)| (path, Some(text)))
+            .map(|f| (f.path, String::from_utf8(f.bytes).ok()))
             .collect();
         let mut changed = false;
         // Commits are listed oldest first: a later commit's change to a path wins.

@@ -33,6 +33,7 @@ pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     digest(given) == digest(expected)
 }
 
+/// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -23,7 +23,7 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub const TEAMS_FILE: &str = "teams.yaml";
 
 /// A catalog file's content before parsing: its path relative to the catalog root.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     pub path: String,
     pub bytes: Vec<u8>,

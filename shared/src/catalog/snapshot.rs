@@ -154,6 +154,5 @@ pub fn content_version(files: &[SourceFile]) -> String {
         hash.update([0]);
     }
     let digest = hash.finalize();
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("local-{hex}")
+    format!("local-{}", crate::signing::hex(&digest[..6]))
 }

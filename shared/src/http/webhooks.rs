@@ -304,12 +304,7 @@ mod tests {
         use sha2::Sha256;
         let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
         mac.update(body);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::signing::hex(&mac.finalize().into_bytes());
         let mut headers = HeaderMap::new();
         headers.insert("x-hub-signature", format!("sha256={hex}").parse().unwrap());
         assert!(authentic(b"s3cret", body, &headers, None));

@@ -471,7 +471,7 @@ fn fingerprint(target: &str, fields: &Map<String, Value>) -> String {
         .chain_update([0])
         .chain_update(text)
         .finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::signing::hex(&digest)
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ fn error(status: StatusCode, message: &str) -> Failure {
 
 fn sha_of(text: &str) -> String {
     let digest = sha2::Sha256::digest(text.as_bytes());
-    digest.iter().take(20).map(|b| format!("{b:02x}")).collect()
+    crate::signing::hex(&digest[..20])
 }
 
 impl Github {

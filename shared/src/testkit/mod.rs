@@ -4,6 +4,7 @@
 //! embedded adapters and the AWS ones behave alike. Enabled by the `testkit` feature.
 
 pub mod audit;
+pub mod catalog_versions;
 pub mod metrics;
 pub mod queue;
 pub mod requests;

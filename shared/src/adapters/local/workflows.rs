@@ -611,7 +611,7 @@ impl Workflows for LocalWorkflows {
                 problems: asl::Problem::describe_all(&problems),
             })?;
         let digest = Sha256::digest(text.as_bytes());
-        let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let hash = crate::signing::hex(&digest[..16]);
         lock(&self.inner.machines).insert(hash.clone(), Arc::new(machine));
         let owned = name.to_owned();
         self.inner
