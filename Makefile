@@ -1,5 +1,5 @@
 # Shortcuts for the scripts under scripts/ (each works on its own too).
-.PHONY: run test check-infra package ci
+.PHONY: run test check-infra package sam-build ci
 
 run:          ## local mode on the example catalog, with the sandbox
 	scripts/run
@@ -12,6 +12,9 @@ check-infra:  ## sam validate, the template expanded by samtranslator and linted
 
 package:      ## the four Lambdas as arm64 zips (cargo-lambda), with their sizes
 	scripts/package
+
+sam-build:    ## sam build of infra/ (dev) with the zips' size-optimised profile
+	scripts/sam-build
 
 ci:           ## what CI runs
 	.ci/run

@@ -14,3 +14,10 @@ infra_tools() {
   export SAM_CLI_TELEMETRY=0
   export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-eu-west-1}"
 }
+
+# Rust's aarch64 standard library, for cross-compiling the functions to Graviton.
+arm64_std() {
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+}

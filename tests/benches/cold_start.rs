@@ -1,4 +1,5 @@
-//! The api Lambda's cold start, measured locally: the release binary started as Lambda
+//! The api Lambda's cold start, measured locally: the binary as `make package` builds it
+//! (profile `lambda-release`, for this machine's architecture) started as Lambda
 //! starts it, against a stand-in for the Lambda Runtime API on loopback (the interface a
 //! custom runtime polls: `GET /2018-06-01/runtime/invocation/next`, then the response
 //! `POST`), its AWS services on moto. Init is process start to the runtime's first poll
@@ -10,7 +11,7 @@
 //! cargo bench -p orchestrator-tests --bench cold_start      # needs moto: scripts/test installs it
 //! ```
 //!
-//! It builds the api binary (release) itself. This machine is x86-64, so the figure is for
+//! It builds the api binary (profile `lambda-release`) itself. This machine is x86-64, so the figure is for
 //! that architecture; Lambda's arm64 (Graviton) is of the same order per core.
 
 use std::net::SocketAddr;
@@ -120,7 +121,8 @@ async fn main() {
     let built = Command::new(&cargo)
         .args([
             "build",
-            "--release",
+            "--profile",
+            "lambda-release",
             "--locked",
             "-p",
             "orchestrator-functions",
@@ -132,7 +134,7 @@ async fn main() {
     assert!(built.success(), "the api binary builds");
     let target = std::env::var("CARGO_TARGET_DIR")
         .unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
-    let binary = std::path::Path::new(&target).join("release/api");
+    let binary = std::path::Path::new(&target).join("lambda-release/api");
 
     let Some(moto) = moto().await else {
         eprintln!("cold_start: moto is not available (set MOTO_SERVER or MOTO_ENDPOINT)");
@@ -226,7 +228,7 @@ async fn main() {
         inits.push(seen.first_poll.unwrap() - started);
         firsts.push(answered - started);
     }
-    println!("api cold start, release build, AWS services on moto (loopback):");
+    println!("api cold start, profile `lambda-release`, AWS services on moto (loopback):");
     summary("init", inits);
     summary("first event", firsts);
 }
