@@ -8,8 +8,8 @@ use crate::config::Config;
 use crate::fulfillment::engine::{Engine, standard_kinds};
 use crate::fulfillment::plan::Planner;
 use crate::fulfillment::worker::Worker;
-use crate::http::AppState;
 use crate::http::auth::Authenticator;
+use crate::http::{AppState, Shared};
 use crate::integrations::jira::{JiraAuth, JiraClient};
 use crate::ports::{
     AuditLog, CatalogStore, Clock, Queue, RequestStore, ResourceStore, Secrets, StateStore,
@@ -154,7 +154,7 @@ pub async fn assemble(
         ))),
         None => None,
     };
-    let app = AppState {
+    let app = AppState::new(Shared {
         ingest,
         requests,
         audit,
@@ -166,7 +166,7 @@ pub async fn assemble(
         workflows,
         resources,
         verifier,
-    };
+    });
     Ok(Assembly {
         app,
         worker,
