@@ -145,14 +145,19 @@ pub async fn files(
     let pairs = match header.files {
         Some(pairs) => pairs,
         None => {
+            // One prefix listing (a paginated Query on DynamoDB), not a read per chunk:
+            // the Lambdas restore the live version on every cold start.
+            let listed = state
+                .list(CHUNKS, &format!("{sha}/"), header.chunks)
+                .await?;
             let mut encoded = String::with_capacity(header.chunks * CHUNK);
             for n in 0..header.chunks {
                 let key = chunk_key(sha, n);
-                let record = state
-                    .get(CHUNKS, &key)
-                    .await?
+                let record = listed
+                    .get(n)
+                    .filter(|(listed, _)| *listed == key)
                     .ok_or_else(|| corrupt(format!("chunk {key} is missing")))?;
-                let part = record.value["data"]
+                let part = record.1.value["data"]
                     .as_str()
                     .ok_or_else(|| corrupt(format!("chunk {key} has no data")))?;
                 encoded.push_str(part);
