@@ -254,6 +254,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_SECRETS_PREFIX", "aws.secretsPrefix"),
     ("ORCHESTRATOR_GROUPS_CLAIM", "aws.groupsClaim"),
     ("ORCHESTRATOR_METRICS_NAMESPACE", "aws.metricsNamespace"),
+    ("ORCHESTRATOR_WORKER", "worker"),
 ];
 
 /// The environment variable holding a whole configuration document (JSON) where there
@@ -290,7 +291,7 @@ impl Config {
             }
         };
         for (name, value) in vars {
-            config.apply_env(&name, value);
+            config.apply_env(&name, value)?;
         }
         Ok(config)
     }
@@ -311,7 +312,7 @@ impl Config {
             }
         };
         for (name, value) in vars {
-            config.apply_env(&name, value);
+            config.apply_env(&name, value)?;
         }
         config.check_numbers()?;
         Ok(config)
@@ -329,9 +330,10 @@ impl Config {
 
     /// Applies one `ORCHESTRATOR_*` variable. An empty one counts as unset: CloudFormation
     /// passes an optional parameter left out as an empty string.
-    fn apply_env(&mut self, name: &str, value: String) {
+    /// A value that cannot be one of its key's is refused, naming the variable.
+    fn apply_env(&mut self, name: &str, value: String) -> Result<(), String> {
         if value.is_empty() {
-            return;
+            return Ok(());
         }
         match name {
             "ORCHESTRATOR_LISTEN" => self.listen = value,
@@ -359,8 +361,20 @@ impl Config {
             "ORCHESTRATOR_SECRETS_PREFIX" => self.aws.secrets_prefix = value,
             "ORCHESTRATOR_GROUPS_CLAIM" => self.aws.groups_claim = value,
             "ORCHESTRATOR_METRICS_NAMESPACE" => self.aws.metrics_namespace = value,
+            "ORCHESTRATOR_WORKER" => {
+                self.worker = match value.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => {
+                        return Err(format!(
+                            "worker (ORCHESTRATOR_WORKER) must be true or false, not `{other}`"
+                        ));
+                    }
+                }
+            }
             _ => {}
         }
+        Ok(())
     }
 }
 
@@ -385,6 +399,19 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.jira.url.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(config.auth.admin_group, "platform-admins");
+    }
+
+    #[test]
+    fn the_worker_can_be_switched_off_by_the_environment_and_a_bad_value_is_named() {
+        let vars = |v: &str| [("ORCHESTRATOR_WORKER".to_owned(), v.to_owned())];
+        assert!(Config::load(None, []).unwrap().worker);
+        assert!(!Config::load(None, vars("false")).unwrap().worker);
+        assert!(Config::load(None, vars("1")).unwrap().worker);
+        let err = Config::load(None, vars("nope")).unwrap_err();
+        assert!(
+            err.contains("ORCHESTRATOR_WORKER") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]
