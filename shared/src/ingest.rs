@@ -75,13 +75,10 @@ pub async fn restore(state: &dyn StateStore) -> Result<Option<CatalogSnapshot>, 
     let Some(sha) = live.value.get("sha").and_then(Value::as_str) else {
         return Err("the live catalog version record has no sha".to_owned());
     };
-    let header = versions::header(state, sha)
+    let (_, files) = versions::load(state, sha)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("the live catalog version {sha} is not kept"))?;
-    let files = versions::files(state, sha, header)
-        .await
-        .map_err(|e| e.to_string())?;
     CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files))
         .map(Some)
         .map_err(|e| format!("catalog version {sha}: {e}"))
@@ -388,11 +385,10 @@ impl Ingest {
     /// no such version was kept. The version is validated again first.
     pub async fn activate(&self, sha: &str) -> Result<Option<Result<String, String>>, StoreError> {
         let _one = self.running.lock().await;
-        let Some(kept) = versions::header(self.state.as_ref(), sha).await? else {
+        let Some((kept, files)) = versions::load(self.state.as_ref(), sha).await? else {
             return Ok(None);
         };
-        let summary = kept.summary.clone();
-        let files = versions::files(self.state.as_ref(), sha, kept).await?;
+        let summary = kept.summary;
         let snapshot = match CatalogSnapshot::from_report(sha.to_owned(), validate_files(&files)) {
             Ok(snapshot) => snapshot,
             Err(e) => return Ok(Some(Err(format!("version {sha} no longer validates: {e}")))),
@@ -501,10 +497,7 @@ impl Ingest {
         if live != push.before {
             return None;
         }
-        let kept = versions::header(self.state.as_ref(), &live).await.ok()??;
-        let kept = versions::files(self.state.as_ref(), &live, kept)
-            .await
-            .ok()?;
+        let (_, kept) = versions::load(self.state.as_ref(), &live).await.ok()??;
         let mut files: BTreeMap<String, Option<String>> = kept
             .into_iter()
             .map(|f| (f.path, String::from_utf8(f.bytes).ok()))

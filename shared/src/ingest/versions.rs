@@ -124,6 +124,18 @@ pub async fn header(state: &dyn StateStore, sha: &str) -> Result<Option<Header>,
         .transpose()
 }
 
+/// Version `sha`'s header and files, if it was kept.
+pub async fn load(
+    state: &dyn StateStore,
+    sha: &str,
+) -> Result<Option<(Header, Vec<SourceFile>)>, StoreError> {
+    let Some(header) = header(state, sha).await? else {
+        return Ok(None);
+    };
+    let files = files(state, sha, &header).await?;
+    Ok(Some((header, files)))
+}
+
 /// Every kept version's header, by SHA.
 pub async fn list(state: &dyn StateStore) -> Result<Vec<(String, Header)>, StoreError> {
     state
@@ -139,11 +151,11 @@ pub async fn list(state: &dyn StateStore) -> Result<Vec<(String, Header)>, Store
 pub async fn files(
     state: &dyn StateStore,
     sha: &str,
-    header: Header,
+    header: &Header,
 ) -> Result<Vec<SourceFile>, StoreError> {
     let corrupt = |why: String| StoreError::Corrupt(format!("catalog version {sha}: {why}"));
-    let pairs = match header.files {
-        Some(pairs) => pairs,
+    let pairs = match &header.files {
+        Some(pairs) => pairs.clone(),
         None => {
             // One prefix listing (a paginated Query on DynamoDB), not a read per chunk:
             // the Lambdas restore the live version on every cold start.

@@ -42,11 +42,10 @@ pub async fn run(state: &dyn StateStore) {
     };
     versions::keep(state, sha, &files, first).await.unwrap();
 
-    let header = versions::header(state, sha).await.unwrap().unwrap();
+    let (header, back) = versions::load(state, sha).await.unwrap().unwrap();
     assert_eq!(header.files(), 301);
     assert!(header.chunks >= 5, "{} chunks", header.chunks);
     assert_eq!(header.summary, "301 documents");
-    let back = versions::files(state, sha, header.clone()).await.unwrap();
     assert_eq!(back, files, "the files read back are the files kept");
 
     // The same commit again keeps what was kept.
@@ -88,6 +87,7 @@ pub async fn run(state: &dyn StateStore) {
         ]
     );
     assert!(versions::header(state, "0000").await.unwrap().is_none());
+    assert!(versions::load(state, "0000").await.unwrap().is_none());
 
     // An altered chunk fails the digest; a missing one is named.
     let key = format!("{small}/000000");
@@ -109,13 +109,13 @@ pub async fn run(state: &dyn StateStore) {
         .await
         .unwrap();
     let header = versions::header(state, small).await.unwrap().unwrap();
-    match versions::files(state, small, header.clone()).await {
+    match versions::files(state, small, &header).await {
         Err(StoreError::Corrupt(why)) => assert!(why.contains(small), "{why}"),
         other => panic!("an altered chunk was read as {other:?}"),
     }
     let version = state.get(CHUNKS, &key).await.unwrap().unwrap().version;
     state.delete(CHUNKS, &key, version).await.unwrap();
-    match versions::files(state, small, header).await {
+    match versions::files(state, small, &header).await {
         Err(StoreError::Corrupt(why)) => {
             assert!(why.contains(&key) && why.contains("missing"), "{why}")
         }
@@ -132,7 +132,7 @@ pub async fn run(state: &dyn StateStore) {
     state.put(VERSIONS, legacy, &record, None).await.unwrap();
     let header = versions::header(state, legacy).await.unwrap().unwrap();
     assert_eq!(header.files(), 1);
-    let back = versions::files(state, legacy, header).await.unwrap();
+    let back = versions::files(state, legacy, &header).await.unwrap();
     assert_eq!(
         back,
         vec![SourceFile {
