@@ -160,6 +160,16 @@ impl Db {
             .map_err(unavailable)?;
         // Every statement the stores use stays prepared (the default keeps 16).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // A prepared statement keeps its plan whatever is bound to it. Without this,
+        // SQLite re-prepares a statement whenever a new value is bound to its `LIMIT ?`
+        // (the bundled 3.54 does), which made the queue's receive, whose limit follows
+        // the worker's free slots, parse and plan itself again on most calls: a fifth of
+        // the instructions of a POST /requests.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(unavailable)?;
 
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -192,6 +202,17 @@ impl Db {
                 StoreError::Unavailable(format!("cannot start the database thread: {e}"))
             })?;
         Ok(Db { jobs })
+    }
+
+    /// Like [`call`](Self::call), and `f` is atomic: its writes are kept only if it
+    /// returns `Ok` (a savepoint inside the batch's transaction, so one job's failure
+    /// never takes a part of it into the commit it shares with others).
+    pub async fn atomic<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.call(move |conn| in_savepoint(conn, f)).await
     }
 
     /// Runs `f` on the database thread and waits for its result without blocking the
@@ -252,15 +273,60 @@ fn run_batch(conn: &mut Connection, first: Job, queue: &mpsc::Receiver<Job>) {
     }
 }
 
+/// Runs `f` inside a savepoint: released when `f` returns `Ok`, rolled back when it
+/// returns an error or panics. The three statements go through the statement cache
+/// (rusqlite's `Savepoint` runs each as a new statement, parsed on every call).
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    /// Rolls the savepoint back unless it was released (an error, or a panic unwinding).
+    struct Open<'c>(Option<&'c Connection>);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if let Some(conn) = self.0 {
+                let _ = conn.exec("ROLLBACK TO job", []);
+                let _ = conn.exec("RELEASE job", []);
+            }
+        }
+    }
+    conn.exec("SAVEPOINT job", []).map_err(unavailable)?;
+    let mut open = Open(Some(conn));
+    let result = f(conn)?;
+    open.0 = None;
+    conn.exec("RELEASE job", []).map_err(unavailable)?;
+    Ok(result)
+}
+
 /// Executes a statement through the connection's prepared-statement cache (SQL is parsed
 /// once per connection, not once per call).
 pub trait ExecCached {
     fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+
+    /// The first row a query returns, if any, read by `f`.
+    fn row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError>;
 }
 
 impl ExecCached for Connection {
     fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params, f).optional())
+            .map_err(unavailable)
     }
 }
 
@@ -337,5 +403,59 @@ mod tests {
             }))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    fn count(rt: &tokio::runtime::Runtime, db: &Db) -> i64 {
+        rt.block_on(db.call(|c| {
+            c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+                .map_err(unavailable)
+        }))
+        .unwrap()
+    }
+
+    fn insert(c: &Connection, id: &str) -> Result<(), StoreError> {
+        c.exec(
+            "INSERT INTO audit (id, actor, record) VALUES (?1, 'me', '{}')",
+            [id],
+        )
+        .map(|_| ())
+        .map_err(unavailable)
+    }
+
+    #[test]
+    fn an_atomic_job_keeps_all_of_its_writes_or_none_and_never_takes_others_with_it() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = Db::in_memory().unwrap();
+        rt.block_on(async {
+            // Sent together, so that they share batches: the failed and the panicking
+            // job each wrote a row before they gave up.
+            let (ok, failed, panicked, plain) = tokio::join!(
+                db.atomic(|c| {
+                    insert(c, "kept-1")?;
+                    insert(c, "kept-2")
+                }),
+                db.atomic(|c| {
+                    insert(c, "lost-1")?;
+                    Err::<(), _>(StoreError::NotFound)
+                }),
+                db.atomic(|c| -> Result<(), StoreError> {
+                    insert(c, "lost-2")?;
+                    panic!("a job that panics half-way")
+                }),
+                db.call(|c| insert(c, "kept-3")),
+            );
+            ok.unwrap();
+            assert!(matches!(failed, Err(StoreError::NotFound)));
+            assert!(matches!(panicked, Err(StoreError::Unavailable(_))));
+            plain.unwrap();
+        });
+        assert_eq!(count(&rt, &db), 3);
+        // A savepoint's name may repeat: an atomic job after a failed one still works.
+        rt.block_on(db.atomic(|c| insert(c, "kept-4"))).unwrap();
+        assert_eq!(count(&rt, &db), 4);
     }
 }

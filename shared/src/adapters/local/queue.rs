@@ -139,8 +139,7 @@ impl Queue for SqliteQueue {
         );
         let hidden_until = now.saturating_add(millis(visibility));
         self.db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
+            .atomic(move |tx| {
                 let mut out = Vec::new();
                 {
                     let mut select = tx
@@ -183,7 +182,6 @@ impl Queue for SqliteQueue {
                         });
                     }
                 }
-                tx.commit().map_err(unavailable)?;
                 Ok(out)
             })
             .await

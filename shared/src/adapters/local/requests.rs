@@ -2,7 +2,7 @@
 //! columns that queries filter on) and one row per timeline event.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
@@ -31,17 +31,13 @@ impl RequestStore for SqliteRequestStore {
         let event_record = encode(event)?;
         let existing = self
             .db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
+            .atomic(move |tx| {
                 if let Some(key) = &request.idempotency_key {
-                    let existing: Option<String> = tx
-                        .query_row(
-                            "SELECT record FROM requests WHERE requester = ?1 AND idempotency_key = ?2",
-                            params![request.requester.sub, key],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(unavailable)?;
+                    let existing: Option<String> = tx.row(
+                        "SELECT record FROM requests WHERE requester = ?1 AND idempotency_key = ?2",
+                        params![request.requester.sub, key],
+                        |r| r.get(0),
+                    )?;
                     if existing.is_some() {
                         return Ok(existing);
                     }
@@ -67,7 +63,6 @@ impl RequestStore for SqliteRequestStore {
                     params![request.id.to_string(), 1, event_record],
                 )
                 .map_err(unavailable)?;
-                tx.commit().map_err(unavailable)?;
                 Ok(None)
             })
             .await?;
@@ -82,9 +77,9 @@ impl RequestStore for SqliteRequestStore {
         let record = self
             .db
             .call(move |conn| {
-                conn.prepare_cached("SELECT record FROM requests WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([id], |r| r.get::<_, String>(0)).optional())
-                    .map_err(unavailable)
+                conn.row("SELECT record FROM requests WHERE id = ?1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
             })
             .await?;
         record.map(read_request).transpose()
@@ -96,8 +91,7 @@ impl RequestStore for SqliteRequestStore {
         let event_record = encode(event)?;
         let expected = request.version.saturating_sub(1);
         self.db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
+            .atomic(move |tx| {
                 let changed = tx
                     .exec(
                         "UPDATE requests SET status = ?2, version = ?3, ticket_key = ?4, record = ?5
@@ -113,23 +107,21 @@ impl RequestStore for SqliteRequestStore {
                     )
                     .map_err(unavailable)?;
                 if changed == 0 {
-                    let exists: bool = tx
-                        .query_row(
+                    let exists = tx
+                        .row(
                             "SELECT 1 FROM requests WHERE id = ?1",
                             [request.id.to_string()],
-                            |_| Ok(true),
-                        )
-                        .optional()
-                        .map_err(unavailable)?
-                        .unwrap_or(false);
+                            |_| Ok(()),
+                        )?
+                        .is_some();
                     return Err(if exists {
                         StoreError::VersionConflict { expected }
                     } else {
                         StoreError::NotFound
                     });
                 }
-                insert_event(&tx, &request.id.to_string(), &event_record)?;
-                tx.commit().map_err(unavailable)
+                insert_event(tx, &request.id.to_string(), &event_record)?;
+                Ok(())
             })
             .await
     }
@@ -138,8 +130,7 @@ impl RequestStore for SqliteRequestStore {
         let id = id.to_string();
         let records = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         self.db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
+            .atomic(move |tx| {
                 let exists = tx
                     .prepare_cached("SELECT 1 FROM requests WHERE id = ?1")
                     .and_then(|mut s| s.exists([&id]))
@@ -148,9 +139,9 @@ impl RequestStore for SqliteRequestStore {
                     return Err(StoreError::NotFound);
                 }
                 for record in &records {
-                    insert_event(&tx, &id, record)?;
+                    insert_event(tx, &id, record)?;
                 }
-                tx.commit().map_err(unavailable)
+                Ok(())
             })
             .await
     }
@@ -215,13 +206,11 @@ impl RequestStore for SqliteRequestStore {
         let key = key.to_owned();
         self.db
             .call(move |conn| {
-                conn.query_row(
+                conn.row(
                     "SELECT record FROM requests WHERE ticket_key = ?1",
                     [key],
                     |r| r.get::<_, String>(0),
-                )
-                .optional()
-                .map_err(unavailable)?
+                )?
                 .map(read_request)
                 .transpose()
             })

@@ -2,7 +2,7 @@
 //! columns that queries filter on) and one row per entry of its history.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
 use crate::ports::{Page, ResourceQuery, ResourceStore, StoreError};
@@ -30,8 +30,7 @@ impl ResourceStore for SqliteResourceStore {
         let change_record = encode(change)?;
         let serial = change.serial;
         self.db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
+            .atomic(move |tx| {
                 let inserted = tx
                     .exec(
                         "INSERT INTO resources (id, owner, requester, item, status, version, record)
@@ -55,7 +54,6 @@ impl ResourceStore for SqliteResourceStore {
                     params![r.id, sql_int(serial), change_record],
                 )
                 .map_err(unavailable)?;
-                tx.commit().map_err(unavailable)?;
                 Ok(true)
             })
             .await
@@ -66,9 +64,9 @@ impl ResourceStore for SqliteResourceStore {
         let record = self
             .db
             .call(move |conn| {
-                conn.prepare_cached("SELECT record FROM resources WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([id], |r| r.get::<_, String>(0)).optional())
-                    .map_err(unavailable)
+                conn.row("SELECT record FROM resources WHERE id = ?1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
             })
             .await?;
         record.map(|text| decode(&text)).transpose()
@@ -86,8 +84,7 @@ impl ResourceStore for SqliteResourceStore {
             .transpose()?;
         let expected = r.version.saturating_sub(1);
         self.db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
+            .atomic(move |tx| {
                 let changed = tx
                     .exec(
                         "UPDATE resources SET status = ?2, version = ?3, record = ?4
@@ -119,7 +116,7 @@ impl ResourceStore for SqliteResourceStore {
                     )
                     .map_err(|e| StoreError::Corrupt(format!("history entry {serial}: {e}")))?;
                 }
-                tx.commit().map_err(unavailable)
+                Ok(())
             })
             .await
     }

@@ -1,7 +1,7 @@
 //! The state store on SQLite: one table of versioned JSON records keyed by table and key.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde_json::Value;
 
 use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
@@ -28,13 +28,11 @@ impl StateStore for SqliteStateStore {
         let row = self
             .db
             .call(move |conn| {
-                conn.query_row(
+                conn.row(
                     "SELECT value, version FROM state WHERE tbl = ?1 AND key = ?2",
                     params![table, key],
                     |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
                 )
-                .optional()
-                .map_err(unavailable)
             })
             .await?;
         row.map(|(value, version)| {
@@ -96,13 +94,11 @@ impl StateStore for SqliteStateStore {
                     return Ok(());
                 }
                 let exists = conn
-                    .query_row(
+                    .row(
                         "SELECT 1 FROM state WHERE tbl = ?1 AND key = ?2",
                         params![table, key],
                         |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(unavailable)?
+                    )?
                     .is_some();
                 Err(if exists {
                     StoreError::VersionConflict { expected }

@@ -23,7 +23,7 @@ use asl::{
     Answer, Execution, Failure, HistoryEvent, Machine, Signal, SignalError, Status, TaskCall, Tasks,
 };
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -243,12 +243,11 @@ impl LocalWorkflows {
             .inner
             .db
             .call(move |conn| {
-                conn.prepare_cached("SELECT hash, record FROM wf_executions WHERE arn = ?1")
-                    .and_then(|mut s| {
-                        s.query_row(params![arn], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .optional()
-                    })
-                    .map_err(unavailable)
+                conn.row(
+                    "SELECT hash, record FROM wf_executions WHERE arn = ?1",
+                    params![arn],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
             })
             .await?;
         Ok(row
@@ -297,10 +296,9 @@ impl LocalWorkflows {
         let wake = write.wake;
         self.inner
             .db
-            .call(move |conn| {
-                let tx = conn.savepoint().map_err(unavailable)?;
-                write.apply(&tx)?;
-                tx.commit().map_err(unavailable)
+            .atomic(move |tx| {
+                write.apply(tx)?;
+                Ok(())
             })
             .await?;
         for q in woken {
@@ -341,13 +339,11 @@ impl LocalWorkflows {
             .inner
             .db
             .call(move |conn| {
-                conn.query_row(
+                conn.row(
                     "SELECT definition FROM wf_definitions WHERE hash = ?1",
                     params![owned],
                     |r| r.get(0),
                 )
-                .optional()
-                .map_err(unavailable)
             })
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("the definition {hash} is missing")))?;
@@ -385,9 +381,11 @@ impl LocalWorkflows {
             .inner
             .db
             .call(move |conn| {
-                conn.prepare_cached("SELECT hash FROM wf_machines WHERE name = ?1")
-                    .and_then(|mut s| s.query_row(params![owned], |r| r.get(0)).optional())
-                    .map_err(unavailable)
+                conn.row(
+                    "SELECT hash FROM wf_machines WHERE name = ?1",
+                    params![owned],
+                    |r| r.get(0),
+                )
             })
             .await?
             .ok_or_else(|| WorkflowError::NoSuchMachine(machine.to_owned()))?;
@@ -693,9 +691,11 @@ impl Workflows for LocalWorkflows {
             .inner
             .db
             .call(move |conn| {
-                conn.prepare_cached("SELECT record FROM wf_executions WHERE arn = ?1")
-                    .and_then(|mut s| s.query_row(params![arn], |r| r.get(0)).optional())
-                    .map_err(unavailable)
+                conn.row(
+                    "SELECT record FROM wf_executions WHERE arn = ?1",
+                    params![arn],
+                    |r| r.get(0),
+                )
             })
             .await?;
         Ok(record
