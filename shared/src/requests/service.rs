@@ -439,33 +439,39 @@ impl RequestService {
 
 /// A digest of what was submitted (target and fields as sent, key order ignored).
 fn fingerprint(target: &str, fields: &Map<String, Value>) -> String {
-    fn canonical(v: &Value, out: &mut String) {
+    /// Objects with their keys sorted; keys and scalars as compact JSON.
+    fn canonical(v: &Value, out: &mut Vec<u8>) {
         match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for k in keys {
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    canonical(&map[k], out);
-                    out.push(',');
-                }
-                out.push('}');
-            }
+            Value::Object(map) => object(map, out),
             Value::Array(items) => {
-                out.push('[');
+                out.push(b'[');
                 for item in items {
                     canonical(item, out);
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push(']');
+                out.push(b']');
             }
-            other => out.push_str(&other.to_string()),
+            other => json(other, out),
         }
     }
-    let mut text = String::new();
-    canonical(&Value::Object(fields.clone()), &mut text);
+    fn object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        out.push(b'{');
+        for (k, v) in entries {
+            json(k, out);
+            out.push(b':');
+            canonical(v, out);
+            out.push(b',');
+        }
+        out.push(b'}');
+    }
+    fn json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    let mut text = Vec::with_capacity(256);
+    object(fields, &mut text);
     let digest = Sha256::new()
         .chain_update(target)
         .chain_update([0])
@@ -489,6 +495,12 @@ mod tests {
         assert_ne!(
             fingerprint("t", a.as_object().unwrap()),
             fingerprint("u", a.as_object().unwrap())
+        );
+        // Stored requests carry their fingerprint: the canonical form must not change.
+        let d = serde_json::json!({"b": {"y": "z\"é", "x": [1, 2.5, null, true]}, "a": 1});
+        assert_eq!(
+            f(&d),
+            "134b15996dee7041e50fa7119bb30fb28d3977969c8171a5db7d98efb8e4bdbd"
         );
     }
 }

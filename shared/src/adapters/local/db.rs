@@ -110,9 +110,6 @@ CREATE TABLE resource_changes (
 /// ran in is settled (`true`: committed).
 type Job = Box<dyn FnOnce(&mut Connection) -> Box<dyn FnOnce(bool) + Send> + Send>;
 
-/// WAL pages written between automatic checkpoints (SQLite's default is 1,000).
-const CHECKPOINT_PAGES: i64 = 4_000;
-
 /// How many prepared statements the connection keeps: more than the stores use.
 const STATEMENT_CACHE: usize = 128;
 
@@ -135,26 +132,26 @@ impl Db {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
-        let conn = Connection::open(dir.join("orchestrator.db")).map_err(unavailable)?;
-        Self::setup(conn, true)
+        let path = dir.join("orchestrator.db");
+        let conn = Connection::open(&path).map_err(unavailable)?;
+        Self::setup(conn, Some(&path))
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Db, StoreError> {
-        Self::setup(Connection::open_in_memory().map_err(unavailable)?, false)
+        Self::setup(Connection::open_in_memory().map_err(unavailable)?, None)
     }
 
-    fn setup(mut conn: Connection, wal: bool) -> Result<Db, StoreError> {
-        if wal {
+    /// `file`: the database's file, which is then in WAL mode and checkpointed by a
+    /// thread of its own (`None`: in memory).
+    fn setup(mut conn: Connection, file: Option<&Path>) -> Result<Db, StoreError> {
+        if let Some(file) = file {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(unavailable)?;
             // With WAL, NORMAL is durable across process crashes (not power loss).
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(unavailable)?;
-            // Workflow executions rewrite the same pages often: checkpointing less often
-            // (the WAL grows to about 16 MiB instead of 4) copies each page back fewer times.
-            conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
-                .map_err(unavailable)?;
+            super::checkpoint::start(&mut conn, file)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;

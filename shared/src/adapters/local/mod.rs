@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+mod checkpoint;
 pub mod db;
 pub mod queue;
 pub mod requests;
