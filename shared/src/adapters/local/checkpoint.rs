@@ -9,8 +9,8 @@
 //! with all of it copied, which a checkpointer running beside a busy writer seldom sees.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 
 use rusqlite::Connection;
 use rusqlite::hooks::Wal;
@@ -33,10 +33,27 @@ pub(super) const MAX_LOG_PAGES: i32 = 2 * CHECKPOINT_PAGES;
 /// What the checkpointer is doing, for the writer to read.
 #[derive(Default)]
 struct Progress {
-    running: AtomicBool,
+    /// Held by whoever checkpoints: SQLite refuses a second checkpoint at once, without
+    /// waiting, so the writer waits here instead when it must copy the rest itself.
+    turn: Mutex<()>,
     /// The log's length and how much of it was copied, when the last checkpoint ended.
     log: AtomicI32,
     copied: AtomicI32,
+}
+
+impl Progress {
+    fn wait_turn(&self) -> MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `None` while the checkpointer is at it.
+    fn try_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.turn.try_lock() {
+            Ok(turn) => Some(turn),
+            Err(TryLockError::Poisoned(turn)) => Some(turn.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 /// Starts the checkpointer of the database in `file`, whose writer is `writer`.
@@ -70,7 +87,7 @@ pub(super) fn start(writer: &mut Connection, file: &Path) -> Result<(), StoreErr
         .spawn(move || {
             // Ends when the writer's connection, which holds `wake`, is closed.
             while woken.recv().is_ok() {
-                progress.running.store(true, Ordering::SeqCst);
+                let _turn = progress.wait_turn();
                 match checkpointer.wal_checkpoint_v2(Some(rusqlite::MAIN_DB), CheckpointMode::PASSIVE)
                 {
                     Ok((log, copied)) => {
@@ -81,7 +98,6 @@ pub(super) fn start(writer: &mut Connection, file: &Path) -> Result<(), StoreErr
                         tracing::warn!(error = %e, "the database's checkpoint failed; the next one will retry");
                     }
                 }
-                progress.running.store(false, Ordering::SeqCst);
             }
         })
         .map_err(|e| {
@@ -96,20 +112,20 @@ fn on_commit(wal: &mut Wal, pages: i32, progress: &Progress, wake: &mpsc::SyncSe
         return;
     }
     if pages >= MAX_LOG_PAGES {
-        // Waits (the busy timeout) for a running checkpoint, copies what is left, and
-        // waits for readers to leave the log, so that the next write starts it again.
+        // Waits for a running checkpoint, copies what is left, and waits for readers to
+        // leave the log, so that the next write starts it again.
+        let _turn = progress.wait_turn();
         let _ = wal.checkpoint_v2(CheckpointMode::RESTART);
         return;
     }
-    if progress.running.load(Ordering::SeqCst) {
+    let Some(_turn) = progress.try_turn() else {
         return;
-    }
+    };
     let (log, copied) = (
         progress.log.load(Ordering::SeqCst),
         progress.copied.load(Ordering::SeqCst),
     );
     if copied > 0 && log <= pages && pages - copied <= TAIL_PAGES {
-        // Busy at once, not waiting, if the checkpointer has just started again.
         let _ = wal.checkpoint();
     } else {
         let _ = wake.try_send(());

@@ -104,6 +104,43 @@ CREATE TABLE resource_changes (
     PRIMARY KEY (resource_id, serial)
 ) WITHOUT ROWID;
 "#,
+    // Small rows read and written by their primary key: clustered on it (one b-tree
+    // instead of a rowid table and the key's index).
+    r#"
+CREATE TABLE queue_messages_v5 (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT
+) WITHOUT ROWID;
+INSERT INTO queue_messages_v5 (id, queue, body, sent_at, visible_at, receive_count, receipt)
+    SELECT id, queue, body, sent_at, visible_at, receive_count, receipt FROM queue_messages;
+DROP TABLE queue_messages;
+ALTER TABLE queue_messages_v5 RENAME TO queue_messages;
+CREATE INDEX queue_messages_visible ON queue_messages(queue, visible_at);
+CREATE TABLE request_events_v5 (
+    request_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (request_id, seq)
+) WITHOUT ROWID;
+INSERT INTO request_events_v5 (request_id, seq, record)
+    SELECT request_id, seq, record FROM request_events;
+DROP TABLE request_events;
+ALTER TABLE request_events_v5 RENAME TO request_events;
+CREATE TABLE audit_v5 (
+    id TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO audit_v5 (id, actor, record) SELECT id, actor, record FROM audit;
+DROP TABLE audit;
+ALTER TABLE audit_v5 RENAME TO audit;
+CREATE INDEX audit_by_actor ON audit(actor, id);
+"#,
 ];
 
 /// A job runs on the connection and returns how to answer its caller once the batch it
@@ -400,6 +437,78 @@ mod tests {
             }))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_database_of_the_previous_schema_keeps_its_queue_timelines_and_audit() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join("orchestrator.db")).unwrap();
+            let tx = conn.transaction().unwrap();
+            for migration in &MIGRATIONS[..4] {
+                tx.execute_batch(migration).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 4).unwrap();
+            tx.execute_batch(
+                "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at, receive_count, receipt)
+                     VALUES ('m1', 'fulfill', '{\"requestId\":\"r1\"}', 1, 2, 3, 'm1/x');
+                 INSERT INTO request_events (request_id, seq, record) VALUES ('r1', 1, '{}'), ('r1', 2, '{\"a\":1}');
+                 INSERT INTO audit (id, actor, record) VALUES ('a1', 'alice', '{}');",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let rows = rt
+            .block_on(db.call(|c| {
+                let message = c
+                    .row(
+                        "SELECT queue, body, sent_at, visible_at, receive_count, receipt FROM queue_messages WHERE id = 'm1'",
+                        [],
+                        |r| {
+                            Ok(format!(
+                                "{} {} {} {} {} {}",
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, String>(5)?
+                            ))
+                        },
+                    )?
+                    .unwrap_or_default();
+                let events = c
+                    .row(
+                        "SELECT group_concat(seq || ':' || record, ' ') FROM request_events WHERE request_id = 'r1'",
+                        [],
+                        |r| r.get::<_, String>(0),
+                    )?
+                    .unwrap_or_default();
+                let audit = c
+                    .row("SELECT actor FROM audit WHERE id = 'a1'", [], |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .unwrap_or_default();
+                let version: i64 = c
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(unavailable)?;
+                Ok((message, events, audit, version))
+            }))
+            .unwrap();
+        assert_eq!(
+            rows,
+            (
+                r#"fulfill {"requestId":"r1"} 1 2 3 m1/x"#.to_owned(),
+                r#"1:{} 2:{"a":1}"#.to_owned(),
+                "alice".to_owned(),
+                i64::try_from(MIGRATIONS.len()).unwrap()
+            )
+        );
     }
 
     fn count(rt: &tokio::runtime::Runtime, db: &Db) -> i64 {
