@@ -21,14 +21,14 @@ use crate::ports::StoreError;
 
 /// Log pages that start a checkpoint (SQLite's automatic checkpoint defaults to 1,000;
 /// workflow executions rewrite the same pages often, so fewer copies of each).
-pub(super) const CHECKPOINT_PAGES: i32 = 4_000;
+const CHECKPOINT_PAGES: i32 = 4_000;
 
 /// Log pages left to copy that the writer copies itself.
 const TAIL_PAGES: i32 = 256;
 
 /// Log pages at which the writer waits for the checkpointer and copies the rest: it is
 /// not keeping up (the machine is busy with something else, say).
-pub(super) const MAX_LOG_PAGES: i32 = 2 * CHECKPOINT_PAGES;
+const MAX_LOG_PAGES: i32 = 2 * CHECKPOINT_PAGES;
 
 /// What the checkpointer is doing, for the writer to read.
 #[derive(Default)]
