@@ -190,8 +190,12 @@ async fn an_idempotency_key_names_its_request_until_its_ttl_then_is_free_again()
                 t0 + time::Duration::seconds(seconds),
                 Some("k"),
             );
-            match store.create(&r, &event(&r, "submitted")).await.unwrap() {
-                Created::New => r.id,
+            match store
+                .create(&r, &event(&r, "submitted"), testkit::requests::HANDOFF)
+                .await
+                .unwrap()
+            {
+                Created::New { .. } => r.id,
                 Created::Existing(existing) => existing.id,
             }
         }

@@ -21,6 +21,82 @@ async fn the_sqlite_request_store_passes_the_request_store_suite() {
 }
 
 #[tokio::test]
+async fn the_sqlite_request_store_with_an_outbox_passes_the_suite_too() {
+    let (_dir, db) = db();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let queue = SqliteQueue::new(db.clone(), "actions", 5, clock);
+    testkit::requests::run(&SqliteRequestStore::with_outbox(db, queue.outbox())).await;
+}
+
+/// A new request and its handoff message are written together: the message is on the
+/// queue exactly when the request is stored, once, and a replay or a failed write sends
+/// none.
+#[tokio::test]
+async fn the_outbox_sends_a_new_requests_handoff_in_the_transaction_that_stores_it() {
+    use shared::ports::{Created, Queue, RequestStore};
+    use testkit::requests::{event, request};
+    let (_dir, db) = db();
+    let now = time::OffsetDateTime::now_utc();
+    let clock = Arc::new(ManualClock::new(now));
+    let queue = SqliteQueue::new(db.clone(), "actions", 5, clock);
+    let store = SqliteRequestStore::with_outbox(db, queue.outbox());
+    let visibility = std::time::Duration::from_secs(30);
+
+    let first = request("alice", "data", "postgres", now, Some("key-1"));
+    let created = store
+        .create(
+            &first,
+            &event(&first, "submitted"),
+            r#"{"requestId":"first"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, Created::New { handed_off: true });
+    // Woken at once, not after a poll interval.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        queue.wait(std::time::Duration::from_secs(60)),
+    )
+    .await
+    .expect("the outbox wakes a waiting receiver");
+
+    // An idempotent replay is not handed off again.
+    let replay = request("alice", "data", "postgres", now, Some("key-1"));
+    let created = store
+        .create(
+            &replay,
+            &event(&replay, "submitted"),
+            r#"{"requestId":"replay"}"#,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(created, Created::Existing(_)));
+    // A write that fails (the same id twice) leaves no message behind.
+    let mut same_id = first.clone();
+    same_id.idempotency_key = None;
+    let failed = store
+        .create(
+            &same_id,
+            &event(&same_id, "submitted"),
+            r#"{"requestId":"failed"}"#,
+        )
+        .await;
+    assert!(
+        failed.is_err(),
+        "a second request with the same id is refused"
+    );
+
+    let bodies: Vec<String> = queue
+        .receive(10, visibility)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(bodies, vec![r#"{"requestId":"first"}"#.to_owned()]);
+}
+
+#[tokio::test]
 async fn the_sqlite_resource_store_passes_the_resource_store_suite() {
     let (_dir, db) = db();
     testkit::resources::run(&SqliteResourceStore::new(db)).await;

@@ -155,7 +155,13 @@ impl DynamoRequestStore {
 
 #[async_trait]
 impl RequestStore for DynamoRequestStore {
-    async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError> {
+    /// The handoff is the caller's to send: DynamoDB and SQS share no transaction.
+    async fn create(
+        &self,
+        request: &Request,
+        event: &RequestEvent,
+        _handoff: &str,
+    ) -> Result<Created, StoreError> {
         let mut items = vec![
             self.put(
                 self.request_item(request)?,
@@ -182,7 +188,7 @@ impl RequestStore for DynamoRequestStore {
             )?);
         }
         if self.table.transact(items).await? {
-            return Ok(Created::New);
+            return Ok(Created::New { handed_off: false });
         }
         // Refused: the key was used (or, never in practice, the id was).
         match idempotency {

@@ -245,7 +245,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     crate::ingest::deploy(&workflows, &catalog.current()).await?;
     let ports = Ports {
         catalog: catalog.clone(),
-        requests: Arc::new(SqliteRequestStore::new(db.clone())),
+        requests: Arc::new(SqliteRequestStore::with_outbox(db.clone(), queue.outbox())),
         resources: Arc::new(SqliteResourceStore::new(db.clone())),
         state: state_store,
         audit: Arc::new(SqliteAuditLog::new(db)),

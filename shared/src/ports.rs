@@ -70,8 +70,10 @@ pub struct RequestQuery {
 /// What `RequestStore::create` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created {
-    /// The request is stored.
-    New,
+    /// The request is stored. `handed_off`: the store also put the handoff message on the
+    /// action queue, in the same transaction (a store built with an outbox, where the
+    /// queue lives in the same database); otherwise sending it is the caller's part.
+    New { handed_off: bool },
     /// A request with the same requester and idempotency key was already stored: this one.
     Existing(Box<Request>),
 }
@@ -82,7 +84,16 @@ pub trait RequestStore: Send + Sync {
     /// Stores a new request (version 1) with its first event. When the request carries an
     /// idempotency key already used by the same requester, nothing is written and the
     /// stored request is returned.
-    async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError>;
+    ///
+    /// `handoff` is the message that hands a new request to the worker: a store with an
+    /// outbox puts it on the action queue in the same transaction (so a request is never
+    /// stored without it), and says so in [`Created::New`].
+    async fn create(
+        &self,
+        request: &Request,
+        event: &RequestEvent,
+        handoff: &str,
+    ) -> Result<Created, StoreError>;
 
     async fn get(&self, id: &RequestId) -> Result<Option<Request>, StoreError>;
 

@@ -92,6 +92,12 @@ pub struct FulfillMessage {
     pub request_id: RequestId,
 }
 
+/// The action queue's message that hands request `id` to the worker.
+fn handoff(id: RequestId) -> Result<String, StoreError> {
+    serde_json::to_string(&FulfillMessage { request_id: id })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 pub struct RequestService {
     pub catalog: Arc<dyn CatalogStore>,
     pub store: Arc<dyn RequestStore>,
@@ -130,14 +136,19 @@ impl RequestService {
             status: RequestStatus::Submitted,
             message: None,
         };
-        match self.store.create(&request, &event).await? {
-            Created::New => {
+        let handoff = handoff(request.id)?;
+        match self.store.create(&request, &event, &handoff).await? {
+            Created::New { handed_off } => {
                 crate::metrics::count(
                     crate::metrics::REQUESTS,
                     &[("Status", RequestStatus::Submitted.as_str())],
                     1,
                 );
-                self.enqueue(request.id).await?;
+                if !handed_off {
+                    // A crash before this send leaves the request `submitted`: the
+                    // worker's sweep sends its message again.
+                    self.queue.send(&handoff, std::time::Duration::ZERO).await?;
+                }
                 Ok((request, true))
             }
             Created::Existing(original) if original.fingerprint == request.fingerprint => {
@@ -206,10 +217,8 @@ impl RequestService {
 
     /// Hands a request to the worker.
     pub async fn enqueue(&self, id: RequestId) -> Result<(), StoreError> {
-        let body = serde_json::to_string(&FulfillMessage { request_id: id })
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.queue
-            .send(&body, std::time::Duration::ZERO)
+            .send(&handoff(id)?, std::time::Duration::ZERO)
             .await
             .map(|_| ())
     }

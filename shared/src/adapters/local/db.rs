@@ -141,6 +141,30 @@ DROP TABLE audit;
 ALTER TABLE audit_v5 RENAME TO audit;
 CREATE INDEX audit_by_actor ON audit(actor, id);
 "#,
+    // Requests too are read and written by their key: clustered on it, a new request
+    // writes three b-trees (the table and its two listing indexes) instead of four.
+    r#"
+CREATE TABLE requests_v6 (
+    id TEXT PRIMARY KEY,
+    requester TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    idempotency_key TEXT,
+    ticket_key TEXT,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO requests_v6 (id, requester, owner, target, status, version, idempotency_key, ticket_key, record)
+    SELECT id, requester, owner, target, status, version, idempotency_key, ticket_key, record FROM requests;
+DROP TABLE requests;
+ALTER TABLE requests_v6 RENAME TO requests;
+CREATE UNIQUE INDEX requests_by_idempotency_key ON requests(requester, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX requests_by_requester ON requests(requester, id);
+CREATE INDEX requests_by_owner ON requests(owner, id);
+CREATE UNIQUE INDEX requests_by_ticket ON requests(ticket_key) WHERE ticket_key IS NOT NULL;
+"#,
 ];
 
 /// A job runs on the connection and returns how to answer its caller once the batch it
@@ -440,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn a_database_of_the_previous_schema_keeps_its_queue_timelines_and_audit() {
+    fn a_database_of_schema_4_keeps_its_requests_queue_timelines_and_audit() {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut conn = Connection::open(dir.path().join("orchestrator.db")).unwrap();
@@ -453,7 +477,9 @@ mod tests {
                 "INSERT INTO queue_messages (id, queue, body, sent_at, visible_at, receive_count, receipt)
                      VALUES ('m1', 'fulfill', '{\"requestId\":\"r1\"}', 1, 2, 3, 'm1/x');
                  INSERT INTO request_events (request_id, seq, record) VALUES ('r1', 1, '{}'), ('r1', 2, '{\"a\":1}');
-                 INSERT INTO audit (id, actor, record) VALUES ('a1', 'alice', '{}');",
+                 INSERT INTO audit (id, actor, record) VALUES ('a1', 'alice', '{}');
+                 INSERT INTO requests (id, requester, owner, target, status, version, idempotency_key, ticket_key, record)
+                     VALUES ('r1', 'alice', 'data', 'pg', 'awaiting_fulfillment', 3, 'k1', 'OPS-1', '{\"id\":\"r1\"}');",
             )
             .unwrap();
             tx.commit().unwrap();
@@ -497,7 +523,19 @@ mod tests {
                 let version: i64 = c
                     .pragma_query_value(None, "user_version", |r| r.get(0))
                     .map_err(unavailable)?;
-                Ok((message, events, audit, version))
+                // Found through each of its indexes.
+                let request = c
+                    .row(
+                        "SELECT owner || ' ' || target || ' ' || status || ' ' || version || ' ' || record
+                         FROM requests WHERE requester = 'alice' AND idempotency_key = 'k1'
+                           AND id IN (SELECT id FROM requests WHERE ticket_key = 'OPS-1')
+                           AND id IN (SELECT id FROM requests WHERE owner = 'data')",
+                        [],
+                        |r| r.get::<_, String>(0),
+                    )?
+                    .unwrap_or_default();
+                let clustered = c.prepare("SELECT rowid FROM requests").is_err();
+                Ok((message, events, audit, version, request, clustered))
             }))
             .unwrap();
         assert_eq!(
@@ -506,7 +544,9 @@ mod tests {
                 r#"fulfill {"requestId":"r1"} 1 2 3 m1/x"#.to_owned(),
                 r#"1:{} 2:{"a":1}"#.to_owned(),
                 "alice".to_owned(),
-                i64::try_from(MIGRATIONS.len()).unwrap()
+                i64::try_from(MIGRATIONS.len()).unwrap(),
+                r#"data pg awaiting_fulfillment 3 {"id":"r1"}"#.to_owned(),
+                true
             )
         );
     }

@@ -66,6 +66,48 @@ impl SqliteQueue {
     pub fn arrivals(&self) -> Arc<Notify> {
         self.arrived.clone()
     }
+
+    /// A handle that puts messages on this queue from inside another store's
+    /// transaction.
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            queue: self.name.clone(),
+            arrived: self.arrived.clone(),
+        }
+    }
+}
+
+/// Puts messages on a queue inside the transaction of a store that shares its database:
+/// the message is sent if and only if the store's write commits (a transactional
+/// outbox, whose relay is the queue itself).
+#[derive(Clone)]
+pub struct Outbox {
+    queue: String,
+    arrived: Arc<Notify>,
+}
+
+impl Outbox {
+    /// Puts `body` on the queue, visible at once, inside the transaction `conn` is in.
+    pub fn put(
+        &self,
+        conn: &rusqlite::Connection,
+        body: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        insert_message(
+            conn,
+            &new_message_id(),
+            &self.queue,
+            body,
+            now_ms,
+            Duration::ZERO,
+        )
+    }
+
+    /// Wakes a waiting receiver; call once the transaction has committed.
+    pub fn notify(&self) {
+        self.arrived.notify_one();
+    }
 }
 
 /// Milliseconds since the Unix epoch, as the queue stores times.

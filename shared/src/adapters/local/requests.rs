@@ -5,16 +5,30 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
+use super::queue::{Outbox, unix_ms};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use crate::requests::model::{Request, RequestEvent, RequestId};
 
 pub struct SqliteRequestStore {
     db: Db,
+    /// The action queue, when it lives in the same database: a new request's handoff
+    /// message is written in the transaction that stores the request.
+    outbox: Option<Outbox>,
 }
 
 impl SqliteRequestStore {
+    /// A store that leaves handoff messages to its caller.
     pub fn new(db: Db) -> Self {
-        SqliteRequestStore { db }
+        SqliteRequestStore { db, outbox: None }
+    }
+
+    /// A store that puts each new request's handoff message on the queue of `outbox`
+    /// (which must be on the same database) in the transaction that stores it.
+    pub fn with_outbox(db: Db, outbox: Outbox) -> Self {
+        SqliteRequestStore {
+            db,
+            outbox: Some(outbox),
+        }
     }
 }
 
@@ -24,11 +38,22 @@ fn read_request(text: String) -> Result<Request, StoreError> {
 
 #[async_trait]
 impl RequestStore for SqliteRequestStore {
-    async fn create(&self, request: &Request, event: &RequestEvent) -> Result<Created, StoreError> {
+    async fn create(
+        &self,
+        request: &Request,
+        event: &RequestEvent,
+        handoff: &str,
+    ) -> Result<Created, StoreError> {
         // Serialization happens here, off the database thread, which only runs SQL.
         let request = request.clone();
         let record = encode(&request)?;
         let event_record = encode(event)?;
+        let outbox = self
+            .outbox
+            .clone()
+            .map(|outbox| (outbox, handoff.to_owned()));
+        let handed_off = outbox.is_some();
+        let notify = outbox.as_ref().map(|(o, _)| o.clone());
         let existing = self
             .db
             .atomic(move |tx| {
@@ -63,12 +88,20 @@ impl RequestStore for SqliteRequestStore {
                     params![request.id.to_string(), 1, event_record],
                 )
                 .map_err(unavailable)?;
+                if let Some((outbox, handoff)) = &outbox {
+                    outbox.put(tx, handoff, unix_ms(request.created_at))?;
+                }
                 Ok(None)
             })
             .await?;
         match existing {
             Some(text) => Ok(Created::Existing(Box::new(read_request(text)?))),
-            None => Ok(Created::New),
+            None => {
+                if let Some(outbox) = notify {
+                    outbox.notify();
+                }
+                Ok(Created::New { handed_off })
+            }
         }
     }
 
