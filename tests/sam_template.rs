@@ -151,6 +151,41 @@ fn the_table_is_the_single_table_design_the_adapters_are_tested_on() {
     assert!(text.contains("BillingMode: PAY_PER_REQUEST"));
 }
 
+/// The lines of resource `name`: from its heading to the next blank line.
+fn resource<'a>(text: &'a str, name: &str) -> &'a str {
+    let start = text
+        .find(&format!("\n  {name}:\n"))
+        .unwrap_or_else(|| panic!("the template has no {name}"));
+    let block = &text[start + 1..];
+    &block[..block.find("\n\n").unwrap_or(block.len())]
+}
+
+#[test]
+fn the_backlog_alarm_watches_the_action_queue_and_waits_longer_than_any_healthy_message() {
+    let text = template();
+    let alarm = resource(&text, "ActionBacklogAlarm");
+    assert_eq!(values_of(alarm, "Namespace"), ["AWS/SQS"]);
+    assert_eq!(
+        values_of(alarm, "MetricName"),
+        ["ApproximateAgeOfOldestMessage"]
+    );
+    assert!(alarm.contains("!GetAtt ActionQueue.QueueName"));
+    let threshold: u64 = values_of(alarm, "Threshold")[0].parse().unwrap();
+    let visibility: u64 = values_of(resource(&text, "ActionQueue"), "VisibilityTimeout")[0]
+        .parse()
+        .unwrap();
+    // A delayed message, or one received up to three times (after which SQS leaves it
+    // out of the age), each taking the whole visibility timeout.
+    let healthy = shared::fulfillment::worker::MAX_DELAY
+        .as_secs()
+        .max(3 * visibility);
+    assert!(
+        threshold >= 2 * healthy,
+        "the alarm ({threshold} s) must not fire on a message that is only waiting its turn ({healthy} s)"
+    );
+    assert_eq!(values_of(alarm, "AlarmActions"), ["[!Ref AlarmTopic]"]);
+}
+
 #[test]
 fn the_worker_is_told_the_queues_redrive_count_and_the_alarm_watches_its_metric() {
     let text = template();

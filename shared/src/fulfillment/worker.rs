@@ -62,8 +62,9 @@ pub enum Disposition {
     Continue(Duration),
 }
 
-/// SQS delays a message by 15 minutes at most; a longer wait takes several hops.
-const MAX_DELAY: Duration = Duration::from_secs(900);
+/// SQS delays a message by 15 minutes at most; a longer wait takes several hops. The
+/// template's backlog alarm counts on no healthy message waiting longer.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
 impl Worker {
     /// Polls the queue until `shutdown` turns true, then returns after the batch in hand.
