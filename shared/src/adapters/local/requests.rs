@@ -52,8 +52,6 @@ impl RequestStore for SqliteRequestStore {
             .outbox
             .clone()
             .map(|outbox| (outbox, handoff.to_owned()));
-        let handed_off = outbox.is_some();
-        let notify = outbox.as_ref().map(|(o, _)| o.clone());
         let existing = self
             .db
             .atomic(move |tx| {
@@ -97,10 +95,12 @@ impl RequestStore for SqliteRequestStore {
         match existing {
             Some(text) => Ok(Created::Existing(Box::new(read_request(text)?))),
             None => {
-                if let Some(outbox) = notify {
+                if let Some(outbox) = &self.outbox {
                     outbox.notify();
                 }
-                Ok(Created::New { handed_off })
+                Ok(Created::New {
+                    handed_off: self.outbox.is_some(),
+                })
             }
         }
     }
