@@ -14,18 +14,26 @@ use uuid::Uuid;
 #[serde(transparent)]
 pub struct RequestId(Uuid);
 
-/// Keeps ids made in the same millisecond in creation order (a counter after the time).
-static V7_CONTEXT: std::sync::Mutex<uuid::ContextV7> =
-    std::sync::Mutex::new(uuid::ContextV7::new());
+/// Keeps ids in creation order: uuid's counter orders those of one millisecond, and the
+/// latest time seen stands in for an earlier one (see [`RequestId::new_at`]).
+static V7_CONTEXT: std::sync::Mutex<(uuid::ContextV7, i128)> =
+    std::sync::Mutex::new((uuid::ContextV7::new(), i128::MIN));
 
 impl RequestId {
     /// A new id for something created at `at`; ids made by this process sort in creation
     /// order, even within one millisecond.
+    ///
+    /// A time earlier than the latest one seen (another thread's clock read that won the
+    /// lock first, or a test's fixed time) is replaced by that latest time: uuid's
+    /// context, given an earlier second, keeps its own second with the earlier time's
+    /// fraction, which can move an id up to a second ahead of those made after it.
     pub fn new_at(at: OffsetDateTime) -> Self {
-        let nanos = at.unix_timestamp_nanos();
+        let mut guard = V7_CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
+        let (context, latest) = &mut *guard;
+        let nanos = at.unix_timestamp_nanos().max(*latest);
+        *latest = nanos;
         let seconds = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
         let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
-        let context = V7_CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
         RequestId(Uuid::new_v7(uuid::Timestamp::from_unix(
             &*context, seconds, subsec,
         )))
@@ -272,6 +280,21 @@ mod tests {
         let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let ids: Vec<RequestId> = (0..1000).map(|_| RequestId::new_at(at)).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// Times read on different threads reach the context out of order; ids still sort
+    /// in the order they were made. Before the latest time stood in for earlier ones,
+    /// 4.999 s after 5.001 s gave an id at 5.999 s, ahead of one made next at 5.100 s.
+    #[test]
+    fn ids_keep_their_order_when_times_arrive_out_of_order() {
+        let base = OffsetDateTime::from_unix_timestamp(1_900_000_005).unwrap();
+        let ms = |n: i64| base + time::Duration::milliseconds(n);
+        let ids = [
+            RequestId::new_at(ms(1)),
+            RequestId::new_at(ms(-1)),
+            RequestId::new_at(ms(100)),
+        ];
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     }
 
     #[test]
