@@ -60,8 +60,7 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
         )],
         vec![QueueTarget {
             url: url.to_owned(),
-            name: "actions".to_owned(),
-            arrived: queue.arrivals(),
+            outbox: queue.outbox(),
         }],
     );
     let requests = Arc::new(RequestService {

@@ -175,8 +175,7 @@ mod workflows {
             vec![("${QueueUrl}".to_owned(), URL.to_owned())],
             vec![QueueTarget {
                 url: URL.to_owned(),
-                name: "actions".to_owned(),
-                arrived: queue.arrivals(),
+                outbox: queue.outbox(),
             }],
         );
         (workflows, queue)

@@ -231,8 +231,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         vec![(QUEUE_PLACEHOLDER.to_owned(), ACTION_QUEUE_URL.to_owned())],
         vec![QueueTarget {
             url: ACTION_QUEUE_URL.to_owned(),
-            name: ACTION_QUEUE.to_owned(),
-            arrived: queue.arrivals(),
+            outbox: queue.outbox(),
         }],
     );
     // With GitHub ingestion, the version it last made live wins over the directory.

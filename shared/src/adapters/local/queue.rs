@@ -61,14 +61,9 @@ impl SqliteQueue {
         &self.name
     }
 
-    /// What to notify when a message is put on this queue behind its back (an outbox
-    /// written in another transaction), so a waiting receiver wakes at once.
-    pub fn arrivals(&self) -> Arc<Notify> {
-        self.arrived.clone()
-    }
-
     /// A handle that puts messages on this queue from inside another store's
-    /// transaction.
+    /// transaction (the request store's handoff, the workflow engine's task messages),
+    /// and wakes a waiting receiver once it has committed.
     pub fn outbox(&self) -> Outbox {
         Outbox {
             queue: self.name.clone(),
@@ -87,21 +82,17 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Puts `body` on the queue, visible at once, inside the transaction `conn` is in.
+    /// Puts message `id` on the queue, visible `delay` after `now_ms`, inside the
+    /// transaction `conn` is in.
     pub fn put(
         &self,
         conn: &rusqlite::Connection,
+        id: &str,
         body: &str,
         now_ms: i64,
+        delay: Duration,
     ) -> Result<(), StoreError> {
-        insert_message(
-            conn,
-            &new_message_id(),
-            &self.queue,
-            body,
-            now_ms,
-            Duration::ZERO,
-        )
+        insert_message(conn, id, &self.queue, body, now_ms, delay)
     }
 
     /// Wakes a waiting receiver; call once the transaction has committed.
@@ -116,9 +107,8 @@ pub fn unix_ms(t: time::OffsetDateTime) -> i64 {
 }
 
 /// Puts a message on `queue`, visible `delay` after `now_ms`, inside the caller's
-/// transaction: the queue's send, and the workflow engine's outbox (a task's message is
-/// sent in the same transaction that records the task as scheduled).
-pub fn insert_message(
+/// transaction: the queue's send, and an [`Outbox`]'s.
+fn insert_message(
     conn: &rusqlite::Connection,
     id: &str,
     queue: &str,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
-use super::queue::{Outbox, unix_ms};
+use super::queue::{Outbox, new_message_id, unix_ms};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
 use crate::requests::model::{Request, RequestEvent, RequestId};
 
@@ -87,7 +87,13 @@ impl RequestStore for SqliteRequestStore {
                 )
                 .map_err(unavailable)?;
                 if let Some((outbox, handoff)) = &outbox {
-                    outbox.put(tx, handoff, unix_ms(request.created_at))?;
+                    outbox.put(
+                        tx,
+                        &new_message_id(),
+                        handoff,
+                        unix_ms(request.created_at),
+                        std::time::Duration::ZERO,
+                    )?;
                 }
                 Ok(None)
             })

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
 use super::db::{Db, ExecCached, decode, encode, sql_int, unavailable};
-use super::queue::{insert_message, new_message_id, unix_ms};
+use super::queue::{new_message_id, unix_ms};
 use crate::ports::{Clock, ExecutionSummary, StoreError, WorkflowError, Workflows};
 
 /// The integration that sends a message and waits for its task token to be answered.
@@ -49,9 +49,8 @@ const IN_MEMORY: usize = 4096;
 #[derive(Clone)]
 pub struct QueueTarget {
     pub url: String,
-    pub name: String,
-    /// Woken when a task puts a message on the queue.
-    pub arrived: Arc<Notify>,
+    /// Puts a task's message on the queue in the transaction that records the step.
+    pub outbox: super::queue::Outbox,
 }
 
 #[derive(Clone)]
@@ -302,7 +301,7 @@ impl LocalWorkflows {
             })
             .await?;
         for q in woken {
-            self.inner.queues[q].arrived.notify_one();
+            self.inner.queues[q].outbox.notify();
         }
         if wake.is_some_and(|at| at < self.inner.planned.load(Ordering::SeqCst)) {
             self.inner.timer.notify_one();
@@ -418,8 +417,8 @@ struct Write {
     wake: Option<i64>,
     record: String,
     events: Vec<(i64, String)>,
-    /// Queue index, queue name, message.
-    sends: Vec<(usize, String, Outgoing)>,
+    /// Queue index, the queue to put it on, message.
+    sends: Vec<(usize, super::queue::Outbox, Outgoing)>,
     sent_at: i64,
     /// A new execution's machine name and definition hash.
     created: Option<(String, String)>,
@@ -450,7 +449,7 @@ impl Write {
             sends: outbox
                 .sends
                 .iter()
-                .map(|s| (s.queue, outbox.queues[s.queue].name.clone(), s.clone()))
+                .map(|s| (s.queue, outbox.queues[s.queue].outbox.clone(), s.clone()))
                 .collect(),
             sent_at: unix_ms(outbox.now),
             created: created.map(|(m, h)| (m.to_owned(), h.to_owned())),
@@ -486,7 +485,7 @@ impl Write {
             .map_err(unavailable)?;
         }
         for (_, queue, send) in &self.sends {
-            insert_message(conn, &send.id, queue, &send.body, self.sent_at, send.delay)?;
+            queue.put(conn, &send.id, &send.body, self.sent_at, send.delay)?;
         }
         Ok(())
     }
