@@ -212,6 +212,15 @@ impl Db {
             // With WAL, NORMAL is durable across process crashes (not power loss).
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(unavailable)?;
+            // Every job of a group commit runs in a savepoint of its own, and a
+            // savepoint keeps each page's old image in a sub-journal. SQLite holds that
+            // journal in memory only up to 64 KiB and then spills it to a temporary
+            // file, for the rest of the transaction: under load, `pwrite`s to that file
+            // were 15% of the server's CPU, twice the WAL's own writes. A savepoint's
+            // journal is emptied when it is released, so in memory it stays the size of
+            // one job.
+            conn.pragma_update(None, "temp_store", "MEMORY")
+                .map_err(unavailable)?;
             super::checkpoint::start(&mut conn, file)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))
