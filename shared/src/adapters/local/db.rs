@@ -436,7 +436,12 @@ pub fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreErro
 
 /// Serializes a record for storage.
 pub fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    // Room for a whole request record up front: serde_json starts at 128 bytes and a
+    // record took three reallocations to fit.
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]

@@ -36,6 +36,36 @@ fn read_request(text: String) -> Result<Request, StoreError> {
     decode(&text)
 }
 
+/// A request as its row in `requests`: the columns the indexes and lookups use, and the
+/// whole record as JSON. The database job takes this rather than a copy of the request.
+struct RequestRow {
+    id: String,
+    requester: String,
+    owner: String,
+    target: String,
+    status: &'static str,
+    version: i64,
+    idempotency_key: Option<String>,
+    ticket_key: Option<String>,
+    record: String,
+}
+
+impl RequestRow {
+    fn of(request: &Request) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: request.id.to_string(),
+            requester: request.requester.sub.clone(),
+            owner: request.owner.clone(),
+            target: request.target.clone(),
+            status: request.status.as_str(),
+            version: sql_int(request.version),
+            idempotency_key: request.idempotency_key.clone(),
+            ticket_key: request.ticket.as_ref().map(|t| t.key.clone()),
+            record: encode(request)?,
+        })
+    }
+}
+
 #[async_trait]
 impl RequestStore for SqliteRequestStore {
     async fn create(
@@ -45,9 +75,9 @@ impl RequestStore for SqliteRequestStore {
         handoff: &str,
     ) -> Result<Created, StoreError> {
         // Serialization happens here, off the database thread, which only runs SQL.
-        let request = request.clone();
-        let record = encode(&request)?;
+        let row = RequestRow::of(request)?;
         let event_record = encode(event)?;
+        let created_at = unix_ms(request.created_at);
         let outbox = self
             .outbox
             .clone()
@@ -55,10 +85,10 @@ impl RequestStore for SqliteRequestStore {
         let existing = self
             .db
             .atomic(move |tx| {
-                if let Some(key) = &request.idempotency_key {
+                if let Some(key) = &row.idempotency_key {
                     let existing: Option<String> = tx.row(
                         "SELECT record FROM requests WHERE requester = ?1 AND idempotency_key = ?2",
-                        params![request.requester.sub, key],
+                        params![row.requester, key],
                         |r| r.get(0),
                     )?;
                     if existing.is_some() {
@@ -69,21 +99,21 @@ impl RequestStore for SqliteRequestStore {
                     "INSERT INTO requests (id, requester, owner, target, status, version, idempotency_key, ticket_key, record)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
-                        request.id.to_string(),
-                        request.requester.sub,
-                        request.owner,
-                        request.target,
-                        request.status.as_str(),
-                        sql_int(request.version),
-                        request.idempotency_key,
-                        request.ticket.as_ref().map(|t| &t.key),
-                        record,
+                        row.id,
+                        row.requester,
+                        row.owner,
+                        row.target,
+                        row.status,
+                        row.version,
+                        row.idempotency_key,
+                        row.ticket_key,
+                        row.record,
                     ],
                 )
                 .map_err(unavailable)?;
                 tx.exec(
                     "INSERT INTO request_events (request_id, seq, record) VALUES (?1, ?2, ?3)",
-                    params![request.id.to_string(), 1, event_record],
+                    params![row.id, 1, event_record],
                 )
                 .map_err(unavailable)?;
                 if let Some((outbox, handoff)) = &outbox {
@@ -91,7 +121,7 @@ impl RequestStore for SqliteRequestStore {
                         tx,
                         &new_message_id(),
                         handoff,
-                        unix_ms(request.created_at),
+                        created_at,
                         std::time::Duration::ZERO,
                     )?;
                 }
@@ -125,8 +155,7 @@ impl RequestStore for SqliteRequestStore {
     }
 
     async fn update(&self, request: &Request, event: &RequestEvent) -> Result<(), StoreError> {
-        let request = request.clone();
-        let record = encode(&request)?;
+        let row = RequestRow::of(request)?;
         let event_record = encode(event)?;
         let expected = request.version.saturating_sub(1);
         self.db
@@ -136,11 +165,11 @@ impl RequestStore for SqliteRequestStore {
                         "UPDATE requests SET status = ?2, version = ?3, ticket_key = ?4, record = ?5
                          WHERE id = ?1 AND version = ?6",
                         params![
-                            request.id.to_string(),
-                            request.status.as_str(),
-                            sql_int(request.version),
-                            request.ticket.as_ref().map(|t| &t.key),
-                            record,
+                            row.id,
+                            row.status,
+                            row.version,
+                            row.ticket_key,
+                            row.record,
                             sql_int(expected),
                         ],
                     )
@@ -149,7 +178,7 @@ impl RequestStore for SqliteRequestStore {
                     let exists = tx
                         .row(
                             "SELECT 1 FROM requests WHERE id = ?1",
-                            [request.id.to_string()],
+                            [&row.id],
                             |_| Ok(()),
                         )?
                         .is_some();
@@ -159,7 +188,7 @@ impl RequestStore for SqliteRequestStore {
                         StoreError::NotFound
                     });
                 }
-                insert_event(tx, &request.id.to_string(), &event_record)?;
+                insert_event(tx, &row.id, &event_record)?;
                 Ok(())
             })
             .await
