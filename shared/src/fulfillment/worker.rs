@@ -687,10 +687,12 @@ impl Worker {
     ) -> Result<Disposition, RequestError> {
         tracing::warn!(reason, "request failed");
         let reason = reason.to_owned();
+        // The request as the worker holds it saves a read; if it changed meanwhile, the
+        // write conflicts and the transition reads it again.
         self.requests
             .transition_from(
                 request.id,
-                None,
+                Some(request.clone()),
                 "worker",
                 "failed",
                 RequestStatus::Failed,
