@@ -9,6 +9,8 @@ use orchestrator_tests::jira_stub::{already_has_issue, creates_issue, no_existin
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::config::Config;
+use shared::requests::model::RequestStatus;
+use shared::requests::service::RequestError;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -549,4 +551,92 @@ async fn against_jira_data_center_the_search_falls_back_to_the_older_endpoint() 
         .await
         .unwrap();
     assert_eq!(issue.url, format!("{}/browse/DC-1", jira.uri()));
+}
+
+#[tokio::test]
+async fn a_transition_from_a_stale_copy_reads_again_and_leaves_a_cancelled_request_alone() {
+    // The worker fails a provision from the copy it read (saving a second read): if the
+    // request was cancelled meanwhile, the write conflicts, the transition reads again
+    // and refuses; the request stays cancelled, with no `failed` on its timeline.
+    let jira = MockServer::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let state = &app.running.state;
+    let alice = shared::requests::model::Principal {
+        sub: "alice".into(),
+        email: None,
+        groups: vec![],
+    };
+    // Submitted with its message on a queue no worker reads, so only this test acts.
+    let quiet = shared::requests::service::RequestService {
+        catalog: state.requests.catalog.clone(),
+        store: Arc::new(shared::adapters::local::SqliteRequestStore::new(
+            shared::adapters::local::Db::open(data.path()).unwrap(),
+        )),
+        queue: Arc::new(shared::adapters::local::SqliteQueue::new(
+            shared::adapters::local::Db::in_memory().unwrap(),
+            "unread",
+            5,
+            state.requests.clock.clone(),
+        )),
+        clock: state.requests.clock.clone(),
+        roles: state.requests.roles.clone(),
+        ended: state.requests.ended.clone(),
+    };
+    let fields = json!({"topicName": "stale.v1", "producerPrincipal": "arn:aws:iam::123456789012:role/orders"});
+    let (copy, _) = quiet
+        .submit(
+            &alice,
+            "kafka-topic",
+            fields.as_object().unwrap().clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    quiet
+        .transition_from(
+            copy.id,
+            None,
+            "alice",
+            "cancelled",
+            RequestStatus::Cancelled,
+            None,
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let refused = quiet
+        .transition_from(
+            copy.id,
+            Some(copy.clone()),
+            "worker",
+            "failed",
+            RequestStatus::Failed,
+            Some("too late".into()),
+            |r| r.reason = Some("too late".into()),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(RequestError::InvalidTransition {
+                status: RequestStatus::Cancelled,
+                next: RequestStatus::Failed,
+            })
+        ),
+        "{refused:?}"
+    );
+    let stored = quiet.store.get(&copy.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RequestStatus::Cancelled);
+    assert_eq!(stored.reason, None);
+    let kinds: Vec<String> = quiet
+        .store
+        .events(&copy.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(!kinds.iter().any(|k| k == "failed"), "{kinds:?}");
+    app.running.stop().await.unwrap();
 }

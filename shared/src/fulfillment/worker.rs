@@ -18,7 +18,7 @@ use crate::catalog::document::{Fallback, Mode};
 use crate::catalog::snapshot::TargetRef;
 use crate::integrations::jira::{JiraClient, JiraError};
 use crate::ports::{Message, WorkflowError, Workflows};
-use crate::requests::model::{Operation, Request, RequestStatus, Ticket};
+use crate::requests::model::{Operation, Request, RequestId, RequestStatus, Ticket};
 use crate::requests::service::{FulfillMessage, RequestError, RequestService};
 
 /// How long a received message stays hidden while the worker handles it.
@@ -308,7 +308,7 @@ impl Worker {
             }
             None => {
                 let reason = format!("`{}` is no longer in the catalog", request.target);
-                return self.fail(&request, &reason).await;
+                return self.fail_as_read(&request, &reason).await;
             }
         };
         let fulfillment = &item.doc.spec.fulfillment;
@@ -343,7 +343,7 @@ impl Worker {
             Some(manual) => manual,
             None => {
                 return self
-                    .fail(
+                    .fail_as_read(
                         &request,
                         "the item has no manual section, and its mode was forced to manual",
                     )
@@ -352,7 +352,7 @@ impl Worker {
         };
         let Some(jira) = &self.jira else {
             return self
-                .fail(
+                .fail_as_read(
                     &request,
                     "manual fulfillment needs JIRA, and none is configured (jira.url)",
                 )
@@ -685,14 +685,35 @@ impl Worker {
         request: &Request,
         reason: &str,
     ) -> Result<Disposition, RequestError> {
+        self.fail_from(request.id, None, reason).await
+    }
+
+    /// Fails `request`, which this handler has just read, without reading it again.
+    /// Only a provision goes from the copy: ending one as failed settles no resource
+    /// (`RequestEnd` runs before the write), so a copy that went stale costs just a
+    /// conflicting write and a re-read. A change's end releases its resource's lock and
+    /// is decided on a fresh read.
+    async fn fail_as_read(
+        &self,
+        request: &Request,
+        reason: &str,
+    ) -> Result<Disposition, RequestError> {
+        let known = (request.operation == Operation::Provision).then(|| request.clone());
+        self.fail_from(request.id, known, reason).await
+    }
+
+    async fn fail_from(
+        &self,
+        id: RequestId,
+        known: Option<Request>,
+        reason: &str,
+    ) -> Result<Disposition, RequestError> {
         tracing::warn!(reason, "request failed");
         let reason = reason.to_owned();
-        // The request as the worker holds it saves a read; if it changed meanwhile, the
-        // write conflicts and the transition reads it again.
         self.requests
             .transition_from(
-                request.id,
-                Some(request.clone()),
+                id,
+                known,
                 "worker",
                 "failed",
                 RequestStatus::Failed,
