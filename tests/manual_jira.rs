@@ -9,7 +9,7 @@ use orchestrator_tests::jira_stub::{already_has_issue, creates_issue, no_existin
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::config::Config;
-use shared::requests::model::RequestStatus;
+use shared::requests::model::{Request, RequestStatus};
 use shared::requests::service::RequestError;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -433,6 +433,49 @@ async fn in_the_sandbox_a_ticket_can_be_resolved_by_an_http_call() {
     app.running.stop().await.unwrap();
 }
 
+/// Submits a kafka-topic request as alice through a request service on `app`'s database
+/// whose store has no outbox and whose queue no worker reads: the request is stored, and
+/// only the test acts on it. Returns that service and the request.
+async fn submit_unseen(
+    app: &App,
+    data: &std::path::Path,
+    topic: &str,
+) -> (shared::requests::service::RequestService, Request) {
+    let state = &app.running.state;
+    let unseen = shared::requests::service::RequestService {
+        catalog: state.requests.catalog.clone(),
+        store: Arc::new(shared::adapters::local::SqliteRequestStore::new(
+            shared::adapters::local::Db::open(data).unwrap(),
+        )),
+        queue: Arc::new(shared::adapters::local::SqliteQueue::new(
+            shared::adapters::local::Db::in_memory().unwrap(),
+            "unread",
+            5,
+            state.requests.clock.clone(),
+        )),
+        clock: state.requests.clock.clone(),
+        roles: state.requests.roles.clone(),
+        ended: state.requests.ended.clone(),
+    };
+    let alice = shared::requests::model::Principal {
+        sub: "alice".into(),
+        email: None,
+        groups: vec![],
+    };
+    let fields =
+        json!({"topicName": topic, "producerPrincipal": "arn:aws:iam::123456789012:role/orders"});
+    let (request, _) = unseen
+        .submit(
+            &alice,
+            "kafka-topic",
+            fields.as_object().unwrap().clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    (unseen, request)
+}
+
 #[tokio::test]
 async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     let jira = MockServer::start().await;
@@ -444,38 +487,7 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     // where the store and the queue share no transaction (on AWS; local mode's store
     // writes both at once).
     let state = &app.running.state;
-    let alice = shared::requests::model::Principal {
-        sub: "alice".into(),
-        email: None,
-        groups: vec![],
-    };
-    // Submitted through a store without an outbox on the same database and a queue that
-    // goes nowhere the worker reads: the request is stored, its message is lost.
-    let nowhere = shared::requests::service::RequestService {
-        catalog: state.requests.catalog.clone(),
-        store: Arc::new(shared::adapters::local::SqliteRequestStore::new(
-            shared::adapters::local::Db::open(data.path()).unwrap(),
-        )),
-        queue: Arc::new(shared::adapters::local::SqliteQueue::new(
-            shared::adapters::local::Db::in_memory().unwrap(),
-            "lost",
-            5,
-            state.requests.clock.clone(),
-        )),
-        clock: state.requests.clock.clone(),
-        roles: state.requests.roles.clone(),
-        ended: state.requests.ended.clone(),
-    };
-    let fields = json!({"topicName": "lost.v1", "producerPrincipal": "arn:aws:iam::123456789012:role/orders"});
-    let (request, _) = nowhere
-        .submit(
-            &alice,
-            "kafka-topic",
-            fields.as_object().unwrap().clone(),
-            None,
-        )
-        .await
-        .unwrap();
+    let (_, request) = submit_unseen(&app, data.path(), "lost.v1").await;
     let id = request.id.to_string();
     let worker = shared::fulfillment::worker::Worker {
         requests: state.requests.clone(),
@@ -561,38 +573,7 @@ async fn a_transition_from_a_stale_copy_reads_again_and_leaves_a_cancelled_reque
     let jira = MockServer::start().await;
     let data = tempfile::tempdir().unwrap();
     let app = start(config(&jira.uri(), data.path())).await;
-    let state = &app.running.state;
-    let alice = shared::requests::model::Principal {
-        sub: "alice".into(),
-        email: None,
-        groups: vec![],
-    };
-    // Submitted with its message on a queue no worker reads, so only this test acts.
-    let quiet = shared::requests::service::RequestService {
-        catalog: state.requests.catalog.clone(),
-        store: Arc::new(shared::adapters::local::SqliteRequestStore::new(
-            shared::adapters::local::Db::open(data.path()).unwrap(),
-        )),
-        queue: Arc::new(shared::adapters::local::SqliteQueue::new(
-            shared::adapters::local::Db::in_memory().unwrap(),
-            "unread",
-            5,
-            state.requests.clock.clone(),
-        )),
-        clock: state.requests.clock.clone(),
-        roles: state.requests.roles.clone(),
-        ended: state.requests.ended.clone(),
-    };
-    let fields = json!({"topicName": "stale.v1", "producerPrincipal": "arn:aws:iam::123456789012:role/orders"});
-    let (copy, _) = quiet
-        .submit(
-            &alice,
-            "kafka-topic",
-            fields.as_object().unwrap().clone(),
-            None,
-        )
-        .await
-        .unwrap();
+    let (quiet, copy) = submit_unseen(&app, data.path(), "stale.v1").await;
     quiet
         .transition_from(
             copy.id,
