@@ -42,6 +42,7 @@ pub struct Running {
     /// The JIRA the worker talks to (the sandbox's, with `sandbox`).
     pub jira_url: Option<String>,
     shutdown: watch::Sender<bool>,
+    db: Db,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: tokio::task::JoinHandle<()>,
     timers: tokio::task::JoinHandle<()>,
@@ -58,6 +59,10 @@ impl Running {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let _ = self.worker.await;
         let _ = self.timers.await;
+        // Writes nobody waited for (audit entries) are committed before the process ends.
+        if let Err(e) = self.db.flush().await {
+            tracing::error!(error = %e, "could not settle the last database writes");
+        }
         served
     }
 }
@@ -247,7 +252,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         requests: Arc::new(SqliteRequestStore::with_outbox(db.clone(), queue.outbox())),
         resources: Arc::new(SqliteResourceStore::new(db.clone())),
         state: state_store,
-        audit: Arc::new(SqliteAuditLog::new(db)),
+        audit: Arc::new(SqliteAuditLog::new(db.clone())),
         queue,
         secrets,
         workflows: Arc::new(workflows.clone()),
@@ -302,6 +307,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         state,
         jira_url: config.jira.url.clone(),
         shutdown,
+        db,
         server,
         worker,
         timers,

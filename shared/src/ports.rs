@@ -173,6 +173,8 @@ pub struct AuditQuery {
 /// The audit log: every state-changing call, append-only.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
+    /// Records `entry`. `Ok` may come before the entry is durable (local mode queues it
+    /// on its database thread), but a `list` that starts afterwards sees it.
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
 }

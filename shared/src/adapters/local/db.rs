@@ -167,9 +167,16 @@ CREATE UNIQUE INDEX requests_by_ticket ON requests(ticket_key) WHERE ticket_key 
 "#,
 ];
 
-/// A job runs on the connection and returns how to answer its caller once the batch it
-/// ran in is settled (`true`: committed).
-type Job = Box<dyn FnOnce(&mut Connection) -> Box<dyn FnOnce(bool) + Send> + Send>;
+/// A job runs on the connection and says what its batch must do next.
+type Job = Box<dyn FnOnce(&mut Connection) -> Ran + Send>;
+
+/// What a job left for the batch it ran in.
+struct Ran {
+    /// Answers the job's caller once the batch is settled (`true`: committed).
+    answer: Box<dyn FnOnce(bool) + Send>,
+    /// The job failed after it had written: the batch must not commit.
+    spoiled: bool,
+}
 
 /// How many prepared statements the connection keeps: more than the stores use.
 const STATEMENT_CACHE: usize = 128;
@@ -180,8 +187,15 @@ const MAX_BATCH: usize = 128;
 /// A handle on the database; clones share it. One thread owns the connection and runs
 /// the jobs sent to it in order: no lock for callers to contend on, and no thread per
 /// call (SQLite has one writer at a time anyway). Jobs waiting together are committed
-/// together (group commit), and each caller is answered only after that commit; a job
-/// that needs atomicity of its own uses a savepoint.
+/// together (group commit), and each caller is answered only after that commit.
+///
+/// Every job is atomic: its writes are committed only if it returns `Ok`. A job that fails
+/// (or panics) before it writes costs its batch nothing; one that fails after writing
+/// rolls the whole batch back, and the other jobs in it are answered with a transient
+/// error (their callers retry). Jobs check before they write, so only a fault (a full
+/// disk, a bug) does that. A savepoint per job would spare the others, but it copies
+/// every page a job touches into a sub-journal first: that was a third of the database
+/// thread's time for a new request.
 #[derive(Clone)]
 pub struct Db {
     jobs: mpsc::Sender<Job>,
@@ -212,13 +226,11 @@ impl Db {
             // With WAL, NORMAL is durable across process crashes (not power loss).
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(unavailable)?;
-            // Every job of a group commit runs in a savepoint of its own, and a
-            // savepoint keeps each page's old image in a sub-journal. SQLite holds that
-            // journal in memory only up to 64 KiB and then spills it to a temporary
-            // file, for the rest of the transaction: under load, `pwrite`s to that file
-            // were 15% of the server's CPU, twice the WAL's own writes. A savepoint's
-            // journal is emptied when it is released, so in memory it stays the size of
-            // one job.
+            // A statement that may have to undo its own writes (one that changes many
+            // rows, say) keeps each page's old image in a statement journal. SQLite holds
+            // such a journal in memory only up to 64 KiB and then spills it to a
+            // temporary file: when every job had a savepoint (which journals the same
+            // way), `pwrite`s to that file were 15% of the server's CPU under load.
             conn.pragma_update(None, "temp_store", "MEMORY")
                 .map_err(unavailable)?;
             super::checkpoint::start(&mut conn, file)?;
@@ -271,98 +283,107 @@ impl Db {
         Ok(Db { jobs })
     }
 
-    /// Like [`call`](Self::call), and `f` is atomic: its writes are kept only if it
-    /// returns `Ok` (a savepoint inside the batch's transaction, so one job's failure
-    /// never takes a part of it into the commit it shares with others).
-    pub async fn atomic<R, F>(&self, f: F) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    {
-        self.call(move |conn| in_savepoint(conn, f)).await
-    }
-
     /// Runs `f` on the database thread and waits for its result without blocking the
-    /// async runtime.
+    /// async runtime. `f`'s writes are kept only if it returns `Ok` (see [`Db`]); SQLite's
+    /// count of changed rows tells whether it wrote, so `f` writes with `INSERT`,
+    /// `UPDATE` and `DELETE` only.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // A panicking job must not take the database thread down with it.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable(
-                        "a database job panicked".to_owned(),
-                    ))
-                });
-            Box::new(move |committed: bool| {
-                let answer = match result {
-                    Ok(_) if !committed => Err(StoreError::Unavailable(
-                        "the database could not commit".to_owned(),
-                    )),
-                    other => other,
-                };
-                let _ = reply.send(answer);
-            })
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("the database thread has stopped".to_owned()))?;
+        self.send_job(job(f, move |answer| {
+            let _ = reply.send(answer);
+        }))?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the database thread dropped a job".to_owned()))?
     }
+
+    /// Like [`call`](Self::call), without waiting: `Ok` once `f` is queued. Jobs run in
+    /// the order they are sent, so whatever is asked of the database afterwards sees
+    /// `f`'s writes. A failure is logged, naming `what`.
+    pub fn send<F>(&self, what: &'static str, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        self.send_job(job(f, move |answer| {
+            if let Err(e) = answer {
+                tracing::error!(error = %e, "could not write {what}");
+            }
+        }))
+    }
+
+    /// Waits until every job sent so far is settled (those from [`send`](Self::send)
+    /// included): before the process exits.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.call(|_| Ok(())).await
+    }
+
+    fn send_job(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database thread has stopped".to_owned()))
+    }
+}
+
+/// The job that runs `f` and gives its result to `answer` once the batch it ran in is
+/// settled.
+fn job<R, F>(f: F, answer: impl FnOnce(Result<R, StoreError>) + Send + 'static) -> Job
+where
+    R: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+{
+    Box::new(move |conn| {
+        let changes = conn.total_changes();
+        // A panicking job must not take the database thread down with it.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "a database job panicked".to_owned(),
+                ))
+            });
+        let spoiled = result.is_err() && conn.total_changes() != changes;
+        Ran {
+            answer: Box::new(move |committed: bool| {
+                answer(match result {
+                    Ok(_) if !committed => Err(StoreError::Unavailable(
+                        "the database could not commit".to_owned(),
+                    )),
+                    other => other,
+                });
+            }),
+            spoiled,
+        }
+    })
 }
 
 /// Runs `first` and every job that arrives while the transaction is open (up to
 /// `MAX_BATCH`) in one transaction, then answers their callers once it is settled. Jobs
 /// that arrive during a batch join it, so under load batches grow instead of commits
 /// multiplying: each commit writes every page it dirtied to the journal, which is most of
-/// a small write's cost.
+/// a small write's cost. A job that fails after writing ends its batch, rolled back.
 fn run_batch(conn: &mut Connection, first: Job, queue: &mpsc::Receiver<Job>) {
     let began = conn.exec("BEGIN IMMEDIATE", []).is_ok();
-    let mut answers = vec![first(conn)];
-    while answers.len() < MAX_BATCH {
-        match queue.try_recv() {
-            Ok(job) => answers.push(job(conn)),
-            Err(_) => break,
+    let mut answers = Vec::new();
+    let mut spoiled = false;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let ran = job(conn);
+        answers.push(ran.answer);
+        spoiled = ran.spoiled;
+        if !spoiled && answers.len() < MAX_BATCH {
+            next = queue.try_recv().ok();
         }
     }
-    let committed = began && conn.exec("COMMIT", []).is_ok();
+    let committed = began && !spoiled && conn.exec("COMMIT", []).is_ok();
     if began && !committed {
         let _ = conn.exec("ROLLBACK", []);
     }
     for answer in answers {
         answer(committed);
     }
-}
-
-/// Runs `f` inside a savepoint: released when `f` returns `Ok`, rolled back when it
-/// returns an error or panics. The three statements go through the statement cache
-/// (rusqlite's `Savepoint` runs each as a new statement, parsed on every call).
-fn in_savepoint<R>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    /// Rolls the savepoint back unless it was released (an error, or a panic unwinding).
-    struct Open<'c>(Option<&'c Connection>);
-    impl Drop for Open<'_> {
-        fn drop(&mut self) {
-            if let Some(conn) = self.0 {
-                let _ = conn.exec("ROLLBACK TO job", []);
-                let _ = conn.exec("RELEASE job", []);
-            }
-        }
-    }
-    conn.exec("SAVEPOINT job", []).map_err(unavailable)?;
-    let mut open = Open(Some(conn));
-    let result = f(conn)?;
-    open.0 = None;
-    conn.exec("RELEASE job", []).map_err(unavailable)?;
-    Ok(result)
 }
 
 /// Executes a statement through the connection's prepared-statement cache (SQL is parsed
@@ -565,14 +586,6 @@ mod tests {
         );
     }
 
-    fn count(rt: &tokio::runtime::Runtime, db: &Db) -> i64 {
-        rt.block_on(db.call(|c| {
-            c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
-                .map_err(unavailable)
-        }))
-        .unwrap()
-    }
-
     fn insert(c: &Connection, id: &str) -> Result<(), StoreError> {
         c.exec(
             "INSERT INTO audit (id, actor, record) VALUES (?1, 'me', '{}')",
@@ -582,40 +595,122 @@ mod tests {
         .map_err(unavailable)
     }
 
+    /// Polls `f` once: far enough for a [`Db::call`] to have sent its job.
+    async fn sent<F: std::future::Future>(f: std::pin::Pin<&mut F>) {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            let _ = f.as_mut().poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+
+    fn ids(rt: &tokio::runtime::Runtime, db: &Db) -> Vec<String> {
+        rt.block_on(db.call(|c| {
+            let mut stmt = c
+                .prepare("SELECT id FROM audit ORDER BY id")
+                .map_err(unavailable)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)
+        }))
+        .unwrap()
+    }
+
+    fn failed_before_writing(c: &mut Connection) -> Result<(), StoreError> {
+        c.row("SELECT 1 FROM audit WHERE id = 'nobody'", [], |_| Ok(()))?;
+        Err(StoreError::NotFound)
+    }
+
     #[test]
-    fn an_atomic_job_keeps_all_of_its_writes_or_none_and_never_takes_others_with_it() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+    fn a_job_keeps_all_of_its_writes_or_none_and_only_a_fault_after_writing_costs_its_batch() {
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let db = Db::in_memory().unwrap();
         rt.block_on(async {
-            // Sent together, so that they share batches: the failed and the panicking
-            // job each wrote a row before they gave up.
-            let (ok, failed, panicked, plain) = tokio::join!(
-                db.atomic(|c| {
-                    insert(c, "kept-1")?;
-                    insert(c, "kept-2")
-                }),
-                db.atomic(|c| {
-                    insert(c, "lost-1")?;
-                    Err::<(), _>(StoreError::NotFound)
-                }),
-                db.atomic(|c| -> Result<(), StoreError> {
-                    insert(c, "lost-2")?;
-                    panic!("a job that panics half-way")
-                }),
-                db.call(|c| insert(c, "kept-3")),
-            );
-            ok.unwrap();
-            assert!(matches!(failed, Err(StoreError::NotFound)));
-            assert!(matches!(panicked, Err(StoreError::Unavailable(_))));
-            plain.unwrap();
+            // The first job holds the database thread until the others are queued, so
+            // that they all share its batch.
+            let (open, gate) = mpsc::channel::<()>();
+            let mut held = std::pin::pin!(db.call(move |c| {
+                let _ = gate.recv();
+                insert(c, "held-1")
+            }));
+            let mut clean = std::pin::pin!(db.call(failed_before_writing));
+            let mut kept = std::pin::pin!(db.call(|c| {
+                insert(c, "kept-1")?;
+                insert(c, "kept-2")
+            }));
+            sent(held.as_mut()).await;
+            sent(clean.as_mut()).await;
+            sent(kept.as_mut()).await;
+            open.send(()).unwrap();
+            held.await.unwrap();
+            assert!(matches!(clean.await, Err(StoreError::NotFound)));
+            kept.await.unwrap();
         });
-        assert_eq!(count(&rt, &db), 3);
-        // A savepoint's name may repeat: an atomic job after a failed one still works.
-        rt.block_on(db.atomic(|c| insert(c, "kept-4"))).unwrap();
-        assert_eq!(count(&rt, &db), 4);
+        assert_eq!(ids(&rt, &db), ["held-1", "kept-1", "kept-2"]);
+
+        rt.block_on(async {
+            let (open, gate) = mpsc::channel::<()>();
+            let mut held = std::pin::pin!(db.call(move |c| {
+                let _ = gate.recv();
+                insert(c, "lost-1")
+            }));
+            let mut failed = std::pin::pin!(db.call(|c| {
+                insert(c, "lost-2")?;
+                Err::<(), _>(StoreError::Corrupt("half-way".to_owned()))
+            }));
+            let mut panicked = std::pin::pin!(db.call(|c| -> Result<(), StoreError> {
+                insert(c, "lost-3")?;
+                panic!("a job that panics half-way")
+            }));
+            let mut after = std::pin::pin!(db.call(|c| insert(c, "kept-3")));
+            sent(held.as_mut()).await;
+            sent(failed.as_mut()).await;
+            sent(panicked.as_mut()).await;
+            sent(after.as_mut()).await;
+            open.send(()).unwrap();
+            // The job before the fault shared its batch: rolled back, and told so.
+            assert!(matches!(held.await, Err(StoreError::Unavailable(_))));
+            assert!(matches!(failed.await, Err(StoreError::Corrupt(_))));
+            // The panic ran in a batch of its own (the fault ended the first), and took
+            // only itself back.
+            assert!(
+                matches!(panicked.await, Err(StoreError::Unavailable(m)) if m.contains("panicked"))
+            );
+            after.await.unwrap();
+        });
+        assert_eq!(ids(&rt, &db), ["held-1", "kept-1", "kept-2", "kept-3"]);
+    }
+
+    #[test]
+    fn a_job_sent_without_waiting_is_seen_by_the_next_and_settled_by_a_flush() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        rt.block_on(async {
+            let db = Db::open(dir.path()).unwrap();
+            db.send("a test row", |c| insert(c, "sent-1")).unwrap();
+            assert_eq!(
+                db.call(|c| c.row("SELECT id FROM audit", [], |r| r.get::<_, String>(0)))
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some("sent-1")
+            );
+            // A failure is the sender's to log; the database goes on.
+            db.send("a duplicate row", |c| insert(c, "sent-1")).unwrap();
+            db.send("a test row", |c| insert(c, "sent-2")).unwrap();
+            db.flush().await.unwrap();
+        });
+        // Committed: another connection on the file sees both rows.
+        let conn = Connection::open(dir.path().join("orchestrator.db")).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
     }
 }

@@ -171,7 +171,7 @@ impl Queue for SqliteQueue {
         );
         let hidden_until = now.saturating_add(millis(visibility));
         self.db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 let mut out = Vec::new();
                 {
                     let mut select = tx

@@ -84,7 +84,7 @@ impl RequestStore for SqliteRequestStore {
             .map(|outbox| (outbox, handoff.to_owned()));
         let existing = self
             .db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 if let Some(key) = &row.idempotency_key {
                     let existing: Option<String> = tx.row(
                         "SELECT record FROM requests WHERE requester = ?1 AND idempotency_key = ?2",
@@ -159,7 +159,7 @@ impl RequestStore for SqliteRequestStore {
         let event_record = encode(event)?;
         let expected = request.version.saturating_sub(1);
         self.db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 let changed = tx
                     .exec(
                         "UPDATE requests SET status = ?2, version = ?3, ticket_key = ?4, record = ?5
@@ -198,7 +198,7 @@ impl RequestStore for SqliteRequestStore {
         let id = id.to_string();
         let records = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         self.db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 let exists = tx
                     .prepare_cached("SELECT 1 FROM requests WHERE id = ?1")
                     .and_then(|mut s| s.exists([&id]))

@@ -30,7 +30,7 @@ impl ResourceStore for SqliteResourceStore {
         let change_record = encode(change)?;
         let serial = change.serial;
         self.db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 let inserted = tx
                     .exec(
                         "INSERT INTO resources (id, owner, requester, item, status, version, record)
@@ -84,7 +84,7 @@ impl ResourceStore for SqliteResourceStore {
             .transpose()?;
         let expected = r.version.saturating_sub(1);
         self.db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 let changed = tx
                     .exec(
                         "UPDATE resources SET status = ?2, version = ?3, record = ?4

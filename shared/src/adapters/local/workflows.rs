@@ -295,7 +295,7 @@ impl LocalWorkflows {
         let wake = write.wake;
         self.inner
             .db
-            .atomic(move |tx| {
+            .call(move |tx| {
                 write.apply(tx)?;
                 Ok(())
             })
