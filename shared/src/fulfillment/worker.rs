@@ -122,10 +122,12 @@ impl Worker {
             }
             for (message, permit) in batch.into_iter().zip(permits) {
                 let worker = self.clone();
-                tokio::spawn(async move {
+                // Boxed: the task is kilobytes (the deepest path through `process`),
+                // and spawning moves a task several times before it first runs.
+                tokio::spawn(Box::pin(async move {
                     worker.process(&message).await;
                     drop(permit);
-                });
+                }));
             }
         }
         // Let the messages in hand finish; an unfinished one would come back anyway.
@@ -160,7 +162,8 @@ impl Worker {
         for (_, group) in groups {
             let worker = self.clone();
             let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
-            let handle = running.spawn(async move {
+            // Boxed, as in `run`.
+            let handle = running.spawn(Box::pin(async move {
                 let mut left = Vec::new();
                 for message in &group {
                     if !worker.process(message).await {
@@ -168,7 +171,7 @@ impl Worker {
                     }
                 }
                 left
-            });
+            }));
             pending.insert(handle.id(), ids);
         }
         let mut left = Vec::new();
@@ -257,8 +260,7 @@ impl Worker {
                 component = task.component.as_deref().unwrap_or_default(),
                 task = ?task.task,
             );
-            return self
-                .run_task(&task, message.receive_count)
+            return Box::pin(self.run_task(&task, message.receive_count))
                 .instrument(span)
                 .await;
         }
@@ -297,14 +299,16 @@ impl Worker {
         if request.status.is_terminal() || request.status == RequestStatus::AwaitingFulfillment {
             return Ok(Disposition::Done);
         }
+        // The longer paths (changes, state machines, JIRA) are boxed: inline, the
+        // deepest of them set the size of every handler's future, 8 KiB.
         if request.operation != Operation::Provision {
-            return self.change(request, attempt).await;
+            return Box::pin(self.change(request, attempt)).await;
         }
         let snapshot = service.catalog.current();
         let item = match snapshot.target(&request.target) {
             Some(TargetRef::Item(item)) => item,
             Some(bundle @ TargetRef::Bundle(_)) => {
-                return self.start_execution(request, &snapshot, bundle).await;
+                return Box::pin(self.start_execution(request, &snapshot, bundle)).await;
             }
             None => {
                 let reason = format!("`{}` is no longer in the catalog", request.target);
@@ -317,9 +321,7 @@ impl Worker {
         if automated.is_some() {
             // Its actions run as the one component of the item's state machine; a
             // fallback to a person happens there too.
-            return self
-                .start_execution(request, &snapshot, TargetRef::Item(item))
-                .await;
+            return Box::pin(self.start_execution(request, &snapshot, TargetRef::Item(item))).await;
         }
         if let Some(forced) = &forced_manual
             && fulfillment.mode == Mode::Automated
@@ -362,8 +364,7 @@ impl Worker {
             request = self.start(&request).await?;
         }
         let ctx = self.context(&request, &item.doc.metadata);
-        self.open_request_ticket(&request, manual, jira, &ctx, None, attempt)
-            .await
+        Box::pin(self.open_request_ticket(&request, manual, jira, &ctx, None, attempt)).await
     }
 
     /// Opens the JIRA issue that fulfils `request` (a manual item's, or a manual item's
