@@ -468,6 +468,20 @@ async fn malformed_oversized_and_non_json_bodies_get_clear_4xx() {
     )
     .await;
     assert!(p["detail"].as_str().unwrap().contains("feilds"), "{p}");
+    // A mistyped value is named by its path.
+    let mistyped = serde_json::to_vec(&json!({"item": "kafka-topic", "fields": 5})).unwrap();
+    let p = problem(
+        send(mistyped, "application/json").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("fields: invalid type"),
+        "{p}"
+    );
     problem(
         send(b"item=x".to_vec(), "application/x-www-form-urlencoded")
             .await
@@ -487,6 +501,14 @@ async fn malformed_oversized_and_non_json_bodies_get_clear_4xx() {
     // Nothing was stored by any of these.
     let mine: Value = app.get_json("/requests", &app.alice).await;
     assert_eq!(mine["items"], json!([]));
+    // JSON with a charset is JSON.
+    let ok = send(
+        serde_json::to_vec(&kafka("orders.v1")).unwrap(),
+        "application/json; charset=utf-8",
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
 }
 
 #[tokio::test]

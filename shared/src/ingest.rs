@@ -46,7 +46,7 @@ const LIVE: &str = "catalog-live";
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     pub sha: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub at: time::OffsetDateTime,
     pub summary: String,
     pub files: usize,
@@ -108,7 +108,7 @@ pub struct Push {
 #[derive(Debug, Clone, Deserialize)]
 pub struct HeadCommit {
     /// When the commit was made (RFC 3339).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub timestamp: time::OffsetDateTime,
 }
 
@@ -166,7 +166,7 @@ pub struct Ingestion {
     /// Every finding of the validation, `file:line:column: message`.
     pub findings: Vec<String>,
     pub files: usize,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub at: time::OffsetDateTime,
 }
 

@@ -22,3 +22,4 @@ pub mod signing;
 pub mod template;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod timestamp;

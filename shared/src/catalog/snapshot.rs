@@ -118,13 +118,13 @@ impl CatalogSnapshot {
     pub fn check_fields(
         &self,
         name: &str,
-        submitted: &Map<String, Value>,
+        submitted: Map<String, Value>,
     ) -> Result<Map<String, Value>, Vec<Violation>> {
         let Some(target) = self.target(name) else {
             return Err(vec![]);
         };
         let schema = &target.presentation().schema;
-        let mut fields = submitted.clone();
+        let mut fields = submitted;
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             for (key, prop) in props {
                 if let (false, Some(default)) = (fields.contains_key(key), prop.get("default")) {

@@ -34,7 +34,7 @@ pub struct Breaker {
     pub state: State,
     pub failures: u32,
     /// Open: when a probe may go. Half-open: when an unanswered probe is given up.
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(with = "crate::timestamp::option", default)]
     pub until: Option<OffsetDateTime>,
 }
 

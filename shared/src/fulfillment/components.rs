@@ -352,7 +352,7 @@ impl Worker {
         };
         coerce(&mut fields, &item.doc.spec.presentation.schema);
         let name = &item.doc.metadata.name;
-        snapshot.check_fields(name, &fields).map_err(|violations| {
+        snapshot.check_fields(name, fields).map_err(|violations| {
             let list: Vec<String> = violations
                 .iter()
                 .map(|v| format!("{}: {}", v.pointer, v.message))

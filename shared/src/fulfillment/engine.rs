@@ -48,11 +48,11 @@ pub struct Execution {
     pub status: ExecStatus,
     pub attempts: u32,
     pub delivery_id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub deadline: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(with = "crate::timestamp::option", default)]
     pub next_at: Option<OffsetDateTime>,
     /// A pending action's polling state.
     #[serde(default)]

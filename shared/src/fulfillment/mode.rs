@@ -32,7 +32,7 @@ pub struct ModeOverride {
     pub reason: String,
     /// Who set it.
     pub by: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
 }

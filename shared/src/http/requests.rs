@@ -67,10 +67,10 @@ pub struct RequestView {
     outputs: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idempotency_key: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: time::OffsetDateTime,
     version: u64,
@@ -85,30 +85,30 @@ pub struct RequestLinks {
     events: String,
 }
 
-impl From<&Request> for RequestView {
-    fn from(r: &Request) -> Self {
+impl From<Request> for RequestView {
+    fn from(r: Request) -> Self {
         RequestView {
-            id: r.id,
-            kind: r.kind,
-            target: r.target.clone(),
-            catalog_version: r.catalog_version.clone(),
-            owner: r.owner.clone(),
-            requester: r.requester.clone(),
-            operation: r.operation,
-            resource: r.resource.clone(),
-            fields: r.fields.clone(),
-            status: r.status,
-            reason: r.reason.clone(),
-            ticket: r.ticket.clone(),
-            outputs: r.outputs.clone(),
-            idempotency_key: r.idempotency_key.clone(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            version: r.version,
             links: RequestLinks {
                 this: format!("/requests/{}", r.id),
                 events: format!("/requests/{}/events", r.id),
             },
+            id: r.id,
+            kind: r.kind,
+            target: r.target,
+            catalog_version: r.catalog_version,
+            owner: r.owner,
+            requester: r.requester,
+            operation: r.operation,
+            resource: r.resource,
+            fields: r.fields,
+            status: r.status,
+            reason: r.reason,
+            ticket: r.ticket,
+            outputs: r.outputs,
+            idempotency_key: r.idempotency_key,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
         }
     }
 }
@@ -133,10 +133,10 @@ pub struct Timeline {
     components: Option<Vec<ComponentProgress>>,
 }
 
-fn with_target(mut response: Response, request: &Request) -> Response {
+fn with_target(mut response: Response, id: RequestId) -> Response {
     response
         .extensions_mut()
-        .insert(AuditTarget(request.id.to_string()));
+        .insert(AuditTarget(id.to_string()));
     response
 }
 
@@ -196,8 +196,9 @@ pub async fn submit(
     } else {
         StatusCode::OK
     };
-    let mut response = (status, Json(RequestView::from(&request))).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/requests/{}", request.id)) {
+    let id = request.id;
+    let mut response = (status, Json(RequestView::from(request))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/requests/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     if !new {
@@ -205,7 +206,7 @@ pub async fn submit(
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok(with_target(response, &request))
+    Ok(with_target(response, id))
 }
 
 /// The plan of a request that is checked like a submission but never stored.
@@ -251,7 +252,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<RequestView>, Problem> {
     let request = state.requests.get(&who, &id).await?;
-    Ok(Json(RequestView::from(&request)))
+    Ok(Json(RequestView::from(request)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -290,7 +291,7 @@ pub async fn list(
     };
     let page = state.requests.list(&who, query).await?;
     Ok(Json(RequestPage {
-        items: page.items.iter().map(RequestView::from).collect(),
+        items: page.items.into_iter().map(RequestView::from).collect(),
         next: page.next,
     }))
 }
@@ -324,9 +325,10 @@ pub async fn cancel(
             .reason
     };
     let request = state.requests.cancel(&who, &id, reason).await?;
+    let id = request.id;
     Ok(with_target(
-        Json(RequestView::from(&request)).into_response(),
-        &request,
+        Json(RequestView::from(request)).into_response(),
+        id,
     ))
 }
 

@@ -58,13 +58,13 @@ pub struct ResourceView {
     lock: Option<Lock>,
     /// What the last verification found different.
     drift: Vec<Drift>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::timestamp::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     verified_at: Option<time::OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: time::OffsetDateTime,
 }
@@ -728,7 +728,7 @@ async fn submit_change(
     let mut response = (
         StatusCode::ACCEPTED,
         Json(ChangeAccepted {
-            request: RequestView::from(&request),
+            request: RequestView::from(request.clone()),
             plan,
         }),
     )

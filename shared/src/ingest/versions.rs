@@ -33,11 +33,11 @@ pub const CHUNK: usize = 300_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Header {
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub at: time::OffsetDateTime,
     pub summary: String,
     /// When its commit was made, when the push said.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::timestamp::option")]
     pub committed: Option<time::OffsetDateTime>,
     /// How many files the version has.
     #[serde(default)]

@@ -200,11 +200,12 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// Digest of what was submitted, to tell a retry from a different request that reuses
-    /// an idempotency key.
+    /// an idempotency key (empty without a key).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub updated_at: OffsetDateTime,
     /// Incremented on every change (optimistic concurrency).
     pub version: u64,
@@ -218,7 +219,7 @@ pub struct RequestEvent {
     pub request_id: RequestId,
     /// Position in the timeline, from 1; equals the request's version after the event.
     pub seq: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     /// Who or what caused it: a user's `sub`, `worker`, `jira`.
@@ -237,7 +238,7 @@ pub struct RequestEvent {
 pub struct AuditEntry {
     /// UUIDv7: entries sort by time.
     pub id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     pub actor: String,

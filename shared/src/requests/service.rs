@@ -184,9 +184,13 @@ impl RequestService {
                 metadata.access_groups.join(", ")
             )));
         }
-        let fingerprint = fingerprint(target, &submitted);
+        // Only a retry with the same key is compared with what it repeats.
+        let fingerprint = idempotency_key
+            .as_ref()
+            .map(|_| fingerprint(target, &submitted))
+            .unwrap_or_default();
         let fields = snapshot
-            .check_fields(target, &submitted)
+            .check_fields(target, submitted)
             .map_err(RequestError::InvalidFields)?;
         let now = self.clock.now();
         let request = Request {

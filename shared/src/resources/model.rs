@@ -66,10 +66,10 @@ pub struct Lock {
     pub holder: String,
     /// The request making the change.
     pub request_id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub acquired_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: OffsetDateTime,
 }
@@ -136,11 +136,11 @@ pub struct Resource {
     /// What the last verification found different (empty when it matched).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
-    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[serde(with = "crate::timestamp::option", default)]
     pub verified_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub updated_at: OffsetDateTime,
     /// Incremented on every write, lock and verification included (optimistic
     /// concurrency); `serial` counts changes only.
@@ -189,7 +189,7 @@ pub struct ResourceChange {
     /// The resource's serial after this change.
     pub serial: u64,
     pub kind: ChangeKind,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
     /// A user's `sub`, `worker` or `reconciler`.
