@@ -167,14 +167,16 @@ CREATE UNIQUE INDEX requests_by_ticket ON requests(ticket_key) WHERE ticket_key 
 "#,
 ];
 
-/// A job runs on the connection and says what its batch must do next.
-type Job = Box<dyn FnOnce(&mut Connection) -> Ran + Send>;
+/// A job runs on the connection and says what its batch must do next; without one (no
+/// transaction could begin), it only answers its caller.
+type Job = Box<dyn FnOnce(Option<&mut Connection>) -> Ran + Send>;
 
 /// What a job left for the batch it ran in.
 struct Ran {
     /// Answers the job's caller once the batch is settled (`true`: committed).
     answer: Box<dyn FnOnce(bool) + Send>,
-    /// The job failed after it had written: the batch must not commit.
+    /// The job failed after it had written, or its failure ended the transaction
+    /// (SQLite rolls one back itself after some errors): the batch must not go on.
     spoiled: bool,
 }
 
@@ -191,8 +193,8 @@ const MAX_BATCH: usize = 128;
 ///
 /// Every job is atomic: its writes are committed only if it returns `Ok`. A job that fails
 /// (or panics) before it writes costs its batch nothing; one that fails after writing
-/// rolls the whole batch back, and the other jobs in it are answered with a transient
-/// error (their callers retry). Jobs check before they write, so only a fault (a full
+/// (or whose failure ended the transaction) rolls the whole batch back, and the other
+/// jobs in it are answered with a transient error (their callers retry). Jobs check before they write, so only a fault (a full
 /// disk, a bug) does that. A savepoint per job would spare the others, but it copies
 /// every page a job touches into a sub-journal first: that was a third of the database
 /// thread's time for a new request.
@@ -336,6 +338,16 @@ where
     F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
 {
     Box::new(move |conn| {
+        let Some(conn) = conn else {
+            return Ran {
+                answer: Box::new(move |_| {
+                    answer(Err(StoreError::Unavailable(
+                        "the database could not begin a transaction".to_owned(),
+                    )));
+                }),
+                spoiled: false,
+            };
+        };
         let changes = conn.total_changes();
         // A panicking job must not take the database thread down with it.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
@@ -344,7 +356,7 @@ where
                     "a database job panicked".to_owned(),
                 ))
             });
-        let spoiled = result.is_err() && conn.total_changes() != changes;
+        let spoiled = result.is_err() && (conn.total_changes() != changes || conn.is_autocommit());
         Ran {
             answer: Box::new(move |committed: bool| {
                 answer(match result {
@@ -365,20 +377,26 @@ where
 /// multiplying: each commit writes every page it dirtied to the journal, which is most of
 /// a small write's cost. A job that fails after writing ends its batch, rolled back.
 fn run_batch(conn: &mut Connection, first: Job, queue: &mpsc::Receiver<Job>) {
-    let began = conn.exec("BEGIN IMMEDIATE", []).is_ok();
+    if let Err(e) = conn.exec("BEGIN IMMEDIATE", []) {
+        // Not run: outside a transaction its writes would commit one by one. The jobs
+        // behind it try again with a batch of their own.
+        tracing::error!(error = %e, "the database could not begin a transaction");
+        (first(None).answer)(false);
+        return;
+    }
     let mut answers = Vec::new();
     let mut spoiled = false;
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        let ran = job(conn);
+        let ran = job(Some(&mut *conn));
         answers.push(ran.answer);
         spoiled = ran.spoiled;
         if !spoiled && answers.len() < MAX_BATCH {
             next = queue.try_recv().ok();
         }
     }
-    let committed = began && !spoiled && conn.exec("COMMIT", []).is_ok();
-    if began && !committed {
+    let committed = !spoiled && conn.exec("COMMIT", []).is_ok();
+    if !committed {
         let _ = conn.exec("ROLLBACK", []);
     }
     for answer in answers {
@@ -682,6 +700,32 @@ mod tests {
             after.await.unwrap();
         });
         assert_eq!(ids(&rt, &db), ["held-1", "kept-1", "kept-2", "kept-3"]);
+
+        // A failure after which the transaction is gone (as SQLite does itself after a
+        // full disk, say): the jobs after it must not run outside the transaction.
+        rt.block_on(async {
+            let (open, gate) = mpsc::channel::<()>();
+            let mut held = std::pin::pin!(db.call(move |c| {
+                let _ = gate.recv();
+                insert(c, "lost-4")
+            }));
+            let mut ended = std::pin::pin!(db.call(|c| {
+                c.execute_batch("ROLLBACK").map_err(unavailable)?;
+                Err::<(), _>(StoreError::Unavailable("disk full".to_owned()))
+            }));
+            let mut after = std::pin::pin!(db.call(|c| insert(c, "kept-4")));
+            sent(held.as_mut()).await;
+            sent(ended.as_mut()).await;
+            sent(after.as_mut()).await;
+            open.send(()).unwrap();
+            assert!(matches!(held.await, Err(StoreError::Unavailable(_))));
+            assert!(matches!(ended.await, Err(StoreError::Unavailable(m)) if m == "disk full"));
+            after.await.unwrap();
+        });
+        assert_eq!(
+            ids(&rt, &db),
+            ["held-1", "kept-1", "kept-2", "kept-3", "kept-4"]
+        );
     }
 
     #[test]
