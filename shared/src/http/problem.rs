@@ -253,24 +253,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"application/json"));
-        if !plain {
-            return match axum::Json::<T>::from_request(req, state).await {
-                Ok(axum::Json(value)) => Ok(JsonBody(value)),
-                Err(rejection) => Err(json_rejection(rejection)),
-            };
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| json_rejection(e.into()))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Ok(JsonBody(value)),
-            // Parsed again with paths, for axum's message (the same parser fails the same
-            // way).
-            Err(_) => match axum::Json::<T>::from_bytes(&bytes) {
-                Ok(axum::Json(value)) => Ok(JsonBody(value)),
-                Err(rejection) => Err(json_rejection(rejection)),
-            },
-        }
+        let parsed = if plain {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| json_rejection(e.into()))?;
+            match serde_json::from_slice(&bytes) {
+                Ok(value) => return Ok(JsonBody(value)),
+                // Parsed again with paths, for axum's message (the same parser fails
+                // the same way).
+                Err(_) => axum::Json::<T>::from_bytes(&bytes),
+            }
+        } else {
+            axum::Json::<T>::from_request(req, state).await
+        };
+        parsed
+            .map(|axum::Json(value)| JsonBody(value))
+            .map_err(json_rejection)
     }
 }
 
