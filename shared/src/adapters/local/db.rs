@@ -634,6 +634,23 @@ mod tests {
         .unwrap()
     }
 
+    /// A job that holds the database thread until `open` is sent, then inserts `id`: the
+    /// jobs sent meanwhile share its batch.
+    fn holding<'d>(
+        db: &'d Db,
+        id: &'static str,
+    ) -> (
+        mpsc::Sender<()>,
+        impl std::future::Future<Output = Result<(), StoreError>> + 'd,
+    ) {
+        let (open, gate) = mpsc::channel::<()>();
+        let held = db.call(move |c| {
+            let _ = gate.recv();
+            insert(c, id)
+        });
+        (open, held)
+    }
+
     fn failed_before_writing(c: &mut Connection) -> Result<(), StoreError> {
         c.row("SELECT 1 FROM audit WHERE id = 'nobody'", [], |_| Ok(()))?;
         Err(StoreError::NotFound)
@@ -647,13 +664,8 @@ mod tests {
             .unwrap();
         let db = Db::in_memory().unwrap();
         rt.block_on(async {
-            // The first job holds the database thread until the others are queued, so
-            // that they all share its batch.
-            let (open, gate) = mpsc::channel::<()>();
-            let mut held = std::pin::pin!(db.call(move |c| {
-                let _ = gate.recv();
-                insert(c, "held-1")
-            }));
+            let (open, held) = holding(&db, "held-1");
+            let mut held = std::pin::pin!(held);
             let mut clean = std::pin::pin!(db.call(failed_before_writing));
             let mut kept = std::pin::pin!(db.call(|c| {
                 insert(c, "kept-1")?;
@@ -670,11 +682,8 @@ mod tests {
         assert_eq!(ids(&rt, &db), ["held-1", "kept-1", "kept-2"]);
 
         rt.block_on(async {
-            let (open, gate) = mpsc::channel::<()>();
-            let mut held = std::pin::pin!(db.call(move |c| {
-                let _ = gate.recv();
-                insert(c, "lost-1")
-            }));
+            let (open, held) = holding(&db, "lost-1");
+            let mut held = std::pin::pin!(held);
             let mut failed = std::pin::pin!(db.call(|c| {
                 insert(c, "lost-2")?;
                 Err::<(), _>(StoreError::Corrupt("half-way".to_owned()))
@@ -704,11 +713,8 @@ mod tests {
         // A failure after which the transaction is gone (as SQLite does itself after a
         // full disk, say): the jobs after it must not run outside the transaction.
         rt.block_on(async {
-            let (open, gate) = mpsc::channel::<()>();
-            let mut held = std::pin::pin!(db.call(move |c| {
-                let _ = gate.recv();
-                insert(c, "lost-4")
-            }));
+            let (open, held) = holding(&db, "lost-4");
+            let mut held = std::pin::pin!(held);
             let mut ended = std::pin::pin!(db.call(|c| {
                 c.execute_batch("ROLLBACK").map_err(unavailable)?;
                 Err::<(), _>(StoreError::Unavailable("disk full".to_owned()))
