@@ -312,7 +312,7 @@ impl Worker {
             }
             None => {
                 let reason = format!("`{}` is no longer in the catalog", request.target);
-                return self.fail_as_read(&request, &reason).await;
+                return self.fail_as_read(request, &reason).await;
             }
         };
         let fulfillment = &item.doc.spec.fulfillment;
@@ -346,7 +346,7 @@ impl Worker {
             None => {
                 return self
                     .fail_as_read(
-                        &request,
+                        request,
                         "the item has no manual section, and its mode was forced to manual",
                     )
                     .await;
@@ -355,7 +355,7 @@ impl Worker {
         let Some(jira) = &self.jira else {
             return self
                 .fail_as_read(
-                    &request,
+                    request,
                     "manual fulfillment needs JIRA, and none is configured (jira.url)",
                 )
                 .await;
@@ -696,11 +696,12 @@ impl Worker {
     /// is decided on a fresh read.
     async fn fail_as_read(
         &self,
-        request: &Request,
+        request: Request,
         reason: &str,
     ) -> Result<Disposition, RequestError> {
-        let known = (request.operation == Operation::Provision).then(|| request.clone());
-        self.fail_from(request.id, known, reason).await
+        let id = request.id;
+        let known = (request.operation == Operation::Provision).then_some(request);
+        self.fail_from(id, known, reason).await
     }
 
     async fn fail_from(
