@@ -738,6 +738,14 @@ async fn requests_survive_a_restart_on_the_same_data_directory() {
         std::time::Duration::from_secs(600),
     )
     .unwrap();
+    let admin = shared::http::auth::dev_token(
+        &secret,
+        "carol",
+        None,
+        &["platform-admins".to_owned()],
+        std::time::Duration::from_secs(600),
+    )
+    .unwrap();
     let client = Client::new();
     let first = shared::local::start(&config).await.unwrap();
     let created: Value = client
@@ -767,6 +775,21 @@ async fn requests_survive_a_restart_on_the_same_data_directory() {
         StatusCode::OK,
         "the dev token and the request both survive"
     );
+    // The call's audit entry, queued without waiting, was settled by the stop.
+    let audit: Value = client
+        .get(format!("http://{}/audit?actor=alice", second.addr))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["action"], "POST /requests");
+    assert_eq!(entries[0]["target"], created["id"]);
+    assert_eq!(entries[0]["outcome"], 202);
     second.stop().await.unwrap();
 }
 
