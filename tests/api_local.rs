@@ -720,6 +720,7 @@ async fn every_state_changing_call_is_audited_for_admins() {
 
 #[tokio::test]
 async fn requests_survive_a_restart_on_the_same_data_directory() {
+    use orchestrator_tests::app::App as Harness;
     let data = tempfile::tempdir().unwrap();
     let config = Config {
         listen: "127.0.0.1:0".to_owned(),
@@ -727,70 +728,34 @@ async fn requests_survive_a_restart_on_the_same_data_directory() {
         data_dir: data.path().to_owned(),
         ..Config::default()
     };
-    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
-        .await
-        .unwrap();
-    let token = shared::http::auth::dev_token(
-        &secret,
-        "alice",
-        None,
-        &[],
-        std::time::Duration::from_secs(600),
-    )
-    .unwrap();
-    let admin = shared::http::auth::dev_token(
-        &secret,
-        "carol",
-        None,
-        &["platform-admins".to_owned()],
-        std::time::Duration::from_secs(600),
-    )
-    .unwrap();
-    let client = Client::new();
-    let first = shared::local::start(&config).await.unwrap();
-    let created: Value = client
-        .post(format!("http://{}/requests", first.addr))
-        .bearer_auth(&token)
-        .json(&kafka("orders.v1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    first.stop().await.unwrap();
-    let second = shared::local::start(&config).await.unwrap();
-    let fetched = client
-        .get(format!(
-            "http://{}/requests/{}",
-            second.addr,
-            created["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let first = Harness::start(&config).await;
+    let (status, created) = first.submit(&kafka("orders.v1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    first.running.stop().await.unwrap();
+    let second = Harness::start(&config).await;
+    let id = created["id"].as_str().unwrap();
+    // With the token signed before the restart: the dev secret lives in the data directory.
+    let (status, fetched) = second
+        .call(Method::GET, &format!("/requests/{id}"), &first.token, None)
+        .await;
     assert_eq!(
-        fetched.status(),
-        StatusCode::OK,
+        (status, &fetched["id"]),
+        (StatusCode::OK, &created["id"]),
         "the dev token and the request both survive"
     );
     // The call's audit entry, queued without waiting, was settled by the stop.
-    let audit: Value = client
-        .get(format!("http://{}/audit?actor=alice", second.addr))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = second
+        .token_for(&config, "carol", &["platform-admins"])
+        .await;
+    let (_, audit) = second
+        .call(Method::GET, "/audit?actor=alice", &admin, None)
+        .await;
     let entries = audit["items"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!(entries[0]["action"], "POST /requests");
     assert_eq!(entries[0]["target"], created["id"]);
     assert_eq!(entries[0]["outcome"], 202);
-    second.stop().await.unwrap();
+    second.running.stop().await.unwrap();
 }
 
 /// Validates `instance` against the OpenAPI document's schema `name`.
