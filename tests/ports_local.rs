@@ -135,6 +135,37 @@ async fn the_sqlite_queue_passes_the_queue_suite() {
     testkit::queue::run(&queue, clock.as_ref()).await;
 }
 
+/// A message dead-lettered during a receive does not take the place of a live one, even
+/// when the receive asks for a single message (as the worker mostly does).
+#[tokio::test]
+async fn a_message_dead_lettered_on_receive_leaves_its_place_to_the_next() {
+    use shared::ports::Queue;
+    use shared::testkit::TimeControl;
+    let (_dir, db) = db();
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let queue = SqliteQueue::new(db, "actions", 1, clock.clone());
+    let visibility = std::time::Duration::from_secs(2);
+    queue
+        .send("spent", std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let first = queue.receive(1, visibility).await.unwrap();
+    assert_eq!(first[0].body, "spent");
+    clock.advance(visibility * 2).await;
+    // Sent after `spent` became visible again, so `spent` comes first in line.
+    queue.send("live", std::time::Duration::ZERO).await.unwrap();
+    let got = queue.receive(1, visibility).await.unwrap();
+    assert_eq!(
+        got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["live"]
+    );
+    let dead = queue.dead_letters(10).await.unwrap();
+    assert_eq!(
+        dead.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["spent"]
+    );
+}
+
 #[tokio::test]
 async fn queued_messages_survive_reopening_the_database() {
     let dir = tempfile::tempdir().unwrap();

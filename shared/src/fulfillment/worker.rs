@@ -316,7 +316,13 @@ impl Worker {
             }
         };
         let fulfillment = &item.doc.spec.fulfillment;
-        let forced_manual = self.mode_override(&item.doc.metadata.name).await?;
+        // An admin's override can only switch automation off, so a manual item has none
+        // worth reading (a read per message, on the path of every manual request).
+        let forced_manual = if fulfillment.mode == Mode::Automated {
+            self.mode_override(&item.doc.metadata.name).await?
+        } else {
+            None
+        };
         let automated = super::mode::automated_section(fulfillment, forced_manual.is_some());
         if automated.is_some() {
             // Its actions run as the one component of the item's state machine; a

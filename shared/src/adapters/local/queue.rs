@@ -173,25 +173,26 @@ impl Queue for SqliteQueue {
         self.db
             .call(move |tx| {
                 let mut out = Vec::new();
-                {
-                    let mut select = tx
-                        .prepare_cached(
-                            "SELECT id, body, receive_count FROM queue_messages
-                             WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
-                        )
-                        .map_err(unavailable)?;
-                    // Dead-lettered messages do not count toward `max`: look a little further.
+                let mut select = tx
+                    .prepare_cached(
+                        "SELECT id, body, receive_count FROM queue_messages
+                         WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
+                    )
+                    .map_err(unavailable)?;
+                // Dead-lettered messages do not count toward `max`: they leave the queue,
+                // and the next round looks further. Rounds read only what they may hand
+                // out (the worker mostly asks for one message at a time).
+                loop {
+                    let wanted = max - out.len();
                     let candidates: Vec<(String, String, u32)> = select
-                        .query_map(params![queue, now, sql_int(max.saturating_mul(2).max(10))], |r| {
+                        .query_map(params![queue, now, sql_int(wanted)], |r| {
                             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                         })
                         .map_err(unavailable)?
                         .collect::<Result<_, _>>()
                         .map_err(unavailable)?;
+                    let exhausted = candidates.len() < wanted;
                     for (id, body, count) in candidates {
-                        if out.len() == max {
-                            break;
-                        }
                         if count >= max_receives {
                             tx.exec(
                                 "UPDATE queue_messages SET queue = ?2, receipt = NULL, visible_at = ?3 WHERE id = ?1",
@@ -212,6 +213,9 @@ impl Queue for SqliteQueue {
                             body,
                             receive_count: count + 1,
                         });
+                    }
+                    if exhausted || out.len() == max {
+                        break;
                     }
                 }
                 Ok(out)
