@@ -27,10 +27,14 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
     }
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| request.uri().path(), MatchedPath::as_str);
+    let action = format!("{method} {route}");
+    // What the call was about when the handler does not say: the concrete path of a
+    // route with parameters (`/catalog/items/rds-postgres/mode`).
+    let concrete = route.contains('{').then(|| request.uri().path().to_owned());
     let caller = super::auth::caller_of(&state.auth, request.headers(), request.extensions());
     let actor = match caller {
         Ok(principal) => {
@@ -53,15 +57,12 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    // What the call was about when the handler does not say: the concrete path of a
-    // route with parameters (`/catalog/items/rds-postgres/mode`).
-    let concrete = route.contains('{').then(|| request.uri().path().to_owned());
     let response = next.run(request).await;
     let entry = AuditEntry {
         id: uuid::Uuid::now_v7().to_string(),
         at: state.requests.clock.now(),
         actor,
-        action: format!("{method} {route}"),
+        action,
         target: response
             .extensions()
             .get::<AuditTarget>()

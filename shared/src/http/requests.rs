@@ -1,8 +1,10 @@
 //! `/requests`: submit, read, list, cancel, and the timeline.
 
 use axum::Json;
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -19,6 +21,20 @@ use crate::requests::model::{
     Operation, Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
 use crate::requests::service::RequestError;
+
+/// The `Idempotency-Key` header as sent (`HeaderMap` as an extractor would copy every
+/// header of every submission to read this one).
+pub struct IdempotencyKey(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(IdempotencyKey(
+            parts.headers.get("idempotency-key").cloned(),
+        ))
+    }
+}
 
 /// `POST /requests`: exactly one of `item` and `bundle`, and the form's values.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -161,7 +177,7 @@ pub async fn submit(
     State(state): State<AppState>,
     Caller(who): Caller,
     Query(params): Query<SubmitParams>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Submission>,
 ) -> Result<Response, Problem> {
     let target = match (body.item, body.bundle) {
@@ -176,7 +192,7 @@ pub async fn submit(
     if params.dry_run == Some(true) {
         return dry_run(&state, &who, &target, body.fields).await;
     }
-    let key = match headers.get("idempotency-key") {
+    let key = match key {
         None => None,
         Some(v) => match v.to_str() {
             Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Some(k.to_owned()),
