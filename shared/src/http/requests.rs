@@ -1,8 +1,7 @@
 //! `/requests`: submit, read, list, cancel, and the timeline.
 
 use axum::Json;
-use axum::extract::FromRequestParts;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
