@@ -490,10 +490,7 @@ mod tests {
     #[test]
     fn opening_twice_migrates_once_and_keeps_data() {
         let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async {
             let db = Db::open(dir.path()).unwrap();
             db.call(|c| {
@@ -537,10 +534,7 @@ mod tests {
             .unwrap();
             tx.commit().unwrap();
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let db = Db::open(dir.path()).unwrap();
         let rows = rt
             .block_on(db.call(|c| {
@@ -651,6 +645,13 @@ mod tests {
         (open, held)
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     fn failed_before_writing(c: &mut Connection) -> Result<(), StoreError> {
         c.row("SELECT 1 FROM audit WHERE id = 'nobody'", [], |_| Ok(()))?;
         Err(StoreError::NotFound)
@@ -658,10 +659,7 @@ mod tests {
 
     #[test]
     fn a_job_keeps_all_of_its_writes_or_none_and_only_a_fault_after_writing_costs_its_batch() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let db = Db::in_memory().unwrap();
         rt.block_on(async {
             let (open, held) = holding(&db, "held-1");
@@ -736,10 +734,7 @@ mod tests {
 
     #[test]
     fn a_job_sent_without_waiting_is_seen_by_the_next_and_settled_by_a_flush() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let dir = tempfile::tempdir().unwrap();
         rt.block_on(async {
             let db = Db::open(dir.path()).unwrap();
