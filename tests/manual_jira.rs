@@ -9,8 +9,10 @@ use orchestrator_tests::jira_stub::{already_has_issue, creates_issue, no_existin
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::config::Config;
+use shared::ports::{Clock, Queue};
 use shared::requests::model::{Request, RequestStatus};
 use shared::requests::service::RequestError;
+use shared::testkit::{ManualClock, TimeControl};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -476,21 +478,24 @@ async fn submit_unseen(
     (unseen, request)
 }
 
-#[tokio::test]
-async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
-    let jira = MockServer::start().await;
-    no_existing_issue(&jira).await;
-    creates_issue("MSG-4").expect(1).mount(&jira).await;
-    let data = tempfile::tempdir().unwrap();
-    let app = start(config(&jira.uri(), data.path())).await;
-    // A request stored without its message, as after a crash between the two writes
-    // where the store and the queue share no transaction (on AWS; local mode's store
-    // writes both at once).
+/// A worker over `app`'s request store whose sweep reads the time off `clock` and sends
+/// to `queue`.
+fn sweeper(
+    app: &App,
+    clock: Arc<ManualClock>,
+    queue: Arc<dyn Queue>,
+) -> shared::fulfillment::worker::Worker {
     let state = &app.running.state;
-    let (_, request) = submit_unseen(&app, data.path(), "lost.v1").await;
-    let id = request.id.to_string();
-    let worker = shared::fulfillment::worker::Worker {
-        requests: state.requests.clone(),
+    let requests = shared::requests::service::RequestService {
+        catalog: state.requests.catalog.clone(),
+        store: state.requests.store.clone(),
+        queue,
+        clock: clock.clone(),
+        roles: state.requests.roles.clone(),
+        ended: state.requests.ended.clone(),
+    };
+    shared::fulfillment::worker::Worker {
+        requests: Arc::new(requests),
         jira: None,
         engine: Arc::new(
             shared::fulfillment::engine::Engine::standard(
@@ -500,7 +505,7 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
                     shared::adapters::local::Db::in_memory().unwrap(),
                 )),
                 Arc::new(shared::adapters::local::LocalSecrets::from_pairs([])),
-                state.requests.clock.clone(),
+                clock,
             )
             .unwrap(),
         ),
@@ -512,15 +517,89 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
         max_receives: 5,
         workflows: state.workflows.clone(),
         resources: state.resources.clone(),
-    };
-    assert_eq!(
-        worker.sweep(Duration::from_secs(3600)).await.unwrap(),
-        0,
-        "a fresh request is left alone"
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    creates_issue("MSG-4").expect(1).mount(&jira).await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    // A request stored without its message, as after a crash between the two writes
+    // where the store and the queue share no transaction (on AWS; local mode's store
+    // writes both at once).
+    let (_, request) = submit_unseen(&app, data.path(), "lost.v1").await;
+    let id = request.id.to_string();
+    let clock = Arc::new(ManualClock::new(request.created_at));
+    let worker = sweeper(
+        &app,
+        clock.clone(),
+        app.running.state.requests.queue.clone(),
     );
-    assert_eq!(worker.sweep(Duration::ZERO).await.unwrap(), 1);
+    let minute = Duration::from_secs(60);
+    clock.advance(minute).await;
+    assert_eq!(
+        worker.sweep(minute).await.unwrap(),
+        0,
+        "a request a minute old is left alone"
+    );
+    clock.advance(minute + Duration::from_secs(1)).await;
+    assert_eq!(
+        worker.sweep(minute).await.unwrap(),
+        1,
+        "two minutes old, it is sent again"
+    );
     let request = app.wait_for(&id, "awaiting_fulfillment").await;
     assert_eq!(request["ticket"]["key"], "MSG-4");
+    clock.advance(minute).await;
+    assert_eq!(
+        worker.sweep(minute).await.unwrap(),
+        0,
+        "a request handled is no longer swept"
+    );
+}
+
+#[tokio::test]
+async fn a_request_waiting_behind_a_backlog_is_sent_again_only_as_its_age_doubles() {
+    // The sweep cannot tell a lost message from one still queued behind a backlog: every
+    // sweep re-sending every stale request would grow the backlog by itself each minute.
+    let jira = MockServer::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let (_, request) = submit_unseen(&app, data.path(), "backlog.v1").await;
+    // Half a minute off the sweeps' beat, so no age falls on the edge of a span.
+    let clock = Arc::new(ManualClock::new(
+        request.created_at + Duration::from_secs(30),
+    ));
+    let unread = Arc::new(shared::adapters::local::SqliteQueue::new(
+        shared::adapters::local::Db::in_memory().unwrap(),
+        "unread",
+        5,
+        clock.clone(),
+    ));
+    let worker = sweeper(&app, clock.clone(), unread.clone());
+    // Local mode's sweeps, a minute apart, for an hour; then the reconciler's, five apart,
+    // for the rest of a day.
+    let mut sends = Vec::new();
+    for (every, times) in [(60, 60), (300, 276)] {
+        let every = Duration::from_secs(every);
+        for _ in 0..times {
+            clock.advance(every).await;
+            if worker.sweep(every).await.unwrap() == 1 {
+                sends.push((clock.now() - request.created_at).whole_minutes());
+            }
+        }
+    }
+    assert_eq!(
+        sends,
+        [2, 4, 8, 16, 32, 65, 130, 260, 515, 1025],
+        "minutes of age at each send"
+    );
+    let queued = unread.receive(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(queued.len(), 10);
+    app.running.stop().await.unwrap();
 }
 
 #[tokio::test]

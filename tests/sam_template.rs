@@ -202,3 +202,14 @@ fn the_worker_is_told_the_queues_redrive_count_and_the_alarm_watches_its_metric(
     );
     assert!(values_of(&text, "MetricName").contains(&shared::metrics::EXECUTIONS_FAILED));
 }
+
+#[test]
+fn the_reconciler_sweeps_the_span_its_schedule_leaves_between_passes() {
+    // Each pass re-sends the stale requests that came of age since the one before, which
+    // it knows only from this constant: a schedule that drifted from it would leave gaps.
+    let minutes = functions::schedule::EVERY.as_secs() / 60;
+    assert_eq!(
+        values_of(&template(), "Schedule"),
+        [format!("rate({minutes} minutes)").as_str()]
+    );
+}

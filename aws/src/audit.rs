@@ -99,6 +99,7 @@ impl AuditLog for DynamoAuditLog {
             limit,
             |item| parse(item, "audit entry"),
             |e: &AuditEntry| e.id.clone(),
+            None,
         )
         .await
     }

@@ -18,6 +18,7 @@ pub(crate) async fn newest_first<T>(
     limit: usize,
     read: impl Fn(&HashMap<String, AttributeValue>) -> Result<T, StoreError>,
     cursor_of: impl Fn(&T) -> String,
+    skip: Option<&str>,
 ) -> Result<Page<T>, StoreError> {
     let mut items: Vec<T> = Vec::new();
     let mut start = None;
@@ -31,7 +32,10 @@ pub(crate) async fn newest_first<T>(
             .await
             .map_err(|e| unavailable("Query", &e))?;
         for item in out.items() {
-            items.push(read(item)?);
+            let item = read(item)?;
+            if skip.is_none_or(|skip| cursor_of(&item) != skip) {
+                items.push(item);
+            }
         }
         match out.last_evaluated_key() {
             Some(last) if !last.is_empty() && items.len() <= limit => start = Some(last.clone()),
@@ -55,17 +59,40 @@ pub(crate) struct Listing {
     filters: Vec<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
+    /// The upper bound, when a key condition cannot exclude it (`BETWEEN` includes both
+    /// ends): the item with this key is dropped from the page.
+    skip: Option<String>,
 }
 
 impl Listing {
     /// Items of partition `partition` of index `index` (keys `<index>pk`, `<index>sk`),
-    /// those sorting before `cursor` when there is one.
-    pub(crate) fn new(index: &'static str, partition: String, cursor: Option<&str>) -> Self {
+    /// those sorting before `below` and, when `from` is given, not before `from`.
+    pub(crate) fn new(
+        index: &'static str,
+        partition: String,
+        below: Option<&str>,
+        from: Option<&str>,
+    ) -> Self {
         let mut condition = format!("{index}pk = :p");
         let mut values = HashMap::from([(":p".to_owned(), AttributeValue::S(partition))]);
-        if let Some(cursor) = cursor {
-            condition.push_str(&format!(" AND {index}sk < :cursor"));
-            values.insert(":cursor".to_owned(), AttributeValue::S(cursor.to_owned()));
+        let mut skip = None;
+        match (from, below) {
+            (None, None) => {}
+            (None, Some(below)) => {
+                condition.push_str(&format!(" AND {index}sk < :below"));
+                values.insert(":below".to_owned(), AttributeValue::S(below.to_owned()));
+            }
+            (Some(from), None) => {
+                condition.push_str(&format!(" AND {index}sk >= :from"));
+                values.insert(":from".to_owned(), AttributeValue::S(from.to_owned()));
+            }
+            // A key condition takes one comparison per key: both ends, then drop `below`.
+            (Some(from), Some(below)) => {
+                condition.push_str(&format!(" AND {index}sk BETWEEN :from AND :below"));
+                values.insert(":from".to_owned(), AttributeValue::S(from.to_owned()));
+                values.insert(":below".to_owned(), AttributeValue::S(below.to_owned()));
+                skip = Some(below.to_owned());
+            }
         }
         Listing {
             index,
@@ -73,6 +100,7 @@ impl Listing {
             filters: Vec::new(),
             names: HashMap::new(),
             values,
+            skip,
         }
     }
 
@@ -103,6 +131,7 @@ impl Listing {
             .set_filter_expression((!self.filters.is_empty()).then(|| self.filters.join(" AND ")))
             .set_expression_attribute_names((!self.names.is_empty()).then_some(self.names))
             .set_expression_attribute_values(Some(self.values));
-        newest_first(query, limit, read, cursor_of).await
+        let skip = self.skip;
+        newest_first(query, limit, read, cursor_of, skip.as_deref()).await
     }
 }

@@ -277,7 +277,17 @@ impl RequestStore for DynamoRequestStore {
             (None, Some(team)) => ("gsi2", format!("owner#{team}")),
             (None, None) => ("gsi3", "requests".to_owned()),
         };
-        let mut listing = Listing::new(index, partition_key, query.cursor.as_deref());
+        let (from, below) = query.id_bounds();
+        if let (Some(from), Some(below)) = (&from, &below)
+            && below <= from
+        {
+            // An empty range: DynamoDB refuses a `BETWEEN` whose ends are reversed.
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let mut listing = Listing::new(index, partition_key, below.as_deref(), from.as_deref());
         if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
             listing = listing.filter("gsi2pk", "=", format!("owner#{team}"));
         }

@@ -147,7 +147,7 @@ impl ResourceStore for DynamoResourceStore {
                 listed_in(query.status.unwrap_or(ResourceStatus::Ready)).to_owned(),
             ),
         };
-        let mut listing = Listing::new(index, partition_key, query.cursor.as_deref());
+        let mut listing = Listing::new(index, partition_key, query.cursor.as_deref(), None);
         if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
             listing = listing.filter("gsi2pk", "=", format!("res-owner#{team}"));
         }

@@ -3,7 +3,8 @@
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
-use shared::fulfillment::worker::STALE_AFTER;
+use std::time::Duration;
+
 use shared::resources::reconcile::ReconcileReport;
 
 use crate::Deployment;
@@ -25,6 +26,10 @@ pub struct PassReport {
     pub drift: ReconcileReport,
 }
 
+/// The schedule's rate (`Every5Minutes` in infra/template.yaml): each pass sweeps the
+/// requests that came of age since the one before.
+pub const EVERY: Duration = Duration::from_secs(300);
+
 pub async fn handle(
     deployment: &Deployment,
     event: LambdaEvent<ScheduledEvent>,
@@ -41,7 +46,7 @@ pub async fn handle(
     let requeued = deployment
         .assembly
         .worker
-        .sweep(STALE_AFTER)
+        .sweep(EVERY)
         .await
         .map_err(|e| e.to_string())?;
     let drift = deployment

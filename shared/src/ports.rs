@@ -64,7 +64,29 @@ pub struct RequestQuery {
     pub target: Option<String>,
     /// Only requests older than this cursor (from a previous page).
     pub cursor: Option<String>,
+    /// Only requests created in this span (by the time in their id: a bounded range of
+    /// the index, not a filter over everything older).
+    pub created: Option<std::ops::Range<OffsetDateTime>>,
     pub limit: usize,
+}
+
+impl RequestQuery {
+    /// The id range to read, newest first: ids at or above the first and below the second.
+    /// The upper bound is the cursor or the end of `created`, whichever is lower.
+    pub fn id_bounds(&self) -> (Option<String>, Option<String>) {
+        let Some(created) = &self.created else {
+            return (None, self.cursor.clone());
+        };
+        let end = RequestId::floor(created.end).to_string();
+        let below = match &self.cursor {
+            Some(cursor) if *cursor < end => cursor.clone(),
+            _ => end,
+        };
+        (
+            Some(RequestId::floor(created.start).to_string()),
+            Some(below),
+        )
+    }
 }
 
 /// What `RequestStore::create` did.

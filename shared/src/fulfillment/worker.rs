@@ -27,9 +27,15 @@ const VISIBILITY: Duration = Duration::from_secs(60);
 /// The longest wait between retries of a transient failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// A request still `submitted` this long after it was accepted lost its queue message
-/// (the process stopped between storing it and enqueueing it): the sweep sends another.
+/// A request still `submitted` this long after it was accepted may have lost its queue
+/// message (the process stopped between storing it and enqueueing it, or the message was
+/// dead-lettered): the sweep sends another, and again each time the request's age doubles
+/// (see [`Worker::sweep`]).
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// The sweep's last re-send is at `STALE_AFTER` × 2^this: 11.4 days, within SQS's longest
+/// retention (14 days), so a message that expired unhandled is still replaced.
+pub const SWEEP_DOUBLINGS: u32 = 13;
 
 /// How many messages the worker of local mode handles at the same time at most.
 const IN_FLIGHT: usize = 32;
@@ -73,14 +79,15 @@ impl Worker {
         // nothing else; at most IN_FLIGHT at a time, and the queue is read again as soon
         // as one finishes (not when a whole batch has).
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-        let mut next_sweep = tokio::time::Instant::now();
+        let mut last_sweep = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if tokio::time::Instant::now() >= next_sweep {
-                next_sweep += SWEEP_EVERY;
-                match self.sweep(STALE_AFTER).await {
+            let since_sweep = last_sweep.elapsed();
+            if since_sweep >= SWEEP_EVERY {
+                last_sweep += since_sweep;
+                match self.sweep(since_sweep).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(
                         requests = n,
@@ -191,27 +198,45 @@ impl Worker {
         left
     }
 
-    /// Re-enqueues requests still `submitted` longer than `older_than`. Handling is
-    /// idempotent, so a request that merely waited in a long queue is not harmed.
-    pub async fn sweep(&self, older_than: Duration) -> Result<usize, crate::ports::StoreError> {
-        let cutoff = self.requests.clock.now() - older_than;
-        let mut query = crate::ports::RequestQuery {
-            status: Some(RequestStatus::Submitted),
-            limit: 200,
-            ..Default::default()
-        };
-        let mut sent = 0;
-        loop {
-            let page = self.requests.store.list(&query).await?;
-            for request in page.items.iter().filter(|r| r.created_at <= cutoff) {
-                self.requests.enqueue(request.id).await?;
-                sent += 1;
-            }
-            match page.next {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => return Ok(sent),
+    /// Re-enqueues the requests still `submitted` whose age reached `STALE_AFTER`, or a
+    /// doubling of it, within the last `every` (the time since the previous sweep).
+    ///
+    /// The sweep cannot tell a request whose message was lost from one whose message still
+    /// waits behind a backlog. Re-sending only as ages cross 2, 4, 8... minutes keeps what
+    /// a backlog costs to a few copies per request (handling is idempotent; a copy is a read
+    /// and a delete), where re-sending every stale request on every sweep would add the
+    /// whole backlog to itself each time. And each doubling is one bounded read of the
+    /// requests created in a span of `every`, not a read of every request ever made.
+    ///
+    /// Told the real time since the previous sweep, a late sweep covers what it missed; a
+    /// sweep that never comes leaves its requests to the next doubling.
+    pub async fn sweep(&self, every: Duration) -> Result<usize, crate::ports::StoreError> {
+        let now = self.requests.clock.now();
+        let mut sent = std::collections::HashSet::new();
+        for doubling in 0..=SWEEP_DOUBLINGS {
+            let age = STALE_AFTER * (1 << doubling);
+            // Created in this span, a request reached `age` since the previous sweep.
+            let mut query = crate::ports::RequestQuery {
+                status: Some(RequestStatus::Submitted),
+                created: Some(now - age - every..now - age),
+                limit: 200,
+                ..Default::default()
+            };
+            loop {
+                let page = self.requests.store.list(&query).await?;
+                for request in &page.items {
+                    // Spans overlap when sweeps are further apart than a doubling.
+                    if sent.insert(request.id) {
+                        self.requests.enqueue(request.id).await?;
+                    }
+                }
+                match page.next {
+                    Some(cursor) => query.cursor = Some(cursor),
+                    None => break,
+                }
             }
         }
+        Ok(sent.len())
     }
 
     /// Handles one message and settles it on the queue: `true` when it is gone from the

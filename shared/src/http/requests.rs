@@ -302,6 +302,7 @@ pub async fn list(
         status,
         target: p.item,
         cursor: p.cursor,
+        created: None,
         limit: p.limit.unwrap_or(50).clamp(1, 200),
     };
     let page = state.requests.list(&who, query).await?;

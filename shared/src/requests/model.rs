@@ -38,6 +38,14 @@ impl RequestId {
             &*context, seconds, subsec,
         )))
     }
+
+    /// The least id of anything created at `at` or later (millisecond precision): every
+    /// id sorts below it exactly when it was made before `at`. A bound for listings by
+    /// creation time; no request has it.
+    pub fn floor(at: OffsetDateTime) -> Self {
+        let millis = u64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(0);
+        RequestId(uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid())
+    }
 }
 
 impl fmt::Display for RequestId {

@@ -255,4 +255,52 @@ pub async fn run(store: &dyn RequestStore) {
         owned.items.iter().map(|r| r.id).collect::<Vec<_>>(),
         [other.id]
     );
+
+    // By creation time: a span includes its start and excludes its end, and pages within
+    // it. These ids sit exactly on whole seconds (the least id of each), so the span's
+    // edges are met exactly.
+    let second = |s: i64| t0 - time::Duration::seconds(s);
+    let mut by_time = Vec::new();
+    for s in (4..=10).rev() {
+        let mut r = request("erin", "compute", "eks", second(s), None);
+        r.id = RequestId::floor(second(s));
+        store
+            .create(&r, &event(&r, "submitted"), HANDOFF)
+            .await
+            .unwrap();
+        by_time.push(r.id);
+    }
+    let span = RequestQuery {
+        requester: Some("erin".to_owned()),
+        created: Some(second(8)..second(5)),
+        limit: 2,
+        ..Default::default()
+    };
+    let first_page = store.list(&span).await.unwrap();
+    assert_eq!(
+        first_page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [by_time[4], by_time[3]],
+        "newest first from below the span's end"
+    );
+    let rest = store
+        .list(&RequestQuery {
+            cursor: first_page.next.clone(),
+            ..span.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [by_time[2]],
+        "the span's start is in it, and nothing older"
+    );
+    assert_eq!(rest.next, None);
+    let beyond = store
+        .list(&RequestQuery {
+            cursor: Some(RequestId::floor(second(20)).to_string()),
+            ..span
+        })
+        .await
+        .unwrap();
+    assert!(beyond.items.is_empty(), "a cursor below the span");
 }

@@ -217,6 +217,11 @@ impl RequestStore for SqliteRequestStore {
     async fn list(&self, query: &RequestQuery) -> Result<Page<Request>, StoreError> {
         let q = query.clone();
         let limit = q.limit.clamp(1, 500);
+        // Ids are lower-case hex and dashes: "" and "~" bound them all. Plain bounds (not
+        // `?5 IS NULL OR ...`) let SQLite read just the range of the key.
+        let (from, below) = q.id_bounds();
+        let from = from.unwrap_or_default();
+        let below = below.unwrap_or_else(|| "~".to_owned());
         self.db
             .call(move |conn| {
                 let mut stmt = conn
@@ -224,7 +229,7 @@ impl RequestStore for SqliteRequestStore {
                         "SELECT record FROM requests
                          WHERE (?1 IS NULL OR requester = ?1) AND (?2 IS NULL OR owner = ?2)
                            AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR target = ?4)
-                           AND (?5 IS NULL OR id < ?5)
+                           AND id < ?5 AND id >= ?7
                          ORDER BY id DESC LIMIT ?6",
                     )
                     .map_err(unavailable)?;
@@ -236,8 +241,9 @@ impl RequestStore for SqliteRequestStore {
                             q.owner,
                             status,
                             q.target,
-                            q.cursor,
-                            sql_int(limit + 1)
+                            below,
+                            sql_int(limit + 1),
+                            from
                         ],
                         |r| r.get::<_, String>(0),
                     )
