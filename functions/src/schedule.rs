@@ -1,10 +1,10 @@
 //! The reconciler Lambda's handler, on its EventBridge schedule: re-enqueue requests that
 //! lost their queue message, then verify every provisioned resource against its target.
 
-use lambda_runtime::LambdaEvent;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
 use shared::resources::reconcile::ReconcileReport;
 
 use crate::Deployment;
