@@ -553,9 +553,10 @@ async fn the_sweep_re_enqueues_a_request_whose_queue_message_was_lost() {
     );
     let request = app.wait_for(&id, "awaiting_fulfillment").await;
     assert_eq!(request["ticket"]["key"], "MSG-4");
-    clock.advance(minute).await;
+    // Four minutes old: a request still submitted would be sent again now.
+    clock.advance(2 * minute).await;
     assert_eq!(
-        worker.sweep(minute).await.unwrap(),
+        worker.sweep(2 * minute).await.unwrap(),
         0,
         "a request handled is no longer swept"
     );
