@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use shared::access::Roles;
 use shared::adapters::local::{
     Db, LocalCatalog, LocalSecrets, LocalWorkflows, QueueTarget, SqliteQueue, SqliteRequestStore,
     SqliteStateStore,
@@ -15,9 +16,9 @@ use shared::catalog::document::ActionType;
 use shared::catalog::snapshot::CatalogSnapshot;
 use shared::fulfillment::actions::{ActionError, ActionKind, Invocation, Step};
 use shared::fulfillment::engine::Engine;
-use shared::fulfillment::worker::Worker;
 use shared::ports::{Clock, SystemClock};
-use shared::requests::service::{RequestService, Roles};
+use shared::requests::service::RequestService;
+use shared::worker::Worker;
 
 /// An action that does nothing and succeeds, answering `{"endpoint": <its url>}`.
 pub struct NoOp;

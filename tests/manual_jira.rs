@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::ports::{Clock, Queue};
-use shared::requests::model::{Request, RequestStatus};
+use shared::requests::model::{EventKind, Request, RequestStatus, Transition};
 use shared::requests::service::RequestError;
 use shared::testkit::{ManualClock, TimeControl};
 use wiremock::matchers::{body_partial_json, header, method, path};
@@ -459,7 +459,7 @@ async fn submit_unseen(
         roles: state.requests.roles.clone(),
         ended: state.requests.ended.clone(),
     };
-    let alice = shared::requests::model::Principal {
+    let alice = shared::access::Principal {
         sub: "alice".into(),
         email: None,
         groups: vec![],
@@ -480,11 +480,7 @@ async fn submit_unseen(
 
 /// A worker over `app`'s request store whose sweep reads the time off `clock` and sends
 /// to `queue`.
-fn sweeper(
-    app: &App,
-    clock: Arc<ManualClock>,
-    queue: Arc<dyn Queue>,
-) -> shared::fulfillment::worker::Worker {
+fn sweeper(app: &App, clock: Arc<ManualClock>, queue: Arc<dyn Queue>) -> shared::worker::Worker {
     let state = &app.running.state;
     let requests = shared::requests::service::RequestService {
         catalog: state.requests.catalog.clone(),
@@ -494,7 +490,7 @@ fn sweeper(
         roles: state.requests.roles.clone(),
         ended: state.requests.ended.clone(),
     };
-    shared::fulfillment::worker::Worker {
+    shared::worker::Worker {
         requests: Arc::new(requests),
         jira: None,
         engine: Arc::new(
@@ -655,26 +651,13 @@ async fn a_transition_from_a_stale_copy_reads_again_and_leaves_a_cancelled_reque
     let app = start(config(&jira.uri(), data.path())).await;
     let (quiet, copy) = submit_unseen(&app, data.path(), "stale.v1").await;
     quiet
-        .transition_from(
-            copy.id,
-            None,
-            "alice",
-            "cancelled",
-            RequestStatus::Cancelled,
-            None,
-            |_| {},
-        )
+        .apply(copy.id, Transition::to(RequestStatus::Cancelled, "alice"))
         .await
         .unwrap();
     let refused = quiet
-        .transition_from(
+        .apply(
             copy.id,
-            Some(copy.clone()),
-            "worker",
-            "failed",
-            RequestStatus::Failed,
-            Some("too late".into()),
-            |r| r.reason = Some("too late".into()),
+            Transition::ended(RequestStatus::Failed, "worker", "too late").from(copy.clone()),
         )
         .await;
     assert!(
@@ -690,7 +673,7 @@ async fn a_transition_from_a_stale_copy_reads_again_and_leaves_a_cancelled_reque
     let stored = quiet.store.get(&copy.id).await.unwrap().unwrap();
     assert_eq!(stored.status, RequestStatus::Cancelled);
     assert_eq!(stored.reason, None);
-    let kinds: Vec<String> = quiet
+    let kinds: Vec<EventKind> = quiet
         .store
         .events(&copy.id)
         .await
@@ -698,6 +681,6 @@ async fn a_transition_from_a_stale_copy_reads_again_and_leaves_a_cancelled_reque
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert!(!kinds.iter().any(|k| k == "failed"), "{kinds:?}");
+    assert!(!kinds.contains(&EventKind::Failed), "{kinds:?}");
     app.running.stop().await.unwrap();
 }

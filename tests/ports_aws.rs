@@ -191,7 +191,11 @@ async fn an_idempotency_key_names_its_request_until_its_ttl_then_is_free_again()
                 Some("k"),
             );
             match store
-                .create(&r, &event(&r, "submitted"), testkit::requests::HANDOFF)
+                .create(
+                    &r,
+                    &event(&r, shared::requests::model::EventKind::Submitted),
+                    testkit::requests::HANDOFF,
+                )
                 .await
                 .unwrap()
             {

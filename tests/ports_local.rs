@@ -46,7 +46,7 @@ async fn the_outbox_sends_a_new_requests_handoff_in_the_transaction_that_stores_
     let created = store
         .create(
             &first,
-            &event(&first, "submitted"),
+            &event(&first, shared::requests::model::EventKind::Submitted),
             r#"{"requestId":"first"}"#,
         )
         .await
@@ -65,7 +65,7 @@ async fn the_outbox_sends_a_new_requests_handoff_in_the_transaction_that_stores_
     let created = store
         .create(
             &replay,
-            &event(&replay, "submitted"),
+            &event(&replay, shared::requests::model::EventKind::Submitted),
             r#"{"requestId":"replay"}"#,
         )
         .await
@@ -77,7 +77,7 @@ async fn the_outbox_sends_a_new_requests_handoff_in_the_transaction_that_stores_
     let failed = store
         .create(
             &same_id,
-            &event(&same_id, "submitted"),
+            &event(&same_id, shared::requests::model::EventKind::Submitted),
             r#"{"requestId":"failed"}"#,
         )
         .await;

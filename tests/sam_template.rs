@@ -176,9 +176,7 @@ fn the_backlog_alarm_watches_the_action_queue_and_waits_longer_than_any_healthy_
         .unwrap();
     // A delayed message, or one received up to three times (after which SQS leaves it
     // out of the age), each taking the whole visibility timeout.
-    let healthy = shared::fulfillment::worker::MAX_DELAY
-        .as_secs()
-        .max(3 * visibility);
+    let healthy = shared::worker::MAX_DELAY.as_secs().max(3 * visibility);
     assert!(
         threshold >= 2 * healthy,
         "the alarm ({threshold} s) must not fire on a message that is only waiting its turn ({healthy} s)"

@@ -6,7 +6,7 @@ use orchestrator_tests::{
     ITEM, bundle_of, bundle_of_indexed, example_catalog, item_with_rollback, single_error, validate,
 };
 use serde_json::{Value, json};
-use shared::bundle::asl;
+use shared::bundle::{asl, task};
 use shared::catalog::snapshot::CatalogSnapshot;
 
 fn statemachines_dir() -> std::path::PathBuf {
@@ -283,6 +283,9 @@ fn every_generated_definition_passes_asl_validator() {
     );
 }
 
+/// The request the executions run for: the contract's request ids are UUIDv7s.
+const REQUEST: &str = "0190f0f0-0000-7000-8000-000000000001";
+
 /// A worker that reads every task message as the `TaskMessage` contract and answers it;
 /// `fail` names the component whose provisioning fails.
 struct Worker {
@@ -295,19 +298,19 @@ impl runner::Tasks for Worker {
     fn invoke(&mut self, call: &runner::TaskCall<'_>) -> runner::Answer {
         assert_eq!(call.resource, asl::CALLBACK_RESOURCE);
         assert_eq!(call.parameters["QueueUrl"], "https://sqs.local/actions");
-        let message: asl::TaskMessage =
+        let message: task::TaskMessage =
             serde_json::from_value(call.parameters["MessageBody"].clone()).expect("the contract");
         assert_eq!(message.task_token, call.token);
-        assert_eq!(message.request_id, "r-1");
+        assert_eq!(message.request_id.to_string(), REQUEST);
         let component = message.component.clone().unwrap_or_default();
         self.seen
             .push(format!("{:?} {component}", message.task).to_lowercase());
         let token = call.token.to_owned();
         self.pending.push(
-            if message.task == asl::TaskKind::Provision && component == self.fail {
+            if message.task == task::TaskKind::Provision && component == self.fail {
                 runner::Signal::Failure {
                     token,
-                    failure: runner::Failure::new(asl::FAILED_ERROR, "the database API said no"),
+                    failure: runner::Failure::new(task::FAILED_ERROR, "the database API said no"),
                 }
             } else {
                 let outputs = json!({"outputs": {"endpoint": format!("{component}.internal")}});
@@ -340,7 +343,7 @@ fn execute(definition: &Value, fail: &'static str) -> (runner::Execution, Vec<St
         &machine,
         "arn:aws:states:local:0:execution:shape:r-1",
         "arn:aws:states:local:0:stateMachine:shape",
-        json!({"requestId": "r-1"}),
+        json!({"requestId": REQUEST}),
         time::OffsetDateTime::UNIX_EPOCH,
         &mut worker,
     );
@@ -384,7 +387,7 @@ fn run_by_the_local_runner_a_bundle_passes_outputs_on_and_rolls_back_in_reverse_
     let failure = failed.failure.expect("failure");
     assert_eq!(
         (failure.error.as_str(), failure.cause.as_str()),
-        (asl::FAILED_ERROR, "the database API said no")
+        (task::FAILED_ERROR, "the database API said no")
     );
 }
 

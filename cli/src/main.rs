@@ -4,6 +4,7 @@ mod asl_tool;
 mod bundle;
 mod catalog;
 mod plan;
+mod plan_change;
 mod serve;
 
 use std::process::ExitCode;

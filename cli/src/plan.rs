@@ -1,5 +1,7 @@
 //! `orchestrator plan`: what a request for an item would do, with no side effect. Catalog
-//! authors run it in their pull requests to see the exact calls an item makes.
+//! authors run it in their pull requests to see the exact calls an item makes; with
+//! `--resource`, what a change (or `--delete`, a deletion) of a resource that local mode
+//! recorded would do, planned by the same use case as `POST /resources/{id}/changes`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,48 +9,62 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
+use shared::access::Principal;
+use shared::access::Roles;
 use shared::adapters::local::{Db, LocalCatalog, LocalSecrets, SqliteQueue, SqliteRequestStore};
+use shared::catalog::schema::Violation;
 use shared::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use shared::config::Config;
 use shared::fulfillment::engine::standard_kinds;
 use shared::fulfillment::plan::{Plan, PlannedAction, Planner, referenced};
 use shared::ports::{Clock, SystemClock};
-use shared::requests::model::Principal;
-use shared::requests::service::{RequestError, RequestService, Roles};
+use shared::requests::service::{RequestError, RequestService};
 
 #[derive(Args)]
 pub struct PlanArgs {
     /// The item to plan a request for.
-    item: String,
-    /// The form's values: a YAML or JSON object.
+    #[arg(required_unless_present = "resource", conflicts_with = "resource")]
+    pub(crate) item: Option<String>,
+    /// Plan a change of this resource instead (one local mode recorded in the data
+    /// directory): its new inputs are `--fields`.
     #[arg(long)]
-    fields: PathBuf,
+    pub(crate) resource: Option<String>,
+    /// With `--resource`: plan its deletion (no `--fields`).
+    #[arg(long, requires = "resource", conflicts_with = "fields")]
+    pub(crate) delete: bool,
+    /// The form's values: a YAML or JSON object.
+    #[arg(long, required_unless_present = "delete")]
+    pub(crate) fields: Option<PathBuf>,
+    /// Local mode's data directory, where `--resource` is read (default: the
+    /// configuration's dataDir).
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
     /// The catalog repository (default: the configuration's catalogDir).
     #[arg(long)]
-    catalog: Option<PathBuf>,
+    pub(crate) catalog: Option<PathBuf>,
     /// Configuration (for `environment`, `region`, `stage`, `github.apiUrl`, ...); without
     /// it, `environment` values show as placeholders.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Who requests (the `request.requester` variable).
     #[arg(long = "as", default_value = "plan-user")]
-    requester: String,
+    pub(crate) requester: String,
     /// The requester's groups, comma-separated.
     #[arg(long, value_delimiter = ',')]
-    groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
-    format: PlanFormat,
+    pub(crate) format: PlanFormat,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum PlanFormat {
+pub(crate) enum PlanFormat {
     /// Each call as it would be sent, for people.
     Text,
     /// The plan document that `POST /requests?dryRun=true` returns.
     Json,
 }
 
-fn fail(message: &str) -> ExitCode {
+pub(crate) fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }
@@ -86,44 +102,32 @@ pub fn plan(args: PlanArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("catalog {}: {e}", config.catalog_dir.display())),
     };
-    let item = match snapshot.target(&args.item) {
+    if let Some(data) = &args.data {
+        config.data_dir = data.clone();
+    }
+    let submitted = match &args.fields {
+        Some(path) => match read_fields(path) {
+            Ok(f) => f,
+            Err(e) => return fail(&e),
+        },
+        None => Map::new(),
+    };
+    if let Some(resource) = &args.resource {
+        return crate::plan_change::plan_change(&config, snapshot, &args, resource, submitted);
+    }
+    let name = args.item.clone().unwrap_or_default();
+    let item = match snapshot.target(&name) {
         Some(TargetRef::Item(item)) => item.doc.clone(),
         Some(TargetRef::Bundle(_)) => {
             return fail("plans of bundles are not supported by this version yet");
         }
-        None => return fail(&format!("no item `{}` in the catalog", args.item)),
+        None => return fail(&format!("no item `{name}` in the catalog")),
     };
-    let submitted = match read_fields(&args.fields) {
-        Ok(f) => f,
-        Err(e) => return fail(&e),
-    };
-    let mut warnings = Vec::new();
-    if args.config.is_none() {
-        for key in referenced(&item, "environment") {
-            // A URL's placeholder must still be a URL: a host under `.invalid` (RFC 2606).
-            let placeholder = if key.ends_with("Url") || key.ends_with("URL") {
-                format!("https://{}.environment.invalid", key.to_lowercase())
-            } else {
-                format!("(environment.{key})")
-            };
-            config
-                .environment
-                .entry(key.clone())
-                .or_insert(Value::String(placeholder));
-            warnings.push(format!(
-                "environment.{key} is not configured (pass --config); shown as a placeholder"
-            ));
-        }
-    }
+    let warnings = placeholders(&mut config, &args, &item);
     let built = build(&config, snapshot, &args, submitted, &item);
     let mut plan = match built {
         Ok(plan) => plan,
-        Err(Built::Invalid(violations)) => {
-            for v in violations {
-                eprintln!("{}: {}: {}", args.fields.display(), v.pointer, v.message);
-            }
-            return ExitCode::from(1);
-        }
+        Err(Built::Invalid(violations)) => return invalid(&args, &violations),
         Err(Built::Other(e)) => return fail(&e),
     };
     plan.warnings.extend(warnings);
@@ -141,8 +145,50 @@ pub fn plan(args: PlanArgs) -> ExitCode {
     }
 }
 
+/// Without `--config`, the `environment` values `item` reads are placeholders (URLs under
+/// `.invalid`): the warnings that say so.
+pub(crate) fn placeholders(
+    config: &mut Config,
+    args: &PlanArgs,
+    item: &shared::catalog::CatalogItem,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if args.config.is_some() {
+        return warnings;
+    }
+    for key in referenced(item, "environment") {
+        // A URL's placeholder must still be a URL: a host under `.invalid` (RFC 2606).
+        let placeholder = if key.ends_with("Url") || key.ends_with("URL") {
+            format!("https://{}.environment.invalid", key.to_lowercase())
+        } else {
+            format!("(environment.{key})")
+        };
+        config
+            .environment
+            .entry(key.clone())
+            .or_insert(Value::String(placeholder));
+        warnings.push(format!(
+            "environment.{key} is not configured (pass --config); shown as a placeholder"
+        ));
+    }
+    warnings
+}
+
+/// Fields that do not satisfy the form: each violation with the file and its pointer.
+pub(crate) fn invalid(args: &PlanArgs, violations: &[Violation]) -> ExitCode {
+    let file = args
+        .fields
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
+    for v in violations {
+        eprintln!("{file}: {}: {}", v.pointer, v.message);
+    }
+    ExitCode::from(1)
+}
+
 enum Built {
-    Invalid(Vec<shared::catalog::schema::Violation>),
+    Invalid(Vec<Violation>),
     Other(String),
 }
 
@@ -167,12 +213,8 @@ fn build(
         },
         ended: None,
     };
-    let who = Principal {
-        sub: args.requester.clone(),
-        email: None,
-        groups: args.groups.clone(),
-    };
-    let request = match service.prepare(&who, &args.item, submitted, None) {
+    let who = principal(args);
+    let request = match service.prepare(&who, &item.metadata.name, submitted, None) {
         Ok(r) => r,
         Err(RequestError::InvalidFields(v)) => return Err(Built::Invalid(v)),
         Err(e) => return Err(other(&e)),
@@ -184,6 +226,15 @@ fn build(
     Ok(planner.plan_request(&request, item, None, clock.now()))
 }
 
+/// Who the plan is for (`--as`, `--groups`).
+pub(crate) fn principal(args: &PlanArgs) -> Principal {
+    Principal {
+        sub: args.requester.clone(),
+        email: None,
+        groups: args.groups.clone(),
+    }
+}
+
 fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
@@ -192,7 +243,7 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn action_text(out: &mut String, n: usize, a: &PlannedAction) {
+pub(crate) fn action_text(out: &mut String, n: usize, a: &PlannedAction) {
     out.push_str(&format!("\n{n}. {} ({})\n", a.id, a.kind));
     if let Some(error) = &a.error {
         out.push_str(&format!("   ERROR: {error}\n"));

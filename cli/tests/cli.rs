@@ -373,3 +373,127 @@ fn plan_prints_every_call_of_an_item_and_exits_by_what_it_found() {
     let out = orchestrator(&["plan", "nope", "--fields", fields_s, "--catalog", catalog]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `plan --resource`: a resource local mode recorded, planned for a change and a
+/// deletion from the command line with the API's use case; nothing is called or stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_resource_shows_the_input_diff_and_the_calls_of_a_change_and_a_deletion() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().unwrap();
+    let api = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": "vol-data", "accessKey": "k"})),
+        )
+        .mount(&api)
+        .await;
+    let catalog = orchestrator_tests::volume_catalog(dir.path());
+    let data = dir.path().join("data");
+    let mut config = shared::config::Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: catalog.clone(),
+        data_dir: data.clone(),
+        ..Default::default()
+    };
+    config.environment = serde_json::json!({"api": api.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    config.resources.reconcile_seconds = 0;
+    let app = orchestrator_tests::app::App::start(&config).await;
+    let (_, body) = app
+        .submit(&serde_json::json!({"item": "volume", "fields": {"name": "data", "size": 20}}))
+        .await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    app.wait_for(&id, "completed").await;
+    app.running.stop().await.unwrap();
+    let calls_before = api.received_requests().await.unwrap().len();
+
+    let settings = dir.path().join("config.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({"catalogDir": catalog, "dataDir": data, "environment": {"api": api.uri()}})
+            .to_string(),
+    )
+    .unwrap();
+    let fields = dir.path().join("fields.yaml");
+    std::fs::write(&fields, "name: data\nsize: 50\n").unwrap();
+    let (settings_s, fields_s) = (settings.to_str().unwrap(), fields.to_str().unwrap());
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "--resource", &id, "--config", settings_s];
+        args.extend_from_slice(extra);
+        orchestrator(&args)
+    };
+
+    let out = plan(&["--fields", fields_s, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["operation"], "update");
+    assert_eq!(json["resource"], id.as_str());
+    assert_eq!(
+        json["changes"],
+        serde_json::json!([{"field": "size", "before": 20, "after": 50}])
+    );
+    assert_eq!(json["actions"][0]["id"], "put");
+    assert_eq!(
+        json["actions"][0]["sends"]["url"],
+        format!("{}/volumes/data", api.uri())
+    );
+    assert_eq!(json["verification"]["outcome"], "skipped");
+    assert_eq!(json["errors"], serde_json::json!([]));
+
+    // The same plan for people.
+    let out = plan(&["--fields", fields_s]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("size: 20 -> 50"), "{text}");
+    assert!(
+        text.contains(&format!("PUT {}/volumes/data", api.uri())),
+        "{text}"
+    );
+
+    // A deletion runs the item's deprovision actions with the recorded outputs.
+    let out = plan(&["--delete", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["operation"], "delete");
+    assert_eq!(
+        json["actions"][0]["sends"]["url"],
+        format!("{}/volumes/vol-data", api.uri())
+    );
+
+    // Fields the form refuses: the file and the pointer, exit 1.
+    std::fs::write(&fields, "name: data\nsize: big\n").unwrap();
+    let out = plan(&["--fields", fields_s]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fields.yaml: /size"), "{err}");
+
+    // No such resource: a usage error that names it.
+    let out = orchestrator(&[
+        "plan",
+        "--resource",
+        "nope",
+        "--fields",
+        fields_s,
+        "--config",
+        settings_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no resource `nope`"));
+
+    // Nothing was called: a plan only describes.
+    assert_eq!(api.received_requests().await.unwrap().len(), calls_before);
+}

@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use shared::access::Principal;
 use shared::http::auth::Authenticated;
-use shared::requests::model::Principal;
 
 use crate::Deployment;
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::access::Roles;
 use crate::config::Config;
 use crate::fulfillment::engine::{Engine, standard_kinds};
 use crate::fulfillment::plan::Planner;
-use crate::fulfillment::worker::Worker;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, Shared};
 use crate::integrations::jira::{JiraAuth, JiraClient};
@@ -15,10 +15,12 @@ use crate::ports::{
     AuditLog, CatalogStore, Clock, Queue, RequestStore, ResourceStore, Secrets, StateStore,
     Workflows,
 };
-use crate::requests::service::{RequestService, Roles};
+use crate::requests::service::RequestService;
+use crate::resources::change::Changes;
 use crate::resources::reconcile::Reconciler;
 use crate::resources::service::Resources;
 use crate::resources::verify::Verifier;
+use crate::worker::Worker;
 
 /// One adapter for every port.
 #[derive(Clone)]
@@ -154,6 +156,13 @@ pub async fn assemble(
         ))),
         None => None,
     };
+    let changes = Arc::new(Changes {
+        requests: requests.clone(),
+        resources: resources.clone(),
+        verifier: verifier.clone(),
+        planner: planner.clone(),
+        state: state.clone(),
+    });
     let app = AppState::new(Shared {
         ingest,
         requests,
@@ -166,6 +175,8 @@ pub async fn assemble(
         workflows,
         resources,
         verifier,
+        changes,
+        worker: worker.clone(),
     });
     Ok(Assembly {
         app,

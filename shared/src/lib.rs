@@ -1,12 +1,14 @@
 //! The orchestrator's library: the domain and its ports, shared by the command-line tool,
 //! local mode and the Lambda functions.
 
+pub mod access;
 pub mod adapters;
 pub mod assembly;
 pub mod bundle;
 pub mod catalog;
 pub mod config;
 pub mod fulfillment;
+pub mod graph;
 pub mod http;
 pub mod ingest;
 pub mod integrations;
@@ -23,3 +25,4 @@ pub mod template;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod timestamp;
+pub mod worker;

@@ -15,8 +15,9 @@ use asl::execution::{Answer, Signal, TaskCall, Tasks};
 use orchestrator_tests::harness::Local;
 use orchestrator_tests::{ITEM, bundle_of_indexed, validate};
 use serde_json::{Value, json};
+use shared::access::Principal;
 use shared::ports::Workflows as _;
-use shared::requests::model::{Principal, RequestId, RequestStatus};
+use shared::requests::model::{RequestId, RequestStatus};
 
 struct Instant0 {
     pending: Vec<Signal>,

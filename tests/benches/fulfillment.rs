@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use shared::access::Principal;
 use shared::adapters::local::LocalSecrets;
 use shared::catalog::document::{Action, ActionType};
 use shared::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use shared::fulfillment::actions::Invocation;
 use shared::fulfillment::engine::{render_with, standard_kinds};
-use shared::requests::model::{Principal, RequestStatus};
+use shared::requests::model::RequestStatus;
 use shared::template::render::Renderer;
 
 const ACTIONS_PER_ITEM: usize = 10;

@@ -7,7 +7,7 @@
 //!   every completed component, which operators see in the console and later components
 //!   read. The request id comes from the execution input (`$$.Execution.Input.requestId`).
 //! - Each component is a `Provision <id>` Task on `sqs:sendMessage.waitForTaskToken`: the
-//!   message (a [`TaskMessage`]) carries the task token, the request, the component, its
+//!   message (a [`TaskMessage`](super::task::TaskMessage)) carries the task token, the request, the component, its
 //!   item and the outputs so far; the worker renders the component's inputs from them with
 //!   the catalog's templates (which need Handlebars, not JSONPath), runs the item, and
 //!   answers with `SendTaskSuccess({"outputs": ...})` or `SendTaskFailure`.
@@ -27,13 +27,13 @@
 //!
 //! The output is deterministic: the same catalog gives byte-identical JSON.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::graph::DependencyGraph;
 use super::schedule::{Schedule, schedule};
+use super::task::{SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind};
 use crate::catalog::document::{Action, CatalogBundle, CatalogItem, Mode, OnFailure};
 use crate::catalog::load::Catalog;
+use crate::graph::DependencyGraph;
 
 /// The action queue's URL in a definition; the workflow engine substitutes the deployed
 /// queue's URL when it creates the state machine.
@@ -41,15 +41,6 @@ pub const QUEUE_PLACEHOLDER: &str = "${ActionQueueUrl}";
 
 /// The callback integration every component task uses.
 pub const CALLBACK_RESOURCE: &str = "arn:aws:states:::sqs:sendMessage.waitForTaskToken";
-
-/// The error the worker reports for a failure worth retrying (storage unavailable).
-pub const TRANSIENT_ERROR: &str = "Orchestrator.Transient";
-
-/// The error the worker reports when a component's fulfillment failed for good.
-pub const FAILED_ERROR: &str = "Orchestrator.ComponentFailed";
-
-/// The component id of a single item's state machine.
-pub const SINGLE_COMPONENT: &str = "main";
 
 /// How long a person has to fulfil a manual component when the item does not say.
 pub const DEFAULT_MANUAL_WAIT_SECS: u64 = 30 * 86_400;
@@ -63,43 +54,6 @@ const BOOKKEEPING_SECS: u64 = 300;
 
 /// Step Functions' largest `TimeoutSeconds`.
 const MAX_TIMEOUT_SECS: u64 = 99_999_999;
-
-/// What a task asks the worker to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskKind {
-    /// Fulfil a component.
-    Provision,
-    /// Run a completed component's rollback actions.
-    Undo,
-    /// Render the outputs and mark the request completed.
-    Complete,
-    /// Mark the request failed, with `error`.
-    Fail,
-}
-
-/// The message a generated task sends to the action queue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskMessage {
-    pub task: TaskKind,
-    pub task_token: String,
-    pub request_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub component: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<String>,
-    /// Outputs of the completed components, `{"<id>": {"outputs": {...}}}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub components: Option<Map<String, Value>>,
-    /// The failure being handled: `{"Error": ..., "Cause": ...}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Value>,
-    /// The task has `HeartbeatSeconds`: long work heartbeats it. Step Functions refuses a
-    /// heartbeat to a task without one, so the worker sends none there.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub heartbeat: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {

@@ -1,5 +1,6 @@
-//! Bundles: stacks of catalog items provisioned together in dependency order.
+//! Bundles: stacks of catalog items provisioned together in dependency order, compiled to
+//! state machines whose tasks reach the worker through the action queue.
 
 pub mod asl;
-pub mod graph;
 pub mod schedule;
+pub mod task;

@@ -25,7 +25,7 @@
 //! early as the graph allows. Both properties are checked on thousands of random graphs
 //! by the tests below.
 
-use super::graph::DependencyGraph;
+use crate::graph::DependencyGraph;
 
 /// Nested sequences and parallel blocks of components (by index).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::document::Kind;
 use super::finding::did_you_mean;
@@ -207,9 +207,64 @@ fn type_name(debug: &str) -> &'static str {
     }
 }
 
+/// Converts rendered values to the types the form declares for them: a template renders
+/// `{{eq fields.environment 'prod'}}` as `"true"` where the item wants a boolean, and
+/// `{{components.database.outputs.port}}` as a number where it wants text. Nested objects
+/// and arrays follow `properties`, `additionalProperties` and `items`. Values that do not
+/// convert are left for the form's check to report.
+pub fn coerce(fields: &mut Map<String, Value>, schema: &Value) {
+    for (name, value) in fields.iter_mut() {
+        if let Some(property) = property_schema(schema, name) {
+            coerce_value(value, property);
+        }
+    }
+}
+
+fn property_schema<'s>(schema: &'s Value, name: &str) -> Option<&'s Value> {
+    schema
+        .get("properties")
+        .and_then(|p| p.get(name))
+        .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+fn coerce_value(value: &mut Value, schema: &Value) {
+    let kind = schema.get("type").and_then(Value::as_str);
+    let converted = match (kind, &mut *value) {
+        (Some("object"), Value::Object(fields)) => {
+            coerce(fields, schema);
+            None
+        }
+        (Some("array"), Value::Array(items)) => {
+            if let Some(item) = schema.get("items") {
+                items.iter_mut().for_each(|v| coerce_value(v, item));
+            }
+            None
+        }
+        (Some("string"), Value::Number(n)) => Some(Value::String(n.to_string())),
+        (Some("string"), Value::Bool(b)) => Some(Value::String(b.to_string())),
+        (Some("boolean"), Value::String(text)) => match text.as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (Some("integer"), Value::String(text)) => text.trim().parse::<i64>().ok().map(Value::from),
+        (Some("number"), Value::String(text)) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        _ => None,
+    };
+    if let Some(converted) = converted {
+        *value = converted;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn embedded_schemas_compile() {
@@ -231,5 +286,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rendered_text_takes_the_declared_type() {
+        let schema = json!({"properties": {
+            "multiAz": {"type": "boolean"}, "size": {"type": "integer"},
+            "ratio": {"type": "number"}, "name": {"type": "string"},
+            "values": {"type": "object", "additionalProperties": {"type": "string"}},
+            "ports": {"type": "array", "items": {"type": "integer"}}
+        }});
+        let mut fields = json!({"multiAz": "true", "size": "20", "ratio": "0.5", "name": 42,
+                                "values": {"DB_PORT": 5432, "TLS": true}, "ports": ["80", 443], "other": "x"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        coerce(&mut fields, &schema);
+        assert_eq!(
+            Value::Object(fields),
+            json!({"multiAz": true, "size": 20, "ratio": 0.5, "name": "42",
+                   "values": {"DB_PORT": "5432", "TLS": "true"}, "ports": [80, 443], "other": "x"})
+        );
+        let mut bad = json!({"size": "twenty"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        coerce(&mut bad, &schema);
+        assert_eq!(bad["size"], "twenty", "left for the form check to report");
     }
 }

@@ -10,7 +10,7 @@ use super::document::{ActionConfig, CatalogBundle, CatalogItem, Lifecycle, Mode,
 use super::finding::{Finding, did_you_mean};
 use super::load::{Catalog, Located, TEAMS_FILE};
 use super::yaml::{Pos, escape_token};
-use crate::bundle::graph::DependencyGraph;
+use crate::graph::DependencyGraph;
 use crate::template::refs::{TemplateProblem, VariableRef, analyze};
 use crate::template::{
     BUNDLE_KEYS, BUNDLE_SCOPES, ITEM_SCOPES, REQUEST_KEYS, RESOURCE_KEYS, SCOPES, SYSTEM_KEYS,

@@ -18,6 +18,7 @@ use super::breaker::Breakers;
 use super::vars::{Redactor, resolve_secrets, scope_keys};
 use crate::catalog::document::{Action, ActionType, RetryPolicy};
 use crate::ports::{Clock, Secrets, StateStore, StoreError};
+use crate::requests::model::{EventDetail, EventKind, Note};
 use crate::template::render::Renderer;
 
 const TABLE: &str = "executions";
@@ -77,13 +78,6 @@ pub enum Progress {
         /// Outputs of the actions that did succeed, by action id.
         outputs: Map<String, Value>,
     },
-}
-
-/// A timeline entry the run produced, already redacted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Note {
-    pub kind: &'static str,
-    pub message: String,
 }
 
 /// What a run is for: the request, the component of a bundle it is (`main` for a single
@@ -268,7 +262,11 @@ impl Engine {
 
     /// Marks a one-off step of a request (`fallback`, ...) as done: `true` only the first
     /// time, so a redelivered message does not repeat it.
-    pub async fn first_time(&self, request_id: &str, step: &str) -> Result<bool, StoreError> {
+    pub async fn first_time(
+        &self,
+        request_id: crate::requests::model::RequestId,
+        step: &str,
+    ) -> Result<bool, StoreError> {
         let key = format!("{request_id}/{step}");
         match self.state.put(TABLE, &key, &Value::Bool(true), None).await {
             Ok(_) => Ok(true),
@@ -369,9 +367,14 @@ impl Engine {
                     after: remaining(next, now),
                 });
             }
+            let noted = notes.len();
             let step = self
                 .step(run, list, action, &key, &mut exec, version, &outputs, notes)
                 .await?;
+            // Every entry of the step is about its action.
+            for note in &mut notes[noted..] {
+                note.detail.action = Some(action.id.clone());
+            }
             let outcome = match &step {
                 None => Some("succeeded"),
                 Some(Progress::Failed { .. }) => Some("failed"),
@@ -481,10 +484,10 @@ impl Engine {
             && let Err(open) = self.breakers.check(host).await?
         {
             let reason = format!("action `{}`: {open}", action.id);
-            notes.push(Note {
-                kind: "circuit_open",
-                message: reason.clone(),
-            });
+            notes.push(
+                Note::new(EventKind::CircuitOpen, reason.clone())
+                    .with(EventDetail::cause(open.to_string())),
+            );
             return Ok(Some(fail(reason)));
         }
 
@@ -505,10 +508,10 @@ impl Engine {
             Err(e) => return Err(e),
         };
         if exec.status == ExecStatus::Running && exec.attempts == 1 {
-            notes.push(Note {
-                kind: "action_started",
-                message: format!("action `{}` ({}) started", action.id, kind_type.as_str()),
-            });
+            notes.push(Note::new(
+                EventKind::ActionStarted,
+                format!("action `{}` ({}) started", action.id, kind_type.as_str()),
+            ));
         }
         let invocation = Invocation {
             idempotency_key: key.to_owned(),
@@ -550,10 +553,10 @@ impl Engine {
                     exec.state = Value::Null;
                     exec.next_at = None;
                     self.write(key, exec, version).await?;
-                    notes.push(Note {
-                        kind: "action_succeeded",
-                        message: format!("action `{}` succeeded", action.id),
-                    });
+                    notes.push(Note::new(
+                        EventKind::ActionSucceeded,
+                        format!("action `{}` succeeded", action.id),
+                    ));
                     Ok(None)
                 }
                 Err(e) => {
@@ -570,14 +573,14 @@ impl Engine {
                 exec.next_at = Some(now + check_after);
                 self.write(key, exec, version).await?;
                 if first {
-                    notes.push(Note {
-                        kind: "action_waiting",
-                        message: format!(
+                    notes.push(Note::new(
+                        EventKind::ActionWaiting,
+                        format!(
                             "action `{}` accepted; checking its status every {}",
                             action.id,
                             human(check_after)
                         ),
-                    });
+                    ));
                 }
                 Ok(Some(Progress::Waiting { after: check_after }))
             }
@@ -593,15 +596,17 @@ impl Engine {
                         let wait = backoff(action.retry.as_ref(), exec.attempts, retry_after);
                         exec.next_at = Some(now + wait);
                         self.write(key, exec, version).await?;
-                        notes.push(Note {
-                            kind: "action_retry",
-                            message: format!(
-                                "action `{}` attempt {} of {max} failed: {message}; next attempt in {}",
-                                action.id,
-                                exec.attempts,
-                                human(wait)
-                            ),
-                        });
+                        let text = format!(
+                            "action `{}` attempt {} of {max} failed: {message}; next attempt in {}",
+                            action.id,
+                            exec.attempts,
+                            human(wait)
+                        );
+                        notes.push(Note::new(EventKind::ActionRetry, text).with(EventDetail {
+                            attempt: Some(exec.attempts),
+                            cause: Some(message),
+                            ..Default::default()
+                        }));
                         Ok(Some(Progress::Waiting { after: wait }))
                     }
                     ActionError::Retryable { .. } => {
@@ -653,10 +658,10 @@ impl Engine {
             }
             Err(e) => return Err(e),
         }
-        notes.push(Note {
-            kind: "action_failed",
-            message: reason.clone(),
-        });
+        notes.push(
+            Note::new(EventKind::ActionFailed, reason.clone())
+                .with(EventDetail::cause(reason.clone())),
+        );
         Ok(Some(fail(reason)))
     }
 }

@@ -1,15 +1,15 @@
-//! Fulfillment: turning an accepted request into work done, by a person through JIRA
-//! (manual mode) or by actions (automated mode, with the fulfillment engine).
+//! The fulfillment engine: the actions an item runs (one file per type), their durable
+//! execution with retries and circuit breakers, the variables and secrets they read,
+//! which mode an item is in, a manual item's JIRA ticket, and plans. It knows requests
+//! but neither the worker that drives it nor the resource records.
 
 pub mod actions;
 pub mod breaker;
-pub mod components;
 pub mod engine;
 pub mod manual;
 pub mod mode;
 pub mod plan;
 pub mod vars;
-pub mod worker;
 
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;

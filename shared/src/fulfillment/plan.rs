@@ -15,9 +15,9 @@ use super::manual::{issue_fields, request_label};
 use super::mode::ModeOverride;
 use super::vars::{REDACTED, scope_keys};
 use crate::catalog::CatalogItem;
-use crate::catalog::document::{Action, Fallback, Mode};
+use crate::catalog::document::{Action, Fallback, ManualFulfillment, Mode};
 use crate::requests::model::RequestId;
-use crate::template::render::Renderer;
+use crate::template::render::{RenderFailure, Renderer};
 
 /// One action as it would run.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -116,6 +116,25 @@ impl Planner {
             },
         )
     }
+}
+
+/// The fields of the JIRA issue a person would get for a request of `item` (or a change
+/// of one of its resources), rendered with `context` and the item's secrets as `***`.
+pub fn ticket_preview(
+    renderer: &Renderer,
+    item: &CatalogItem,
+    manual: &ManualFulfillment,
+    request_id: RequestId,
+    context: &Value,
+) -> Result<Map<String, Value>, RenderFailure> {
+    let mut context = context.clone();
+    context["secrets"] = placeholders(&referenced(item, "secrets"));
+    issue_fields(
+        &manual.ticket,
+        &request_label(request_id),
+        renderer,
+        &context,
+    )
 }
 
 /// The request a plan is for: its id is a preview, as submission assigns the real one.
@@ -289,14 +308,7 @@ pub fn plan(kinds: &Kinds, renderer: &Renderer, p: &PlanFor<'_>) -> Plan {
     }
     let ticket_wanted = automated.is_none() || fulfillment.fallback == Some(Fallback::Manual);
     if ticket_wanted && let Some(manual) = &fulfillment.manual {
-        let mut context = p.context.clone();
-        context["secrets"] = placeholders(&referenced(p.item, "secrets"));
-        match issue_fields(
-            &manual.ticket,
-            &super::manual::request_label(p.request_id),
-            renderer,
-            &context,
-        ) {
+        match ticket_preview(renderer, p.item, manual, p.request_id, p.context) {
             Ok(fields) => {
                 let when = if automated.is_some() {
                     "if the automation fails for good (fallback: manual)"

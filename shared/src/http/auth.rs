@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::problem::Problem;
-use crate::requests::model::Principal;
+use crate::access::Principal;
 use crate::secret::SecretString;
 
 #[derive(Debug, Serialize, Deserialize)]

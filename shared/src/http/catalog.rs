@@ -10,10 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::problem::Problem;
+use crate::access::Principal;
+use crate::access::Roles;
 use crate::catalog::document::{Lifecycle, Metadata, Mode, Presentation};
 use crate::catalog::form;
-use crate::requests::model::Principal;
-use crate::requests::service::Roles;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

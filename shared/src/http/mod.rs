@@ -1,4 +1,4 @@
-//! The one HTTP API: an axum `Router` served by local mode, by tests, and later by the api
+//! The one HTTP API: an axum `Router` served by local mode, by tests, and by the api
 //! Lambda unchanged.
 
 pub mod audit;
@@ -75,6 +75,10 @@ pub struct Shared {
     /// Resource records, their changes and verification.
     pub resources: Arc<crate::resources::service::Resources>,
     pub verifier: Arc<crate::resources::verify::Verifier>,
+    /// Day-2 changes and deletions: plan, verify, lock, submit.
+    pub changes: Arc<crate::resources::change::Changes>,
+    /// Takes what a person did in JIRA (`POST /webhooks/jira`).
+    pub worker: Arc<crate::worker::Worker>,
 }
 
 /// The OpenAPI document's frame; paths and schemas come from the handlers' annotations.

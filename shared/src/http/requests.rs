@@ -13,11 +13,12 @@ use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
 use super::problem::{JsonBody, Problem, status_filter};
+use crate::access::Principal;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
 use crate::requests::components::{self, ComponentProgress};
 use crate::requests::model::{
-    Operation, Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
+    Operation, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
 use crate::requests::service::RequestError;
 

@@ -15,17 +15,14 @@ use super::audit::{AuditDetail, AuditTarget};
 use super::auth::Caller;
 use super::problem::{JsonBody, Problem, status_filter};
 use super::requests::RequestView;
-use crate::fulfillment::plan::{PlanFor, PlannedAction, plan_list};
-use crate::fulfillment::vars::REDACTED;
 use crate::ports::ResourceQuery;
-use crate::requests::model::{Operation, Principal, Request, RequestId, TargetKind};
-use crate::resources::apply::deletion_order;
+use crate::resources::change::{ChangeError, ChangePlan, Submitted};
 use crate::resources::model::{
     Drift, Lock, Resource, ResourceChange, ResourceKind, ResourceStatus, StackMember,
 };
 use crate::resources::reconcile::check;
 use crate::resources::service::ResourceError;
-use crate::resources::verify::{Verification, resource_context};
+use crate::resources::verify::VerificationView;
 
 /// A resource as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -183,7 +180,7 @@ pub async fn list(
             &mut query.requester,
             "resources",
         )
-        .map_err(Problem::forbidden)?;
+        .map_err(|e| Problem::forbidden(e.0))?;
     let page = state.resources.store.list(&query).await?;
     Ok(Json(ResourcePage {
         items: page.items.iter().map(ResourceView::from).collect(),
@@ -228,33 +225,6 @@ pub async fn history(
     }))
 }
 
-/// What a verification found, as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VerificationView {
-    /// `matched`, `drifted`, `skipped` or `failed`.
-    outcome: String,
-    drift: Vec<Drift>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
-impl From<&Verification> for VerificationView {
-    fn from(v: &Verification) -> Self {
-        let (outcome, drift, reason) = match v {
-            Verification::Matched => ("matched", Vec::new(), None),
-            Verification::Drifted(drift) => ("drifted", drift.clone(), None),
-            Verification::Skipped(why) => ("skipped", Vec::new(), Some(why.clone())),
-            Verification::Failed(why) => ("failed", Vec::new(), Some(why.clone())),
-        };
-        VerificationView {
-            outcome: outcome.to_owned(),
-            drift,
-            reason,
-        }
-    }
-}
-
 /// Verifies a resource now and records what it finds (drift marks it `drifted`).
 #[utoipa::path(post, path = "/resources/{id}/verify", tag = "resources", security(("bearer" = [])),
     params(("id" = String, Path, description = "The resource's id")),
@@ -272,44 +242,6 @@ pub async fn verify(
     let mut response = Json(VerificationView::from(&verification)).into_response();
     response.extensions_mut().insert(AuditTarget(id));
     Ok(response)
-}
-
-/// One input that a change alters.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FieldChange {
-    field: String,
-    /// `null` when the field is new.
-    #[schema(value_type = Object)]
-    before: Value,
-    /// `null` when the field goes away.
-    #[schema(value_type = Object)]
-    after: Value,
-}
-
-/// What a change or deletion would do.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangePlan {
-    resource: String,
-    #[schema(value_type = String)]
-    operation: Operation,
-    item: String,
-    /// The resource's serial the plan was made against.
-    serial: u64,
-    /// The inputs that change (updates).
-    changes: Vec<FieldChange>,
-    /// The actions that would run, rendered, secrets as `***`; for a stack, every
-    /// component's deprovisioning in the order it would run (`component/action`).
-    actions: Vec<PlannedAction>,
-    /// The JIRA issue a person would get (manual items).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    ticket: Option<Value>,
-    /// The verification made for this plan.
-    verification: VerificationView,
-    warnings: Vec<String>,
-    /// Problems that would fail the change; empty when the plan is good.
-    errors: Vec<String>,
 }
 
 /// `POST /resources/{id}/changes`.
@@ -335,251 +267,6 @@ pub struct ChangeAccepted {
     plan: ChangePlan,
 }
 
-fn diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<FieldChange> {
-    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .filter(|n| before.get(*n) != after.get(*n))
-        .map(|n| FieldChange {
-            field: n.clone(),
-            before: before.get(n).cloned().unwrap_or(Value::Null),
-            after: after.get(n).cloned().unwrap_or(Value::Null),
-        })
-        .collect()
-}
-
-/// The request a change or deletion runs as.
-fn change_request(
-    state: &AppState,
-    who: &Principal,
-    resource: &Resource,
-    operation: Operation,
-    fields: Map<String, Value>,
-) -> Result<Request, Problem> {
-    let mut request = match operation {
-        // The new values are checked against the item's form, as a request's are.
-        Operation::Update => state.requests.prepare(who, &resource.item, fields, None)?,
-        // A deletion carries the recorded inputs, whatever the form says by now.
-        _ => {
-            let now = state.requests.clock.now();
-            Request {
-                id: RequestId::new_at(now),
-                kind: match resource.kind {
-                    ResourceKind::Stack => TargetKind::Bundle,
-                    ResourceKind::Item => TargetKind::Item,
-                },
-                target: resource.item.clone(),
-                catalog_version: state.requests.catalog.current().version.clone(),
-                owner: resource.owner.clone(),
-                requester: who.clone(),
-                operation,
-                resource: Some(resource.id.clone()),
-                fields,
-                status: crate::requests::model::RequestStatus::Submitted,
-                reason: None,
-                ticket: None,
-                outputs: Map::new(),
-                idempotency_key: None,
-                fingerprint: String::new(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            }
-        }
-    };
-    request.operation = operation;
-    request.resource = Some(resource.id.clone());
-    Ok(request)
-}
-
-/// The plan of `request` (a change or deletion of `resource`).
-async fn plan_change(
-    state: &AppState,
-    request: &Request,
-    resource: &Resource,
-    verification: &Verification,
-) -> Result<ChangePlan, Problem> {
-    let snapshot = state.requests.catalog.current();
-    let mut plan = ChangePlan {
-        resource: resource.id.clone(),
-        operation: request.operation,
-        item: resource.item.clone(),
-        serial: resource.serial,
-        changes: match request.operation {
-            Operation::Update => diff(&resource.inputs, &request.fields),
-            _ => Vec::new(),
-        },
-        actions: Vec::new(),
-        ticket: None,
-        verification: VerificationView::from(verification),
-        warnings: Vec::new(),
-        errors: Vec::new(),
-    };
-    if request.operation == Operation::Update && plan.changes.is_empty() {
-        plan.warnings
-            .push("no input changes: the item's actions run again with the same values".to_owned());
-    }
-    let members: Vec<(Option<String>, Resource)> = match resource.kind {
-        ResourceKind::Item => vec![(None, resource.clone())],
-        ResourceKind::Stack => {
-            let mut members = Vec::new();
-            for member in deletion_order(&resource.members) {
-                if let Some(r) = state.resources.store.get(&member.resource_id).await?
-                    && r.status != ResourceStatus::Deleted
-                {
-                    members.push((Some(member.component.clone()), r));
-                }
-            }
-            members
-        }
-    };
-    let now = state.requests.clock.now();
-    for (component, member) in members {
-        let Some(item) = snapshot.catalog.item(&member.item) else {
-            plan.errors
-                .push(format!("`{}` is no longer in the catalog", member.item));
-            continue;
-        };
-        let forced = crate::fulfillment::mode::get(state.state.as_ref(), &member.item).await?;
-        let automated = crate::fulfillment::mode::automated_section(
-            &item.doc.spec.fulfillment,
-            forced.is_some(),
-        );
-        let mut context = resource_context(&member, &item.doc.metadata, &state.planner.system, now);
-        context["fields"] = Value::Object(if component.is_none() {
-            request.fields.clone()
-        } else {
-            member.inputs.clone()
-        });
-        context["request"]["id"] = Value::String(request.id.to_string());
-        context["request"]["requester"] = Value::String(request.requester.sub.clone());
-        let label = component.map(|c| format!("{c}/")).unwrap_or_default();
-        match automated {
-            Some(automated) => {
-                let (list, actions) = match request.operation {
-                    Operation::Delete => ("deprovision", &automated.deprovision),
-                    _ => ("actions", &automated.actions),
-                };
-                if actions.is_empty() {
-                    plan.warnings.push(format!(
-                        "{label}`{}` has no {list} actions: only the record changes",
-                        member.item
-                    ));
-                }
-                let planned = plan_list(
-                    &state.planner.kinds,
-                    &state.planner.renderer,
-                    &PlanFor {
-                        item: &item.doc,
-                        request_id: request.id,
-                        requester: &request.requester.sub,
-                        fields: &request.fields,
-                        context: &context,
-                        forced_manual: forced.as_ref(),
-                    },
-                    list,
-                    actions,
-                    &mut Map::new(),
-                );
-                for mut action in planned {
-                    if let Some(e) = &action.error {
-                        plan.errors.push(format!("{label}{e}"));
-                    }
-                    action.id = format!("{label}{}", action.id);
-                    plan.actions.push(action);
-                }
-            }
-            None => match &item.doc.spec.fulfillment.manual {
-                Some(manual) => {
-                    let mut context = context.clone();
-                    context["secrets"] = Value::Object(
-                        crate::fulfillment::plan::referenced(&item.doc, "secrets")
-                            .into_iter()
-                            .map(|k| (k, Value::String(REDACTED.to_owned())))
-                            .collect(),
-                    );
-                    match crate::fulfillment::manual::issue_fields(
-                        &manual.ticket,
-                        &crate::fulfillment::manual::request_label(request.id),
-                        &state.planner.renderer,
-                        &context,
-                    ) {
-                        Ok(fields) => plan.ticket = Some(Value::Object(fields)),
-                        Err(e) => plan
-                            .errors
-                            .push(format!("{label}the ticket template failed: {e}")),
-                    }
-                }
-                None => plan
-                    .errors
-                    .push(format!("{label}`{}` has no manual section", member.item)),
-            },
-        }
-    }
-    Ok(plan)
-}
-
-/// Verifies before a change: drift or a failed verification refuses it unless an admin
-/// forces it. Returns the verification and, when forced past a finding, what to audit.
-async fn verify_before(
-    state: &AppState,
-    who: &Principal,
-    resource: &Resource,
-    force: bool,
-) -> Result<(Verification, Option<String>), Problem> {
-    if force && !state.requests.roles.is_admin(who) {
-        return Err(Problem::forbidden(
-            "only admins may force a change past verification",
-        ));
-    }
-    let (_, verification) = check(&state.resources, &state.verifier, resource, &who.sub).await?;
-    let finding = match &verification {
-        Verification::Drifted(drift) => {
-            let report: Vec<String> = drift
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{} (recorded {}, actual {})",
-                        d.attribute, d.recorded, d.actual
-                    )
-                })
-                .collect();
-            Some((
-                Problem::conflict(
-                    "resource-drifted",
-                    "Resource drifted",
-                    format!(
-                        "resource {} no longer matches its record: {}; reconcile it, or ask an admin to force the change",
-                        resource.id,
-                        report.join("; ")
-                    ),
-                )
-                .with("drift", drift),
-                format!("drift: {}", report.join("; ")),
-            ))
-        }
-        Verification::Failed(why) => Some((
-            Problem::conflict(
-                "verification-failed",
-                "Verification failed",
-                format!(
-                    "resource {} could not be verified before the change: {why}",
-                    resource.id
-                ),
-            ),
-            format!("verification failed: {why}"),
-        )),
-        _ => None,
-    };
-    match finding {
-        Some((problem, _)) if !force => Err(problem),
-        Some((_, what)) => Ok((verification, Some(what))),
-        None => Ok((verification, None)),
-    }
-}
-
 /// Plans or applies a change to a resource's inputs.
 #[utoipa::path(post, path = "/resources/{id}/changes", tag = "resources", security(("bearer" = [])),
     params(("id" = String, Path, description = "The resource's id")),
@@ -596,19 +283,11 @@ pub async fn change(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ChangeSubmission>,
 ) -> Result<Response, Problem> {
-    let resource = state
-        .resources
-        .visible(&state.requests.roles, &who, &id)
+    let submitted = state
+        .changes
+        .change(&who, &id, body.fields, body.apply, body.force)
         .await?;
-    if resource.kind == ResourceKind::Stack {
-        return Err(ResourceError::Invalid(
-            "a stack is changed through its components one by one; it can only be deleted whole"
-                .to_owned(),
-        )
-        .into());
-    }
-    let request = change_request(&state, &who, &resource, Operation::Update, body.fields)?;
-    submit_change(&state, &who, resource, request, body.apply, body.force).await
+    Ok(respond(submitted))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -636,141 +315,67 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(params): Query<DeleteParams>,
 ) -> Result<Response, Problem> {
-    let resource = state
-        .resources
-        .visible(&state.requests.roles, &who, &id)
-        .await?;
-    let request = change_request(
-        &state,
-        &who,
-        &resource,
-        Operation::Delete,
-        resource.inputs.clone(),
-    )?;
     let apply = params.dry_run != Some(true);
-    submit_change(
-        &state,
-        &who,
-        resource,
-        request,
-        apply,
-        params.force == Some(true),
-    )
-    .await
+    let submitted = state
+        .changes
+        .delete(&who, &id, apply, params.force == Some(true))
+        .await?;
+    Ok(respond(submitted))
 }
 
-async fn submit_change(
-    state: &AppState,
-    who: &Principal,
-    resource: Resource,
-    request: Request,
-    apply: bool,
-    force: bool,
-) -> Result<Response, Problem> {
-    if let Some(stack) = &resource.stack
-        && request.operation == Operation::Delete
-    {
-        return Err(ResourceError::Invalid(format!(
-            "resource {} is a component of stack {stack}: it is deleted with the stack",
-            resource.id
-        ))
-        .into());
-    }
-    // A stack is deleted only when none of its components is being changed.
-    let now = state.requests.clock.now();
-    for member in &resource.members {
-        if let Some(component) = state.resources.store.get(&member.resource_id).await?
-            && let Some(lock) = component.held(now)
-        {
-            return Err(ResourceError::Locked {
-                id: component.id.clone(),
-                holder: lock.holder.clone(),
-                request_id: lock.request_id.clone(),
-                expires_at: crate::resources::service::rfc3339(lock.expires_at),
-            }
-            .into());
+/// The plan (200), or the accepted change (202, with its request's location and what
+/// the audit log records of it).
+fn respond(submitted: Submitted) -> Response {
+    let (request, plan, resource, forced) = match submitted {
+        Submitted::Planned { resource, plan } => {
+            let mut response = Json(plan).into_response();
+            response.extensions_mut().insert(AuditTarget(resource));
+            return response;
         }
-    }
-    if resource.status == ResourceStatus::Deleted {
-        return Err(ResourceError::NotChangeable(resource.status).into());
-    }
-    if !apply {
-        let (_, verification) =
-            check(&state.resources, &state.verifier, &resource, &who.sub).await?;
-        let plan = plan_change(state, &request, &resource, &verification).await?;
-        let mut response = Json(plan).into_response();
-        response.extensions_mut().insert(AuditTarget(resource.id));
-        return Ok(response);
-    }
-    let (verification, forced) = verify_before(state, who, &resource, force).await?;
-    let plan = plan_change(state, &request, &resource, &verification).await?;
-    let locked = state
-        .resources
-        .lock(
-            &resource.id,
-            who,
-            &request.id.to_string(),
-            request.operation,
-            lease_for(state, &resource),
-        )
-        .await?;
-    let (request, _) = state.requests.accept(request).await?;
-    if let Some(what) = &forced {
-        let note = format!("forced by admin {} past verification: {what}", who.sub);
-        if let Err(e) = state
-            .requests
-            .note(request.id, Some(&request), &who.sub, "forced", note)
-            .await
-        {
-            tracing::warn!(error = %e, "the forced change's note was not written");
-        }
-    }
+        Submitted::Accepted {
+            request,
+            plan,
+            resource,
+            forced,
+        } => (request, plan, resource, forced),
+    };
+    let location = HeaderValue::from_str(&format!("/requests/{}", request.id));
     let mut response = (
         StatusCode::ACCEPTED,
         Json(ChangeAccepted {
-            request: RequestView::from(request.clone()),
+            request: RequestView::from((*request).clone()),
             plan,
         }),
     )
         .into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/requests/{}", request.id)) {
+    if let Ok(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    response
-        .extensions_mut()
-        .insert(AuditTarget(locked.id.clone()));
     if let Some(what) = forced {
         response.extensions_mut().insert(AuditDetail(format!(
-            "{} of resource {} forced past verification by request {}: {what}",
+            "{} of resource {resource} forced past verification by request {}: {what}",
             request.operation.as_str(),
-            locked.id,
             request.id
         )));
     }
-    Ok(response)
+    response.extensions_mut().insert(AuditTarget(resource));
+    response
 }
 
-/// How long a change may hold a resource without renewing: a change made by a person
-/// through JIRA holds it as long as the ticket may take.
-fn lease_for(state: &AppState, resource: &Resource) -> std::time::Duration {
-    let lease = state.resources.lease;
-    let snapshot = state.requests.catalog.current();
-    let Some(item) = snapshot.catalog.item(&resource.item) else {
-        return lease;
-    };
-    let fulfillment = &item.doc.spec.fulfillment;
-    match (
-        &fulfillment.automated,
-        fulfillment.mode,
-        &fulfillment.manual,
-    ) {
-        (Some(_), crate::catalog::document::Mode::Automated, _) => lease,
-        (_, _, Some(manual)) => manual
-            .timeout
-            .as_ref()
-            .map(|t| t.as_duration())
-            .unwrap_or(std::time::Duration::from_secs(14 * 24 * 3600))
-            .max(lease),
-        _ => lease,
+impl From<ChangeError> for Problem {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Resource(e) => e.into(),
+            ChangeError::Request(e) => e.into(),
+            ChangeError::ForceNotAllowed => Problem::forbidden(e.to_string()),
+            ChangeError::Drifted { ref drift, .. } => {
+                let drift = drift.clone();
+                Problem::conflict("resource-drifted", "Resource drifted", e.to_string())
+                    .with("drift", drift)
+            }
+            ChangeError::VerificationFailed { .. } => {
+                Problem::conflict("verification-failed", "Verification failed", e.to_string())
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! `POST /webhooks/jira`: JIRA tells us an issue changed. When a request's issue is done,
-//! the request completes (with the outputs the fulfiller filled in) or, resolved as
-//! Won't Do / Declined, is rejected with the last comment as the reason.
+//! The webhooks. `POST /webhooks/jira`: JIRA tells us an issue changed; the worker takes
+//! what a person did ([`crate::worker::jira`]). `POST /webhooks/github`: a push to the
+//! catalog repository.
 //!
 //! Authenticated by a shared secret: Jira Cloud signs the body (`X-Hub-Signature:
 //! sha256=<hex HMAC>`); Data Center, which cannot sign, sends it as `?secret=`.
@@ -15,12 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::Problem;
-use crate::bundle::asl::SINGLE_COMPONENT;
-use crate::catalog::snapshot::TargetRef;
-use crate::fulfillment::components::{COMPONENT_TICKETS, ComponentTicket, REJECTED_ERROR};
-use crate::fulfillment::manual::{Outcome, outcome};
-use crate::ports::WorkflowError;
-use crate::requests::model::RequestStatus;
+use crate::worker::jira::CompletionError;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -70,71 +65,14 @@ pub async fn jira(
     let Some(key) = payload["issue"]["key"].as_str() else {
         return Err(Problem::bad_request("the payload has no issue.key"));
     };
-    if let Some(waiting) = state.state.get(COMPONENT_TICKETS, key).await? {
-        return component_issue(&state, key, waiting.value, &payload["issue"]).await;
-    }
-    let service = &state.requests;
-    let Some(request) = service.store.find_by_ticket(key).await? else {
-        // Not an issue the orchestrator opened.
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let snapshot = service.catalog.current();
-    let (output_fields, declared) = match snapshot.target(&request.target) {
-        Some(TargetRef::Item(item)) => (
-            item.doc
-                .spec
-                .fulfillment
-                .manual
-                .as_ref()
-                .map(|m| m.outputs.clone())
-                .unwrap_or_default(),
-            item.doc.spec.outputs.clone(),
-        ),
-        _ => Default::default(),
-    };
-    let result = match outcome(&payload["issue"], &output_fields) {
-        Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
-        Outcome::Completed { outputs, missing } => {
-            let outputs = crate::resources::model::seal_outputs(&declared, &outputs);
-            let message = if missing.is_empty() {
-                format!("JIRA issue {key} is done")
-            } else {
-                format!(
-                    "JIRA issue {key} is done, without values for {}",
-                    missing.join(", ")
-                )
-            };
-            service
-                .transition(
-                    request.id,
-                    "jira",
-                    "completed",
-                    RequestStatus::Completed,
-                    Some(message),
-                    |r| r.outputs = outputs.clone(),
-                )
-                .await
+    match state.worker.issue_updated(key, &payload["issue"]).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(CompletionError::Store(e)) => Err(e.into()),
+        Err(CompletionError::Request(e)) => Err(e.into()),
+        Err(CompletionError::Refused(e)) => {
+            tracing::error!(error = %e, "the workflow engine refused a component's answer");
+            Err(Problem::internal())
         }
-        Outcome::Rejected { reason } => {
-            service
-                .transition(
-                    request.id,
-                    "jira",
-                    "rejected",
-                    RequestStatus::Rejected,
-                    Some(reason.clone()),
-                    |r| r.reason = Some(reason.clone()),
-                )
-                .await
-        }
-    };
-    match result {
-        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
-        // Done twice, or the request was cancelled meanwhile: JIRA need not retry.
-        Err(crate::requests::service::RequestError::InvalidTransition { .. }) => {
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -210,87 +148,6 @@ pub async fn github(
         crate::ingest::IngestError::Store(e) => Problem::from(e),
     })?;
     Ok(Json(json!({ "ingestion": report })).into_response())
-}
-
-/// The issue of one component of a bundle: done answers its task with the outputs the
-/// fulfiller filled in; declined fails it (and the bundle's execution handles that).
-async fn component_issue(
-    state: &AppState,
-    key: &str,
-    waiting: Value,
-    issue: &Value,
-) -> Result<Response, Problem> {
-    let waiting: ComponentTicket = serde_json::from_value(waiting)
-        .map_err(|e| Problem::from(crate::ports::StoreError::Corrupt(e.to_string())))?;
-    let output_fields = state
-        .requests
-        .catalog
-        .current()
-        .catalog
-        .item(&waiting.item)
-        .and_then(|i| i.doc.spec.fulfillment.manual.as_ref())
-        .map(|m| m.outputs.clone())
-        .unwrap_or_default();
-    // A single item's issue is its request's: no component to name.
-    let single = waiting.component == SINGLE_COMPONENT;
-    let label = if single {
-        String::new()
-    } else {
-        format!("{}: ", waiting.component)
-    };
-    let (answered, kind, message) = match outcome(issue, &output_fields) {
-        Outcome::Open => return Ok(StatusCode::NO_CONTENT.into_response()),
-        Outcome::Completed { outputs, missing } => {
-            // Recorded first, for the resource records of the request's end.
-            crate::fulfillment::components::CompletedComponent {
-                fields: waiting.fields.clone(),
-                outputs: outputs.clone(),
-            }
-            .record(
-                state.state.as_ref(),
-                &waiting.request_id,
-                &waiting.component,
-            )
-            .await?;
-            let answered = state
-                .workflows
-                .send_task_success(&waiting.task_token, &json!({ "outputs": outputs }))
-                .await;
-            let mut message = format!("{label}JIRA issue {key} is done");
-            if !missing.is_empty() {
-                message.push_str(&format!(", without values for {}", missing.join(", ")));
-            }
-            (answered, "component_completed", message)
-        }
-        Outcome::Rejected { reason } => {
-            let cause = format!("{label}{reason}");
-            let answered = state
-                .workflows
-                .send_task_failure(&waiting.task_token, REJECTED_ERROR, &cause)
-                .await;
-            (answered, "component_rejected", cause)
-        }
-    };
-    match answered {
-        Ok(()) => {}
-        // Answered before (a repeated webhook), or the execution moved on.
-        Err(WorkflowError::TaskTimedOut | WorkflowError::InvalidToken) => {
-            return Ok(StatusCode::NO_CONTENT.into_response());
-        }
-        Err(WorkflowError::Store(e)) => return Err(e.into()),
-        Err(e) => {
-            tracing::error!(error = %e, "the workflow engine refused a component's answer");
-            return Err(Problem::internal());
-        }
-    }
-    // A single item's request records the outcome itself, when its execution ends.
-    if !single && let Ok(id) = waiting.request_id.parse() {
-        let noted = state.requests.note(id, None, "jira", kind, message).await;
-        if let Err(e) = noted {
-            tracing::info!(error = %e, "the request's timeline did not take the note");
-        }
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::access::Principal;
+
 /// A request id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -61,14 +63,19 @@ impl FromStr for RequestId {
     }
 }
 
-/// Who made a call: the token's subject, email and groups.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Principal {
-    pub sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub groups: Vec<String>,
+/// The action queue's message that hands a request to the worker (at submission, in the
+/// sweep, to continue after a wait): `{"requestId": "<id>"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Handoff {
+    pub request_id: RequestId,
+}
+
+impl Handoff {
+    /// The message's body.
+    pub fn body(&self) -> String {
+        format!("{{\"requestId\":\"{}\"}}", self.request_id)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -219,6 +226,167 @@ pub struct Request {
     pub version: u64,
 }
 
+/// What a timeline entry records. Stored and served as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The request was accepted.
+    Submitted,
+    /// The worker took it up.
+    FulfillmentStarted,
+    /// An admin had forced the item to manual: a person fulfils it.
+    ModeForced,
+    /// An admin forced a change past its verification.
+    Forced,
+    /// A JIRA issue was opened for a person (`detail.ticket`).
+    TicketCreated,
+    /// The request's state machine started (`detail.execution`).
+    ExecutionStarted,
+    /// A bundle's component started.
+    ComponentStarted,
+    /// A component completed (`detail.outputs` names its outputs).
+    ComponentCompleted,
+    /// A component failed for good (`detail.cause`).
+    ComponentFailed,
+    /// The person fulfilling a component declined it (`detail.cause`).
+    ComponentRejected,
+    /// A completed component's rollback ran.
+    ComponentRolledBack,
+    /// A completed component had nothing to roll back automatically.
+    ComponentKept,
+    /// A stack's component was deprovisioned.
+    ComponentDeleted,
+    /// A stack's component had no deprovision actions: its record went, the thing stays.
+    ComponentLeft,
+    /// An action started (`detail.action`).
+    ActionStarted,
+    /// An action succeeded.
+    ActionSucceeded,
+    /// An asynchronous action was accepted and is being polled.
+    ActionWaiting,
+    /// An action's attempt failed and will be retried (`detail.attempt`, `detail.cause`).
+    ActionRetry,
+    /// An action failed for good (`detail.cause`).
+    ActionFailed,
+    /// A circuit breaker refused the call (`detail.cause`).
+    CircuitOpen,
+    /// Automation failed and a person takes over through JIRA (`detail.cause`).
+    Fallback,
+    /// An item's own rollback ran after one of its actions failed (`detail.action`).
+    RolledBack,
+    /// A rollback failed (`detail.cause`).
+    RollbackFailed,
+    /// A change had no actions to run: only the record changes.
+    NothingToRun,
+    Completed,
+    Failed,
+    Rejected,
+    Cancelled,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        use EventKind::*;
+        match self {
+            Submitted => "submitted",
+            FulfillmentStarted => "fulfillment_started",
+            ModeForced => "mode_forced",
+            Forced => "forced",
+            TicketCreated => "ticket_created",
+            ExecutionStarted => "execution_started",
+            ComponentStarted => "component_started",
+            ComponentCompleted => "component_completed",
+            ComponentFailed => "component_failed",
+            ComponentRejected => "component_rejected",
+            ComponentRolledBack => "component_rolled_back",
+            ComponentKept => "component_kept",
+            ComponentDeleted => "component_deleted",
+            ComponentLeft => "component_left",
+            ActionStarted => "action_started",
+            ActionSucceeded => "action_succeeded",
+            ActionWaiting => "action_waiting",
+            ActionRetry => "action_retry",
+            ActionFailed => "action_failed",
+            CircuitOpen => "circuit_open",
+            Fallback => "fallback",
+            RolledBack => "rolled_back",
+            RollbackFailed => "rollback_failed",
+            NothingToRun => "nothing_to_run",
+            Completed => "completed",
+            Failed => "failed",
+            Rejected => "rejected",
+            Cancelled => "cancelled",
+        }
+    }
+
+    /// The entry that records a request reaching `status`.
+    pub fn reaching(status: RequestStatus) -> EventKind {
+        match status {
+            RequestStatus::Submitted => EventKind::Submitted,
+            RequestStatus::InProgress => EventKind::FulfillmentStarted,
+            RequestStatus::AwaitingFulfillment => EventKind::TicketCreated,
+            RequestStatus::Completed => EventKind::Completed,
+            RequestStatus::Failed => EventKind::Failed,
+            RequestStatus::Rejected => EventKind::Rejected,
+            RequestStatus::Cancelled => EventKind::Cancelled,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The structured part of a timeline entry: what a program reads instead of the message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDetail {
+    /// The JIRA issue opened, or whose outcome this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<Ticket>,
+    /// The action the entry is about (its id in the item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The action's attempt, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// The error's name, when the entry reports one (`Orchestrator.ComponentFailed`,
+    /// `States.Timeout`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it failed, was refused or was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The names of the outputs given (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
+    /// The state machine execution the request runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+}
+
+impl EventDetail {
+    pub fn is_empty(&self) -> bool {
+        *self == EventDetail::default()
+    }
+
+    pub fn cause(cause: impl Into<String>) -> EventDetail {
+        EventDetail {
+            cause: Some(cause.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn ticket(ticket: Ticket) -> EventDetail {
+        EventDetail {
+            ticket: Some(ticket),
+            ..Default::default()
+        }
+    }
+}
+
 /// One entry of a request's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -232,12 +400,139 @@ pub struct RequestEvent {
     pub at: OffsetDateTime,
     /// Who or what caused it: a user's `sub`, `worker`, `jira`.
     pub actor: String,
-    /// What happened: `submitted`, `ticket_created`, `completed`, ...
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// The request's status after the event.
     pub status: RequestStatus,
+    /// The bundle component it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// What happened, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What happened, for programs.
+    #[serde(default, skip_serializing_if = "EventDetail::is_empty")]
+    pub detail: EventDetail,
+}
+
+/// An entry to add to a request's timeline (the store numbers and stamps it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub kind: EventKind,
+    pub component: Option<String>,
+    pub message: String,
+    pub detail: EventDetail,
+}
+
+impl Note {
+    pub fn new(kind: EventKind, message: impl Into<String>) -> Note {
+        Note {
+            kind,
+            component: None,
+            message: message.into(),
+            detail: EventDetail::default(),
+        }
+    }
+
+    /// About a bundle's component.
+    pub fn about(mut self, component: Option<&str>) -> Note {
+        self.component = component.map(str::to_owned);
+        self
+    }
+
+    pub fn with(mut self, detail: EventDetail) -> Note {
+        self.detail = detail;
+        self
+    }
+}
+
+/// A request's move to another status, as a value: the request as the caller last read
+/// it (`from`, saving a read; a stale copy costs one retry), where it goes, who moved it,
+/// what the timeline says, and what the move sets on the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub from: Option<Request>,
+    pub to: RequestStatus,
+    pub actor: String,
+    pub message: Option<String>,
+    pub detail: EventDetail,
+    /// Why the request failed, was rejected or was cancelled (also the message).
+    pub reason: Option<String>,
+    pub outputs: Option<Map<String, Value>>,
+    pub ticket: Option<Ticket>,
+}
+
+impl Transition {
+    /// A move to `to` by `actor`, setting nothing else.
+    pub fn to(to: RequestStatus, actor: &str) -> Transition {
+        Transition {
+            from: None,
+            to,
+            actor: actor.to_owned(),
+            message: None,
+            detail: EventDetail::default(),
+            reason: None,
+            outputs: None,
+            ticket: None,
+        }
+    }
+
+    /// An end that says why (failed, rejected, cancelled): the reason is both the
+    /// request's and the timeline's.
+    pub fn ended(to: RequestStatus, actor: &str, reason: impl Into<String>) -> Transition {
+        let reason = reason.into();
+        let mut t = Transition::to(to, actor);
+        t.detail.cause = Some(reason.clone());
+        t.message = Some(reason.clone());
+        t.reason = Some(reason);
+        t
+    }
+
+    /// Completion with `outputs`.
+    pub fn completed(
+        actor: &str,
+        message: impl Into<String>,
+        outputs: Map<String, Value>,
+    ) -> Transition {
+        let mut t = Transition::to(RequestStatus::Completed, actor);
+        t.message = Some(message.into());
+        t.detail.outputs = outputs.keys().cloned().collect();
+        t.outputs = Some(outputs);
+        t
+    }
+
+    /// The request waits for a person working on `ticket`.
+    pub fn ticket_opened(actor: &str, ticket: Ticket) -> Transition {
+        let mut t = Transition::to(RequestStatus::AwaitingFulfillment, actor);
+        t.message = Some(format!("JIRA issue {} opened: {}", ticket.key, ticket.url));
+        t.detail.ticket = Some(ticket.clone());
+        t.ticket = Some(ticket);
+        t
+    }
+
+    /// Starting from `request`, as the caller last read it.
+    pub fn from(mut self, request: Request) -> Transition {
+        self.from = Some(request);
+        self
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Transition {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// What the move sets on `request`.
+    pub fn apply_to(&self, request: &mut Request) {
+        if let Some(reason) = &self.reason {
+            request.reason = Some(reason.clone());
+        }
+        if let Some(outputs) = &self.outputs {
+            request.outputs = outputs.clone();
+        }
+        if let Some(ticket) = &self.ticket {
+            request.ticket = Some(ticket.clone());
+        }
+    }
 }
 
 /// One state-changing call, for the audit log.

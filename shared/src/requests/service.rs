@@ -3,65 +3,27 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    Operation, Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
+    EventKind, Handoff, Note, Operation, Request, RequestEvent, RequestId, RequestStatus,
+    TargetKind, Transition,
 };
+use crate::access::{Principal, Roles};
 use crate::catalog::schema::Violation;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::{
     CatalogStore, Clock, Created, Page, Queue, RequestQuery, RequestStore, StoreError,
 };
 
-/// Who is who: the group that makes a caller an admin; a caller belongs to a team when
-/// its groups include the team's id.
-#[derive(Debug, Clone)]
-pub struct Roles {
-    pub admin_group: String,
-}
-
-impl Roles {
-    pub fn is_admin(&self, who: &Principal) -> bool {
-        who.groups.contains(&self.admin_group)
-    }
-
-    pub fn in_team(&self, who: &Principal, team: &str) -> bool {
-        who.groups.iter().any(|g| g == team)
-    }
-
-    /// Limits a listing of `what` to what `who` may list: the caller's own by default, a
-    /// team's (`owner`) for its members, anyone's for admins.
-    pub fn limit_listing(
-        &self,
-        who: &Principal,
-        owner: Option<&str>,
-        requester: &mut Option<String>,
-        what: &str,
-    ) -> Result<(), String> {
-        if self.is_admin(who) {
-            return Ok(());
-        }
-        match (owner, requester.as_deref()) {
-            (Some(team), _) if !self.in_team(who, team) => {
-                Err(format!("only members of `{team}` may list its {what}"))
-            }
-            (None, Some(sub)) if sub != who.sub => {
-                Err(format!("you may list your own {what} only"))
-            }
-            (None, None) => {
-                *requester = Some(who.sub.clone());
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// A request is visible to its requester, its owner team and admins.
-    pub fn can_see(&self, who: &Principal, request: &Request) -> bool {
-        who.sub == request.requester.sub || self.in_team(who, &request.owner) || self.is_admin(who)
-    }
+/// Told when a request reaches its end, before its final status is written (the
+/// resource records follow their requests through it). Called again whenever a repeated
+/// transition finds the request there, so what a crash cut short is done then.
+#[async_trait]
+pub trait RequestEnd: Send + Sync {
+    async fn ended(&self, request: &Request) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,19 +47,6 @@ pub enum RequestError {
     Store(#[from] StoreError),
 }
 
-/// The work message the worker receives for a request.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FulfillMessage {
-    pub request_id: RequestId,
-}
-
-/// The action queue's message that hands request `id` to the worker.
-fn handoff(id: RequestId) -> Result<String, StoreError> {
-    serde_json::to_string(&FulfillMessage { request_id: id })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 pub struct RequestService {
     pub catalog: Arc<dyn CatalogStore>,
     pub store: Arc<dyn RequestStore>,
@@ -105,7 +54,7 @@ pub struct RequestService {
     pub clock: Arc<dyn Clock>,
     pub roles: Roles,
     /// Told when a request ends, before its final status is written (resource records).
-    pub ended: Option<Arc<dyn crate::resources::service::RequestEnd>>,
+    pub ended: Option<Arc<dyn RequestEnd>>,
 }
 
 /// Optimistic updates retry this often on a concurrent change before giving up.
@@ -132,11 +81,16 @@ impl RequestService {
             seq: 1,
             at: request.created_at,
             actor: request.requester.sub.clone(),
-            kind: "submitted".to_owned(),
+            kind: EventKind::Submitted,
             status: RequestStatus::Submitted,
+            component: None,
             message: None,
+            detail: Default::default(),
         };
-        let handoff = handoff(request.id)?;
+        let handoff = Handoff {
+            request_id: request.id,
+        }
+        .body();
         match self.store.create(&request, &event, &handoff).await? {
             Created::New { handed_off } => {
                 crate::metrics::count(
@@ -222,7 +176,10 @@ impl RequestService {
     /// Hands a request to the worker.
     pub async fn enqueue(&self, id: RequestId) -> Result<(), StoreError> {
         self.queue
-            .send(&handoff(id)?, std::time::Duration::ZERO)
+            .send(
+                &Handoff { request_id: id }.body(),
+                std::time::Duration::ZERO,
+            )
             .await
             .map(|_| ())
     }
@@ -233,7 +190,10 @@ impl RequestService {
         let parsed: RequestId = id.parse().map_err(|_| not_found())?;
         let request = self.store.get(&parsed).await?.ok_or_else(not_found)?;
         // Someone else's request is indistinguishable from a missing one.
-        if self.roles.can_see(who, &request) {
+        if self
+            .roles
+            .may_see(who, &request.requester.sub, &request.owner)
+        {
             Ok(request)
         } else {
             Err(not_found())
@@ -254,7 +214,7 @@ impl RequestService {
                 &mut query.requester,
                 "requests",
             )
-            .map_err(RequestError::Forbidden)?;
+            .map_err(|e| RequestError::Forbidden(e.0))?;
         Ok(self.store.list(&query).await?)
     }
 
@@ -266,73 +226,49 @@ impl RequestService {
         reason: Option<String>,
     ) -> Result<Request, RequestError> {
         let request = self.get(who, id).await?;
-        let message = reason.unwrap_or_else(|| format!("cancelled by {}", who.sub));
-        self.transition(
+        let reason = reason.unwrap_or_else(|| format!("cancelled by {}", who.sub));
+        self.apply(
             request.id,
-            &who.sub,
-            "cancelled",
-            RequestStatus::Cancelled,
-            Some(message.clone()),
-            |r| r.reason = Some(message.clone()),
+            Transition::ended(RequestStatus::Cancelled, &who.sub, reason),
         )
         .await
     }
 
-    /// Moves a request to `next` (which the lifecycle must allow), applying `change` and
-    /// recording an event; retried on concurrent updates. A request already in `next` is
-    /// returned unchanged, so repeated deliveries are harmless.
-    pub async fn transition(
+    /// Moves a request as `transition` says (the lifecycle must allow it), recording an
+    /// event; retried on concurrent updates. A request already where the transition goes
+    /// is returned unchanged, so repeated deliveries are harmless.
+    pub async fn apply(
         &self,
         id: RequestId,
-        actor: &str,
-        kind: &str,
-        next: RequestStatus,
-        message: Option<String>,
-        change: impl Fn(&mut Request),
+        transition: Transition,
     ) -> Result<Request, RequestError> {
-        self.transition_from(id, None, actor, kind, next, message, change)
-            .await
+        self.record(id, transition).await
     }
 
-    /// [`transition`](Self::transition), starting from `known`, the request as the caller
-    /// last read it (saving a read); a stale copy costs one retry.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn transition_from(
+    /// [`apply`](Self::apply) for a step that may find the request moved on (cancelled
+    /// meanwhile, or ended by a repeated delivery): `None` then, which is no error.
+    pub async fn settle(
         &self,
         id: RequestId,
-        known: Option<Request>,
-        actor: &str,
-        kind: &str,
-        next: RequestStatus,
-        message: Option<String>,
-        change: impl Fn(&mut Request),
-    ) -> Result<Request, RequestError> {
-        self.record(id, known, actor, kind, next, message, change)
-            .await
+        transition: Transition,
+    ) -> Result<Option<Request>, RequestError> {
+        match self.record(id, transition).await {
+            Ok(request) => Ok(Some(request)),
+            Err(RequestError::InvalidTransition { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Adds an event to the timeline of a request that has not finished, without changing
-    /// the request (an action's attempt, a retry, a fallback).
+    /// Adds entries to the timeline of a request that has not finished, in order,
+    /// without changing the request (an action's attempt, a retry, a fallback). `known`
+    /// is the request as the caller last read it (saving a read). Notes never conflict:
+    /// a bundle's components note side by side.
     pub async fn note(
         &self,
         id: RequestId,
         known: Option<&Request>,
         actor: &str,
-        kind: &str,
-        message: String,
-    ) -> Result<(), RequestError> {
-        self.note_all(id, known, actor, &[(kind, message)]).await
-    }
-
-    /// Adds events to the timeline of a request that has not finished, in order, without
-    /// changing the request. `known` is the request as the caller last read it (saving a
-    /// read). Notes never conflict: a bundle's components note side by side.
-    pub async fn note_all(
-        &self,
-        id: RequestId,
-        known: Option<&Request>,
-        actor: &str,
-        notes: &[(&str, String)],
+        notes: Vec<Note>,
     ) -> Result<(), RequestError> {
         if notes.is_empty() {
             return Ok(());
@@ -355,15 +291,17 @@ impl RequestService {
         }
         let at = self.clock.now();
         let events: Vec<RequestEvent> = notes
-            .iter()
-            .map(|(kind, message)| RequestEvent {
+            .into_iter()
+            .map(|note| RequestEvent {
                 request_id: id,
                 seq: 0,
                 at,
                 actor: actor.to_owned(),
-                kind: (*kind).to_owned(),
+                kind: note.kind,
                 status,
-                message: Some(message.clone()),
+                component: note.component,
+                message: Some(note.message),
+                detail: note.detail,
             })
             .collect();
         match self.store.append(&id, &events).await {
@@ -375,19 +313,14 @@ impl RequestService {
 
     /// Writes a transition (and the change it brings) with optimistic concurrency: a
     /// concurrent writer makes it re-read and try again.
-    #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
         id: RequestId,
-        mut known: Option<Request>,
-        actor: &str,
-        kind: &str,
-        next: RequestStatus,
-        message: Option<String>,
-        change: impl Fn(&mut Request),
+        mut transition: Transition,
     ) -> Result<Request, RequestError> {
+        let next = transition.to;
         for _ in 0..UPDATE_ATTEMPTS {
-            let mut request = match known.take() {
+            let mut request = match transition.from.take() {
                 Some(request) => request,
                 None => self
                     .store
@@ -413,15 +346,17 @@ impl RequestService {
             request.status = next;
             request.version += 1;
             request.updated_at = now;
-            change(&mut request);
+            transition.apply_to(&mut request);
             let event = RequestEvent {
                 request_id: id,
                 seq: 0, // numbered by the store
                 at: now,
-                actor: actor.to_owned(),
-                kind: kind.to_owned(),
+                actor: transition.actor.clone(),
+                kind: EventKind::reaching(next),
                 status: next,
-                message: message.clone(),
+                component: None,
+                message: transition.message.clone(),
+                detail: transition.detail.clone(),
             };
             if next.is_terminal() {
                 self.end(&request).await?;

@@ -99,6 +99,28 @@ pub struct StackMember {
     pub depends_on: Vec<String>,
 }
 
+/// The order in which a stack's components are deleted: every component before those it
+/// depends on (the dependency graph's topological order, reversed). Dependencies on
+/// components the stack does not list are ignored; a cycle, which a validated bundle
+/// cannot have, keeps the recorded order.
+pub fn deletion_order(members: &[StackMember]) -> Vec<&StackMember> {
+    let graph = crate::graph::DependencyGraph::new(
+        members
+            .iter()
+            .map(|m| {
+                m.depends_on
+                    .iter()
+                    .filter_map(|d| members.iter().position(|x| &x.component == d))
+                    .collect()
+            })
+            .collect(),
+    );
+    match graph.topological_order() {
+        Some(order) => order.into_iter().rev().map(|i| &members[i]).collect(),
+        None => members.iter().collect(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
@@ -233,4 +255,43 @@ pub fn seal_outputs(
             (name.clone(), value)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, deps: &[&str]) -> StackMember {
+        StackMember {
+            component: id.to_owned(),
+            item: "x".to_owned(),
+            resource_id: id.to_owned(),
+            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn dependents_are_deleted_before_what_they_depend_on() {
+        let members = vec![
+            member("app", &["database", "queue"]),
+            member("database", &["network"]),
+            member("network", &[]),
+            member("queue", &[]),
+        ];
+        let order: Vec<&str> = deletion_order(&members)
+            .iter()
+            .map(|m| m.component.as_str())
+            .collect();
+        let at = |c: &str| order.iter().position(|x| *x == c).unwrap();
+        assert_eq!(order.len(), 4);
+        assert!(at("app") < at("database"));
+        assert!(at("app") < at("queue"));
+        assert!(at("database") < at("network"));
+    }
+
+    #[test]
+    fn a_dependency_outside_the_stack_is_ignored() {
+        let members = vec![member("app", &["gone"]), member("db", &[])];
+        assert_eq!(deletion_order(&members).len(), 2);
+    }
 }

@@ -12,26 +12,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use super::completed::CompletedComponent;
 use super::model::{
     ChangeKind, Drift, Lock, Resource, ResourceChange, ResourceKind, ResourceStatus, StackMember,
     seal_outputs,
 };
+use crate::access::{Principal, Roles};
 use crate::catalog::snapshot::TargetRef;
-use crate::fulfillment::components::CompletedComponent;
 use crate::ports::{CatalogStore, Clock, ResourceStore, StateStore, StoreError};
-use crate::requests::model::{Operation, Principal, Request, RequestStatus, TargetKind};
+use crate::requests::model::{Operation, Request, RequestStatus, TargetKind};
+use crate::requests::service::RequestEnd;
 
 /// Writes retry this often on a concurrent change before giving up.
 const WRITE_ATTEMPTS: usize = 8;
 
 /// How long a change holds its resource without renewing, when configuration does not say.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(600);
-
-/// Called when a request reaches its end, before its final status is written.
-#[async_trait]
-pub trait RequestEnd: Send + Sync {
-    async fn ended(&self, request: &Request) -> Result<(), StoreError>;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
@@ -156,15 +152,12 @@ impl Resources {
     /// else's is indistinguishable from a missing one.
     pub async fn visible(
         &self,
-        roles: &crate::requests::service::Roles,
+        roles: &Roles,
         who: &Principal,
         id: &str,
     ) -> Result<Resource, ResourceError> {
         let resource = self.get(id).await?;
-        if who.sub == resource.requester
-            || roles.in_team(who, &resource.owner)
-            || roles.is_admin(who)
-        {
+        if roles.may_see(who, &resource.requester, &resource.owner) {
             Ok(resource)
         } else {
             Err(ResourceError::NotFound(id.to_owned()))
@@ -283,7 +276,8 @@ impl Resources {
                 let mut members = Vec::new();
                 for component in &bundle.doc.spec.components {
                     let done =
-                        CompletedComponent::read(self.state.as_ref(), &rid, &component.id).await?;
+                        CompletedComponent::read(self.state.as_ref(), request.id, &component.id)
+                            .await?;
                     let (inputs, outputs) = done.map(|c| (c.fields, c.outputs)).unwrap_or_default();
                     let declared = snapshot
                         .catalog

@@ -246,6 +246,33 @@ impl Verifier {
     }
 }
 
+/// What a verification found, as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationView {
+    /// `matched`, `drifted`, `skipped` or `failed`.
+    pub outcome: String,
+    pub drift: Vec<Drift>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&Verification> for VerificationView {
+    fn from(v: &Verification) -> Self {
+        let (outcome, drift, reason) = match v {
+            Verification::Matched => ("matched", Vec::new(), None),
+            Verification::Drifted(drift) => ("drifted", drift.clone(), None),
+            Verification::Skipped(why) => ("skipped", Vec::new(), Some(why.clone())),
+            Verification::Failed(why) => ("failed", Vec::new(), Some(why.clone())),
+        };
+        VerificationView {
+            outcome: outcome.to_owned(),
+            drift,
+            reason,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,10 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::access::Principal;
 use crate::ports::{Created, RequestQuery, RequestStore, StoreError};
 use crate::requests::model::{
-    Principal, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
+    EventDetail, EventKind, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
 
 /// The handoff message the suites pass to `create` (a store with an outbox sends it).
@@ -49,15 +50,17 @@ pub fn request(
 }
 
 /// The event of `r` at its current version.
-pub fn event(r: &Request, kind: &str) -> RequestEvent {
+pub fn event(r: &Request, kind: EventKind) -> RequestEvent {
     RequestEvent {
         request_id: r.id,
         seq: r.version,
         at: r.updated_at,
         actor: r.requester.sub.clone(),
-        kind: kind.to_owned(),
+        kind,
         status: r.status,
+        component: None,
         message: None,
+        detail: Default::default(),
     }
 }
 
@@ -70,7 +73,7 @@ pub async fn run(store: &dyn RequestStore) {
     let first = request("alice", "database", "postgres", at(0), Some("key-1"));
     assert!(matches!(
         store
-            .create(&first, &event(&first, "submitted"), HANDOFF)
+            .create(&first, &event(&first, EventKind::Submitted), HANDOFF)
             .await
             .unwrap(),
         Created::New { .. }
@@ -90,7 +93,7 @@ pub async fn run(store: &dyn RequestStore) {
     let retry = request("alice", "database", "postgres", at(5), Some("key-1"));
     assert_eq!(
         store
-            .create(&retry, &event(&retry, "submitted"), HANDOFF)
+            .create(&retry, &event(&retry, EventKind::Submitted), HANDOFF)
             .await
             .unwrap(),
         Created::Existing(Box::new(first.clone()))
@@ -104,7 +107,7 @@ pub async fn run(store: &dyn RequestStore) {
     let other = request("bob", "messaging", "sqs-queue", at(10), Some("key-1"));
     assert!(matches!(
         store
-            .create(&other, &event(&other, "submitted"), HANDOFF)
+            .create(&other, &event(&other, EventKind::Submitted), HANDOFF)
             .await
             .unwrap(),
         Created::New { .. }
@@ -115,17 +118,25 @@ pub async fn run(store: &dyn RequestStore) {
     next.status = RequestStatus::InProgress;
     next.version = 2;
     next.updated_at = at(20);
-    store.update(&next, &event(&next, "started")).await.unwrap();
+    store
+        .update(&next, &event(&next, EventKind::FulfillmentStarted))
+        .await
+        .unwrap();
     let stale = next.clone();
-    match store.update(&stale, &event(&stale, "started")).await {
+    match store
+        .update(&stale, &event(&stale, EventKind::FulfillmentStarted))
+        .await
+    {
         Err(StoreError::VersionConflict { .. }) => {}
         other => panic!("a stale update must be a version conflict, got {other:?}"),
     }
     // Notes go on the timeline without changing the request; several written at once
     // (components running side by side) neither conflict nor lose each other.
-    let noted = |kind: &str| RequestEvent {
-        message: Some(format!("{kind} happened")),
-        ..event(&next, kind)
+    // Each note is told apart by its component and message; a component note keeps both.
+    let noted = |name: &str| RequestEvent {
+        component: Some(name.to_owned()),
+        message: Some(format!("{name} happened")),
+        ..event(&next, EventKind::ComponentStarted)
     };
     let (two, one) = ([noted("note-a1"), noted("note-a2")], [noted("note-b")]);
     let (a, b) = tokio::join!(store.append(&first.id, &two), store.append(&first.id, &one));
@@ -150,11 +161,24 @@ pub async fn run(store: &dyn RequestStore) {
     });
     ticketed.version = 3;
     store
-        .update(&ticketed, &event(&ticketed, "ticket_created"))
+        .update(
+            &ticketed,
+            &RequestEvent {
+                component: None,
+                detail: EventDetail::ticket(Ticket {
+                    key: "DBRE-7".to_owned(),
+                    url: "https://jira.example/browse/DBRE-7".to_owned(),
+                }),
+                ..event(&ticketed, EventKind::TicketCreated)
+            },
+        )
         .await
         .unwrap();
     let timeline = store.events(&first.id).await.unwrap();
-    let mut kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+    let mut kinds: Vec<&str> = timeline
+        .iter()
+        .map(|e| e.component.as_deref().unwrap_or(e.kind.as_str()))
+        .collect();
     // The two appends ran at the same time: either may come first, each in its order.
     if kinds.get(2) == Some(&"note-b") {
         kinds[2..5].rotate_left(1);
@@ -163,13 +187,24 @@ pub async fn run(store: &dyn RequestStore) {
         kinds,
         [
             "submitted",
-            "started",
+            "fulfillment_started",
             "note-a1",
             "note-a2",
             "note-b",
             "ticket_created"
         ],
         "the timeline is in order"
+    );
+    let note = &timeline.iter().find(|e| e.component.is_some()).unwrap();
+    assert_eq!(
+        note.kind,
+        EventKind::ComponentStarted,
+        "a note keeps its kind"
+    );
+    assert_eq!(
+        timeline[5].detail.ticket.as_ref().map(|t| t.key.as_str()),
+        Some("DBRE-7"),
+        "an entry keeps its detail"
     );
     let seqs: Vec<u64> = timeline.iter().map(|e| e.seq).collect();
     assert_eq!(
@@ -185,7 +220,9 @@ pub async fn run(store: &dyn RequestStore) {
     let mut missing = request("carol", "x", "y", at(30), None);
     missing.version = 2;
     assert!(matches!(
-        store.update(&missing, &event(&missing, "x")).await,
+        store
+            .update(&missing, &event(&missing, EventKind::Completed))
+            .await,
         Err(StoreError::NotFound)
     ));
 
@@ -199,7 +236,7 @@ pub async fn run(store: &dyn RequestStore) {
             None,
         );
         store
-            .create(&r, &event(&r, "submitted"), HANDOFF)
+            .create(&r, &event(&r, EventKind::Submitted), HANDOFF)
             .await
             .unwrap();
     }
@@ -265,7 +302,7 @@ pub async fn run(store: &dyn RequestStore) {
         let mut r = request("erin", "compute", "eks", second(s), None);
         r.id = RequestId::floor(second(s));
         store
-            .create(&r, &event(&r, "submitted"), HANDOFF)
+            .create(&r, &event(&r, EventKind::Submitted), HANDOFF)
             .await
             .unwrap();
         by_time.push(r.id);

@@ -1,49 +1,25 @@
-//! The worker's side of day-2 changes: an update runs the item's actions again with the
-//! `resource` scope; a deletion runs its `deprovision` actions, for a stack component by
-//! component in reverse dependency order. Actions go through the engine's durable
-//! records, so a redelivered message never repeats one that succeeded; a manual item's
-//! change is a JIRA issue, like its provisioning. The request holds the resource's lock
-//! throughout and renews its lease at every step; a request that lost it (its lease
-//! expired and another change took over) stops.
+//! Day-2 changes and deletions of a recorded resource: an update runs the item's actions
+//! again with the `resource` scope; a deletion runs its `deprovision` actions, for a
+//! stack component by component, dependents first. Actions go through the engine's
+//! durable records, so a redelivered message never repeats one that succeeded; a manual
+//! item's change is a JIRA issue, like its provisioning. The request holds the
+//! resource's lock throughout and renews its lease at every step; a request that lost it
+//! (its lease expired and another change took over) stops. How a change is planned and
+//! submitted is [`crate::resources::change`].
 
 use serde_json::{Map, Value};
 
-use super::model::{Resource, ResourceKind, ResourceStatus, StackMember};
-use super::service::ResourceError;
-use crate::bundle::asl::SINGLE_COMPONENT;
+use super::steps::{About, Notes, declared_outputs};
+use super::{Disposition, Worker};
+use crate::bundle::task::SINGLE_COMPONENT;
 use crate::fulfillment::engine::{Progress, RunFor};
 use crate::fulfillment::mode::automated_section;
-use crate::fulfillment::worker::{Disposition, Notes, Worker, declared_outputs};
-use crate::requests::model::{Operation, Request, RequestStatus};
+use crate::requests::model::{EventKind, Operation, Request, RequestStatus, Transition};
 use crate::requests::service::RequestError;
-
-/// The order in which a stack's components are deleted: every component before those it
-/// depends on.
-pub fn deletion_order(members: &[StackMember]) -> Vec<&StackMember> {
-    let mut placed: Vec<&StackMember> = Vec::new();
-    let mut left: Vec<&StackMember> = members.iter().collect();
-    // Dependencies first (a topological order), then reversed.
-    while !left.is_empty() {
-        let ready: Vec<usize> = left
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| {
-                m.depends_on.iter().all(|d| {
-                    placed.iter().any(|p| &p.component == d)
-                        || !members.iter().any(|x| &x.component == d)
-                })
-            })
-            .map(|(i, _)| i)
-            .collect();
-        // A cycle cannot come from a validated bundle; keep the recorded order if it did.
-        let take = if ready.is_empty() { vec![0] } else { ready };
-        for i in take.into_iter().rev() {
-            placed.push(left.remove(i));
-        }
-    }
-    placed.reverse();
-    placed
-}
+use crate::resources::model::{
+    Resource, ResourceKind, ResourceStatus, deletion_order, seal_outputs,
+};
+use crate::resources::service::ResourceError;
 
 impl Worker {
     /// Carries a change or deletion request forward.
@@ -130,22 +106,20 @@ impl Worker {
             _ => ("actions", &automated.actions),
         };
         if actions.is_empty() {
-            notes.add(
-                "nothing_to_run",
+            notes.add(About::request().note(
+                EventKind::NothingToRun,
                 format!("`{name}` has no {list} actions: only the record changes"),
-            );
+            ));
             return self.finish(request, Map::new()).await;
         }
         let run = RunFor::of(request, name, SINGLE_COMPONENT, &ctx);
         let mut steps = Vec::new();
         let progress = self.engine.advance(&run, list, actions, &mut steps).await;
-        notes.engine("", steps);
+        notes.engine(About::request(), steps);
         match progress? {
             Progress::Completed { outputs } => {
-                let outputs = super::model::seal_outputs(
-                    &item.doc.spec.outputs,
-                    &declared_outputs(item, &outputs),
-                );
+                let outputs =
+                    seal_outputs(&item.doc.spec.outputs, &declared_outputs(item, &outputs));
                 self.finish(request, outputs).await
             }
             Progress::Waiting { after } => Ok(Disposition::Continue(after)),
@@ -161,7 +135,6 @@ impl Worker {
         notes: &mut Notes,
     ) -> Result<Disposition, RequestError> {
         let snapshot = self.requests.catalog.current();
-        let rid = request.id.to_string();
         for member in deletion_order(&stack.members) {
             let Some(component) = self.resources.store.get(&member.resource_id).await? else {
                 continue;
@@ -169,7 +142,7 @@ impl Worker {
             if component.status == ResourceStatus::Deleted {
                 continue;
             }
-            let label = format!("{}: ", member.component);
+            let about = About::component(&member.component);
             let item = snapshot.catalog.item(&member.item);
             let forced = self.mode_override(&member.item).await?.is_some();
             let automated = item.and_then(|i| automated_section(&i.doc.spec.fulfillment, forced));
@@ -185,28 +158,29 @@ impl Worker {
                         .engine
                         .advance(&run, "deprovision", &automated.deprovision, &mut steps)
                         .await;
-                    notes.engine(&label, steps);
+                    notes.engine(about, steps);
                     match progress? {
                         Progress::Completed { .. } => {
-                            notes.add("component_deleted", format!("{label}deprovisioned"));
+                            notes.add(about.note(EventKind::ComponentDeleted, "deprovisioned"));
                         }
                         Progress::Waiting { after } => return Ok(Disposition::Continue(after)),
                         Progress::Failed { reason, .. } => {
-                            return self.fail(request, &format!("{label}{reason}")).await;
+                            let reason = format!("{}{reason}", about.label());
+                            return self.fail(request, &reason).await;
                         }
                     }
                 }
-                _ => notes.add(
-                    "component_left",
+                _ => notes.add(about.note(
+                    EventKind::ComponentLeft,
                     format!(
-                        "{label}`{}` has no deprovision actions: its record is removed, and its owner must remove what it provisioned",
+                        "`{}` has no deprovision actions: its record is removed, and its owner must remove what it provisioned",
                         member.item
                     ),
-                ),
+                )),
             }
             match self
                 .resources
-                .tombstone(&member.resource_id, &rid, "worker")
+                .tombstone(&member.resource_id, &request.id.to_string(), "worker")
                 .await
             {
                 Ok(()) | Err(ResourceError::NotFound(_)) => {}
@@ -224,57 +198,11 @@ impl Worker {
         outputs: Map<String, Value>,
     ) -> Result<Disposition, RequestError> {
         let message = match request.operation {
-            Operation::Delete => "deleted",
-            _ => "changed",
+            Operation::Delete => "resource deleted",
+            _ => "resource changed",
         };
-        let result = self
-            .requests
-            .transition_from(
-                request.id,
-                Some(request.clone()),
-                "worker",
-                "completed",
-                RequestStatus::Completed,
-                Some(format!("resource {}", message)),
-                |r| r.outputs = outputs.clone(),
-            )
-            .await;
-        match result {
-            Ok(_) | Err(RequestError::InvalidTransition { .. }) => Ok(Disposition::Done),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn member(id: &str, deps: &[&str]) -> StackMember {
-        StackMember {
-            component: id.to_owned(),
-            item: "x".to_owned(),
-            resource_id: id.to_owned(),
-            depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
-        }
-    }
-
-    #[test]
-    fn dependents_are_deleted_before_what_they_depend_on() {
-        let members = vec![
-            member("app", &["database", "queue"]),
-            member("database", &["network"]),
-            member("network", &[]),
-            member("queue", &[]),
-        ];
-        let order: Vec<&str> = deletion_order(&members)
-            .iter()
-            .map(|m| m.component.as_str())
-            .collect();
-        let at = |c: &str| order.iter().position(|x| *x == c).unwrap();
-        assert_eq!(order.len(), 4);
-        assert!(at("app") < at("database"));
-        assert!(at("app") < at("queue"));
-        assert!(at("database") < at("network"));
+        self.settle(request, Transition::completed("worker", message, outputs))
+            .await?;
+        Ok(Disposition::Done)
     }
 }

@@ -1,9 +1,9 @@
-//! The worker's side of a request's state machine: the tasks it sends to the action queue
-//! ([`TaskMessage`]). `provision` fulfils one component (its inputs rendered from the
-//! request's fields and the outputs of the components before it), `undo` runs a completed
-//! component's rollback, `complete` and `fail` settle the request. Each is answered with
-//! SendTaskSuccess or SendTaskFailure; long work heartbeats and comes back later, and a
-//! component a person fulfils is answered when its JIRA issue is done.
+//! The tasks of a request's state machine ([`TaskMessage`]): `provision` fulfils one
+//! component (its inputs rendered from the request's fields and the outputs of the
+//! components before it), `undo` runs a completed component's rollback, `complete` and
+//! `fail` settle the request. Each is answered with SendTaskSuccess or SendTaskFailure;
+//! long work heartbeats and comes back later, and a component a person fulfils is
+//! answered when its JIRA issue is done ([`super::jira`]).
 //!
 //! Delivery is at least once, so every step is idempotent: actions run through the
 //! engine's records, a component's completion is recorded before it is reported, and an
@@ -11,88 +11,29 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::engine::RunFor;
-use super::manual::{issue_fields, request_label};
-use super::mode::automated_section;
-use super::worker::{Disposition, ItemRun, Notes, Worker, backoff, falls_back, open_ticket};
-use crate::bundle::asl::{FAILED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind, TaskMessage};
+use super::jira::{COMPONENT_TICKETS, ComponentTicket};
+use super::steps::{About, ItemRun, Notes, falls_back, open_ticket};
+use super::{Disposition, Worker, backoff};
+use crate::bundle::task::{
+    ENDED_ERROR, FAILED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind,
+    TaskMessage,
+};
 use crate::catalog::Located;
 use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure};
+use crate::catalog::schema::coerce;
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
+use crate::fulfillment::engine::RunFor;
+use crate::fulfillment::manual::{issue_fields, request_label};
+use crate::fulfillment::mode::automated_section;
 use crate::integrations::jira::JiraError;
 use crate::ports::{StoreError, WorkflowError};
-use crate::requests::components::ticket_opened;
-use crate::requests::model::{Request, RequestId, RequestStatus, TargetKind, Ticket};
+use crate::requests::model::{
+    EventDetail, EventKind, Request, RequestId, RequestStatus, TargetKind, Ticket, Transition,
+};
 use crate::requests::service::RequestError;
-
-/// Components that completed, keyed `<request>/<component>`: the inputs they were given
-/// and the outputs they gave, for their undo.
-pub const COMPLETED: &str = "components";
-
-/// JIRA issues opened for a component, by issue key: where its outcome goes.
-pub const COMPONENT_TICKETS: &str = "component-tickets";
-
-/// The error a task reports when its request was cancelled (or otherwise ended).
-pub const ENDED_ERROR: &str = "Orchestrator.RequestEnded";
-
-/// The error a component reports when the person fulfilling it declined.
-pub const REJECTED_ERROR: &str = "Orchestrator.Rejected";
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CompletedComponent {
-    pub fields: Map<String, Value>,
-    pub outputs: Map<String, Value>,
-}
-
-impl CompletedComponent {
-    /// Records a component that completed; an earlier delivery's record stands.
-    pub async fn record(
-        &self,
-        state: &dyn crate::ports::StateStore,
-        request: &str,
-        component: &str,
-    ) -> Result<(), StoreError> {
-        let record = serde_json::to_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let key = format!("{request}/{component}");
-        match state.put(COMPLETED, &key, &record, None).await {
-            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The record of a request's component, if it completed.
-    pub async fn read(
-        state: &dyn crate::ports::StateStore,
-        request: &str,
-        component: &str,
-    ) -> Result<Option<CompletedComponent>, StoreError> {
-        match state
-            .get(COMPLETED, &format!("{request}/{component}"))
-            .await?
-        {
-            Some(v) => serde_json::from_value(v.value)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
-            None => Ok(None),
-        }
-    }
-}
-
-/// A component's JIRA issue: the task waiting for it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ComponentTicket {
-    pub request_id: String,
-    pub component: String,
-    pub item: String,
-    pub task_token: String,
-    /// The inputs the component was given (recorded with its outputs once it is done).
-    #[serde(default)]
-    pub fields: Map<String, Value>,
-}
+use crate::resources::completed::CompletedComponent;
 
 /// What a task came to.
 enum TaskOutcome {
@@ -111,15 +52,6 @@ fn failed(cause: impl Into<String>) -> TaskOutcome {
     TaskOutcome::Failed {
         error: FAILED_ERROR.to_owned(),
         cause: cause.into(),
-    }
-}
-
-/// `components/<id>: ` on a bundle's timeline entries, nothing for a single item's.
-fn label_of(id: &str) -> String {
-    if id == SINGLE_COMPONENT {
-        String::new()
-    } else {
-        format!("{id}: ")
     }
 }
 
@@ -187,20 +119,12 @@ impl Worker {
         }
     }
 
-    /// The task's request, `None` when there is no such request.
-    async fn request_of(&self, task: &TaskMessage) -> Result<Option<Request>, RequestError> {
-        match task.request_id.parse::<RequestId>() {
-            Ok(id) => Ok(self.requests.store.get(&id).await?),
-            Err(_) => Ok(None),
-        }
-    }
-
     /// The task's request if it is still going on; otherwise how to answer the task.
     async fn live_request(
         &self,
         task: &TaskMessage,
     ) -> Result<Result<Request, TaskOutcome>, RequestError> {
-        let Some(request) = self.request_of(task).await? else {
+        let Some(request) = self.requests.store.get(&task.request_id).await? else {
             return Ok(Err(failed(format!(
                 "there is no request `{}`",
                 task.request_id
@@ -235,8 +159,9 @@ impl Worker {
         notes: &mut Notes,
     ) -> Result<TaskOutcome, RequestError> {
         let snapshot = self.requests.catalog.current();
-        let id = task.component.as_deref().unwrap_or(SINGLE_COMPONENT);
-        let label = label_of(id);
+        let id = task.component_id();
+        let about = About::component(id);
+        let label = about.label();
         let (item, fields) = match snapshot.target(&request.target) {
             Some(TargetRef::Bundle(bundle)) => {
                 let Some(component) = bundle.doc.spec.components.iter().find(|c| c.id == id) else {
@@ -262,7 +187,7 @@ impl Worker {
                 match inputs {
                     Ok(fields) => (item, fields),
                     Err(why) => {
-                        notes.add("component_failed", format!("{label}{why}"));
+                        notes.add(about.failure(EventKind::ComponentFailed, &why));
                         return Ok(failed(format!("{label}{why}")));
                     }
                 }
@@ -276,15 +201,17 @@ impl Worker {
             }
         };
         let name = &item.doc.metadata.name;
-        let rid = request.id.to_string();
         // A single item's timeline already says it started.
-        if id != SINGLE_COMPONENT
+        if about.id().is_some()
             && self
                 .engine
-                .first_time(&rid, &format!("component/{id}/started"))
+                .first_time(request.id, &format!("component/{id}/started"))
                 .await?
         {
-            notes.add("component_started", format!("{label}provisioning `{name}`"));
+            notes.add(about.note(
+                EventKind::ComponentStarted,
+                format!("provisioning `{name}`"),
+            ));
         }
         let mut scoped = request.clone();
         scoped.fields = fields.clone();
@@ -293,7 +220,7 @@ impl Worker {
             let ctx = self.context(&scoped, &item.doc.metadata);
             let run = RunFor::of(request, name, id, &ctx);
             match self
-                .run_automated(item, automated, &run, &label, notes)
+                .run_automated(item, automated, &run, about, notes)
                 .await?
             {
                 ItemRun::Completed(outputs) => {
@@ -303,18 +230,22 @@ impl Worker {
                 }
                 ItemRun::Waiting(after) => return Ok(TaskOutcome::Later(after)),
                 ItemRun::Failed(reason) if !falls_back(item) => {
-                    notes.add("component_failed", format!("{label}{reason}"));
+                    notes.add(about.failure(EventKind::ComponentFailed, &reason));
                     return Ok(failed(format!("{label}{reason}")));
                 }
                 ItemRun::Failed(reason) => {
                     if self
                         .engine
-                        .first_time(&rid, &format!("component/{id}/fallback"))
+                        .first_time(request.id, &format!("component/{id}/fallback"))
                         .await?
                     {
                         notes.add(
-                            "fallback",
-                            format!("{label}automation failed; opening a JIRA ticket for a person instead: {reason}"),
+                            about
+                                .note(
+                                    EventKind::Fallback,
+                                    format!("automation failed; opening a JIRA ticket for a person instead: {reason}"),
+                                )
+                                .with(EventDetail::cause(reason)),
                         );
                     }
                 }
@@ -374,16 +305,24 @@ impl Worker {
             fields,
             outputs: outputs.clone(),
         }
-        .record(self.engine.state.as_ref(), &request.id.to_string(), id)
+        .record(self.engine.state.as_ref(), request.id, id)
         .await?;
-        if id != SINGLE_COMPONENT {
-            let names: Vec<&str> = outputs.keys().map(String::as_str).collect();
+        let about = About::component(id);
+        if about.id().is_some() {
+            let names: Vec<String> = outputs.keys().cloned().collect();
             let message = if names.is_empty() {
-                format!("{id}: completed")
+                "completed".to_owned()
             } else {
-                format!("{id}: completed with {}", names.join(", "))
+                format!("completed with {}", names.join(", "))
             };
-            notes.add("component_completed", message);
+            notes.add(
+                about
+                    .note(EventKind::ComponentCompleted, message)
+                    .with(EventDetail {
+                        outputs: names,
+                        ..Default::default()
+                    }),
+            );
         }
         Ok(TaskOutcome::Succeeded(json!({ "outputs": outputs })))
     }
@@ -399,7 +338,8 @@ impl Worker {
         task: &TaskMessage,
         notes: &mut Notes,
     ) -> Result<TaskOutcome, RequestError> {
-        let label = label_of(id);
+        let about = About::component(id);
+        let label = about.label();
         let name = &item.doc.metadata.name;
         let Some(manual) = &item.doc.spec.fulfillment.manual else {
             return Ok(failed(format!(
@@ -425,7 +365,7 @@ impl Worker {
         match open_ticket(jira, &ticket_label, fields).await {
             Ok(issue) => {
                 let waiting = ComponentTicket {
-                    request_id: request.id.to_string(),
+                    request_id: request.id,
                     component: id.to_owned(),
                     item: name.clone(),
                     task_token: task.task_token.clone(),
@@ -433,39 +373,29 @@ impl Worker {
                 };
                 let value = serde_json::to_value(&waiting)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let ticket = Ticket {
+                    key: issue.key,
+                    url: issue.url,
+                };
                 match self
                     .engine
                     .state
-                    .put(COMPONENT_TICKETS, &issue.key, &value, None)
+                    .put(COMPONENT_TICKETS, &ticket.key, &value, None)
                     .await
                 {
                     // A single item's request is the ticket's: it waits for it, and
                     // shows it, as a manual item's does.
-                    Ok(_) if id == SINGLE_COMPONENT => {
-                        let ticket = Ticket {
-                            key: issue.key.clone(),
-                            url: issue.url.clone(),
-                        };
-                        let moved = self
-                            .requests
-                            .transition_from(
-                                request.id,
-                                Some(request.clone()),
-                                "worker",
-                                "ticket_created",
-                                RequestStatus::AwaitingFulfillment,
-                                Some(ticket_opened("", &issue.key, &issue.url)),
-                                |r| r.ticket = Some(ticket.clone()),
-                            )
-                            .await;
-                        match moved {
-                            Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
+                    Ok(_) if about.id().is_none() => {
+                        self.settle(request, Transition::ticket_opened("worker", ticket))
+                            .await?;
                     }
                     Ok(_) => notes.add(
-                        "ticket_created",
-                        ticket_opened(&label, &issue.key, &issue.url),
+                        about
+                            .note(
+                                EventKind::TicketCreated,
+                                format!("JIRA issue {} opened: {}", ticket.key, ticket.url),
+                            )
+                            .with(EventDetail::ticket(ticket)),
                     ),
                     Err(StoreError::VersionConflict { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -490,17 +420,17 @@ impl Worker {
     /// and action outputs it completed with. A component that never completed (it
     /// failed, or never started) has nothing to undo.
     async fn undo(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
-        let id = task.component.as_deref().unwrap_or(SINGLE_COMPONENT);
-        let label = label_of(id);
-        let Some(request) = self.request_of(task).await? else {
-            return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+        let id = task.component_id();
+        let about = About::component(id);
+        let label = about.label();
+        let not_undone = || Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+        let Some(request) = self.requests.store.get(&task.request_id).await? else {
+            return not_undone();
         };
-        let key = format!("{}/{id}", request.id);
-        let Some(record) = self.engine.state.get(COMPLETED, &key).await? else {
-            return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+        let state = self.engine.state.as_ref();
+        let Some(completed) = CompletedComponent::read(state, request.id, id).await? else {
+            return not_undone();
         };
-        let completed: CompletedComponent =
-            serde_json::from_value(record.value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let snapshot = self.requests.catalog.current();
         let item_name = task.item.as_deref().unwrap_or(&request.target);
         let Some(item) = snapshot.catalog.item(item_name) else {
@@ -509,7 +439,7 @@ impl Worker {
             )));
         };
         let Some(automated) = &item.doc.spec.fulfillment.automated else {
-            return Ok(TaskOutcome::Succeeded(json!({"undone": false})));
+            return not_undone();
         };
         let mut scoped = request.clone();
         scoped.fields = completed.fields;
@@ -521,27 +451,25 @@ impl Worker {
             .await?;
         let mut notes = Notes::default();
         let rolled = self
-            .roll_back(automated, &run, &succeeded, &label, &mut notes)
+            .roll_back(automated, &run, &succeeded, about, &mut notes)
             .await;
         let outcome = match rolled? {
             None => {
-                notes.add(
-                    "component_kept",
-                    format!("{label}nothing to roll back automatically (it was not provisioned by its actions)"),
-                );
+                notes.add(about.note(
+                    EventKind::ComponentKept,
+                    "nothing to roll back automatically (it was not provisioned by its actions)",
+                ));
                 TaskOutcome::Succeeded(json!({"undone": false}))
             }
             Some(ItemRun::Completed(_)) => {
-                notes.add("component_rolled_back", format!("{label}rolled back"));
+                notes.add(about.note(EventKind::ComponentRolledBack, "rolled back"));
                 TaskOutcome::Succeeded(json!({"undone": true}))
             }
             Some(ItemRun::Waiting(after)) => TaskOutcome::Later(after),
             Some(ItemRun::Failed(why)) => {
-                notes.add(
-                    "rollback_failed",
-                    format!("{label}the rollback failed: {why}"),
-                );
-                failed(format!("{label}the rollback failed: {why}"))
+                let why = format!("the rollback failed: {why}");
+                notes.add(about.failure(EventKind::RollbackFailed, &why));
+                failed(format!("{label}{why}"))
             }
         };
         self.write(&request, notes).await?;
@@ -596,47 +524,26 @@ impl Worker {
             (Some(ticket), TargetKind::Item) => format!("JIRA issue {} is done", ticket.key),
             (None, TargetKind::Item) => "all actions succeeded".to_owned(),
         };
-        let result = self
-            .requests
-            .transition_from(
-                request.id,
-                Some(request.clone()),
-                "worker",
-                "completed",
-                RequestStatus::Completed,
-                Some(message),
-                |r| r.outputs = outputs.clone(),
-            )
-            .await;
-        match result {
-            Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        let mut done = Transition::completed("worker", message, outputs.clone());
+        done.detail.ticket = request.ticket.clone();
+        self.settle(&request, done).await?;
         Ok(TaskOutcome::Succeeded(Value::Object(outputs)))
     }
 
     /// The execution failed (after its rollback, if any): the request fails with the
     /// original error's cause.
     async fn record_failure(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
-        let Some(request) = self.request_of(task).await? else {
+        let Some(request) = self.requests.store.get(&task.request_id).await? else {
             return Ok(TaskOutcome::Succeeded(json!({})));
         };
         let id = request.id;
-        let error = task.error.as_ref();
-        let name = error
-            .and_then(|e| e.get("Error"))
-            .and_then(Value::as_str)
-            .unwrap_or("States.TaskFailed");
-        let given = error
-            .and_then(|e| e.get("Cause"))
-            .and_then(Value::as_str)
-            .filter(|c| !c.trim().is_empty());
+        let (name, given) = task.failure();
         let cause = match given {
             Some(cause) => cause.to_owned(),
             None => self.recorded_cause(&id, name).await?,
         };
         let mut reason = if [FAILED_ERROR, ENDED_ERROR, REJECTED_ERROR].contains(&name) {
-            cause
+            cause.clone()
         } else {
             format!("{name}: {cause}")
         };
@@ -644,10 +551,11 @@ impl Worker {
             self.requests.catalog.current().target(&request.target)
             && bundle.doc.spec.on_failure == OnFailure::Rollback
         {
+            let state = self.engine.state.as_ref();
             let mut completed = 0;
             for component in &bundle.doc.spec.components {
-                let key = format!("{id}/{}", component.id);
-                completed += usize::from(self.engine.state.get(COMPLETED, &key).await?.is_some());
+                let done = CompletedComponent::read(state, id, &component.id).await?;
+                completed += usize::from(done.is_some());
             }
             if completed > 0 {
                 reason.push_str(&format!(
@@ -661,39 +569,35 @@ impl Worker {
         } else {
             RequestStatus::Failed
         };
-        let result = self
+        let mut end = Transition::ended(next, "worker", reason);
+        end.detail.error = Some(name.to_owned());
+        end.detail.cause = Some(cause);
+        let ended = self
             .requests
-            .transition_from(
-                request.id,
-                Some(request.clone()),
-                "worker",
-                next.as_str(),
-                next,
-                Some(reason.clone()),
-                |r| r.reason = Some(reason.clone()),
-            )
-            .await;
-        match result {
-            // Counted once: a redelivered task finds the request ended already.
-            Ok(_) if !request.status.is_terminal() => {
-                crate::metrics::count(crate::metrics::EXECUTIONS_FAILED, &[], 1)
-            }
-            Ok(_) | Err(RequestError::InvalidTransition { .. }) => {}
-            Err(e) => return Err(e),
+            .settle(request.id, end.from(request.clone()))
+            .await?;
+        // Counted once: a redelivered task finds the request ended already.
+        if ended.is_some() && !request.status.is_terminal() {
+            crate::metrics::count(crate::metrics::EXECUTIONS_FAILED, &[], 1)
         }
         Ok(TaskOutcome::Succeeded(json!({})))
     }
 
     /// Why the request failed when the execution's error carries no cause (a timeout, or
-    /// an engine that drops the cause of SendTaskFailure): the last component failure the
-    /// worker recorded on the timeline, else what the error's name means.
+    /// an engine that drops the cause of SendTaskFailure): the cause of the last
+    /// component failure on the timeline, else what the error's name means.
     async fn recorded_cause(&self, id: &RequestId, name: &str) -> Result<String, RequestError> {
         let events = self.requests.store.events(id).await?;
         let recorded = events
             .iter()
             .rev()
-            .find(|e| e.kind == "component_failed")
-            .and_then(|e| e.message.clone());
+            .find(|e| e.kind == EventKind::ComponentFailed)
+            .and_then(|e| match (&e.detail.cause, &e.component) {
+                (Some(cause), Some(component)) => Some(format!("{component}: {cause}")),
+                (Some(cause), None) => Some(cause.clone()),
+                // Stored before entries had a cause: the message says it whole.
+                (None, _) => e.message.clone(),
+            });
         Ok(recorded.unwrap_or_else(|| {
             match name {
                 "States.Timeout" => "a component did not finish within its time",
@@ -702,91 +606,5 @@ impl Worker {
             }
             .to_owned()
         }))
-    }
-}
-
-/// Converts rendered values to the types the form declares for them: a template renders
-/// `{{eq fields.environment 'prod'}}` as `"true"` where the item wants a boolean, and
-/// `{{components.database.outputs.port}}` as a number where it wants text. Nested objects
-/// and arrays follow `properties`, `additionalProperties` and `items`. Values that do not
-/// convert are left for the form's check to report.
-fn coerce(fields: &mut Map<String, Value>, schema: &Value) {
-    for (name, value) in fields.iter_mut() {
-        if let Some(property) = property_schema(schema, name) {
-            coerce_value(value, property);
-        }
-    }
-}
-
-fn property_schema<'s>(schema: &'s Value, name: &str) -> Option<&'s Value> {
-    schema
-        .get("properties")
-        .and_then(|p| p.get(name))
-        .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
-}
-
-fn coerce_value(value: &mut Value, schema: &Value) {
-    let kind = schema.get("type").and_then(Value::as_str);
-    let converted = match (kind, &mut *value) {
-        (Some("object"), Value::Object(fields)) => {
-            coerce(fields, schema);
-            None
-        }
-        (Some("array"), Value::Array(items)) => {
-            if let Some(item) = schema.get("items") {
-                items.iter_mut().for_each(|v| coerce_value(v, item));
-            }
-            None
-        }
-        (Some("string"), Value::Number(n)) => Some(Value::String(n.to_string())),
-        (Some("string"), Value::Bool(b)) => Some(Value::String(b.to_string())),
-        (Some("boolean"), Value::String(text)) => match text.as_str() {
-            "true" => Some(Value::Bool(true)),
-            "false" => Some(Value::Bool(false)),
-            _ => None,
-        },
-        (Some("integer"), Value::String(text)) => text.trim().parse::<i64>().ok().map(Value::from),
-        (Some("number"), Value::String(text)) => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number),
-        _ => None,
-    };
-    if let Some(converted) = converted {
-        *value = converted;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rendered_text_takes_the_declared_type() {
-        let schema = json!({"properties": {
-            "multiAz": {"type": "boolean"}, "size": {"type": "integer"},
-            "ratio": {"type": "number"}, "name": {"type": "string"},
-            "values": {"type": "object", "additionalProperties": {"type": "string"}},
-            "ports": {"type": "array", "items": {"type": "integer"}}
-        }});
-        let mut fields = json!({"multiAz": "true", "size": "20", "ratio": "0.5", "name": 42,
-                                "values": {"DB_PORT": 5432, "TLS": true}, "ports": ["80", 443], "other": "x"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        coerce(&mut fields, &schema);
-        assert_eq!(
-            Value::Object(fields),
-            json!({"multiAz": true, "size": 20, "ratio": 0.5, "name": "42",
-                   "values": {"DB_PORT": "5432", "TLS": "true"}, "ports": [80, 443], "other": "x"})
-        );
-        let mut bad = json!({"size": "twenty"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        coerce(&mut bad, &schema);
-        assert_eq!(bad["size"], "twenty", "left for the form check to report");
     }
 }

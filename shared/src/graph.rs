@@ -1,4 +1,5 @@
-//! The dependency graph of a bundle's components: cycles, ancestors, topological order.
+//! The dependency graph of a bundle's components (or a stack's): cycles, ancestors,
+//! topological order. Below both the catalog's validator and the bundle compiler.
 
 /// Components as nodes `0..n`; `deps[i]` lists the nodes `i` depends on.
 #[derive(Debug, Clone)]
