@@ -4,7 +4,6 @@ mod asl_tool;
 mod bundle;
 mod catalog;
 mod plan;
-mod plan_change;
 mod serve;
 
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
-//! `orchestrator plan --resource ID`: what a change (or a deletion) of a resource that
-//! local mode recorded would do, with no side effect. The plan comes from the day-2 use
+//! `orchestrator plan --resource ID`: what a change (or, with `--delete`, a deletion) of a
+//! resource that local mode recorded would do, with no side effect. The plan comes from the day-2 use
 //! case the API runs (`shared::resources::change`); the resource is read from the data
 //! directory, and nothing is verified, locked or stored.
 
@@ -23,17 +23,13 @@ use shared::resources::change::{ChangeError, ChangePlan, Changes};
 use shared::resources::service::Resources;
 use shared::resources::verify::{Verification, Verifier};
 
-use crate::plan::{PlanArgs, PlanFormat, action_text, fail, invalid, placeholders, principal};
+use super::args::{
+    Inputs, PlanArgs, PlanFormat, action_text, fail, invalid, placeholders, principal,
+};
 
 /// Exit codes as `plan ITEM`'s: 0 a good plan, 1 the plan shows errors (or the fields are
 /// invalid), 2 usage or I/O errors (no such resource, say).
-pub fn plan_change(
-    config: &Config,
-    snapshot: CatalogSnapshot,
-    args: &PlanArgs,
-    id: &str,
-    fields: Map<String, Value>,
-) -> ExitCode {
+pub(crate) fn plan(args: &PlanArgs, id: &str, inputs: Inputs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,10 +37,16 @@ pub fn plan_change(
         Ok(runtime) => runtime,
         Err(e) => return fail(&e.to_string()),
     };
-    runtime.block_on(plan(config.clone(), snapshot, args, id, fields))
+    runtime.block_on(plan_async(
+        inputs.config,
+        inputs.snapshot,
+        args,
+        id,
+        inputs.fields,
+    ))
 }
 
-async fn plan(
+async fn plan_async(
     mut config: Config,
     snapshot: CatalogSnapshot,
     args: &PlanArgs,

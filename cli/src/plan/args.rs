@@ -1,24 +1,17 @@
-//! `orchestrator plan`: what a request for an item would do, with no side effect. Catalog
-//! authors run it in their pull requests to see the exact calls an item makes; with
-//! `--resource`, what a change (or `--delete`, a deletion) of a resource that local mode
-//! recorded would do, planned by the same use case as `POST /resources/{id}/changes`.
+//! What `orchestrator plan` is told, and what its two plans share: reading the
+//! configuration, the catalog and the fields, placeholders for `environment`, exit codes,
+//! and how a planned call is printed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 use shared::access::Principal;
-use shared::access::Roles;
-use shared::adapters::local::{Db, LocalCatalog, LocalSecrets, SqliteQueue, SqliteRequestStore};
 use shared::catalog::schema::Violation;
-use shared::catalog::snapshot::{CatalogSnapshot, TargetRef};
+use shared::catalog::snapshot::CatalogSnapshot;
 use shared::config::Config;
-use shared::fulfillment::engine::standard_kinds;
-use shared::fulfillment::plan::{Plan, PlannedAction, Planner, referenced};
-use shared::ports::{Clock, SystemClock};
-use shared::requests::service::{RequestError, RequestService};
+use shared::fulfillment::plan::{PlannedAction, referenced};
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -69,7 +62,7 @@ pub(crate) fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn read_fields(path: &PathBuf) -> Result<Map<String, Value>, String> {
+pub(crate) fn read_fields(path: &PathBuf) -> Result<Map<String, Value>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let docs = shared::catalog::yaml::load_documents(&text, Default::default()).map_err(|e| {
@@ -88,61 +81,34 @@ fn read_fields(path: &PathBuf) -> Result<Map<String, Value>, String> {
     }
 }
 
-/// Exit codes: 0 a good plan, 1 the plan shows errors (or the fields are invalid), 2
-/// usage or I/O errors.
-pub fn plan(args: PlanArgs) -> ExitCode {
-    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
-    };
+/// What both plans start from: the configuration (with `--catalog` and `--data`), the
+/// catalog, and the fields file's values (none without `--fields`).
+pub(crate) struct Inputs {
+    pub config: Config,
+    pub snapshot: CatalogSnapshot,
+    pub fields: Map<String, Value>,
+}
+
+pub(crate) fn load(args: &PlanArgs) -> Result<Inputs, ExitCode> {
+    let mut config =
+        Config::load(args.config.as_deref(), std::env::vars()).map_err(|e| fail(&e))?;
     if let Some(dir) = &args.catalog {
         config.catalog_dir = dir.clone();
     }
-    let snapshot = match CatalogSnapshot::from_dir(&config.catalog_dir) {
-        Ok(s) => s,
-        Err(e) => return fail(&format!("catalog {}: {e}", config.catalog_dir.display())),
-    };
     if let Some(data) = &args.data {
         config.data_dir = data.clone();
     }
-    let submitted = match &args.fields {
-        Some(path) => match read_fields(path) {
-            Ok(f) => f,
-            Err(e) => return fail(&e),
-        },
+    let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
+        .map_err(|e| fail(&format!("catalog {}: {e}", config.catalog_dir.display())))?;
+    let fields = match &args.fields {
+        Some(path) => read_fields(path).map_err(|e| fail(&e))?,
         None => Map::new(),
     };
-    if let Some(resource) = &args.resource {
-        return crate::plan_change::plan_change(&config, snapshot, &args, resource, submitted);
-    }
-    let name = args.item.clone().unwrap_or_default();
-    let item = match snapshot.target(&name) {
-        Some(TargetRef::Item(item)) => item.doc.clone(),
-        Some(TargetRef::Bundle(_)) => {
-            return fail("plans of bundles are not supported by this version yet");
-        }
-        None => return fail(&format!("no item `{name}` in the catalog")),
-    };
-    let warnings = placeholders(&mut config, &args, &item);
-    let built = build(&config, snapshot, &args, submitted, &item);
-    let mut plan = match built {
-        Ok(plan) => plan,
-        Err(Built::Invalid(violations)) => return invalid(&args, &violations),
-        Err(Built::Other(e)) => return fail(&e),
-    };
-    plan.warnings.extend(warnings);
-    match args.format {
-        PlanFormat::Json => match serde_json::to_string_pretty(&plan) {
-            Ok(text) => println!("{text}"),
-            Err(e) => return fail(&e.to_string()),
-        },
-        PlanFormat::Text => print!("{}", text(&plan)),
-    }
-    if plan.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(Inputs {
+        config,
+        snapshot,
+        fields,
+    })
 }
 
 /// Without `--config`, the `environment` values `item` reads are placeholders (URLs under
@@ -187,45 +153,6 @@ pub(crate) fn invalid(args: &PlanArgs, violations: &[Violation]) -> ExitCode {
     ExitCode::from(1)
 }
 
-enum Built {
-    Invalid(Vec<Violation>),
-    Other(String),
-}
-
-/// Checks the fields exactly as a submission would, then plans.
-fn build(
-    config: &Config,
-    snapshot: CatalogSnapshot,
-    args: &PlanArgs,
-    submitted: Map<String, Value>,
-    item: &shared::catalog::CatalogItem,
-) -> Result<Plan, Built> {
-    let other = |e: &dyn std::fmt::Display| Built::Other(e.to_string());
-    let db = Db::in_memory().map_err(|e| other(&e))?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let service = RequestService {
-        catalog: Arc::new(LocalCatalog::new(snapshot)),
-        store: Arc::new(SqliteRequestStore::new(db.clone())),
-        queue: Arc::new(SqliteQueue::new(db, "plan", 1, clock.clone())),
-        clock: clock.clone(),
-        roles: Roles {
-            admin_group: config.auth.admin_group.clone(),
-        },
-        ended: None,
-    };
-    let who = principal(args);
-    let request = match service.prepare(&who, &item.metadata.name, submitted, None) {
-        Ok(r) => r,
-        Err(RequestError::InvalidFields(v)) => return Err(Built::Invalid(v)),
-        Err(e) => return Err(other(&e)),
-    };
-    // Describing an action reads no secret: an empty store is all the runners get.
-    let secrets = Arc::new(LocalSecrets::from_pairs([]));
-    let kinds = standard_kinds(None, &config.github, secrets).map_err(|e| other(&e))?;
-    let planner = Planner::new(config, kinds);
-    Ok(planner.plan_request(&request, item, None, clock.now()))
-}
-
 /// Who the plan is for (`--as`, `--groups`).
 pub(crate) fn principal(args: &PlanArgs) -> Principal {
     Principal {
@@ -235,11 +162,11 @@ pub(crate) fn principal(args: &PlanArgs) -> Principal {
     }
 }
 
-fn indent(text: &str, by: &str) -> String {
+pub(crate) fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
-fn pretty(value: &Value) -> String {
+pub(crate) fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
@@ -287,61 +214,4 @@ pub(crate) fn action_text(out: &mut String, n: usize, a: &PlannedAction) {
         let names: Vec<&str> = a.outputs.keys().map(String::as_str).collect();
         out.push_str(&format!("   outputs: {}\n", names.join(", ")));
     }
-}
-
-/// The plan for people: each call as it would go out.
-fn text(plan: &Plan) -> String {
-    let mut out = format!(
-        "Plan for a request of {} ({}); no call is made.\n",
-        plan.item,
-        if plan.mode == shared::catalog::document::Mode::Automated {
-            "automated"
-        } else {
-            "manual"
-        }
-    );
-    if let Some(forced) = &plan.forced_manual {
-        out.push_str(&format!("{forced}\n"));
-    }
-    for (title, list) in [
-        ("Actions", &plan.actions),
-        ("Rollback, if an action fails for good", &plan.rollback),
-    ] {
-        if list.is_empty() {
-            continue;
-        }
-        out.push_str(&format!("\n{title}:\n"));
-        for (n, action) in list.iter().enumerate() {
-            action_text(&mut out, n + 1, action);
-        }
-    }
-    if let Some(ticket) = &plan.ticket {
-        out.push_str(&format!(
-            "\nJIRA ticket ({}):\n{}",
-            ticket["when"].as_str().unwrap_or_default(),
-            indent(&pretty(&ticket["fields"]), "   ")
-        ));
-    }
-    if !plan.outputs.is_empty() {
-        out.push_str("\nOutputs:\n");
-        for (name, from) in &plan.outputs {
-            out.push_str(&format!(
-                "   {name}: {}\n",
-                from.as_str().unwrap_or_default()
-            ));
-        }
-    }
-    if !plan.secrets.is_empty() {
-        out.push_str(&format!(
-            "\nSecrets read (shown as ***): {}\n",
-            plan.secrets.join(", ")
-        ));
-    }
-    for w in &plan.warnings {
-        out.push_str(&format!("warning: {w}\n"));
-    }
-    for e in &plan.errors {
-        out.push_str(&format!("error: {e}\n"));
-    }
-    out
 }
