@@ -866,6 +866,29 @@ async fn the_openapi_document_describes_what_is_served() {
         "Timeline",
         &get(format!("/requests/{other_id}/events"), app.alice.clone()).await,
     );
+    // A timeline entry's kind is one of a documented set, and its component and detail
+    // are typed fields beside the message.
+    let kinds = &spec["components"]["schemas"]["EventKind"]["enum"];
+    for kind in [
+        "submitted",
+        "ticket_created",
+        "component_completed",
+        "action_retry",
+    ] {
+        assert!(
+            kinds.as_array().is_some_and(|k| k.contains(&json!(kind))),
+            "{kind} in {kinds}"
+        );
+    }
+    let event = &spec["components"]["schemas"]["RequestEvent"]["properties"];
+    assert_eq!(
+        event["kind"]["$ref"], "#/components/schemas/EventKind",
+        "{event}"
+    );
+    assert!(
+        event.get("component").is_some() && event.get("detail").is_some(),
+        "{event}"
+    );
     assert_matches_schema(
         &spec,
         "Listing",

@@ -13,8 +13,9 @@ async fn settle(app: &App, id: &str, status: &str) -> Value {
     app.wait_within(id, status, Duration::from_secs(30)).await
 }
 
-/// The timeline's `(kind, message)` pairs, in order.
-async fn timeline(app: &App, id: &str) -> Vec<(String, String)> {
+/// The timeline's `(kind, message, component)` entries, in order (`component` empty for
+/// the request's own entries).
+async fn timeline(app: &App, id: &str) -> Vec<(String, String, String)> {
     let timeline = app.get(&format!("/requests/{id}/events")).await;
     timeline["events"]
         .as_array()
@@ -24,15 +25,21 @@ async fn timeline(app: &App, id: &str) -> Vec<(String, String)> {
             (
                 e["kind"].as_str().unwrap_or_default().to_owned(),
                 e["message"].as_str().unwrap_or_default().to_owned(),
+                e["component"].as_str().unwrap_or_default().to_owned(),
             )
         })
         .collect()
 }
 
-fn position(events: &[(String, String)], kind: &str, message_start: &str) -> usize {
+/// The first entry of `kind` whose message starts with `message_start`. A message that
+/// starts with a component's label (`db: `) must be an entry about that component.
+fn position(events: &[(String, String, String)], kind: &str, message_start: &str) -> usize {
+    let component = message_start.split_once(": ").map(|(c, _)| c);
     events
         .iter()
-        .position(|(k, m)| k == kind && m.starts_with(message_start))
+        .position(|(k, m, c)| {
+            k == kind && m.starts_with(message_start) && component.is_none_or(|label| c == label)
+        })
         .unwrap_or_else(|| panic!("no `{kind}` event starting `{message_start}` in {events:#?}"))
 }
 
@@ -186,7 +193,7 @@ async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
     assert!(
         !events
             .iter()
-            .any(|(k, m)| k == "component_rolled_back" && m.starts_with("appSecret")),
+            .any(|(k, _, c)| k == "component_rolled_back" && c == "appSecret"),
         "the component that failed had nothing to undo"
     );
 
@@ -348,17 +355,29 @@ async fn component_states(app: &App, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The key of the JIRA issue the request's component opened.
+/// The key of the JIRA issue the request's component opened, read from the entry's
+/// detail; the component's row shows the same ticket.
 async fn wait_for_ticket(app: &App, id: &str) -> String {
     for _ in 0..300 {
-        let events = timeline(app, id).await;
-        if let Some((_, message)) = events.iter().find(|(k, _)| k == "ticket_created") {
-            let key = message
-                .split_whitespace()
-                .nth(3)
-                .expect("topic: JIRA issue KEY opened")
-                .trim_end_matches(':');
-            return key.to_owned();
+        let timeline = app.get(&format!("/requests/{id}/events")).await;
+        let opened = timeline["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["kind"] == "ticket_created");
+        if let Some(entry) = opened {
+            assert_eq!(entry["component"], "topic", "{entry}");
+            let key = entry["detail"]["ticket"]["key"]
+                .as_str()
+                .expect("the entry names its ticket")
+                .to_owned();
+            assert!(
+                entry["detail"]["ticket"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(&key))
+            );
+            assert_eq!(timeline["components"][0]["ticket"]["key"], key.as_str());
+            return key;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -386,7 +405,7 @@ async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
     // Stop once the first component is done and the second is on its way.
     for _ in 0..600 {
         let events = timeline(&app, &id).await;
-        if events.iter().any(|(k, _)| k == "component_completed") {
+        if events.iter().any(|(k, _, _)| k == "component_completed") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -394,7 +413,7 @@ async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
     let before = timeline(&app, &id).await;
     app.running.stop().await.unwrap();
     assert!(
-        !before.iter().any(|(k, _)| k == "completed"),
+        !before.iter().any(|(k, _, _)| k == "completed"),
         "stopped before the bundle finished"
     );
     let created_before = api.received_requests().await.unwrap().len();
@@ -410,7 +429,7 @@ async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
     for component in ["c0", "c1", "c2"] {
         let runs = events
             .iter()
-            .filter(|(k, m)| k == "component_started" && m.starts_with(&format!("{component}: ")))
+            .filter(|(k, _, c)| k == "component_started" && c == component)
             .count();
         assert_eq!(runs, 1, "{component} started once: {events:#?}");
     }

@@ -240,6 +240,9 @@ test('a bundle request shows its component graph with each component state', asy
   for (const component of ['topic', 'queue', 'subscription']) {
     const row = page.locator(`tr[data-component="${component}"]`);
     await row.locator('.status', { hasText: 'Completed' }).waitFor(LONG);
+    // The timeline names the component each entry is about, from the entry's own field.
+    const entry = page.locator(`.timeline li.event-component_completed[data-component="${component}"]`);
+    await entry.locator('.component', { hasText: component }).waitFor(LONG);
   }
   // The drawing colours every node by its state.
   const svg = page.getByTestId('graph').locator('svg');

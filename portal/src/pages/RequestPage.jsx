@@ -134,10 +134,16 @@ export function RequestPage({ id, user, onUnauthorized }) {
         <h2 id="timeline-heading">Timeline</h2>
         <ol className="timeline" aria-label="Timeline">
           {events.map((e) => (
-            <li key={e.seq} className={`event event-${e.kind}`}>
+            <li key={e.seq} className={`event event-${e.kind}`} data-component={e.component}>
               <time dateTime={e.at}>{when(e.at)}</time>
               <span className="kind">{e.kind.replace(/_/g, ' ')}</span>
+              {e.component && <span className="component">{e.component}</span>}
               <span className="actor">by {e.actor}</span>
+              {e.detail?.ticket?.url && (
+                <a className="ticket" href={e.detail.ticket.url} target="_blank" rel="noreferrer">
+                  {e.detail.ticket.key}
+                </a>
+              )}
               {e.message && <span className="message">{e.message}</span>}
             </li>
           ))}
