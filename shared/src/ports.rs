@@ -1,6 +1,6 @@
 //! The ports: narrow interfaces between the domain and the outside world. Each has an
-//! embedded adapter (SQLite, local files) for local mode and, later, an AWS adapter
-//! (DynamoDB, SQS, Secrets Manager); one behaviour suite per port (`crate::testkit`) runs
+//! embedded adapter (SQLite, local files) for local mode and an AWS adapter in the `aws`
+//! crate (DynamoDB, SQS, Step Functions, Secrets Manager); one behaviour suite per port (`crate::testkit`) runs
 //! against every adapter so that local mode stays faithful to AWS.
 
 use std::time::Duration;
@@ -260,7 +260,7 @@ pub struct Versioned {
 
 /// Small shared records that several workers update: action execution records, circuit
 /// breakers, admin overrides. Every write is conditional on the version read, so two
-/// workers (two Lambdas, later) never both win; DynamoDB maps a record to an item with a
+/// workers (two Lambdas, or two deliveries of one message) never both win; DynamoDB maps a record to an item with a
 /// version attribute and a condition expression.
 #[async_trait]
 pub trait StateStore: Send + Sync {

@@ -140,6 +140,28 @@ pub(crate) fn placeholders(
     warnings
 }
 
+/// Prints a plan as `format` asks (`text` renders it for people) and exits 0 for a good
+/// plan, 1 for one that shows errors.
+pub(crate) fn report(
+    format: PlanFormat,
+    plan: serde_json::Result<Value>,
+    text: impl FnOnce() -> String,
+    good: bool,
+) -> ExitCode {
+    match format {
+        PlanFormat::Json => match plan.and_then(|plan| serde_json::to_string_pretty(&plan)) {
+            Ok(json) => println!("{json}"),
+            Err(e) => return fail(&e.to_string()),
+        },
+        PlanFormat::Text => print!("{}", text()),
+    }
+    if good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// Fields that do not satisfy the form: each violation with the file and its pointer.
 pub(crate) fn invalid(args: &PlanArgs, violations: &[Violation]) -> ExitCode {
     let file = args

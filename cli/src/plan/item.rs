@@ -16,8 +16,7 @@ use shared::ports::{Clock, SystemClock};
 use shared::requests::service::{RequestError, RequestService};
 
 use super::args::{
-    Inputs, PlanArgs, PlanFormat, action_text, fail, indent, invalid, placeholders, pretty,
-    principal,
+    Inputs, PlanArgs, action_text, fail, indent, invalid, placeholders, pretty, principal, report,
 };
 
 /// Exit codes: 0 a good plan, 1 the plan shows errors (or the fields are invalid), 2
@@ -43,18 +42,13 @@ pub(crate) fn plan(args: &PlanArgs, name: &str, inputs: Inputs) -> ExitCode {
         Err(Built::Other(e)) => return fail(&e),
     };
     plan.warnings.extend(warnings);
-    match args.format {
-        PlanFormat::Json => match serde_json::to_string_pretty(&plan) {
-            Ok(text) => println!("{text}"),
-            Err(e) => return fail(&e.to_string()),
-        },
-        PlanFormat::Text => print!("{}", text(&plan)),
-    }
-    if plan.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    let good = plan.errors.is_empty();
+    report(
+        args.format,
+        serde_json::to_value(&plan),
+        || text(&plan),
+        good,
+    )
 }
 
 enum Built {

@@ -23,9 +23,7 @@ use shared::resources::change::{ChangeError, ChangePlan, Changes};
 use shared::resources::service::Resources;
 use shared::resources::verify::{Verification, Verifier};
 
-use super::args::{
-    Inputs, PlanArgs, PlanFormat, action_text, fail, invalid, placeholders, principal,
-};
+use super::args::{Inputs, PlanArgs, action_text, fail, invalid, placeholders, principal, report};
 
 /// Exit codes as `plan ITEM`'s: 0 a good plan, 1 the plan shows errors (or the fields are
 /// invalid), 2 usage or I/O errors (no such resource, say).
@@ -103,18 +101,13 @@ async fn plan_async(
         Err(e) => return fail(&e.to_string()),
     };
     plan.warnings.extend(warnings);
-    match args.format {
-        PlanFormat::Json => match serde_json::to_string_pretty(&plan) {
-            Ok(text) => println!("{text}"),
-            Err(e) => return fail(&e.to_string()),
-        },
-        PlanFormat::Text => print!("{}", text(&plan)),
-    }
-    if plan.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    let good = plan.errors.is_empty();
+    report(
+        args.format,
+        serde_json::to_value(&plan),
+        || text(&plan),
+        good,
+    )
 }
 
 /// The use case on local mode's records, with runners that describe and never call.

@@ -1,4 +1,4 @@
 //! Adapters: implementations of the ports. `local` runs everything in one process on
-//! embedded parts (SQLite, files); the AWS adapters come later.
+//! embedded parts (SQLite, files); the AWS adapters are the `aws` crate's.
 
 pub mod local;
