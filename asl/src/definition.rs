@@ -460,64 +460,14 @@ fn path_field(
     }
 }
 
+/// A state: the fields its type allows, its transitions, its paths and templates, its
+/// retriers and catchers, then what its type needs (one function per type).
 fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<State> {
     let raw: Raw = typed(value, at, problems)?;
-    let present = value.as_object().map(Map::keys).into_iter().flatten();
-    let base = ["Type", "Comment", "Next", "End"];
-    let allowed_here = allowed(&raw.kind);
-    if allowed_here.is_empty() {
-        problems.push(problem(
-            at,
-            format!(
-                "Type `{}` is not one of Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map",
-                raw.kind
-            ),
-        ));
+    if !check_fields(&raw, value, at, problems) {
         return None;
     }
-    for key in present {
-        if ["QueryLanguage", "Arguments", "Output", "Assign"].contains(&key.as_str()) {
-            problems.push(problem(
-                at,
-                format!(
-                    "`{key}` belongs to JSONata or variables, which this runner does not support"
-                ),
-            ));
-        } else if !base.contains(&key.as_str()) && !allowed_here.contains(&key.as_str()) {
-            problems.push(problem(
-                at,
-                format!("field `{key}` is not allowed in a {} state", raw.kind),
-            ));
-        }
-    }
-    let terminal_kind = matches!(raw.kind.as_str(), "Succeed" | "Fail");
-    let end = raw.end.unwrap_or(false);
-    match raw.kind.as_str() {
-        "Choice" => {
-            if raw.next.is_some() || raw.end.is_some() {
-                problems.push(problem(
-                    at,
-                    "a Choice state takes neither Next nor End (its Choices and Default say where to go)",
-                ));
-            }
-        }
-        _ if terminal_kind => {
-            if raw.next.is_some() || raw.end.is_some() {
-                problems.push(problem(
-                    at,
-                    format!(
-                        "a {} state ends the execution: it takes neither Next nor End",
-                        raw.kind
-                    ),
-                ));
-            }
-        }
-        _ => match (&raw.next, end) {
-            (Some(_), true) => problems.push(problem(at, "Next and End cannot both be given")),
-            (None, false) => problems.push(problem(at, "needs Next or \"End\": true")),
-            _ => {}
-        },
-    }
+    check_transitions_of(&raw, at, problems);
     let input_path = path_field(at, "InputPath", &raw.input_path, false, problems);
     let output_path = path_field(at, "OutputPath", &raw.output_path, false, problems);
     let result_path = path_field(at, "ResultPath", &raw.result_path, true, problems);
@@ -548,237 +498,19 @@ fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>)
         .collect::<Vec<_>>();
     check_error_lists(retry.iter().map(|r| &r.errors), at, "Retry", problems);
     check_error_lists(catch.iter().map(|c| &c.errors), at, "Catch", problems);
-    let seconds = |field: &str,
-                   fixed: &Option<Value>,
-                   path: &Option<String>,
-                   problems: &mut Vec<Problem>|
-     -> Option<Seconds> {
-        match (fixed, path) {
-            (Some(_), Some(_)) => {
-                problems.push(problem(
-                    at,
-                    format!("{field} and {field}Path cannot both be given"),
-                ));
-                None
-            }
-            (Some(v), None) => match v.as_u64() {
-                Some(n) if n > 0 => Some(Seconds::Fixed(n)),
-                _ => {
-                    problems.push(problem(at, format!("{field} must be a positive integer")));
-                    None
-                }
-            },
-            (None, Some(p)) => {
-                if let Err(e) = paths::check_reference(p) {
-                    problems.push(problem(at, format!("{field}Path: {e}")));
-                }
-                Some(Seconds::Path(p.clone()))
-            }
-            (None, None) => None,
-        }
-    };
     let kind = match raw.kind.as_str() {
         "Pass" => Kind::Pass {
             result: raw.result.clone(),
             parameters: raw.parameters.clone(),
             result_path,
         },
-        "Task" => {
-            let Some(resource) = raw.resource.clone() else {
-                problems.push(problem(at, "a Task state needs Resource"));
-                return None;
-            };
-            if !resource.starts_with("arn:") {
-                problems.push(problem(at, format!("Resource `{resource}` is not an ARN")));
-            }
-            let timeout = seconds(
-                "TimeoutSeconds",
-                &raw.timeout_seconds,
-                &raw.timeout_seconds_path,
-                problems,
-            );
-            let heartbeat = seconds(
-                "HeartbeatSeconds",
-                &raw.heartbeat_seconds,
-                &raw.heartbeat_seconds_path,
-                problems,
-            );
-            if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
-                && h >= t
-            {
-                problems.push(problem(
-                    at,
-                    format!("HeartbeatSeconds ({h}) must be smaller than TimeoutSeconds ({t})"),
-                ));
-            }
-            Kind::Task {
-                resource,
-                parameters: raw.parameters.clone(),
-                result_selector: raw.result_selector.clone(),
-                result_path,
-                timeout,
-                heartbeat,
-                retry,
-                catch,
-            }
-        }
-        "Choice" => {
-            let mut choices = Vec::new();
-            match &raw.choices {
-                Some(list) if !list.is_empty() => {
-                    for (i, c) in list.iter().enumerate() {
-                        let here = format!("{at} Choices[{i}]");
-                        match Rule::parse(c, true) {
-                            Ok(rule) => match c.get("Next").and_then(Value::as_str) {
-                                Some(next) => choices.push((rule, next.to_owned())),
-                                None => problems.push(problem(&here, "a choice rule needs Next")),
-                            },
-                            Err(e) => problems.push(problem(&here, e)),
-                        }
-                    }
-                }
-                _ => problems.push(problem(at, "a Choice state needs a non-empty Choices list")),
-            }
-            Kind::Choice {
-                choices,
-                default: raw.default.clone(),
-            }
-        }
-        "Wait" => {
-            let given: Vec<WaitFor> = [
-                raw.seconds.as_ref().map(|v| match v.as_u64() {
-                    Some(n) => WaitFor::Seconds(n),
-                    None => {
-                        problems.push(problem(at, "Seconds must be a non-negative integer"));
-                        WaitFor::Seconds(0)
-                    }
-                }),
-                raw.timestamp.clone().map(|t| {
-                    if paths::parse_timestamp(&t).is_none() {
-                        problems.push(problem(
-                            at,
-                            format!("Timestamp `{t}` is not an RFC 3339 timestamp"),
-                        ));
-                    }
-                    WaitFor::Timestamp(t)
-                }),
-                raw.seconds_path.clone().map(WaitFor::SecondsPath),
-                raw.timestamp_path.clone().map(WaitFor::TimestampPath),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if given.len() != 1 {
-                problems.push(problem(at, "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath"));
-                return None;
-            }
-            Kind::Wait(given.into_iter().next()?)
-        }
+        "Task" => task_kind(&raw, at, result_path, retry, catch, problems)?,
+        "Choice" => choice_kind(&raw, at, problems),
+        "Wait" => wait_kind(&raw, at, problems)?,
         "Succeed" => Kind::Succeed,
-        "Fail" => {
-            if raw.error.is_some() && raw.error_path.is_some() {
-                problems.push(problem(at, "Error and ErrorPath cannot both be given"));
-            }
-            if raw.cause.is_some() && raw.cause_path.is_some() {
-                problems.push(problem(at, "Cause and CausePath cannot both be given"));
-            }
-            for (field, p) in [
-                ("ErrorPath", &raw.error_path),
-                ("CausePath", &raw.cause_path),
-            ] {
-                if let Some(p) = p
-                    && !p.starts_with("States.")
-                    && let Err(e) = paths::check_path(p)
-                {
-                    problems.push(problem(at, format!("{field}: {e}")));
-                }
-            }
-            Kind::Fail {
-                error: raw.error.clone(),
-                error_path: raw.error_path.clone(),
-                cause: raw.cause.clone(),
-                cause_path: raw.cause_path.clone(),
-            }
-        }
-        "Parallel" => {
-            let mut branches = Vec::new();
-            match &raw.branches {
-                Some(list) if !list.is_empty() => {
-                    for (i, b) in list.iter().enumerate() {
-                        if let Some(m) =
-                            parse_machine(b, &format!("{at} / branch {i}"), problems, false)
-                        {
-                            branches.push(m);
-                        }
-                    }
-                }
-                _ => problems.push(problem(
-                    at,
-                    "a Parallel state needs a non-empty Branches list",
-                )),
-            }
-            Kind::Parallel {
-                branches,
-                parameters: raw.parameters.clone(),
-                result_selector: raw.result_selector.clone(),
-                result_path,
-                retry,
-                catch,
-            }
-        }
-        "Map" => {
-            let processor = match (&raw.item_processor, &raw.iterator) {
-                (Some(p), None) | (None, Some(p)) => {
-                    parse_machine(p, &format!("{at} / processor"), problems, false)
-                }
-                (Some(_), Some(_)) => {
-                    problems.push(problem(
-                        at,
-                        "ItemProcessor and Iterator cannot both be given",
-                    ));
-                    None
-                }
-                (None, None) => {
-                    problems.push(problem(at, "a Map state needs ItemProcessor (or Iterator)"));
-                    None
-                }
-            }?;
-            if raw.item_selector.is_some() && raw.parameters.is_some() {
-                problems.push(problem(
-                    at,
-                    "ItemSelector and Parameters cannot both be given",
-                ));
-            }
-            let items_path = path_field(at, "ItemsPath", &raw.items_path, true, problems);
-            let max_concurrency = match (&raw.max_concurrency, &raw.max_concurrency_path) {
-                (Some(v), None) => match v.as_u64() {
-                    Some(n) => Some(Seconds::Fixed(n)),
-                    None => {
-                        problems.push(problem(at, "MaxConcurrency must be a non-negative integer"));
-                        None
-                    }
-                },
-                (None, Some(p)) => Some(Seconds::Path(p.clone())),
-                (Some(_), Some(_)) => {
-                    problems.push(problem(
-                        at,
-                        "MaxConcurrency and MaxConcurrencyPath cannot both be given",
-                    ));
-                    None
-                }
-                (None, None) => None,
-            };
-            Kind::Map {
-                processor: Box::new(processor),
-                items_path,
-                item_selector: raw.item_selector.clone().or_else(|| raw.parameters.clone()),
-                max_concurrency,
-                result_selector: raw.result_selector.clone(),
-                result_path,
-                retry,
-                catch,
-            }
-        }
+        "Fail" => fail_kind(&raw, at, problems),
+        "Parallel" => parallel_kind(&raw, at, result_path, retry, catch, problems),
+        "Map" => map_kind(&raw, at, result_path, retry, catch, problems)?,
         _ => return None,
     };
     Some(State {
@@ -787,7 +519,332 @@ fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>)
         input_path,
         output_path,
         next: raw.next.clone(),
-        end,
+        end: raw.end.unwrap_or(false),
+    })
+}
+
+/// Whether the type is known; a field its type does not allow, or one of JSONata's, is
+/// a problem.
+fn check_fields(raw: &Raw, value: &Value, at: &str, problems: &mut Vec<Problem>) -> bool {
+    let present = value.as_object().map(Map::keys).into_iter().flatten();
+    let base = ["Type", "Comment", "Next", "End"];
+    let allowed_here = allowed(&raw.kind);
+    if allowed_here.is_empty() {
+        problems.push(problem(
+            at,
+            format!(
+                "Type `{}` is not one of Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map",
+                raw.kind
+            ),
+        ));
+        return false;
+    }
+    for key in present {
+        if ["QueryLanguage", "Arguments", "Output", "Assign"].contains(&key.as_str()) {
+            problems.push(problem(
+                at,
+                format!(
+                    "`{key}` belongs to JSONata or variables, which this runner does not support"
+                ),
+            ));
+        } else if !base.contains(&key.as_str()) && !allowed_here.contains(&key.as_str()) {
+            problems.push(problem(
+                at,
+                format!("field `{key}` is not allowed in a {} state", raw.kind),
+            ));
+        }
+    }
+    true
+}
+
+/// `Next` and `End` as the type wants them: neither for Choice, Succeed and Fail, exactly
+/// one for the others.
+fn check_transitions_of(raw: &Raw, at: &str, problems: &mut Vec<Problem>) {
+    let terminal_kind = matches!(raw.kind.as_str(), "Succeed" | "Fail");
+    let end = raw.end.unwrap_or(false);
+    match raw.kind.as_str() {
+        "Choice" => {
+            if raw.next.is_some() || raw.end.is_some() {
+                problems.push(problem(
+                    at,
+                    "a Choice state takes neither Next nor End (its Choices and Default say where to go)",
+                ));
+            }
+        }
+        _ if terminal_kind => {
+            if raw.next.is_some() || raw.end.is_some() {
+                problems.push(problem(
+                    at,
+                    format!(
+                        "a {} state ends the execution: it takes neither Next nor End",
+                        raw.kind
+                    ),
+                ));
+            }
+        }
+        _ => match (&raw.next, end) {
+            (Some(_), true) => problems.push(problem(at, "Next and End cannot both be given")),
+            (None, false) => problems.push(problem(at, "needs Next or \"End\": true")),
+            _ => {}
+        },
+    }
+}
+
+/// `TimeoutSeconds` or `HeartbeatSeconds` (`field`), fixed or from a path.
+fn seconds_field(
+    at: &str,
+    field: &str,
+    fixed: &Option<Value>,
+    path: &Option<String>,
+    problems: &mut Vec<Problem>,
+) -> Option<Seconds> {
+    match (fixed, path) {
+        (Some(_), Some(_)) => {
+            problems.push(problem(
+                at,
+                format!("{field} and {field}Path cannot both be given"),
+            ));
+            None
+        }
+        (Some(v), None) => match v.as_u64() {
+            Some(n) if n > 0 => Some(Seconds::Fixed(n)),
+            _ => {
+                problems.push(problem(at, format!("{field} must be a positive integer")));
+                None
+            }
+        },
+        (None, Some(p)) => {
+            if let Err(e) = paths::check_reference(p) {
+                problems.push(problem(at, format!("{field}Path: {e}")));
+            }
+            Some(Seconds::Path(p.clone()))
+        }
+        (None, None) => None,
+    }
+}
+
+fn task_kind(
+    raw: &Raw,
+    at: &str,
+    result_path: PathField,
+    retry: Vec<Retrier>,
+    catch: Vec<Catcher>,
+    problems: &mut Vec<Problem>,
+) -> Option<Kind> {
+    let Some(resource) = raw.resource.clone() else {
+        problems.push(problem(at, "a Task state needs Resource"));
+        return None;
+    };
+    if !resource.starts_with("arn:") {
+        problems.push(problem(at, format!("Resource `{resource}` is not an ARN")));
+    }
+    let timeout = seconds_field(
+        at,
+        "TimeoutSeconds",
+        &raw.timeout_seconds,
+        &raw.timeout_seconds_path,
+        problems,
+    );
+    let heartbeat = seconds_field(
+        at,
+        "HeartbeatSeconds",
+        &raw.heartbeat_seconds,
+        &raw.heartbeat_seconds_path,
+        problems,
+    );
+    if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
+        && h >= t
+    {
+        problems.push(problem(
+            at,
+            format!("HeartbeatSeconds ({h}) must be smaller than TimeoutSeconds ({t})"),
+        ));
+    }
+    Some(Kind::Task {
+        resource,
+        parameters: raw.parameters.clone(),
+        result_selector: raw.result_selector.clone(),
+        result_path,
+        timeout,
+        heartbeat,
+        retry,
+        catch,
+    })
+}
+
+fn choice_kind(raw: &Raw, at: &str, problems: &mut Vec<Problem>) -> Kind {
+    let mut choices = Vec::new();
+    match &raw.choices {
+        Some(list) if !list.is_empty() => {
+            for (i, c) in list.iter().enumerate() {
+                let here = format!("{at} Choices[{i}]");
+                match Rule::parse(c, true) {
+                    Ok(rule) => match c.get("Next").and_then(Value::as_str) {
+                        Some(next) => choices.push((rule, next.to_owned())),
+                        None => problems.push(problem(&here, "a choice rule needs Next")),
+                    },
+                    Err(e) => problems.push(problem(&here, e)),
+                }
+            }
+        }
+        _ => problems.push(problem(at, "a Choice state needs a non-empty Choices list")),
+    }
+    Kind::Choice {
+        choices,
+        default: raw.default.clone(),
+    }
+}
+
+fn wait_kind(raw: &Raw, at: &str, problems: &mut Vec<Problem>) -> Option<Kind> {
+    let given: Vec<WaitFor> = [
+        raw.seconds.as_ref().map(|v| match v.as_u64() {
+            Some(n) => WaitFor::Seconds(n),
+            None => {
+                problems.push(problem(at, "Seconds must be a non-negative integer"));
+                WaitFor::Seconds(0)
+            }
+        }),
+        raw.timestamp.clone().map(|t| {
+            if paths::parse_timestamp(&t).is_none() {
+                problems.push(problem(
+                    at,
+                    format!("Timestamp `{t}` is not an RFC 3339 timestamp"),
+                ));
+            }
+            WaitFor::Timestamp(t)
+        }),
+        raw.seconds_path.clone().map(WaitFor::SecondsPath),
+        raw.timestamp_path.clone().map(WaitFor::TimestampPath),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if given.len() != 1 {
+        problems.push(problem(
+            at,
+            "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath",
+        ));
+        return None;
+    }
+    given.into_iter().next().map(Kind::Wait)
+}
+
+fn fail_kind(raw: &Raw, at: &str, problems: &mut Vec<Problem>) -> Kind {
+    if raw.error.is_some() && raw.error_path.is_some() {
+        problems.push(problem(at, "Error and ErrorPath cannot both be given"));
+    }
+    if raw.cause.is_some() && raw.cause_path.is_some() {
+        problems.push(problem(at, "Cause and CausePath cannot both be given"));
+    }
+    for (field, p) in [
+        ("ErrorPath", &raw.error_path),
+        ("CausePath", &raw.cause_path),
+    ] {
+        if let Some(p) = p
+            && !p.starts_with("States.")
+            && let Err(e) = paths::check_path(p)
+        {
+            problems.push(problem(at, format!("{field}: {e}")));
+        }
+    }
+    Kind::Fail {
+        error: raw.error.clone(),
+        error_path: raw.error_path.clone(),
+        cause: raw.cause.clone(),
+        cause_path: raw.cause_path.clone(),
+    }
+}
+
+fn parallel_kind(
+    raw: &Raw,
+    at: &str,
+    result_path: PathField,
+    retry: Vec<Retrier>,
+    catch: Vec<Catcher>,
+    problems: &mut Vec<Problem>,
+) -> Kind {
+    let mut branches = Vec::new();
+    match &raw.branches {
+        Some(list) if !list.is_empty() => {
+            for (i, b) in list.iter().enumerate() {
+                if let Some(m) = parse_machine(b, &format!("{at} / branch {i}"), problems, false) {
+                    branches.push(m);
+                }
+            }
+        }
+        _ => problems.push(problem(
+            at,
+            "a Parallel state needs a non-empty Branches list",
+        )),
+    }
+    Kind::Parallel {
+        branches,
+        parameters: raw.parameters.clone(),
+        result_selector: raw.result_selector.clone(),
+        result_path,
+        retry,
+        catch,
+    }
+}
+
+fn map_kind(
+    raw: &Raw,
+    at: &str,
+    result_path: PathField,
+    retry: Vec<Retrier>,
+    catch: Vec<Catcher>,
+    problems: &mut Vec<Problem>,
+) -> Option<Kind> {
+    let processor = match (&raw.item_processor, &raw.iterator) {
+        (Some(p), None) | (None, Some(p)) => {
+            parse_machine(p, &format!("{at} / processor"), problems, false)
+        }
+        (Some(_), Some(_)) => {
+            problems.push(problem(
+                at,
+                "ItemProcessor and Iterator cannot both be given",
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(problem(at, "a Map state needs ItemProcessor (or Iterator)"));
+            None
+        }
+    }?;
+    if raw.item_selector.is_some() && raw.parameters.is_some() {
+        problems.push(problem(
+            at,
+            "ItemSelector and Parameters cannot both be given",
+        ));
+    }
+    let items_path = path_field(at, "ItemsPath", &raw.items_path, true, problems);
+    let max_concurrency = match (&raw.max_concurrency, &raw.max_concurrency_path) {
+        (Some(v), None) => match v.as_u64() {
+            Some(n) => Some(Seconds::Fixed(n)),
+            None => {
+                problems.push(problem(at, "MaxConcurrency must be a non-negative integer"));
+                None
+            }
+        },
+        (None, Some(p)) => Some(Seconds::Path(p.clone())),
+        (Some(_), Some(_)) => {
+            problems.push(problem(
+                at,
+                "MaxConcurrency and MaxConcurrencyPath cannot both be given",
+            ));
+            None
+        }
+        (None, None) => None,
+    };
+    Some(Kind::Map {
+        processor: Box::new(processor),
+        items_path,
+        item_selector: raw.item_selector.clone().or_else(|| raw.parameters.clone()),
+        max_concurrency,
+        result_selector: raw.result_selector.clone(),
+        result_path,
+        retry,
+        catch,
     })
 }
 

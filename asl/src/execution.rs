@@ -698,322 +698,381 @@ fn run_fork(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) -
 }
 
 /// Enters the frame's current state: does what the state does at once.
+/// Runs a state that was entered: its input filtered, then what its type does (one
+/// function per type). A failure on the way is the state's failure.
 fn execute(frame: &mut Frame, state: &State, cx: &mut Cx<'_>) {
     let ctx = context(frame, cx, None, None);
-    let effective = match apply_filter(&state.input_path, frame.input.clone(), &ctx, &state.name) {
-        Ok(v) => v,
-        Err(f) => {
-            frame.step = Step::Failed { failure: f };
-            return;
-        }
-    };
-    match &state.kind {
-        Kind::Pass {
-            result,
-            parameters,
-            result_path,
-        } => {
-            let outcome = (|| {
-                let payload = match parameters {
-                    Some(p) => resolve(p, &effective, &ctx)?,
-                    None => effective.clone(),
-                };
-                let result = result.clone().unwrap_or(payload);
-                let merged =
-                    apply_result_path(result_path, frame.input.clone(), result, &state.name)?;
-                apply_filter(&state.output_path, merged, &ctx, &state.name)
-            })();
-            match outcome {
-                Ok(output) => exit(frame, state, output, state.next.clone(), cx),
-                Err(f) => frame.step = Step::Failed { failure: f },
+    let done = apply_filter(&state.input_path, frame.input.clone(), &ctx, &state.name).and_then(
+        |effective| match &state.kind {
+            Kind::Pass {
+                result,
+                parameters,
+                result_path,
+            } => {
+                let output = pass(
+                    state,
+                    frame,
+                    effective,
+                    &ctx,
+                    result,
+                    parameters,
+                    result_path,
+                )?;
+                exit(frame, state, output, state.next.clone(), cx);
+                Ok(())
             }
-        }
-        Kind::Task {
-            resource,
-            parameters,
-            timeout,
-            heartbeat,
-            ..
-        } => {
-            let token = new_token(cx);
-            let ctx = context(frame, cx, Some(&token), None);
-            let prepared = (|| {
-                let params = match parameters {
-                    Some(p) => resolve(p, &effective, &ctx)?,
-                    None => effective.clone(),
-                };
-                let timeout =
-                    seconds(timeout.as_ref(), &effective, &ctx)?.unwrap_or(DEFAULT_TASK_TIMEOUT);
-                let heartbeat = seconds(heartbeat.as_ref(), &effective, &ctx)?;
-                Ok::<_, Failure>((params, timeout, heartbeat))
-            })();
-            let (params, timeout, heartbeat) = match prepared {
-                Ok(p) => p,
-                Err(f) => {
-                    frame.step = Step::Failed { failure: f };
-                    return;
-                }
-            };
-            let (resource_type, short) = split_resource(resource);
-            let mut scheduled = json!({
-                "resourceType": resource_type,
-                "resource": short,
-                "region": "local",
-                "parameters": payload(&params),
-                "timeoutInSeconds": timeout,
-            });
-            if let Some(h) = heartbeat {
-                scheduled["heartbeatInSeconds"] = json!(h);
-            }
-            frame.prev = cx.rec.record("TaskScheduled", frame.prev, Some(scheduled));
-            frame.prev = cx.rec.record(
-                "TaskStarted",
-                frame.prev,
-                Some(json!({"resourceType": resource_type, "resource": short})),
-            );
-            let answer = cx.tasks.invoke(&TaskCall {
-                execution_arn: &cx.info.arn,
-                state: &state.name,
+            Kind::Task {
                 resource,
-                parameters: &params,
-                token: &token,
-                retry_count: frame.retry_count,
-            });
-            let now = cx.rec.now;
-            match answer {
-                Answer::Done(result) => {
-                    frame.prev = cx.rec.record(
-                        "TaskSucceeded",
-                        frame.prev,
-                        Some(json!({"resourceType": resource_type, "resource": short, "output": payload(&result), "outputDetails": {"truncated": false}})),
-                    );
-                    finish(frame, state, result, cx);
-                }
-                Answer::Failed(failure) => {
-                    frame.prev = cx.rec.record(
-                        "TaskFailed",
-                        frame.prev,
-                        Some(json!({"resourceType": resource_type, "resource": short, "error": failure.error, "cause": failure.cause})),
-                    );
-                    handle_error(frame, state, failure, cx);
-                }
-                Answer::Callback => {
-                    frame.prev = cx.rec.record(
-                        "TaskSubmitted",
-                        frame.prev,
-                        Some(json!({"resourceType": resource_type, "resource": short, "output": payload(&json!({})), "outputDetails": {"truncated": false}})),
-                    );
-                    frame.step = Step::Task {
-                        token,
-                        resource: resource.clone(),
-                        deadline: after(now, timeout as f64),
-                        heartbeat,
-                        heartbeat_deadline: heartbeat.map(|h| after(now, h as f64)),
-                    };
-                }
+                parameters,
+                timeout,
+                heartbeat,
+                ..
+            } => task(
+                frame, state, effective, cx, resource, parameters, timeout, heartbeat,
+            ),
+            Kind::Choice { choices, default } => {
+                let (output, next) = choice(state, effective, &ctx, choices, default)?;
+                exit(frame, state, output, Some(next), cx);
+                Ok(())
             }
-        }
-        Kind::Choice { choices, default } => {
-            let mut chosen = None;
-            for (rule, next) in choices {
-                match rule.matches(&effective, &ctx) {
-                    Ok(true) => {
-                        chosen = Some(next.clone());
-                        break;
-                    }
-                    Ok(false) => {}
-                    Err(f) => {
-                        frame.step = Step::Failed { failure: f };
-                        return;
-                    }
-                }
+            Kind::Wait(wait) => {
+                frame.step = Step::Wait {
+                    until: wait_until(wait, &effective, &ctx, cx.rec.now)?,
+                };
+                Ok(())
             }
-            match chosen.or_else(|| default.clone()) {
-                Some(next) => {
-                    match apply_filter(&state.output_path, effective, &ctx, &state.name) {
-                        Ok(output) => exit(frame, state, output, Some(next), cx),
-                        Err(f) => frame.step = Step::Failed { failure: f },
-                    }
-                }
-                None => {
-                    frame.step = Step::Failed {
-                        failure: Failure::new(
-                            "States.NoChoiceMatched",
-                            format!(
-                                "No Matches! No choice rule of state '{}' matched the input {}",
-                                state.name,
-                                compact(&effective)
-                            ),
-                        ),
-                    }
-                }
-            }
-        }
-        Kind::Wait(wait) => {
-            let now = cx.rec.now;
-            let until = match wait {
-                WaitFor::Seconds(s) => Ok(after(now, *s as f64)),
-                WaitFor::Timestamp(t) => parse_timestamp(t)
-                    .ok_or_else(|| Failure::runtime(format!("`{t}` is not a timestamp"))),
-                WaitFor::SecondsPath(p) => select(p, &effective, &ctx).and_then(|v| match v.as_u64() {
-                    Some(s) => Ok(after(now, s as f64)),
-                    None => Err(Failure::runtime(format!(
-                        "The SecondsPath parameter does not reference a valid non-negative integer: {}",
-                        compact(&v)
-                    ))),
-                }),
-                WaitFor::TimestampPath(p) => select(p, &effective, &ctx).and_then(|v| {
-                    v.as_str().and_then(parse_timestamp).ok_or_else(|| {
-                        Failure::runtime(format!(
-                            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {}",
-                            compact(&v)
-                        ))
-                    })
-                }),
-            };
-            match until {
-                Ok(until) => frame.step = Step::Wait { until },
-                Err(f) => frame.step = Step::Failed { failure: f },
-            }
-        }
-        Kind::Succeed => match apply_filter(&state.output_path, effective, &ctx, &state.name) {
-            Ok(output) => {
+            Kind::Succeed => {
+                let output = apply_filter(&state.output_path, effective, &ctx, &state.name)?;
                 frame.prev = cx.rec.record(
                     "SucceedStateExited",
                     frame.prev,
                     Some(exited(&state.name, &output)),
                 );
                 frame.step = Step::Done { output };
+                Ok(())
             }
-            Err(f) => frame.step = Step::Failed { failure: f },
+            Kind::Fail {
+                error,
+                error_path,
+                cause,
+                cause_path,
+            } => Err(fail_state(
+                frame, &ctx, error, error_path, cause, cause_path,
+            )),
+            Kind::Parallel {
+                branches,
+                parameters,
+                ..
+            } => parallel(frame, state, effective, &ctx, cx, branches, parameters),
+            Kind::Map {
+                items_path,
+                item_selector,
+                max_concurrency,
+                ..
+            } => map(
+                frame,
+                state,
+                effective,
+                &ctx,
+                cx,
+                items_path,
+                item_selector,
+                max_concurrency,
+            ),
         },
-        Kind::Fail {
-            error,
-            error_path,
-            cause,
-            cause_path,
-        } => {
-            let pick = |fixed: &Option<String>, path: &Option<String>| -> Result<String, Failure> {
-                match (fixed, path) {
-                    (Some(f), _) => Ok(f.clone()),
-                    (None, Some(p)) => {
-                        let v = if p.starts_with("States.") {
-                            crate::intrinsics::evaluate(p, &frame.input, &ctx)?
-                        } else {
-                            select(p, &frame.input, &ctx)?
-                        };
-                        v.as_str().map(str::to_owned).ok_or_else(|| {
-                            Failure::runtime(format!(
-                                "The path {p} of a Fail state must point to a string, not {}",
-                                compact(&v)
-                            ))
-                        })
-                    }
-                    (None, None) => Ok(String::new()),
-                }
-            };
-            let failure = match (pick(error, error_path), pick(cause, cause_path)) {
-                (Ok(e), Ok(c)) => Failure::new(e, c),
-                (Err(f), _) | (_, Err(f)) => f,
-            };
-            frame.step = Step::Failed { failure };
-        }
-        Kind::Parallel {
-            branches,
-            parameters,
-            ..
-        } => {
-            let input = match parameters {
-                Some(p) => match resolve(p, &effective, &ctx) {
-                    Ok(v) => v,
-                    Err(f) => {
-                        frame.step = Step::Failed { failure: f };
-                        return;
-                    }
-                },
-                None => effective,
-            };
-            frame.prev = cx.rec.record("ParallelStateStarted", frame.prev, None);
-            let children = branches
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let mut path = frame.machine.clone();
-                    path.push((state.name.clone(), i));
-                    Some(Frame {
-                        machine: path,
-                        state: b.start_at.clone(),
-                        input: input.clone(),
-                        entered: cx.rec.now,
-                        retries: Vec::new(),
-                        retry_count: 0,
-                        prev: frame.prev,
-                        step: Step::Enter,
-                    })
-                })
-                .collect::<Vec<_>>();
-            let n = children.len();
-            frame.step = Step::Fork {
-                children,
-                inputs: vec![Value::Null; n],
-                results: vec![None; n],
-                limit: 0,
-            };
-        }
-        Kind::Map {
-            items_path,
-            item_selector,
-            max_concurrency,
-            ..
-        } => {
-            let prepared = (|| {
-                let items = match items_path {
-                    PathField::Path(p) => select(p, &effective, &ctx)?,
-                    _ => effective.clone(),
-                };
-                let Value::Array(items) = items else {
-                    return Err(Failure::runtime(format!(
-                        "Map state '{}': the items path must point to an array, not {}",
-                        state.name,
-                        compact(&items)
-                    )));
-                };
-                let mut inputs = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    inputs.push(match item_selector {
-                        Some(sel) => {
-                            resolve(sel, &effective, &context(frame, cx, None, Some((i, item))))?
-                        }
-                        None => item.clone(),
-                    });
-                }
-                let limit = match max_concurrency {
-                    Some(s) => seconds(Some(s), &effective, &ctx)?.unwrap_or(0) as usize,
-                    None => 0,
-                };
-                Ok((inputs, limit))
-            })();
-            let (inputs, limit) = match prepared {
-                Ok(p) => p,
-                Err(f) => {
-                    frame.step = Step::Failed { failure: f };
-                    return;
-                }
-            };
+    );
+    if let Err(failure) = done {
+        frame.step = Step::Failed { failure };
+    }
+}
+
+/// A Pass state's output: its `Result`, or its input (through `Parameters`), placed by
+/// `ResultPath` and filtered by `OutputPath`.
+fn pass(
+    state: &State,
+    frame: &Frame,
+    effective: Value,
+    ctx: &Value,
+    result: &Option<Value>,
+    parameters: &Option<Value>,
+    result_path: &PathField,
+) -> Result<Value, Failure> {
+    let payload = match parameters {
+        Some(p) => resolve(p, &effective, ctx)?,
+        None => effective,
+    };
+    let result = result.clone().unwrap_or(payload);
+    let merged = apply_result_path(result_path, frame.input.clone(), result, &state.name)?;
+    apply_filter(&state.output_path, merged, ctx, &state.name)
+}
+
+/// A Task state: schedules the call, and finishes it, fails it or waits for its
+/// callback, as the host answers.
+#[allow(clippy::too_many_arguments)]
+fn task(
+    frame: &mut Frame,
+    state: &State,
+    effective: Value,
+    cx: &mut Cx<'_>,
+    resource: &str,
+    parameters: &Option<Value>,
+    timeout: &Option<Seconds>,
+    heartbeat: &Option<Seconds>,
+) -> Result<(), Failure> {
+    let token = new_token(cx);
+    let ctx = context(frame, cx, Some(&token), None);
+    let params = match parameters {
+        Some(p) => resolve(p, &effective, &ctx)?,
+        None => effective.clone(),
+    };
+    let timeout = seconds(timeout.as_ref(), &effective, &ctx)?.unwrap_or(DEFAULT_TASK_TIMEOUT);
+    let heartbeat = seconds(heartbeat.as_ref(), &effective, &ctx)?;
+    let (resource_type, short) = split_resource(resource);
+    let mut scheduled = json!({
+        "resourceType": resource_type,
+        "resource": short,
+        "region": "local",
+        "parameters": payload(&params),
+        "timeoutInSeconds": timeout,
+    });
+    if let Some(h) = heartbeat {
+        scheduled["heartbeatInSeconds"] = json!(h);
+    }
+    frame.prev = cx.rec.record("TaskScheduled", frame.prev, Some(scheduled));
+    frame.prev = cx.rec.record(
+        "TaskStarted",
+        frame.prev,
+        Some(json!({"resourceType": resource_type, "resource": short})),
+    );
+    let answer = cx.tasks.invoke(&TaskCall {
+        execution_arn: &cx.info.arn,
+        state: &state.name,
+        resource,
+        parameters: &params,
+        token: &token,
+        retry_count: frame.retry_count,
+    });
+    let now = cx.rec.now;
+    match answer {
+        Answer::Done(result) => {
             frame.prev = cx.rec.record(
-                "MapStateStarted",
+                "TaskSucceeded",
                 frame.prev,
-                Some(json!({"length": inputs.len()})),
+                Some(json!({"resourceType": resource_type, "resource": short, "output": payload(&result), "outputDetails": {"truncated": false}})),
             );
-            let n = inputs.len();
-            frame.step = Step::Fork {
-                children: (0..n).map(|_| None).collect(),
-                inputs,
-                results: vec![None; n],
-                limit,
+            finish(frame, state, result, cx);
+        }
+        Answer::Failed(failure) => {
+            frame.prev = cx.rec.record(
+                "TaskFailed",
+                frame.prev,
+                Some(json!({"resourceType": resource_type, "resource": short, "error": failure.error, "cause": failure.cause})),
+            );
+            handle_error(frame, state, failure, cx);
+        }
+        Answer::Callback => {
+            frame.prev = cx.rec.record(
+                "TaskSubmitted",
+                frame.prev,
+                Some(json!({"resourceType": resource_type, "resource": short, "output": payload(&json!({})), "outputDetails": {"truncated": false}})),
+            );
+            frame.step = Step::Task {
+                token,
+                resource: resource.to_owned(),
+                deadline: after(now, timeout as f64),
+                heartbeat,
+                heartbeat_deadline: heartbeat.map(|h| after(now, h as f64)),
             };
         }
     }
+    Ok(())
+}
+
+/// A Choice state: its output and the state the first matching rule (or the default)
+/// names.
+fn choice(
+    state: &State,
+    effective: Value,
+    ctx: &Value,
+    choices: &[(crate::choice::Rule, String)],
+    default: &Option<String>,
+) -> Result<(Value, String), Failure> {
+    let mut chosen = None;
+    for (rule, next) in choices {
+        if rule.matches(&effective, ctx)? {
+            chosen = Some(next.clone());
+            break;
+        }
+    }
+    let Some(next) = chosen.or_else(|| default.clone()) else {
+        return Err(Failure::new(
+            "States.NoChoiceMatched",
+            format!(
+                "No Matches! No choice rule of state '{}' matched the input {}",
+                state.name,
+                compact(&effective)
+            ),
+        ));
+    };
+    let output = apply_filter(&state.output_path, effective, ctx, &state.name)?;
+    Ok((output, next))
+}
+
+/// When a Wait state ends.
+fn wait_until(
+    wait: &WaitFor,
+    effective: &Value,
+    ctx: &Value,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, Failure> {
+    match wait {
+        WaitFor::Seconds(s) => Ok(after(now, *s as f64)),
+        WaitFor::Timestamp(t) => {
+            parse_timestamp(t).ok_or_else(|| Failure::runtime(format!("`{t}` is not a timestamp")))
+        }
+        WaitFor::SecondsPath(p) => select(p, effective, ctx).and_then(|v| match v.as_u64() {
+            Some(s) => Ok(after(now, s as f64)),
+            None => Err(Failure::runtime(format!(
+                "The SecondsPath parameter does not reference a valid non-negative integer: {}",
+                compact(&v)
+            ))),
+        }),
+        WaitFor::TimestampPath(p) => select(p, effective, ctx).and_then(|v| {
+            v.as_str().and_then(parse_timestamp).ok_or_else(|| {
+                Failure::runtime(format!(
+                    "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {}",
+                    compact(&v)
+                ))
+            })
+        }),
+    }
+}
+
+/// The failure a Fail state ends with: its error and cause, fixed or from paths (a
+/// path that does not give a string fails the state at run time instead).
+fn fail_state(
+    frame: &Frame,
+    ctx: &Value,
+    error: &Option<String>,
+    error_path: &Option<String>,
+    cause: &Option<String>,
+    cause_path: &Option<String>,
+) -> Failure {
+    let pick = |fixed: &Option<String>, path: &Option<String>| -> Result<String, Failure> {
+        match (fixed, path) {
+            (Some(f), _) => Ok(f.clone()),
+            (None, Some(p)) => {
+                let v = if p.starts_with("States.") {
+                    crate::intrinsics::evaluate(p, &frame.input, ctx)?
+                } else {
+                    select(p, &frame.input, ctx)?
+                };
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The path {p} of a Fail state must point to a string, not {}",
+                        compact(&v)
+                    ))
+                })
+            }
+            (None, None) => Ok(String::new()),
+        }
+    };
+    match (pick(error, error_path), pick(cause, cause_path)) {
+        (Ok(e), Ok(c)) => Failure::new(e, c),
+        (Err(f), _) | (_, Err(f)) => f,
+    }
+}
+
+/// A Parallel state forks a frame per branch, each with the state's input.
+fn parallel(
+    frame: &mut Frame,
+    state: &State,
+    effective: Value,
+    ctx: &Value,
+    cx: &mut Cx<'_>,
+    branches: &[Machine],
+    parameters: &Option<Value>,
+) -> Result<(), Failure> {
+    let input = match parameters {
+        Some(p) => resolve(p, &effective, ctx)?,
+        None => effective,
+    };
+    frame.prev = cx.rec.record("ParallelStateStarted", frame.prev, None);
+    let children = branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut path = frame.machine.clone();
+            path.push((state.name.clone(), i));
+            Some(Frame {
+                machine: path,
+                state: b.start_at.clone(),
+                input: input.clone(),
+                entered: cx.rec.now,
+                retries: Vec::new(),
+                retry_count: 0,
+                prev: frame.prev,
+                step: Step::Enter,
+            })
+        })
+        .collect::<Vec<_>>();
+    let n = children.len();
+    frame.step = Step::Fork {
+        children,
+        inputs: vec![Value::Null; n],
+        results: vec![None; n],
+        limit: 0,
+    };
+    Ok(())
+}
+
+/// A Map state forks an iteration per item (started as the concurrency limit allows).
+#[allow(clippy::too_many_arguments)]
+fn map(
+    frame: &mut Frame,
+    state: &State,
+    effective: Value,
+    ctx: &Value,
+    cx: &mut Cx<'_>,
+    items_path: &PathField,
+    item_selector: &Option<Value>,
+    max_concurrency: &Option<Seconds>,
+) -> Result<(), Failure> {
+    let items = match items_path {
+        PathField::Path(p) => select(p, &effective, ctx)?,
+        _ => effective.clone(),
+    };
+    let Value::Array(items) = items else {
+        return Err(Failure::runtime(format!(
+            "Map state '{}': the items path must point to an array, not {}",
+            state.name,
+            compact(&items)
+        )));
+    };
+    let mut inputs = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        inputs.push(match item_selector {
+            Some(sel) => resolve(sel, &effective, &context(frame, cx, None, Some((i, item))))?,
+            None => item.clone(),
+        });
+    }
+    let limit = match max_concurrency {
+        Some(s) => seconds(Some(s), &effective, ctx)?.unwrap_or(0) as usize,
+        None => 0,
+    };
+    frame.prev = cx.rec.record(
+        "MapStateStarted",
+        frame.prev,
+        Some(json!({"length": inputs.len()})),
+    );
+    let n = inputs.len();
+    frame.step = Step::Fork {
+        children: (0..n).map(|_| None).collect(),
+        inputs,
+        results: vec![None; n],
+        limit,
+    };
+    Ok(())
 }
 
 /// `TimeoutSeconds`-like values, fixed or read from the input.
