@@ -443,36 +443,12 @@ impl Engine {
                 .await;
         }
 
-        // Render: secrets resolved now, only those the action names.
-        let mut redactor = Redactor::default();
-        let secrets = match resolve_secrets(
-            self.secrets.as_ref(),
-            &scope_keys(&action_with(action), "secrets"),
-            &mut redactor,
-        )
-        .await
+        let (with, redactor) = match self
+            .render(kind.as_ref(), run, list, action, earlier)
+            .await?
         {
-            Ok(secrets) => secrets,
-            Err(super::vars::SecretError::Store(e)) => return Err(e),
-            Err(e) => {
-                let reason = format!("action `{}`: {e}", action.id);
-                return self
-                    .finish_failed(key, exec, version, reason, notes, fail)
-                    .await;
-            }
-        };
-        let with = match render_with(
-            &self.renderer,
-            kind.as_ref(),
-            action,
-            list,
-            run.context,
-            secrets,
-            Value::Object(earlier.clone()),
-        ) {
-            Ok(with) => with,
-            Err(e) => {
-                let reason = redactor.text(&e.to_string());
+            Ok(rendered) => rendered,
+            Err(reason) => {
                 return self
                     .finish_failed(key, exec, version, reason, notes, fail)
                     .await;
@@ -541,6 +517,66 @@ impl Engine {
                 _ => self.breakers.success(host).await?,
             }
         }
+        self.record_result(key, exec, version, action, &redactor, result, notes)
+            .await
+    }
+
+    /// The action's `with` rendered for its kind, with the secrets it names resolved now
+    /// (and a redactor that knows them); `Err` with the reason when it cannot be.
+    async fn render(
+        &self,
+        kind: &dyn ActionKind,
+        run: &RunFor<'_>,
+        list: &str,
+        action: &Action,
+        earlier: &Map<String, Value>,
+    ) -> Result<Result<(Value, Redactor), String>, StoreError> {
+        let mut redactor = Redactor::default();
+        let secrets = match resolve_secrets(
+            self.secrets.as_ref(),
+            &scope_keys(&action_with(action), "secrets"),
+            &mut redactor,
+        )
+        .await
+        {
+            Ok(secrets) => secrets,
+            Err(super::vars::SecretError::Store(e)) => return Err(e),
+            Err(e) => return Ok(Err(format!("action `{}`: {e}", action.id))),
+        };
+        let rendered = render_with(
+            &self.renderer,
+            kind,
+            action,
+            list,
+            run.context,
+            secrets,
+            Value::Object(earlier.clone()),
+        );
+        Ok(match rendered {
+            Ok(with) => Ok((with, redactor)),
+            Err(e) => Err(redactor.text(&e.to_string())),
+        })
+    }
+
+    /// Records what an attempt (or a poll) came to: its outputs, the state to poll, the
+    /// next attempt after a backoff, or the action's failure. `None`: it succeeded.
+    /// (Eight arguments: the attempt's record and where it is stored, and what it read.)
+    #[allow(clippy::too_many_arguments)]
+    async fn record_result(
+        &self,
+        key: &str,
+        exec: &mut Execution,
+        version: u64,
+        action: &Action,
+        redactor: &Redactor,
+        result: Result<Step, ActionError>,
+        notes: &mut Vec<Note>,
+    ) -> Result<Option<Progress>, StoreError> {
+        let fail = |reason: String| Progress::Failed {
+            action: action.id.clone(),
+            reason,
+            outputs: Map::new(),
+        };
         let now = self.clock.now();
         match result {
             Ok(Step::Done(document)) => match extract_outputs(&document, &action.outputs) {
