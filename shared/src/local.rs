@@ -163,7 +163,10 @@ async fn watch_catalog(
     }
 }
 
-/// Loads the catalog, opens the database and serves the API on `config.listen`.
+/// Loads the catalog, opens the database and serves the API on `config.listen`. Local
+/// mode's wiring, step after step in the order it must happen (the sandbox before the
+/// secrets it sets, the queue released before the worker starts): about 150 lines read
+/// top to bottom, like a Lambda's `main`.
 pub async fn start(config: &Config) -> Result<Running, String> {
     // Taken first, so that an edit made while the catalog loads is seen.
     let catalog_stamp = crate::adapters::local::catalog::stamp(&config.catalog_dir);
