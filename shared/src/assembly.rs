@@ -70,7 +70,9 @@ async fn jira_client(
         },
         None => JiraAuth::Bearer(token),
     };
-    JiraClient::new(url, auth).map(|c| Some(Arc::new(c)))
+    JiraClient::new(url, auth)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| e.to_string())
 }
 
 /// Builds the services on `ports` as `config` says. `max_receives` is the action queue's
@@ -112,7 +114,8 @@ pub async fn assemble(
     let jira = jira_client(config, secrets.as_ref()).await?;
     // One set of action runners (one HTTP client): the worker runs them, dry runs only
     // ask them to describe.
-    let kinds = standard_kinds(jira.clone(), &config.github, secrets.clone())?;
+    let kinds =
+        standard_kinds(jira.clone(), &config.github, secrets.clone()).map_err(|e| e.to_string())?;
     let planner = Arc::new(Planner::new(config, kinds.clone()));
     let engine = Arc::new(Engine::new(
         kinds,
@@ -148,7 +151,8 @@ pub async fn assemble(
                 &config.github.api_url,
                 secrets.clone(),
                 &config.github.token_secret,
-            )?,
+            )
+            .map_err(|e| e.to_string())?,
             catalog,
             workflows.clone(),
             state.clone(),

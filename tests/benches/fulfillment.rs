@@ -119,7 +119,7 @@ fn renders(quick: bool) {
         idempotency_key: "r/main/actions/pullRequest".into(),
         delivery_id: "d".into(),
         started_at: "2026-11-21T10:00:00Z".into(),
-        request_id: "r".into(),
+        request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::UNIX_EPOCH),
         requester: "alice".into(),
         item: "eks-cluster".into(),
         action_id: "pullRequest".into(),

@@ -67,7 +67,7 @@ fn resource(i: usize, now: time::OffsetDateTime) -> Resource {
         status: ResourceStatus::Ready,
         serial: 1,
         lineage: format!("lineage-{i}"),
-        request_id: format!("request-{i}"),
+        request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::UNIX_EPOCH),
         stack: None,
         component: None,
         members: Vec::new(),

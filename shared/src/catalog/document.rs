@@ -295,17 +295,29 @@ struct RawAction {
     timeout: Option<DurationSpec>,
 }
 
-impl TryFrom<RawAction> for Action {
-    type Error = String;
+/// An action's `with` that does not fit its type: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct InvalidWith {
+    /// `with`, or `with.<path>`.
+    pub at: String,
+    pub message: String,
+}
 
-    fn try_from(raw: RawAction) -> Result<Self, String> {
-        fn typed<T: serde::de::DeserializeOwned>(with: Value) -> Result<T, String> {
+impl TryFrom<RawAction> for Action {
+    type Error = InvalidWith;
+
+    fn try_from(raw: RawAction) -> Result<Self, InvalidWith> {
+        fn typed<T: serde::de::DeserializeOwned>(with: Value) -> Result<T, InvalidWith> {
             serde_path_to_error::deserialize(with).map_err(|e| {
                 let path = e.path().to_string();
-                if path == "." {
-                    format!("with: {}", e.inner())
-                } else {
-                    format!("with.{path}: {}", e.inner())
+                InvalidWith {
+                    at: if path == "." {
+                        "with".to_owned()
+                    } else {
+                        format!("with.{path}")
+                    },
+                    message: e.inner().to_string(),
                 }
             })
         }
@@ -627,26 +639,37 @@ impl DurationSpec {
     }
 }
 
-impl FromStr for DurationSpec {
-    type Err = String;
+/// A duration that does not read as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration such as 30s, 5m, 2h or 7d")]
+    NotADuration(String),
+    #[error("`{0}` has an unknown unit; use ms, s, m, h or d")]
+    UnknownUnit(String),
+    #[error("`{0}` is too long a duration")]
+    TooLong(String),
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for DurationSpec {
+    type Err = DurationError;
+
+    fn from_str(s: &str) -> Result<Self, DurationError> {
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (digits, unit) = s.split_at(split);
         let n: u64 = digits
             .parse()
-            .map_err(|_| format!("`{s}` is not a duration such as 30s, 5m, 2h or 7d"))?;
+            .map_err(|_| DurationError::NotADuration(s.to_owned()))?;
         let millis = match unit {
             "ms" => Some(n),
             "s" => n.checked_mul(1_000),
             "m" => n.checked_mul(60_000),
             "h" => n.checked_mul(3_600_000),
             "d" => n.checked_mul(86_400_000),
-            _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m, h or d")),
+            _ => return Err(DurationError::UnknownUnit(s.to_owned())),
         };
         millis
             .map(|ms| DurationSpec(std::time::Duration::from_millis(ms)))
-            .ok_or_else(|| format!("`{s}` is too long a duration"))
+            .ok_or_else(|| DurationError::TooLong(s.to_owned()))
     }
 }
 

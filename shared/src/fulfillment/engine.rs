@@ -17,8 +17,9 @@ use super::actions::{ActionError, ActionKind, Invocation, Step, extract_outputs}
 use super::breaker::Breakers;
 use super::vars::{Redactor, resolve_secrets, scope_keys};
 use crate::catalog::document::{Action, ActionType, RetryPolicy};
+use crate::integrations::ClientError;
 use crate::ports::{Clock, Secrets, StateStore, StoreError};
-use crate::requests::model::{EventDetail, EventKind, Note};
+use crate::requests::model::{EventDetail, EventKind, Note, RequestId};
 use crate::template::render::Renderer;
 
 const TABLE: &str = "executions";
@@ -83,7 +84,7 @@ pub enum Progress {
 /// What a run is for: the request, the component of a bundle it is (`main` for a single
 /// item), and the variables of every scope but `outputs` and `secrets`.
 pub struct RunFor<'a> {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub requester: String,
     pub item: &'a str,
     pub component: &'a str,
@@ -99,7 +100,7 @@ impl<'a> RunFor<'a> {
         context: &'a Value,
     ) -> RunFor<'a> {
         RunFor {
-            request_id: request.id.to_string(),
+            request_id: request.id,
             requester: request.requester.sub.clone(),
             item,
             component,
@@ -125,15 +126,14 @@ pub fn standard_kinds(
     jira: Option<Arc<crate::integrations::jira::JiraClient>>,
     github: &crate::config::GithubConfig,
     secrets: Arc<dyn Secrets>,
-) -> Result<Kinds, String> {
+) -> Result<Kinds, ClientError> {
     use super::actions::github_workflow::GithubWorkflow;
     use super::actions::terraform::Terraform;
     use super::actions::{jira::Jira, rest::Rest, webhook::Webhook};
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("orchestrator/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        .build()?;
     let api = Arc::new(crate::integrations::github::GithubApi::new(
         http.clone(),
         &github.api_url,
@@ -182,7 +182,7 @@ impl Engine {
         state: Arc<dyn StateStore>,
         secrets: Arc<dyn Secrets>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Engine, String> {
+    ) -> Result<Engine, ClientError> {
         let kinds = standard_kinds(jira, github, secrets.clone())?;
         Ok(Engine::new(kinds, state, secrets, clock))
     }
@@ -496,7 +496,7 @@ impl Engine {
                 .started_at
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
-            request_id: run.request_id.clone(),
+            request_id: run.request_id,
             requester: run.requester.clone(),
             item: run.item.to_owned(),
             action_id: action.id.clone(),

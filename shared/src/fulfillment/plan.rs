@@ -205,7 +205,7 @@ pub fn plan_list(
             idempotency_key: format!("{}/main/{list}/{}", p.request_id, action.id),
             delivery_id: AT_RUN_TIME.to_owned(),
             started_at: AT_RUN_TIME.to_owned(),
-            request_id: p.request_id.to_string(),
+            request_id: p.request_id,
             requester: p.requester.to_owned(),
             item: p.item.metadata.name.clone(),
             action_id: action.id.clone(),

@@ -44,7 +44,8 @@ pub struct ResourceView {
     serial: u64,
     lineage: String,
     /// The request that provisioned it.
-    request_id: String,
+    #[schema(value_type = String)]
+    request_id: crate::requests::model::RequestId,
     #[serde(skip_serializing_if = "Option::is_none")]
     stack: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,7 +81,7 @@ impl From<&Resource> for ResourceView {
             status: r.status,
             serial: r.serial,
             lineage: r.lineage.clone(),
-            request_id: r.request_id.clone(),
+            request_id: r.request_id,
             stack: r.stack.clone(),
             component: r.component.clone(),
             members: r.members.clone(),

@@ -102,11 +102,16 @@ impl GithubApi {
         base: &str,
         secrets: Arc<dyn Secrets>,
         token_secret: &str,
-    ) -> Result<GithubApi, String> {
+    ) -> Result<GithubApi, super::ClientError> {
+        let bad = |why: String| super::ClientError::BadUrl {
+            setting: "github.apiUrl",
+            value: base.to_owned(),
+            why,
+        };
         let base = url::Url::parse(base.trim_end_matches('/'))
-            .map_err(|e| format!("github.apiUrl `{base}` is not a URL: {e}"))?;
+            .map_err(|e| bad(format!("is not a URL: {e}")))?;
         if base.cannot_be_a_base() {
-            return Err(format!("github.apiUrl `{base}` cannot be a base URL"));
+            return Err(bad("cannot be a base URL".to_owned()));
         }
         Ok(GithubApi {
             http,

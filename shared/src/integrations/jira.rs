@@ -48,13 +48,12 @@ pub struct JiraClient {
 }
 
 impl JiraClient {
-    pub fn new(base: &str, auth: JiraAuth) -> Result<Self, String> {
+    pub fn new(base: &str, auth: JiraAuth) -> Result<Self, super::ClientError> {
         let http = Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("orchestrator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .build()?;
         Ok(JiraClient {
             http,
             base: base.trim_end_matches('/').to_owned(),

@@ -247,7 +247,7 @@ impl Changes {
                 return Err(ResourceError::Locked {
                     id: component.id.clone(),
                     holder: lock.holder.clone(),
-                    request_id: lock.request_id.clone(),
+                    request_id: lock.request_id,
                     expires_at: rfc3339(lock.expires_at),
                 }
                 .into());
@@ -272,7 +272,7 @@ impl Changes {
             .lock(
                 &resource.id,
                 who,
-                &request.id.to_string(),
+                request.id,
                 request.operation,
                 self.lease_for(&resource),
             )

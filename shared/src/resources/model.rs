@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::requests::model::RequestId;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceStatus {
@@ -65,7 +67,8 @@ pub struct Lock {
     /// The user who asked for the change.
     pub holder: String,
     /// The request making the change.
-    pub request_id: String,
+    #[schema(value_type = String)]
+    pub request_id: RequestId,
     #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub acquired_at: OffsetDateTime,
@@ -144,7 +147,7 @@ pub struct Resource {
     /// describe the same thing.
     pub lineage: String,
     /// The request that provisioned it.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The stack it is a component of, and which component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
@@ -218,7 +221,8 @@ pub struct ResourceChange {
     pub actor: String,
     /// The request that made the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub request_id: Option<RequestId>,
     pub status: ResourceStatus,
     /// The inputs after the change (provisioned, updated).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,7 +20,7 @@ use super::model::{
 use crate::access::{Principal, Roles};
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::{CatalogStore, Clock, ResourceStore, StateStore, StoreError};
-use crate::requests::model::{Operation, Request, RequestStatus, TargetKind};
+use crate::requests::model::{Operation, Request, RequestId, RequestStatus, TargetKind};
 use crate::requests::service::RequestEnd;
 
 /// Writes retry this often on a concurrent change before giving up.
@@ -37,7 +37,7 @@ pub enum ResourceError {
     Locked {
         id: String,
         holder: String,
-        request_id: String,
+        request_id: RequestId,
         expires_at: String,
     },
     #[error("the resource is {0} and cannot change now")]
@@ -61,7 +61,7 @@ pub struct Resources {
 pub struct Entry {
     pub kind: ChangeKind,
     pub actor: String,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     pub inputs: Option<Map<String, Value>>,
     pub outputs: Option<Map<String, Value>>,
     pub drift: Vec<Drift>,
@@ -94,7 +94,7 @@ pub enum Decision<T> {
 
 /// A change's resource id for a request's component: `<request>` for an item or a
 /// stack, `<request>.<component>` for a stack's component.
-pub fn member_id(request: &str, component: &str) -> String {
+pub fn member_id(request: RequestId, component: &str) -> String {
     format!("{request}.{component}")
 }
 
@@ -171,7 +171,7 @@ impl Resources {
         &self,
         id: &str,
         who: &Principal,
-        request_id: &str,
+        request_id: RequestId,
         operation: Operation,
         lease: Duration,
     ) -> Result<Resource, ResourceError> {
@@ -184,7 +184,7 @@ impl Resources {
                 return Err(ResourceError::Locked {
                     id: r.id.clone(),
                     holder: lock.holder.clone(),
-                    request_id: lock.request_id.clone(),
+                    request_id: lock.request_id,
                     expires_at: rfc3339(lock.expires_at),
                 });
             }
@@ -231,7 +231,7 @@ impl Resources {
     pub async fn renew(
         &self,
         id: &str,
-        request_id: &str,
+        request_id: RequestId,
         lease: Duration,
     ) -> Result<Option<Resource>, ResourceError> {
         let now = self.clock.now();
@@ -284,7 +284,7 @@ impl Resources {
                         .item(&component.item)
                         .map(|i| i.doc.spec.outputs.clone())
                         .unwrap_or_default();
-                    let id = member_id(&rid, &component.id);
+                    let id = member_id(request.id, &component.id);
                     let mut member = self.new_resource(request, &id, &component.item, inputs);
                     member.outputs = seal_outputs(&declared, &outputs);
                     member.stack = Some(rid.clone());
@@ -341,7 +341,7 @@ impl Resources {
             status: ResourceStatus::Ready,
             serial: 1,
             lineage: uuid::Uuid::new_v4().to_string(),
-            request_id: request.id.to_string(),
+            request_id: request.id,
             stack: None,
             component: None,
             members: Vec::new(),
@@ -361,7 +361,7 @@ impl Resources {
             kind: ChangeKind::Provisioned,
             at: resource.created_at,
             actor: request.requester.sub.clone(),
-            request_id: Some(request.id.to_string()),
+            request_id: Some(request.id),
             status: resource.status,
             inputs: Some(resource.inputs.clone()),
             outputs: Some(resource.outputs.clone()),
@@ -379,7 +379,7 @@ impl Resources {
         let Some(id) = &request.resource else {
             return Ok(());
         };
-        let rid = request.id.to_string();
+        let rid = request.id;
         let declared = match self.catalog.current().target(&request.target) {
             Some(TargetRef::Item(item)) => item.doc.spec.outputs.clone(),
             _ => Default::default(),
@@ -393,7 +393,7 @@ impl Resources {
                 }
                 r.lock = None;
                 let mut entry = Entry::new(ChangeKind::Updated, "worker");
-                entry.request_id = Some(rid.clone());
+                entry.request_id = Some(rid);
                 entry.message = request.reason.clone();
                 let settled_status = if r.drift.is_empty() {
                     ResourceStatus::Ready
@@ -438,7 +438,7 @@ impl Resources {
             .await?;
         if deleted {
             for member in members {
-                self.tombstone(&member.resource_id, &rid, "worker").await?;
+                self.tombstone(&member.resource_id, rid, "worker").await?;
             }
         }
         Ok(())
@@ -449,7 +449,7 @@ impl Resources {
     pub async fn tombstone(
         &self,
         id: &str,
-        request_id: &str,
+        request_id: RequestId,
         actor: &str,
     ) -> Result<(), ResourceError> {
         self.modify(id, |r| {

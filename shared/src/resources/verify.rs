@@ -180,7 +180,7 @@ impl Verifier {
                 idempotency_key: format!("verify/{}/{}", resource.id, action.id),
                 delivery_id: uuid::Uuid::now_v7().to_string(),
                 started_at: crate::resources::service::rfc3339(self.engine.clock.now()),
-                request_id: resource.request_id.clone(),
+                request_id: resource.request_id,
                 requester: resource.requester.clone(),
                 item: resource.item.clone(),
                 action_id: action.id.clone(),

@@ -5,6 +5,7 @@ use serde_json::{Map, json};
 use time::OffsetDateTime;
 
 use crate::ports::{ResourceQuery, ResourceStore, StoreError};
+use crate::requests::model::RequestId;
 use crate::resources::model::{
     ChangeKind, Lock, Resource, ResourceChange, ResourceKind, ResourceStatus,
 };
@@ -23,7 +24,7 @@ fn resource(id: &str, owner: &str, item: &str) -> Resource {
         status: ResourceStatus::Ready,
         serial: 1,
         lineage: format!("lineage-{id}"),
-        request_id: id.to_owned(),
+        request_id: RequestId::new_at(OffsetDateTime::now_utc()),
         stack: None,
         component: None,
         members: Vec::new(),
@@ -43,7 +44,7 @@ fn change(r: &Resource, kind: ChangeKind) -> ResourceChange {
         kind,
         at: r.updated_at,
         actor: "worker".to_owned(),
-        request_id: Some(r.request_id.clone()),
+        request_id: Some(r.request_id),
         status: r.status,
         inputs: Some(r.inputs.clone()),
         outputs: None,
@@ -78,7 +79,7 @@ pub async fn run(store: &dyn ResourceStore) {
     locked.version = 2;
     locked.lock = Some(Lock {
         holder: "alice".to_owned(),
-        request_id: "q-1".to_owned(),
+        request_id: RequestId::new_at(first.created_at),
         acquired_at: first.created_at,
         expires_at: first.created_at + time::Duration::minutes(10),
     });

@@ -32,11 +32,7 @@ impl Worker {
             return self.fail(&request, "the request names no resource").await;
         };
         let lease = self.resources.lease;
-        let resource = match self
-            .resources
-            .renew(&id, &request.id.to_string(), lease)
-            .await
-        {
+        let resource = match self.resources.renew(&id, request.id, lease).await {
             Ok(Some(resource)) => resource,
             Ok(None) => {
                 let holder = self
@@ -180,7 +176,7 @@ impl Worker {
             }
             match self
                 .resources
-                .tombstone(&member.resource_id, &request.id.to_string(), "worker")
+                .tombstone(&member.resource_id, request.id, "worker")
                 .await
             {
                 Ok(()) | Err(ResourceError::NotFound(_)) => {}

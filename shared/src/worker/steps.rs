@@ -204,7 +204,7 @@ impl Worker {
         let mut ctx = run.context.clone();
         ctx["outputs"] = Value::Object(succeeded.clone());
         let run = RunFor {
-            request_id: run.request_id.clone(),
+            request_id: run.request_id,
             requester: run.requester.clone(),
             context: &ctx,
             ..*run

@@ -41,7 +41,7 @@ pub struct Invocation {
     pub delivery_id: String,
     /// When the execution first started (RFC 3339), stable across attempts.
     pub started_at: String,
-    pub request_id: String,
+    pub request_id: crate::requests::model::RequestId,
     pub requester: String,
     pub item: String,
     pub action_id: String,

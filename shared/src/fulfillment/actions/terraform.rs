@@ -273,7 +273,7 @@ fn default_branch(run: &Invocation) -> String {
     };
     format!(
         "orchestrator/{}-{}",
-        safe(&run.request_id),
+        safe(&run.request_id.to_string()),
         safe(&run.action_id)
     )
 }
