@@ -568,6 +568,13 @@ async fn requests_are_visible_to_the_requester_the_owner_team_and_admins_only() 
         StatusCode::NOT_FOUND,
     )
     .await;
+    // Text that is no request id names no request: the same 404, saying which.
+    let nothing = problem(
+        app.get("/requests/not-a-request", &app.carol).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(nothing["detail"], "no request not-a-request", "{nothing}");
 
     // Listing: mine by default; an owner team's with membership; others' never.
     let bobs: Value = app.get_json("/requests", &app.bob).await;

@@ -118,6 +118,19 @@ pub struct Engine {
     pub breakers: Breakers,
 }
 
+/// Why an action's `with` could not be rendered.
+#[derive(Debug, thiserror::Error)]
+enum Unrendered {
+    #[error("action `{action}`: {error}")]
+    Secret {
+        action: String,
+        error: super::vars::SecretError,
+    },
+    /// The template's failure, its secrets redacted.
+    #[error("{0}")]
+    Template(String),
+}
+
 /// The runner of each action type.
 pub type Kinds = HashMap<ActionType, Arc<dyn ActionKind>>;
 
@@ -448,7 +461,8 @@ impl Engine {
             .await?
         {
             Ok(rendered) => rendered,
-            Err(reason) => {
+            Err(unrendered) => {
+                let reason = unrendered.to_string();
                 return self
                     .finish_failed(key, exec, version, reason, notes, fail)
                     .await;
@@ -522,7 +536,8 @@ impl Engine {
     }
 
     /// The action's `with` rendered for its kind, with the secrets it names resolved now
-    /// (and a redactor that knows them); `Err` with the reason when it cannot be.
+    /// (and a redactor that knows them); the inner `Err` says why it cannot be, which
+    /// fails the action.
     async fn render(
         &self,
         kind: &dyn ActionKind,
@@ -530,7 +545,7 @@ impl Engine {
         list: &str,
         action: &Action,
         earlier: &Map<String, Value>,
-    ) -> Result<Result<(Value, Redactor), String>, StoreError> {
+    ) -> Result<Result<(Value, Redactor), Unrendered>, StoreError> {
         let mut redactor = Redactor::default();
         let secrets = match resolve_secrets(
             self.secrets.as_ref(),
@@ -541,7 +556,12 @@ impl Engine {
         {
             Ok(secrets) => secrets,
             Err(super::vars::SecretError::Store(e)) => return Err(e),
-            Err(e) => return Ok(Err(format!("action `{}`: {e}", action.id))),
+            Err(e) => {
+                return Ok(Err(Unrendered::Secret {
+                    action: action.id.clone(),
+                    error: e,
+                }));
+            }
         };
         let rendered = render_with(
             &self.renderer,
@@ -554,7 +574,8 @@ impl Engine {
         );
         Ok(match rendered {
             Ok(with) => Ok((with, redactor)),
-            Err(e) => Err(redactor.text(&e.to_string())),
+            // A template's error may quote a value it read: redacted.
+            Err(e) => Err(Unrendered::Template(redactor.text(&e.to_string()))),
         })
     }
 

@@ -36,6 +36,23 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+/// A request's id from the path (`/requests/{id}`): text that is no request id names no
+/// request, which is a 404 like any request the caller may not see.
+pub struct RequestPath(pub RequestId);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        id.parse()
+            .map(RequestPath)
+            .map_err(|_| RequestError::NotFound(id).into())
+    }
+}
+
 /// `POST /requests`: exactly one of `item` and `bundle`, and the form's values.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -265,9 +282,9 @@ async fn dry_run(
 pub async fn get(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    RequestPath(id): RequestPath,
 ) -> Result<Json<RequestView>, Problem> {
-    let request = state.requests.get(&who, &id).await?;
+    let request = state.requests.get(&who, id).await?;
     Ok(Json(RequestView::from(request)))
 }
 
@@ -328,7 +345,7 @@ pub struct CancelBody {
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    RequestPath(id): RequestPath,
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     // The body is optional: empty, or {"reason": "..."}.
@@ -341,7 +358,7 @@ pub async fn cancel(
             })?
             .reason
     };
-    let request = state.requests.cancel(&who, &id, reason).await?;
+    let request = state.requests.cancel(&who, id, reason).await?;
     let id = request.id;
     Ok(with_target(
         Json(RequestView::from(request)).into_response(),
@@ -356,9 +373,9 @@ pub async fn cancel(
 pub async fn events(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    RequestPath(id): RequestPath,
 ) -> Result<Json<Timeline>, Problem> {
-    let request = state.requests.get(&who, &id).await?;
+    let request = state.requests.get(&who, id).await?;
     let events = state.requests.store.events(&request.id).await?;
     let components = match request.kind {
         TargetKind::Bundle => state
@@ -395,9 +412,9 @@ pub struct ExecutionView {
 pub async fn execution(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    RequestPath(id): RequestPath,
 ) -> Result<Json<ExecutionView>, Problem> {
-    let request = state.requests.get(&who, &id).await?;
+    let request = state.requests.get(&who, id).await?;
     let machine = crate::bundle::asl::machine_name_of(request.kind, &request.target);
     let arn = state
         .workflows

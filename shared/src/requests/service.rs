@@ -185,10 +185,9 @@ impl RequestService {
     }
 
     /// A request the caller may see.
-    pub async fn get(&self, who: &Principal, id: &str) -> Result<Request, RequestError> {
-        let not_found = || RequestError::NotFound(id.to_owned());
-        let parsed: RequestId = id.parse().map_err(|_| not_found())?;
-        let request = self.store.get(&parsed).await?.ok_or_else(not_found)?;
+    pub async fn get(&self, who: &Principal, id: RequestId) -> Result<Request, RequestError> {
+        let not_found = || RequestError::NotFound(id.to_string());
+        let request = self.store.get(&id).await?.ok_or_else(not_found)?;
         // Someone else's request is indistinguishable from a missing one.
         if self
             .roles
@@ -222,7 +221,7 @@ impl RequestService {
     pub async fn cancel(
         &self,
         who: &Principal,
-        id: &str,
+        id: RequestId,
         reason: Option<String>,
     ) -> Result<Request, RequestError> {
         let request = self.get(who, id).await?;

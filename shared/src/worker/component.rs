@@ -22,7 +22,7 @@ use crate::bundle::task::{
 };
 use crate::catalog::Located;
 use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure};
-use crate::catalog::schema::coerce;
+use crate::catalog::schema::{Violation, coerce};
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use crate::fulfillment::engine::RunFor;
 use crate::fulfillment::manual::{issue_fields, request_label};
@@ -34,6 +34,30 @@ use crate::requests::model::{
 };
 use crate::requests::service::RequestError;
 use crate::resources::completed::CompletedComponent;
+use crate::template::render::RenderFailure;
+
+/// Why a bundle component's inputs could not be made.
+#[derive(Debug, thiserror::Error)]
+enum InputsError {
+    #[error(transparent)]
+    Render(#[from] RenderFailure),
+    #[error("the component's inputs did not render to an object")]
+    NotAnObject,
+    #[error("the inputs do not fit `{item}`'s form: {}", listed(violations))]
+    Form {
+        item: String,
+        violations: Vec<Violation>,
+    },
+}
+
+/// `pointer: message` of each violation, in one line.
+fn listed(violations: &[Violation]) -> String {
+    let list: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.pointer, v.message))
+        .collect();
+    list.join("; ")
+}
 
 /// What a task came to.
 enum TaskOutcome {
@@ -187,6 +211,7 @@ impl Worker {
                 match inputs {
                     Ok(fields) => (item, fields),
                     Err(why) => {
+                        let why = why.to_string();
                         notes.add(about.failure(EventKind::ComponentFailed, &why));
                         return Ok(failed(format!("{label}{why}")));
                     }
@@ -266,30 +291,25 @@ impl Worker {
         component: &Component,
         item: &Located<CatalogItem>,
         components: Option<&Map<String, Value>>,
-    ) -> Result<Map<String, Value>, String> {
+    ) -> Result<Map<String, Value>, InputsError> {
         let mut ctx = self.context(request, &bundle.doc.metadata);
         ctx["components"] = Value::Object(components.cloned().unwrap_or_default());
-        let rendered = self
-            .engine
-            .renderer
-            .render_value(
-                &Value::Object(component.inputs.clone()),
-                &ctx,
-                &format!("components/{}/inputs", component.id),
-            )
-            .map_err(|e| e.to_string())?;
+        let rendered = self.engine.renderer.render_value(
+            &Value::Object(component.inputs.clone()),
+            &ctx,
+            &format!("components/{}/inputs", component.id),
+        )?;
         let Value::Object(mut fields) = rendered else {
-            return Err("the component's inputs did not render to an object".to_owned());
+            return Err(InputsError::NotAnObject);
         };
         coerce(&mut fields, &item.doc.spec.presentation.schema);
         let name = &item.doc.metadata.name;
-        snapshot.check_fields(name, fields).map_err(|violations| {
-            let list: Vec<String> = violations
-                .iter()
-                .map(|v| format!("{}: {}", v.pointer, v.message))
-                .collect();
-            format!("the inputs do not fit `{name}`'s form: {}", list.join("; "))
-        })
+        snapshot
+            .check_fields(name, fields)
+            .map_err(|violations| InputsError::Form {
+                item: name.clone(),
+                violations,
+            })
     }
 
     /// Records a completed component (for its undo) and reports its outputs.

@@ -254,10 +254,26 @@ pub fn body_document(text: &str) -> Value {
     }
 }
 
+/// A JSONPath that does not parse (the catalog's validation catches these first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{path}` is not valid JSONPath: {why}")]
+pub struct BadPath {
+    pub path: String,
+    pub why: String,
+}
+
+impl From<BadPath> for ActionError {
+    fn from(e: BadPath) -> Self {
+        ActionError::permanent(e.to_string())
+    }
+}
+
 /// The value at a JSONPath: one match is that value, several an array, none `None`.
-pub fn select(document: &Value, path: &str) -> Result<Option<Value>, String> {
-    let parsed =
-        JsonPath::parse(path).map_err(|e| format!("`{path}` is not valid JSONPath: {e}"))?;
+pub fn select(document: &Value, path: &str) -> Result<Option<Value>, BadPath> {
+    let parsed = JsonPath::parse(path).map_err(|e| BadPath {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
     let nodes = parsed.query(document).all();
     Ok(match nodes.as_slice() {
         [] => None,
@@ -273,7 +289,7 @@ pub fn extract_outputs(
 ) -> Result<Map<String, Value>, ActionError> {
     let mut out = Map::new();
     for (name, path) in outputs {
-        match select(document, path).map_err(ActionError::permanent)? {
+        match select(document, path)? {
             Some(value) => {
                 out.insert(name.clone(), value);
             }
@@ -289,7 +305,7 @@ pub fn extract_outputs(
 
 /// Whether a condition holds on a document.
 pub fn holds(condition: &Condition, document: &Value) -> Result<bool, ActionError> {
-    let value = select(document, &condition.path).map_err(ActionError::permanent)?;
+    let value = select(document, &condition.path)?;
     let Some(value) = value else {
         return Ok(false);
     };

@@ -84,7 +84,7 @@ impl ActionKind for Rest {
         };
         let status_url = match (&poll.url, &poll.url_from) {
             (Some(url), _) => url.clone(),
-            (None, Some(path)) => match select(&document, path).map_err(ActionError::permanent)? {
+            (None, Some(path)) => match select(&document, path)? {
                 Some(Value::String(found)) => found,
                 _ => {
                     return Err(ActionError::permanent(format!(
