@@ -314,6 +314,30 @@ async fn a_component_fulfilled_by_a_person_is_answered_by_its_jira_issue() {
         "component_completed",
         &format!("topic: JIRA issue {key} is done"),
     );
+    // The entry the JIRA webhook wrote names its component and its ticket, with the
+    // issue's address kept from when it was opened.
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    let done = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "component_completed")
+        .unwrap();
+    assert_eq!(done["actor"], "jira", "{done}");
+    assert_eq!(done["component"], "topic", "{done}");
+    assert_eq!(done["detail"]["ticket"]["key"], key.as_str(), "{done}");
+    assert!(
+        done["detail"]["ticket"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/browse/{key}"))),
+        "{done}"
+    );
+    assert!(
+        done["detail"]["outputs"]
+            .as_array()
+            .is_some_and(|names| names.contains(&json!("bootstrapBrokers"))),
+        "the names of the outputs the person gave: {done}"
+    );
 
     // Declined: the component fails, and the request is rejected with the reason.
     let (_, created) = app.submit(&submit("payments.v1")).await;

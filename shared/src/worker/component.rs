@@ -390,6 +390,7 @@ impl Worker {
                     item: name.clone(),
                     task_token: task.task_token.clone(),
                     fields: scoped.fields.clone(),
+                    url: issue.url.clone(),
                 };
                 let value = serde_json::to_value(&waiting)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;

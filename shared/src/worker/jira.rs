@@ -34,6 +34,9 @@ pub struct ComponentTicket {
     /// The inputs the component was given (recorded with its outputs once it is done).
     #[serde(default)]
     pub fields: Map<String, Value>,
+    /// The issue's address, for the timeline (empty in records made before it was kept).
+    #[serde(default)]
+    pub url: String,
 }
 
 /// Why an issue's outcome was not taken; JIRA's delivery should be retried.
@@ -116,7 +119,7 @@ impl Worker {
         let about = About::component(&waiting.component);
         let ticket = EventDetail::ticket(Ticket {
             key: key.to_owned(),
-            url: String::new(),
+            url: waiting.url.clone(),
         });
         let (answered, note) = match outcome(issue, &output_fields) {
             Outcome::Open => return Ok(()),

@@ -33,8 +33,6 @@ use crate::ports::Workflows;
 use crate::requests::service::RequestService;
 use crate::resources::service::Resources;
 
-pub use queue::{STALE_AFTER, SWEEP_DOUBLINGS};
-
 /// SQS delays a message by 15 minutes at most; a longer wait takes several hops. The
 /// template's backlog alarm counts on no healthy message waiting longer.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
