@@ -1,7 +1,7 @@
 //! Day-2 changes as a use case: a change of a resource's inputs, or its deletion, is
 //! planned first (the input diff, and the calls its actions would make, secrets as
 //! `***`), then verified (drift refuses it unless an admin forces it), locked with a
-//! lease, and submitted as a request the worker carries out (`crate::worker::change`).
+//! lease, and submitted as a request the worker carries out (its `change` module).
 //! The HTTP API (`POST /resources/{id}/changes`, `DELETE /resources/{id}`) and
 //! `orchestrator plan --resource` both go through here.
 
