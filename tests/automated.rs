@@ -612,3 +612,97 @@ async fn a_target_slower_than_the_actions_timeout_is_cut_off_and_the_action_fail
     assert!(reason.contains("timed out"), "{reason}");
     app.running.stop().await.unwrap();
 }
+
+/// A `jira` action that waits for its issue: a negative resolution fails the step with the
+/// last comment as the reason (JIRA's default list, or the action's own), a positive one
+/// finishes it with the resolution.
+#[tokio::test]
+async fn a_jira_step_resolved_as_wont_do_fails_and_one_resolved_as_done_succeeds() {
+    use shared::fulfillment::actions::jira::Jira;
+    use shared::fulfillment::actions::{ActionError, ActionKind, Invocation, Step};
+    use shared::integrations::jira::{JiraAuth, JiraClient};
+    use wiremock::matchers::{path_regex, query_param};
+
+    let jira = MockServer::start().await;
+    let resolved = |key: &str, resolution: &str, comment: Option<&str>| {
+        let comments: Vec<Value> = comment.map(|c| json!({"body": c})).into_iter().collect();
+        Mock::given(method("GET"))
+            // The client percent-encodes the key (`OPS%2D1`), which JIRA decodes.
+            .and(path_regex(format!(
+                "^/rest/api/2/issue/{}$",
+                key.replace('-', "(-|%2D)")
+            )))
+            .and(query_param("fields", "status,resolution,comment"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "key": key,
+                "fields": {
+                    "status": {"name": "Closed", "statusCategory": {"key": "done"}},
+                    "resolution": {"name": resolution},
+                    "comment": {"comments": comments}
+                }
+            })))
+    };
+    resolved(
+        "OPS-1",
+        "Won't Do",
+        Some("We do not open ports to the internet."),
+    )
+    .mount(&jira)
+    .await;
+    resolved("OPS-2", "Done", None).mount(&jira).await;
+    resolved("OPS-3", "Out of Scope", None).mount(&jira).await;
+    let client = JiraClient::new(
+        &jira.uri(),
+        JiraAuth::Bearer(shared::secret::SecretString::new("pat")),
+    )
+    .unwrap();
+    let kind = Jira {
+        client: Some(std::sync::Arc::new(client)),
+    };
+    let run = Invocation {
+        idempotency_key: "r/main/actions/ask".into(),
+        delivery_id: "d".into(),
+        started_at: "2026-12-07T10:00:00Z".into(),
+        request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::now_utc()),
+        requester: "alice".into(),
+        item: "firewall-rule".into(),
+        action_id: "ask".into(),
+        attempt: 1,
+        call_timeout: std::time::Duration::from_secs(5),
+    };
+    let ticket = json!({"project": "OPS", "issueType": "Task", "summary": "Open a port"});
+    let waits = json!({"ticket": ticket, "waitForResolution": true});
+    let state = |key: &str| json!({"key": key, "url": format!("{}/browse/{key}", jira.uri())});
+
+    match kind.poll(&run, &waits, &state("OPS-1")).await {
+        Err(ActionError::Permanent { message }) => {
+            assert!(
+                message.contains("OPS-1 was resolved as Won't Do"),
+                "{message}"
+            );
+            assert!(message.contains("We do not open ports"), "{message}");
+        }
+        other => panic!("a Won't Do must fail the step: {other:?}"),
+    }
+    match kind.poll(&run, &waits, &state("OPS-2")).await {
+        Ok(Step::Done(document)) => assert_eq!(document["resolution"], "Done"),
+        other => panic!("Done finishes the step: {other:?}"),
+    }
+    // An action names its own negative resolutions; then they alone fail it.
+    let own = json!({"ticket": ticket, "waitForResolution": true,
+                     "negativeResolutions": ["Out of Scope"]});
+    match kind.poll(&run, &own, &state("OPS-3")).await {
+        Err(ActionError::Permanent { message }) => {
+            assert!(message.contains("resolved as Out of Scope"), "{message}");
+            assert!(
+                message.contains("the ticket was resolved as Out of Scope"),
+                "{message}"
+            );
+        }
+        other => panic!("its own negative resolution fails the step: {other:?}"),
+    }
+    assert!(matches!(
+        kind.poll(&run, &own, &state("OPS-1")).await,
+        Ok(Step::Done(_))
+    ));
+}

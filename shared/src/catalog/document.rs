@@ -382,6 +382,10 @@ pub struct JiraAction {
     pub ticket: JiraTicket,
     #[serde(default)]
     pub wait_for_resolution: bool,
+    /// Resolutions that fail the action when it waits for one (compared without case);
+    /// unset: Won't Do, Won't Fix, Declined, Rejected, Duplicate, Cannot Reproduce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_resolutions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -76,8 +76,9 @@ pub fn ticket_fields(ticket: &JiraTicket, label: &str) -> Map<String, Value> {
     fields
 }
 
-/// Resolutions that mean "no": the request is rejected rather than completed.
-const REJECTING: &[&str] = &[
+/// Resolutions that mean "no": the request is rejected rather than completed (and a
+/// `jira` action waiting for its issue fails, unless it names its own).
+pub const REJECTING: &[&str] = &[
     "won't do",
     "won't fix",
     "declined",
@@ -85,6 +86,24 @@ const REJECTING: &[&str] = &[
     "duplicate",
     "cannot reproduce",
 ];
+
+/// Whether `resolution` is one of `negative` (compared without case).
+pub fn is_negative(resolution: &str, negative: &[impl AsRef<str>]) -> bool {
+    negative
+        .iter()
+        .any(|n| n.as_ref().eq_ignore_ascii_case(resolution))
+}
+
+/// Why a person said no: the issue's last comment, else the resolution (`fields` is the
+/// issue's `fields` object).
+pub fn refusal(fields: &Value, resolution: &str) -> String {
+    fields["comment"]["comments"]
+        .as_array()
+        .and_then(|c| c.last())
+        .and_then(|c| c["body"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("the ticket was resolved as {resolution}"))
+}
 
 /// What a JIRA issue's state means for its request.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,14 +130,9 @@ pub fn outcome(
         return Outcome::Open;
     }
     let resolution = fields["resolution"]["name"].as_str().unwrap_or_default();
-    if REJECTING.contains(&resolution.to_lowercase().as_str()) {
-        let comment = fields["comment"]["comments"]
-            .as_array()
-            .and_then(|c| c.last())
-            .and_then(|c| c["body"].as_str())
-            .map(str::to_owned);
+    if is_negative(resolution, REJECTING) {
         return Outcome::Rejected {
-            reason: comment.unwrap_or_else(|| format!("the ticket was resolved as {resolution}")),
+            reason: refusal(fields, resolution),
         };
     }
     let mut outputs = Map::new();

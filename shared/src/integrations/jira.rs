@@ -109,7 +109,7 @@ impl JiraClient {
                 self.http
                     .get(format!("{}/rest/api/2/issue/{key}", self.base)),
             )
-            .query(&[("fields", "status,resolution")]);
+            .query(&[("fields", "status,resolution,comment")]);
         read(send(request).await?).await
     }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{ActionError, ActionKind, Invocation, Step, config};
 use crate::catalog::document::JiraAction;
-use crate::fulfillment::manual::ticket_fields;
+use crate::fulfillment::manual::{is_negative, refusal, ticket_fields};
 use crate::integrations::jira::{JiraClient, JiraError};
 
 pub struct Jira {
@@ -32,6 +32,17 @@ fn action_error(e: JiraError) -> ActionError {
             ActionError::permanent(format!("JIRA refused the issue: {}", messages.join("; ")))
         }
     }
+}
+
+/// The resolutions that fail the action: its own, else the ones that reject a manual
+/// request.
+fn negative(action: &JiraAction) -> Vec<String> {
+    action.negative_resolutions.clone().unwrap_or_else(|| {
+        crate::fulfillment::manual::REJECTING
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect()
+    })
 }
 
 /// One label per execution: a retry after a lost answer finds the issue it opened.
@@ -69,6 +80,7 @@ impl ActionKind for Jira {
             ),
             "body": { "fields": ticket_fields(&action.ticket, &label(run)) },
             "waitForResolution": action.wait_for_resolution,
+            "negativeResolutions": negative(&action),
         }))
     }
 
@@ -93,7 +105,8 @@ impl ActionKind for Jira {
         Ok(Step::Done(document))
     }
 
-    async fn poll(&self, _: &Invocation, _: &Value, state: &Value) -> Result<Step, ActionError> {
+    async fn poll(&self, _: &Invocation, with: &Value, state: &Value) -> Result<Step, ActionError> {
+        let action: JiraAction = config(with)?;
         let client = self.client()?;
         let key = state["key"].as_str().unwrap_or_default();
         let issue = client.issue(key).await.map_err(action_error)?;
@@ -105,6 +118,13 @@ impl ActionKind for Jira {
                 state: state.clone(),
                 check_after: RESOLUTION_POLL,
             }),
+            // A person said no: the step failed, whatever the issue's status category.
+            Some(name) if is_negative(name, &negative(&action)) => {
+                Err(ActionError::permanent(format!(
+                    "JIRA issue {key} was resolved as {name}: {}",
+                    refusal(&issue["fields"], name)
+                )))
+            }
             Some(name) => {
                 let mut document = state.clone();
                 document["resolution"] = json!(name);
