@@ -235,6 +235,31 @@ fn arity(
     }
 }
 
+/// The longest input `States.Hash` takes, in characters.
+const HASH_INPUT_MAX: usize = 10_000;
+
+/// `data`'s digest by `algorithm` (MD5, SHA-1, SHA-256, SHA-384 or SHA-512), in lower-case
+/// hex, as `States.Hash` returns it.
+fn hash(data: &str, algorithm: &str) -> Result<String, Failure> {
+    use sha2::Digest;
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    let bytes = data.as_bytes();
+    Ok(match algorithm {
+        "MD5" => hex(&md5::Md5::digest(bytes)),
+        "SHA-1" => hex(&sha1::Sha1::digest(bytes)),
+        "SHA-256" => hex(&sha2::Sha256::digest(bytes)),
+        "SHA-384" => hex(&sha2::Sha384::digest(bytes)),
+        "SHA-512" => hex(&sha2::Sha512::digest(bytes)),
+        other => {
+            return Err(fail(format!(
+                "States.Hash: `{other}` is not one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
+            )));
+        }
+    })
+}
+
 fn int(name: &str, v: &Value) -> Result<i64, Failure> {
     v.as_i64()
         .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
@@ -376,9 +401,16 @@ fn call(name: &str, args: &[Value]) -> Result<Value, Failure> {
                 .map(Value::String)
                 .map_err(|_| fail("States.Base64Decode: the data is not UTF-8".to_owned()))
         }
-        "States.Hash" => Err(fail(
-            "States.Hash is not available in the local runner".to_owned(),
-        )),
+        "States.Hash" => {
+            arity(name, args, 2..=2)?;
+            let data = text(name, &args[0])?;
+            if data.chars().count() > HASH_INPUT_MAX {
+                return Err(fail(format!(
+                    "States.Hash hashes at most {HASH_INPUT_MAX} characters"
+                )));
+            }
+            hash(data, text(name, &args[1])?).map(Value::String)
+        }
         "States.JsonMerge" => {
             arity(name, args, 3..=3)?;
             let (Some(a), Some(b)) = (args[0].as_object(), args[1].as_object()) else {
@@ -439,6 +471,56 @@ mod tests {
 
     fn run(text: &str, input: Value) -> Result<Value, Failure> {
         evaluate(text, &input, &json!({}))
+    }
+
+    #[test]
+    fn hash_gives_the_hex_digest_of_each_algorithm_aws_documents() {
+        // The published digests of "abc" (RFC 1321, FIPS 180-4), and AWS's own example.
+        let abc = |algorithm: &str| run(&format!("States.Hash('abc', '{algorithm}')"), json!({}));
+        assert_eq!(
+            abc("MD5").unwrap(),
+            json!("900150983cd24fb0d6963f7d28e17f72")
+        );
+        assert_eq!(
+            abc("SHA-1").unwrap(),
+            json!("a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
+        assert_eq!(
+            abc("SHA-256").unwrap(),
+            json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert!(
+            abc("SHA-384")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("cb00753f45a35e8b")
+        );
+        assert!(
+            abc("SHA-512")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("ddaf35a193617aba")
+        );
+        assert_eq!(
+            run(
+                "States.Hash($.Data, $.Algorithm)",
+                json!({"Data": "input data", "Algorithm": "SHA-1"})
+            )
+            .unwrap(),
+            json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
+        );
+        for bad in [
+            "States.Hash('abc', 'SHA-3')",
+            "States.Hash($.n, 'MD5')",
+            "States.Hash('abc')",
+        ] {
+            let failure = run(bad, json!({"n": 1})).unwrap_err();
+            assert_eq!(failure.error, "States.IntrinsicFailure", "{bad}");
+        }
+        let long = "x".repeat(10_001);
+        assert!(run("States.Hash($.d, 'MD5')", json!({ "d": long })).is_err());
     }
 
     #[test]
