@@ -475,3 +475,79 @@ async fn a_bundle_under_way_when_the_process_stops_finishes_after_a_restart() {
     );
     app.running.stop().await.unwrap();
 }
+
+/// The `bundle` scope at run time: an item's actions read the bundle they run in (its
+/// name, its form's values, their component), component inputs read it too, and so do
+/// the bundle's outputs.
+#[tokio::test]
+async fn the_bundle_scope_names_the_bundle_its_form_and_the_component() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "v-1", "accessKey": "k"})),
+        )
+        .mount(&api)
+        .await;
+    let item = orchestrator_tests::VOLUME.replace(
+        "            body:\n              size: \"{{fields.size}}\"\n",
+        "            body:\n              size: \"{{fields.size}}\"\n              bundle: \"{{bundle.name}}\"\n              component: \"{{bundle.component}}\"\n              app: \"{{bundle.fields.app}}\"\n",
+    );
+    assert_ne!(
+        item,
+        orchestrator_tests::VOLUME,
+        "the item reads the bundle scope"
+    );
+    let bundle = orchestrator_tests::PLATFORM.replace(
+        "name: \"{{fields.app}}-db\"",
+        "name: \"{{bundle.fields.app}}-{{bundle.component}}\"",
+    ) + "  outputs:\n    stack:\n      value: \"{{bundle.name}} of {{bundle.fields.app}}\"\n      description: Which stack.\n";
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            ("items/volume.yaml", item),
+            ("bundles/platform.yaml", bundle),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"api": api.uri()}).as_object().unwrap().clone();
+    let app = App::start(&config).await;
+    let (status, created) = app
+        .submit(&json!({"bundle": "platform", "fields": {"app": "shop"}}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let done = app.wait_for(&id, "completed").await;
+    assert_eq!(done["outputs"]["stack"], "platform of shop", "{done}");
+
+    let bodies: Vec<(String, Value)> = api
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.url.path().to_owned(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    for (component, path) in [
+        ("net", "/volumes/shop-net"),
+        ("db", "/volumes/shop-db"),
+        ("app", "/volumes/shop-app"),
+    ] {
+        let (_, body) = bodies
+            .iter()
+            .find(|(p, _)| p == path)
+            .unwrap_or_else(|| panic!("no PUT of {path}: {bodies:?}"));
+        assert_eq!(body["bundle"], "platform", "{body}");
+        assert_eq!(body["component"], component, "{body}");
+        assert_eq!(body["app"], "shop", "{body}");
+    }
+    app.running.stop().await.unwrap();
+}

@@ -720,3 +720,27 @@ fn fallback_manual_needs_the_manual_section() {
         f.message
     );
 }
+
+#[test]
+fn the_bundle_scope_is_checked_where_it_is_read() {
+    // Component inputs may read every key of `bundle`, the component included.
+    let inputs = BUNDLE.replace(
+        "dbName: \"{{fields.app}}\"\n",
+        "dbName: \"{{bundle.name}}-{{bundle.component}}-{{bundle.fields.app}}\"\n",
+    );
+    assert!(validate(&[("items/pg.yaml", ITEM), ("bundles/pair.yaml", &inputs)]).is_valid());
+    // The bundle's outputs have no component; an unknown key or field is named.
+    for (template, says) in [
+        ("{{bundle.component}}", "the bundle's outputs have none"),
+        ("{{bundle.nme}}", "did you mean `name`"),
+        ("{{bundle.fields.ap}}", "`ap`"),
+    ] {
+        let outputs = format!(
+            "{BUNDLE}  outputs:\n    which:\n      value: \"{template}\"\n      description: x\n"
+        );
+        let report = validate(&[("items/pg.yaml", ITEM), ("bundles/pair.yaml", &outputs)]);
+        let f = single_error(&report);
+        assert_eq!(f.pointer, "/spec/outputs/which/value", "{template}");
+        assert!(f.message.contains(says), "{template}: {}", f.message);
+    }
+}

@@ -821,7 +821,7 @@ fn check_bundle(
                 bundle,
                 &ids,
                 |j| ancestors[j],
-                &component.id,
+                Some(&component.id),
             )
         };
         check_templates(
@@ -834,15 +834,7 @@ fn check_bundle(
     }
     for name in spec.outputs.keys() {
         let resolve = |v: &VariableRef| {
-            bundle_variable(
-                v,
-                bundle_fields,
-                index,
-                bundle,
-                &ids,
-                |_| true,
-                "the bundle's outputs",
-            )
+            bundle_variable(v, bundle_fields, index, bundle, &ids, |_| true, None)
         };
         check_templates(
             bundle,
@@ -940,8 +932,10 @@ fn bundle_variable(
     bundle: &Located<CatalogBundle>,
     index: &HashMap<&str, usize>,
     is_ancestor: impl Fn(usize) -> bool,
-    place: &str,
+    component: Option<&str>,
 ) -> Option<String> {
+    // Where the template is: a component's inputs, or the bundle's outputs.
+    let place = component.unwrap_or("the bundle's outputs");
     if let Some(result) = check_common(v, fields) {
         return result;
     }
@@ -949,6 +943,10 @@ fn bundle_variable(
     match v.segments[0].as_str() {
         "bundle" => match (key.map(String::as_str), v.segments.get(2)) {
             (Some("fields"), name) => check_field(name, fields),
+            (Some("component"), _) if component.is_none() => Some(
+                "`bundle.component` names the component being run; the bundle's outputs have none"
+                    .to_owned(),
+            ),
             _ => check_key("bundle", key, BUNDLE_KEYS),
         },
         "components" => {

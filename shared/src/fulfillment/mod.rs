@@ -49,6 +49,20 @@ pub fn context(
     })
 }
 
+/// The `bundle` scope of a bundle request's templates: the bundle's name, its form's
+/// values, and the component being run (none for the bundle's own outputs).
+pub fn bundle_scope(
+    name: &str,
+    fields: &serde_json::Map<String, Value>,
+    component: Option<&str>,
+) -> Value {
+    let mut scope = json!({ "name": name, "fields": fields });
+    if let Some(component) = component {
+        scope["component"] = json!(component);
+    }
+    scope
+}
+
 /// The `system` scope at `now`.
 pub fn system_scope(system: &SystemInfo, now: time::OffsetDateTime) -> Value {
     json!({

@@ -1,8 +1,8 @@
 //! Templates: the variable scopes, the helpers, and static analysis of template strings.
 //!
-//! Catalog documents hold Handlebars templates such as `{{fields.appName}}-db`. The
-//! rendering engine arrives with the fulfillment engine; this module already fixes the
-//! vocabulary (scopes and helpers) that the catalog validator checks against.
+//! Catalog documents hold Handlebars templates such as `{{fields.appName}}-db`. This
+//! module fixes the vocabulary (scopes and helpers) that the catalog validator checks
+//! against and `render` renders with.
 
 pub mod refs;
 pub mod render;
@@ -75,5 +75,6 @@ pub const RESOURCE_KEYS: &[&str] = &[
     "updatedAt",
 ];
 
-/// The keys of the `bundle` scope (the bundle an item runs in, when it runs in one).
-pub const BUNDLE_KEYS: &[&str] = &["name", "fields"];
+/// The keys of the `bundle` scope (the bundle an item runs in, when it runs in one): its
+/// name, its form's values, and the id of the component being run.
+pub const BUNDLE_KEYS: &[&str] = &["name", "fields", "component"];

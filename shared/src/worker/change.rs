@@ -148,6 +148,8 @@ impl Worker {
                     scoped.fields = component.inputs.clone();
                     let mut ctx = self.context(&scoped, &item.doc.metadata);
                     ctx["resource"] = component.scope();
+                    // The stack's request carries the bundle's name and form values.
+                    self.in_bundle(&mut ctx, request, Some(&member.component));
                     let run = RunFor::of(request, &member.item, &member.component, &ctx);
                     let mut steps = Vec::new();
                     let progress = self

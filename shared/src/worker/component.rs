@@ -242,7 +242,8 @@ impl Worker {
         scoped.fields = fields.clone();
         let forced = self.mode_override(name).await?.is_some();
         if let Some(automated) = automated_section(&item.doc.spec.fulfillment, forced) {
-            let ctx = self.context(&scoped, &item.doc.metadata);
+            let mut ctx = self.context(&scoped, &item.doc.metadata);
+            self.in_bundle(&mut ctx, request, about.id());
             let run = RunFor::of(request, name, id, &ctx);
             match self
                 .run_automated(item, automated, &run, about, notes)
@@ -293,6 +294,7 @@ impl Worker {
         components: Option<&Map<String, Value>>,
     ) -> Result<Map<String, Value>, InputsError> {
         let mut ctx = self.context(request, &bundle.doc.metadata);
+        self.in_bundle(&mut ctx, request, Some(&component.id));
         ctx["components"] = Value::Object(components.cloned().unwrap_or_default());
         let rendered = self.engine.renderer.render_value(
             &Value::Object(component.inputs.clone()),
@@ -371,7 +373,8 @@ impl Worker {
                 "{label}`{name}` is fulfilled by a person through JIRA, and none is configured (jira.url)"
             )));
         };
-        let ctx = self.context(scoped, &item.doc.metadata);
+        let mut ctx = self.context(scoped, &item.doc.metadata);
+        self.in_bundle(&mut ctx, request, about.id());
         let ticket_label = format!("{}-{id}", request_label(request.id));
         let fields = match issue_fields(&manual.ticket, &ticket_label, &self.engine.renderer, &ctx)
         {
@@ -464,7 +467,8 @@ impl Worker {
         };
         let mut scoped = request.clone();
         scoped.fields = completed.fields;
-        let ctx = self.context(&scoped, &item.doc.metadata);
+        let mut ctx = self.context(&scoped, &item.doc.metadata);
+        self.in_bundle(&mut ctx, &request, about.id());
         let run = RunFor::of(&request, &item.doc.metadata.name, id, &ctx);
         let succeeded = self
             .engine
@@ -508,6 +512,7 @@ impl Worker {
         let (outputs, count) = match snapshot.target(&request.target) {
             Some(TargetRef::Bundle(bundle)) => {
                 let mut ctx = self.context(&request, &bundle.doc.metadata);
+                self.in_bundle(&mut ctx, &request, None);
                 ctx["components"] = Value::Object(components.clone());
                 let mut outputs = Map::new();
                 for (name, output) in &bundle.doc.spec.outputs {

@@ -14,7 +14,7 @@ use crate::fulfillment::engine::{Progress, RunFor, action_with};
 use crate::fulfillment::mode::ModeOverride;
 use crate::integrations::jira::{Issue, JiraClient, JiraError};
 use crate::requests::model::{
-    EventDetail, EventKind, Note, Operation, Request, RequestStatus, Transition,
+    EventDetail, EventKind, Note, Operation, Request, RequestStatus, TargetKind, Transition,
 };
 use crate::requests::service::RequestError;
 
@@ -114,6 +114,15 @@ impl Worker {
     /// The variables templates read for `request`, with the item's or bundle's metadata.
     pub(crate) fn context(&self, request: &Request, metadata: &Metadata) -> Value {
         crate::fulfillment::context(request, metadata, &self.system, self.requests.clock.now())
+    }
+
+    /// Adds the `bundle` scope to `ctx` when `request` is a bundle's (for `component`, or
+    /// for the bundle's own templates with none); an item requested alone has none.
+    pub(crate) fn in_bundle(&self, ctx: &mut Value, request: &Request, component: Option<&str>) {
+        if request.kind == TargetKind::Bundle {
+            ctx["bundle"] =
+                crate::fulfillment::bundle_scope(&request.target, &request.fields, component);
+        }
     }
 
     /// The mode an admin forced on an item (`PUT /catalog/items/{name}/mode`), if any.
