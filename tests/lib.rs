@@ -104,11 +104,14 @@ pub fn fast_example_catalog(dir: &std::path::Path) -> PathBuf {
     to
 }
 
-/// Adds a rollback action to the example EKS cluster item that calls `teardownUrl`,
-/// so every component of the application stack has something to undo.
+/// Replaces the example EKS cluster item's rollback (a GitHub workflow) with one that
+/// calls `teardownUrl`, so a test sees every component of the application stack undone
+/// against a stand-in it controls.
 pub fn with_cluster_rollback(catalog: &std::path::Path) {
     let file = catalog.join("items/compute/eks-cluster.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
+    let start = text.find("      rollback:\n").expect("the example has a rollback");
+    let end = text.find("      deprovision:\n").expect("and deprovisioning after it");
     let rollback = r#"      rollback:
         - id: undoCluster
           type: rest
@@ -116,9 +119,9 @@ pub fn with_cluster_rollback(catalog: &std::path::Path) {
             method: DELETE
             url: "{{environment.teardownUrl}}/clusters/{{outputs.describe.clusterName}}"
             successStatus: [204]
-      deprovision:
 "#;
-    std::fs::write(&file, text.replacen("      deprovision:\n", rollback, 1)).unwrap();
+    let text = format!("{}{rollback}{}", &text[..start], &text[end..]);
+    std::fs::write(&file, text).unwrap();
 }
 
 /// A request for the example application stack bundle.
