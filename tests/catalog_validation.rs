@@ -744,3 +744,36 @@ fn the_bundle_scope_is_checked_where_it_is_read() {
         assert!(f.message.contains(says), "{template}: {}", f.message);
     }
 }
+
+#[test]
+fn a_bundle_rolled_back_on_failure_warns_of_an_item_that_cannot_roll_back() {
+    // `postgres` has no rollback actions; `primary` may be followed by a failure of
+    // `reporting`, which waits for it; `reporting` is waited for by nothing.
+    let rolled_back = BUNDLE.replace("onFailure: stop", "onFailure: rollback");
+    let report = validate(&[("items/pg.yaml", ITEM), ("bundles/pair.yaml", &rolled_back)]);
+    let warnings: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", report.findings);
+    let w = warnings[0];
+    assert_eq!(
+        (w.file.as_str(), w.pointer.as_str()),
+        ("bundles/pair.yaml", "/spec/components/0/item")
+    );
+    assert!(
+        w.message.contains(
+            "`primary` uses item `postgres` (items/pg.yaml), which has no rollback actions"
+        ),
+        "{}",
+        w.message
+    );
+    assert!(report.is_valid(), "a warning, not an error");
+    // With a rollback action, the item keeps the bundle's promise.
+    let report = validate(&[
+        ("items/pg.yaml", &item_with_rollback()),
+        ("bundles/pair.yaml", &rolled_back),
+    ]);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}

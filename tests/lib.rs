@@ -110,8 +110,12 @@ pub fn fast_example_catalog(dir: &std::path::Path) -> PathBuf {
 pub fn with_cluster_rollback(catalog: &std::path::Path) {
     let file = catalog.join("items/compute/eks-cluster.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    let start = text.find("      rollback:\n").expect("the example has a rollback");
-    let end = text.find("      deprovision:\n").expect("and deprovisioning after it");
+    let start = text
+        .find("      rollback:\n")
+        .expect("the example has a rollback");
+    let end = text
+        .find("      deprovision:\n")
+        .expect("and deprovisioning after it");
     let rollback = r#"      rollback:
         - id: undoCluster
           type: rest
@@ -273,6 +277,8 @@ spec:
       dependsOn: [primary]
       inputs:
         dbName: \"{{fields.app}}-reporting-of-{{components.primary.outputs.endpoint}}\"
+  # `postgres` has no rollback actions: a failure stops here rather than promise one.
+  onFailure: stop
 ";
 
 pub fn file(path: &str, text: &str) -> SourceFile {
@@ -398,6 +404,12 @@ spec:
             signingSecret: \"{{{{secrets.hookKey}}}}\"
             body:
               id: \"{{{{outputs.create.id}}}}\"
+      rollback:
+        - id: undoCreate
+          type: rest
+          with:
+            method: DELETE
+            url: \"{{{{environment.api}}}}/things/{{{{outputs.create.id}}}}\"
       deprovision:
         - id: delete
           type: rest

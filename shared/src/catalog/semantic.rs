@@ -807,12 +807,18 @@ fn check_bundle(
                 ),
             ));
         }
-        check_component_inputs(bundle, &base, component, form, findings);
         let ancestors = if cycle.is_none() {
             graph.ancestors(i)
         } else {
             vec![true; components.len()]
         };
+        // Another component may fail after this one completed unless it is one this one
+        // waits for.
+        let undone_later = (0..components.len()).any(|j| j != i && !ancestors[j]);
+        if undone_later {
+            check_rollback_contract(bundle, &base, component, form.item, findings);
+        }
+        check_component_inputs(bundle, &base, component, form, findings);
         let resolve = |v: &VariableRef| {
             bundle_variable(
                 v,
@@ -843,6 +849,39 @@ fn check_bundle(
             &optional,
             findings,
         );
+    }
+}
+
+/// A bundle rolled back whole when a part fails can only undo what its items know how to:
+/// an automated item without `rollback` actions, with a component that may fail after it,
+/// would keep what it provisioned.
+fn check_rollback_contract(
+    bundle: &Located<CatalogBundle>,
+    base: &str,
+    component: &super::document::Component,
+    item: &Located<CatalogItem>,
+    findings: &mut Vec<Finding>,
+) {
+    let fulfillment = &item.doc.spec.fulfillment;
+    if bundle.doc.spec.on_failure != super::document::OnFailure::Rollback
+        || fulfillment.mode != super::document::Mode::Automated
+    {
+        return;
+    }
+    if fulfillment
+        .automated
+        .as_ref()
+        .is_some_and(|a| a.rollback.is_empty())
+    {
+        findings.push(bundle.warning(
+            format!("{base}/item"),
+            format!(
+                "component `{}` uses item `{}` ({}), which has no rollback actions: when a later \
+                 component fails, this bundle (onFailure: rollback) keeps what `{}` provisioned; \
+                 give the item `rollback` actions, or set onFailure: stop",
+                component.id, component.item, item.file, component.id
+            ),
+        ));
     }
 }
 
