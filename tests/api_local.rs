@@ -441,6 +441,41 @@ async fn invalid_fields_are_listed_with_pointers_and_rules() {
 }
 
 #[tokio::test]
+async fn a_bad_query_parameter_is_a_problem_that_names_it() {
+    let app = App::start().await;
+    for (method, path, parameter) in [
+        (Method::GET, "/requests?limit=-1", "limit"),
+        (
+            Method::GET,
+            "/requests?limit=99999999999999999999999",
+            "limit",
+        ),
+        (Method::GET, "/resources?limit=many", "limit"),
+        (Method::POST, "/requests?dryRun=510510", "dryRun"),
+        (Method::DELETE, "/resources/r-1?force=yes", "force"),
+        (Method::GET, "/requests?status=done", "status"),
+    ] {
+        let response = app
+            .call(method.clone(), path, &app.carol)
+            .json(&json!({"item": "kafka-topic", "fields": {}}))
+            .send()
+            .await
+            .unwrap();
+        let body = problem(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(body["parameter"], parameter, "{method} {path}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("`{parameter}`"))),
+            "{method} {path}: {body}"
+        );
+    }
+    // An empty filter filters nothing.
+    let all = app.get("/requests?status=", &app.carol).await;
+    assert_eq!(all.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn malformed_oversized_and_non_json_bodies_get_clear_4xx() {
     let app = App::start().await;
     let send = |body: Vec<u8>, content_type: &str| {
@@ -886,6 +921,19 @@ async fn the_openapi_document_describes_what_is_served() {
             kinds.as_array().is_some_and(|k| k.contains(&json!(kind))),
             "{kind} in {kinds}"
         );
+    }
+    // Every operation that takes a bearer token documents the 401 it answers without one.
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("security").is_some() {
+                assert_eq!(
+                    operation["responses"]["401"]["content"]["application/problem+json"]["schema"]
+                        ["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path}"
+                );
+            }
+        }
     }
     let event = &spec["components"]["schemas"]["RequestEvent"]["properties"];
     assert_eq!(

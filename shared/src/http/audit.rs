@@ -2,14 +2,14 @@
 //! recorded, whatever its outcome; admins read it at `GET /audit`.
 
 use axum::Json;
-use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::problem::Problem;
+use super::problem::{Problem, QueryParams};
 use super::{AppState, REQUEST_ID};
 use crate::ports::AuditQuery;
 use crate::requests::model::AuditEntry;
@@ -105,7 +105,7 @@ pub struct AuditPage {
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(params): Query<AuditParams>,
+    QueryParams(params): QueryParams<AuditParams>,
 ) -> Result<Response, Problem> {
     if !state.requests.roles.is_admin(&who) {
         return Err(Problem::forbidden("the audit log is for admins"));

@@ -1,7 +1,7 @@
 //! `GET /catalog/...`: what can be requested, with the forms to request it.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::problem::Problem;
+use super::problem::{Problem, QueryParams};
 use crate::access::Principal;
 use crate::access::Roles;
 use crate::catalog::document::{Lifecycle, Metadata, Mode, Presentation};
@@ -121,7 +121,7 @@ fn detail(
 pub async fn list_items(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(filter): Query<CatalogFilter>,
+    QueryParams(filter): QueryParams<CatalogFilter>,
 ) -> Response {
     let snapshot = state.requests.catalog.current();
     let roles = &state.requests.roles;
@@ -271,7 +271,7 @@ pub async fn lift_mode(
 pub async fn list_bundles(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(filter): Query<CatalogFilter>,
+    QueryParams(filter): QueryParams<CatalogFilter>,
 ) -> Response {
     let snapshot = state.requests.catalog.current();
     let roles = &state.requests.roles;

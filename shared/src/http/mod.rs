@@ -141,12 +141,48 @@ fn documented() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().split_for_parts().1
+    let mut spec = documented().split_for_parts().1;
+    document_unauthorized(&mut spec);
+    spec
+}
+
+/// Every operation that needs a bearer token answers 401 without a valid one: each says
+/// so, with the problem it answers.
+fn document_unauthorized(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let unauthorized = ResponseBuilder::new()
+        .description("No bearer token, or one that is not valid (expired, wrong signature)")
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_owned())
+                    .or_insert_with(|| unauthorized.clone().into());
+            }
+        }
+    }
 }
 
 /// The API.
 pub fn router(state: AppState) -> Router {
-    let (routes, spec) = documented().split_for_parts();
+    let (routes, mut spec) = documented().split_for_parts();
+    document_unauthorized(&mut spec);
     let spec = Arc::new(spec.to_pretty_json().unwrap_or_default());
     let api = routes
         .route(

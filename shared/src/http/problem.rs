@@ -2,7 +2,8 @@
 //! what is wrong and how to fix it; server errors say nothing of the internals.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -43,7 +44,8 @@ pub fn status_filter<T: Copy>(
     all: &[T],
     name: fn(T) -> &'static str,
 ) -> Result<Option<T>, Problem> {
-    let Some(given) = given else {
+    // `status=` (empty) filters nothing, like no `status` at all.
+    let Some(given) = given.filter(|g| !g.is_empty()) else {
         return Ok(None);
     };
     all.iter()
@@ -52,10 +54,16 @@ pub fn status_filter<T: Copy>(
         .map(Some)
         .ok_or_else(|| {
             let known: Vec<&str> = all.iter().map(|s| name(*s)).collect();
-            Problem::bad_request(format!(
-                "unknown status `{given}`; one of {}",
-                known.join(", ")
-            ))
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-parameter",
+                "Invalid query parameter",
+                format!(
+                    "query parameter `status`: unknown status `{given}`; one of {}",
+                    known.join(", ")
+                ),
+            )
+            .with("parameter", "status")
         })
 }
 
@@ -235,6 +243,38 @@ impl From<RequestError> for Problem {
             ),
             RequestError::Store(store) => store.into(),
         }
+    }
+}
+
+/// Query parameters whose rejections are problems naming the parameter (`parameter`),
+/// never axum's plain-text ones: `?limit=-1` is a 400 that says `limit` and why.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(QueryParams)
+            .map_err(|e| {
+                let parameter = e.path().to_string();
+                let why = e.inner().to_string();
+                // A missing parameter is reported at the top; serde names it in `why`.
+                let detail = if parameter == "." {
+                    format!("the query string is not valid: {why}")
+                } else {
+                    format!("query parameter `{parameter}`: {why}")
+                };
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-parameter",
+                    "Invalid query parameter",
+                    detail,
+                )
+                .with("parameter", parameter)
+            })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/requests`: submit, read, list, cancel, and the timeline.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
-use super::problem::{JsonBody, Problem, status_filter};
+use super::problem::{JsonBody, Problem, QueryParams, status_filter};
 use crate::access::Principal;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
@@ -193,7 +193,7 @@ pub struct SubmitParams {
 pub async fn submit(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(params): Query<SubmitParams>,
+    QueryParams(params): QueryParams<SubmitParams>,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Submission>,
 ) -> Result<Response, Problem> {
@@ -307,7 +307,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(p): Query<ListParams>,
+    QueryParams(p): QueryParams<ListParams>,
 ) -> Result<Json<RequestPage>, Problem> {
     let status = status_filter(
         p.status.as_deref(),

@@ -3,7 +3,7 @@
 //! with a report unless an admin forces it (audited), and it locks the resource.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::{AuditDetail, AuditTarget};
 use super::auth::Caller;
-use super::problem::{JsonBody, Problem, status_filter};
+use super::problem::{JsonBody, Problem, QueryParams, status_filter};
 use super::requests::RequestView;
 use crate::ports::ResourceQuery;
 use crate::resources::change::{ChangeError, ChangePlan, Submitted};
@@ -157,7 +157,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Query(p): Query<ListParams>,
+    QueryParams(p): QueryParams<ListParams>,
 ) -> Result<Json<ResourcePage>, Problem> {
     let status = status_filter(
         p.status.as_deref(),
@@ -314,7 +314,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Query(params): Query<DeleteParams>,
+    QueryParams(params): QueryParams<DeleteParams>,
 ) -> Result<Response, Problem> {
     let apply = params.dry_run != Some(true);
     let submitted = state

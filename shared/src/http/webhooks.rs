@@ -7,14 +7,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::problem::Problem;
+use super::problem::{Problem, QueryParams};
 use crate::worker::jira::CompletionError;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -37,7 +37,7 @@ fn authentic(secret: &[u8], body: &[u8], headers: &HeaderMap, query_secret: Opti
     responses((status = 204, description = "Handled or ignored"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn jira(
     State(state): State<AppState>,
-    Query(params): Query<WebhookParams>,
+    QueryParams(params): QueryParams<WebhookParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
