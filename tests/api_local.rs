@@ -454,6 +454,7 @@ async fn a_bad_query_parameter_is_a_problem_that_names_it() {
         (Method::POST, "/requests?dryRun=510510", "dryRun"),
         (Method::DELETE, "/resources/r-1?force=yes", "force"),
         (Method::GET, "/requests?status=done", "status"),
+        (Method::GET, "/requests?status=", "status"),
     ] {
         let response = app
             .call(method.clone(), path, &app.carol)
@@ -470,9 +471,6 @@ async fn a_bad_query_parameter_is_a_problem_that_names_it() {
             "{method} {path}: {body}"
         );
     }
-    // An empty filter filters nothing.
-    let all = app.get("/requests?status=", &app.carol).await;
-    assert_eq!(all.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::problem::{Problem, QueryParams};
+use super::problem::{Problem, QueryParams, page_limit};
 use super::{AppState, REQUEST_ID};
 use crate::ports::AuditQuery;
 use crate::requests::model::AuditEntry;
@@ -89,6 +89,8 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
 pub struct AuditParams {
     actor: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -115,7 +117,7 @@ pub async fn list(
         .list(&AuditQuery {
             actor: params.actor,
             cursor: params.cursor,
-            limit: params.limit.unwrap_or(50).clamp(1, 500),
+            limit: page_limit(params.limit, 500)?,
         })
         .await?;
     Ok(Json(AuditPage {

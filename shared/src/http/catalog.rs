@@ -189,10 +189,19 @@ pub async fn get_item(
 #[serde(deny_unknown_fields)]
 pub struct ModeChange {
     /// `manual`: requests for the item open its JIRA ticket until the override is lifted.
-    #[schema(value_type = String, example = "manual")]
+    #[schema(value_type = ForcedMode, example = "manual")]
     mode: Mode,
     /// Why (shown to requesters and in the audit log).
+    #[schema(min_length = 1, pattern = "\\S")]
     reason: String,
+}
+
+/// The only mode an admin can force (documentation of `ModeChange.mode`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+enum ForcedMode {
+    Manual,
 }
 
 /// Forces an automated item to manual while its automation is broken (admins). Survives
@@ -203,7 +212,8 @@ pub struct ModeChange {
     responses((status = 200, body = crate::fulfillment::mode::ModeOverride),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json")))]
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "The item has no manual section to force")))]
 pub async fn set_mode(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -224,9 +234,11 @@ pub async fn set_mode(
         ));
     }
     if item.doc.spec.fulfillment.manual.is_none() {
-        return Err(Problem::bad_request(format!(
-            "`{name}` has no manual section: there is no JIRA ticket to fall back to"
-        )));
+        return Err(Problem::conflict(
+            "no-manual-section",
+            "No manual section",
+            format!("`{name}` has no manual section: there is no JIRA ticket to fall back to"),
+        ));
     }
     if change.reason.trim().is_empty() {
         return Err(Problem::bad_request(

@@ -142,23 +142,28 @@ fn documented() -> OpenApiRouter<AppState> {
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut spec = documented().split_for_parts().1;
-    document_unauthorized(&mut spec);
+    document_problems(&mut spec);
     spec
 }
 
-/// Every operation that needs a bearer token answers 401 without a valid one: each says
-/// so, with the problem it answers.
-fn document_unauthorized(spec: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let unauthorized = ResponseBuilder::new()
-        .description("No bearer token, or one that is not valid (expired, wrong signature)")
-        .content(
-            "application/problem+json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build();
+/// The problems every operation of a kind answers, documented on each: 401 where a bearer
+/// token is needed; 400 where query parameters are read (one that does not parse); 400,
+/// 413 and 415 where a body is read (not JSON, too large, another content type).
+fn document_problems(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| -> RefOr<utoipa::openapi::Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
     for item in spec.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -168,12 +173,38 @@ fn document_unauthorized(spec: &mut utoipa::openapi::OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            let mut answers = Vec::new();
             if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                answers.push((
+                    "401",
+                    "No bearer token, or one that is not valid (expired, wrong signature)",
+                ));
+            }
+            let reads_query = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            if reads_query || operation.request_body.is_some() {
+                answers.push((
+                    "400",
+                    "A query parameter or the body is not valid (`parameter` or the detail names it)",
+                ));
+            }
+            if operation.request_body.is_some() {
+                answers.push(("413", "The body is larger than the limit"));
+                answers.push(("415", "The body is not JSON"));
+                answers.push((
+                    "422",
+                    "The body is JSON but not of the documented shape (the detail says where)",
+                ));
+            }
+            for (status, description) in answers {
                 operation
                     .responses
                     .responses
-                    .entry("401".to_owned())
-                    .or_insert_with(|| unauthorized.clone().into());
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description));
             }
         }
     }
@@ -182,7 +213,7 @@ fn document_unauthorized(spec: &mut utoipa::openapi::OpenApi) {
 /// The API.
 pub fn router(state: AppState) -> Router {
     let (routes, mut spec) = documented().split_for_parts();
-    document_unauthorized(&mut spec);
+    document_problems(&mut spec);
     let spec = Arc::new(spec.to_pretty_json().unwrap_or_default());
     let api = routes
         .route(

@@ -44,8 +44,7 @@ pub fn status_filter<T: Copy>(
     all: &[T],
     name: fn(T) -> &'static str,
 ) -> Result<Option<T>, Problem> {
-    // `status=` (empty) filters nothing, like no `status` at all.
-    let Some(given) = given.filter(|g| !g.is_empty()) else {
+    let Some(given) = given else {
         return Ok(None);
     };
     all.iter()
@@ -65,6 +64,21 @@ pub fn status_filter<T: Copy>(
             )
             .with("parameter", "status")
         })
+}
+
+/// The page size `limit` asks for (50 when it does not), from 1 to `max`.
+pub fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, Problem> {
+    match limit {
+        None => Ok(50.min(max)),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-parameter",
+            "Invalid query parameter",
+            format!("query parameter `limit`: {n} is not from 1 to {max}"),
+        )
+        .with("parameter", "limit")),
+    }
 }
 
 impl Problem {

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
-use super::problem::{JsonBody, Problem, QueryParams, status_filter};
+use super::problem::{JsonBody, Problem, QueryParams, page_limit, status_filter};
 use crate::access::Principal;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
@@ -65,6 +65,43 @@ pub struct Submission {
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
+}
+
+/// What `POST /requests` accepts, as the OpenAPI document shows it: exactly one of `item`
+/// and `bundle` ([`Submission`] reads it and says which is wrong).
+#[derive(ToSchema)]
+#[schema(as = Submission)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum SubmissionDoc {
+    Item(ItemSubmission),
+    Bundle(BundleSubmission),
+}
+
+/// A request for an item.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+struct ItemSubmission {
+    /// The item to request.
+    #[schema(min_length = 1)]
+    item: String,
+    /// Values for the item's form.
+    #[schema(value_type = Object)]
+    fields: Option<Map<String, Value>>,
+}
+
+/// A request for a bundle.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+struct BundleSubmission {
+    /// The bundle to request.
+    #[schema(min_length = 1)]
+    bundle: String,
+    /// Values for the bundle's form.
+    #[schema(value_type = Object)]
+    fields: Option<Map<String, Value>>,
 }
 
 const MAX_KEY_LEN: usize = 255;
@@ -184,8 +221,8 @@ pub struct SubmitParams {
 /// Requests an item or a bundle. 202 with the new request; with an `Idempotency-Key` already
 /// used for the same body, 200 with the original; with `dryRun=true`, 200 with the plan.
 #[utoipa::path(post, path = "/requests", tag = "requests", security(("bearer" = [])),
-    request_body = Submission,
-    params(SubmitParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original request")),
+    request_body = SubmissionDoc,
+    params(SubmitParams, ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the original request", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 202, body = RequestView, description = "Accepted"), (status = 200, body = RequestView, description = "An idempotent replay, or with dryRun=true the Plan"),
               (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
@@ -291,11 +328,14 @@ pub async fn get(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(value_type = Option<RequestStatus>)]
     status: Option<String>,
     item: Option<String>,
     owner: Option<String>,
     requester: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
 }
 
@@ -321,7 +361,7 @@ pub async fn list(
         target: p.item,
         cursor: p.cursor,
         created: None,
-        limit: p.limit.unwrap_or(50).clamp(1, 200),
+        limit: page_limit(p.limit, 200)?,
     };
     let page = state.requests.list(&who, query).await?;
     Ok(Json(RequestPage {
@@ -348,15 +388,15 @@ pub async fn cancel(
     RequestPath(id): RequestPath,
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
-    // The body is optional: empty, or {"reason": "..."}.
+    // The body is optional: empty, `null`, or {"reason": "..."}.
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice::<CancelBody>(&body)
+        serde_json::from_slice::<Option<CancelBody>>(&body)
             .map_err(|e| {
                 Problem::bad_request(format!("the body must be {{\"reason\": \"...\"}}: {e}"))
             })?
-            .reason
+            .and_then(|b| b.reason)
     };
     let request = state.requests.cancel(&who, id, reason).await?;
     let id = request.id;

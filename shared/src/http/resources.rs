@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::{AuditDetail, AuditTarget};
 use super::auth::Caller;
-use super::problem::{JsonBody, Problem, QueryParams, status_filter};
+use super::problem::{JsonBody, Problem, QueryParams, page_limit, status_filter};
 use super::requests::RequestView;
 use crate::ports::ResourceQuery;
 use crate::resources::change::{ChangeError, ChangePlan, Submitted};
@@ -141,11 +141,14 @@ impl From<ResourceError> for Problem {
 pub struct ListParams {
     /// `provisioning`, `ready`, `updating`, `drifted`, `deleting`, `deleted` or `failed`;
     /// deleted resources are listed only when asked for.
+    #[param(value_type = Option<ResourceStatus>)]
     status: Option<String>,
     item: Option<String>,
     owner: Option<String>,
     requester: Option<String>,
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
 }
 
@@ -170,7 +173,7 @@ pub async fn list(
         item: p.item,
         status,
         cursor: p.cursor,
-        limit: p.limit.unwrap_or(50).clamp(1, 200),
+        limit: page_limit(p.limit, 200)?,
     };
     state
         .requests
