@@ -574,9 +574,14 @@ async fn a_value_that_would_break_a_header_or_the_path_fails_with_a_clear_reason
     app.running.stop().await.unwrap();
 }
 
+/// A target slower than the attempt's time: each call is cut off at `attemptTimeout` (not
+/// the target's 5 s), its outcome is unknown, so it is tried again with the same key until
+/// the attempts run out, past the action's `timeout`; then the action fails and says the
+/// outcome is unknown. (It used to fail at once at the action's timeout, with no retry,
+/// leaving whatever the slow call made behind.)
 #[tokio::test]
-async fn a_target_slower_than_the_actions_timeout_is_cut_off_and_the_action_fails() {
-    // Answers, but only after the action's whole time is up.
+async fn a_target_slower_than_the_attempt_timeout_is_cut_off_retried_and_reported_unknown() {
+    // Answers, but only after each attempt's time is up.
     let api = MockServer::start().await;
     queue_call("slow")
         .respond_with(
@@ -591,7 +596,7 @@ async fn a_target_slower_than_the_actions_timeout_is_cut_off_and_the_action_fail
     let item = config.catalog_dir.join("items/messaging/sqs-queue.yaml");
     let text = std::fs::read_to_string(&item).unwrap().replacen(
         "          retry:\n            maxAttempts: 3",
-        "          timeout: 1s\n          retry:\n            maxAttempts: 3",
+        "          timeout: 1s\n          attemptTimeout: 1s\n          retry:\n            maxAttempts: 3",
         1,
     );
     std::fs::write(&item, text).unwrap();
@@ -599,17 +604,26 @@ async fn a_target_slower_than_the_actions_timeout_is_cut_off_and_the_action_fail
     let started = std::time::Instant::now();
     let (_, body) = app.submit(&queue_request("slow")).await;
     let id = body["id"].as_str().unwrap();
-    let failed = app.wait_for(id, "failed").await;
+    let failed = app
+        .wait_within(id, "failed", std::time::Duration::from_secs(30))
+        .await;
     let reason = failed["reason"].as_str().unwrap();
-    // The call was cut off at the action's deadline (not the target's 5 s), then the
-    // action's timeout failed it for good.
+    // Three attempts, each cut off after 1 s rather than waiting 5 s for the target.
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(4),
+        started.elapsed() < std::time::Duration::from_secs(15),
         "{reason}"
     );
+    assert_eq!(
+        api.received_requests().await.unwrap().len(),
+        3,
+        "every attempt was made"
+    );
     let timeline = app.get(&format!("/requests/{id}/events")).await.to_string();
-    assert!(timeline.contains("timed out"), "{timeline}");
-    assert!(reason.contains("timed out"), "{reason}");
+    assert!(timeline.contains("outcome_unknown"), "{timeline}");
+    assert!(
+        reason.contains("outcome unknown after 3 attempts"),
+        "{reason}"
+    );
     app.running.stop().await.unwrap();
 }
 
@@ -705,4 +719,114 @@ async fn a_jira_step_resolved_as_wont_do_fails_and_one_resolved_as_done_succeeds
         kind.poll(&run, &own, &state("OPS-1")).await,
         Ok(Step::Done(_))
     ));
+}
+
+/// A call that gets no answer within `attemptTimeout` has an unknown outcome: it is tried
+/// again with the same Idempotency-Key, even past the action's `timeout`, so a target that
+/// made the thing answers for it instead of leaving an orphan. When no attempt answers,
+/// the request says the outcome is unknown, with the key and the target to look at.
+#[tokio::test]
+async fn a_call_without_an_answer_is_retried_with_its_key_and_an_unknown_outcome_is_reported() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use wiremock::{Request, Respond};
+
+    /// Answers the first `slow` calls too late, then at once; keeps every call's key.
+    struct Slow {
+        slow: usize,
+        calls: AtomicUsize,
+        keys: Arc<Mutex<Vec<String>>>,
+    }
+    impl Respond for Slow {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            let key = request
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            self.keys.lock().unwrap().push(key);
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let answer =
+                ResponseTemplate::new(200).set_body_json(json!({"id": "vol-1", "accessKey": "k"}));
+            if n < self.slow {
+                answer.set_delay(std::time::Duration::from_secs(3))
+            } else {
+                answer
+            }
+        }
+    }
+
+    for (slow, ends) in [(1, "completed"), (usize::MAX, "failed")] {
+        let api = MockServer::start().await;
+        let keys = Arc::new(Mutex::new(Vec::new()));
+        Mock::given(method("PUT"))
+            .respond_with(Slow {
+                slow,
+                calls: AtomicUsize::new(0),
+                keys: keys.clone(),
+            })
+            .mount(&api)
+            .await;
+        // A short overall timeout: the retry that learns the outcome runs past it.
+        let item = orchestrator_tests::VOLUME.replace(
+            "          outputs:\n            volumeId: \"$.id\"",
+            "          attemptTimeout: 300ms\n          timeout: 200ms\n          retry:\n            maxAttempts: 2\n            interval: 100ms\n          outputs:\n            volumeId: \"$.id\"",
+        );
+        assert_ne!(item, orchestrator_tests::VOLUME);
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/volume.yaml", item)]);
+        let mut config = sandbox_config(dir.path(), catalog);
+        config.sandbox = false;
+        config.environment = json!({"api": api.uri()}).as_object().unwrap().clone();
+        let app = App::start(&config).await;
+        let (status, created) = app
+            .submit(&json!({"item": "volume", "fields": {"name": "data", "size": 1}}))
+            .await;
+        assert_eq!(status, 202, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let done = app
+            .wait_within(&id, ends, std::time::Duration::from_secs(20))
+            .await;
+
+        let keys = keys.lock().unwrap().clone();
+        assert_eq!(keys.len(), 2, "one retry: {keys:?}");
+        assert!(
+            !keys[0].is_empty() && keys[0] == keys[1],
+            "the same key: {keys:?}"
+        );
+        let timeline = app.get(&format!("/requests/{id}/events")).await;
+        let events = timeline["events"].as_array().unwrap();
+        let retry = events
+            .iter()
+            .find(|e| e["kind"] == "action_retry")
+            .unwrap_or_else(|| panic!("{timeline:#}"));
+        assert_eq!(
+            retry["detail"]["idempotencyKey"],
+            keys[0].as_str(),
+            "{retry}"
+        );
+        if ends == "failed" {
+            let unknown = events
+                .iter()
+                .find(|e| e["kind"] == "outcome_unknown")
+                .unwrap_or_else(|| panic!("{timeline:#}"));
+            assert_eq!(unknown["detail"]["idempotencyKey"], keys[0].as_str());
+            assert_eq!(unknown["detail"]["action"], "put");
+            assert!(
+                unknown["detail"]["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("127.0.0.1"))
+            );
+            let reason = done["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("outcome unknown after 2 attempts"),
+                "{reason}"
+            );
+            assert!(reason.contains(&keys[0]), "{reason}");
+        } else {
+            assert_eq!(done["outputs"]["volumeId"], "vol-1", "{done}");
+        }
+        app.running.stop().await.unwrap();
+    }
 }

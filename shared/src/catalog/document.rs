@@ -233,6 +233,9 @@ pub struct Action {
     pub retry: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationSpec>,
+    /// How long one call (or poll) may take before its outcome counts as unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_timeout: Option<DurationSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -293,6 +296,12 @@ struct RawAction {
     retry: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<DurationSpec>,
+    #[serde(
+        default,
+        rename = "attemptTimeout",
+        skip_serializing_if = "Option::is_none"
+    )]
+    attempt_timeout: Option<DurationSpec>,
 }
 
 /// An action's `with` that does not fit its type: where, and why.
@@ -334,6 +343,7 @@ impl TryFrom<RawAction> for Action {
             outputs: raw.outputs,
             retry: raw.retry,
             timeout: raw.timeout,
+            attempt_timeout: raw.attempt_timeout,
         })
     }
 }
@@ -357,6 +367,7 @@ impl From<Action> for RawAction {
             outputs: action.outputs,
             retry: action.retry,
             timeout: action.timeout,
+            attempt_timeout: action.attempt_timeout,
         }
     }
 }

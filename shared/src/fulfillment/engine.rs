@@ -63,6 +63,10 @@ pub struct Execution {
     pub outputs: Map<String, Value>,
     #[serde(default)]
     pub error: Option<String>,
+    /// The last attempt got no answer in time: whether it took effect is unknown until
+    /// another attempt (with the same `Idempotency-Key`) tells.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 /// Where a run of an action list stands.
@@ -116,6 +120,16 @@ pub struct Engine {
     pub secrets: Arc<dyn Secrets>,
     pub clock: Arc<dyn Clock>,
     pub breakers: Breakers,
+}
+
+/// An attempt that was made: the action, the key its calls carried, the host they went to,
+/// and the redactor that knows the secrets they read.
+#[derive(Clone, Copy)]
+struct Attempted<'a> {
+    key: &'a str,
+    action: &'a Action,
+    redactor: &'a Redactor,
+    host: Option<&'a str>,
 }
 
 /// Why an action's `with` could not be rendered.
@@ -353,6 +367,7 @@ impl Engine {
                             state: Value::Null,
                             outputs: Map::new(),
                             error: None,
+                            unknown: false,
                         },
                         None,
                     )
@@ -445,7 +460,9 @@ impl Engine {
                 kind_type.as_str()
             ))));
         };
-        if now >= exec.deadline {
+        // Past its deadline an action starts no new attempt, but one whose last attempt's
+        // outcome is unknown goes on retrying (within its attempts) to learn it.
+        if now >= exec.deadline && !exec.unknown {
             let reason = format!(
                 "action `{}` timed out: not finished {} after it started",
                 action.id,
@@ -515,9 +532,12 @@ impl Engine {
             item: run.item.to_owned(),
             action_id: action.id.clone(),
             attempt: exec.attempts,
-            call_timeout: CALL_TIMEOUT
-                .min(remaining(exec.deadline, now))
-                .max(Duration::from_secs(1)),
+            // One attempt's own time, not what is left of the action's: an answer cut
+            // short by the deadline would leave an outcome unknown for nothing.
+            call_timeout: action
+                .attempt_timeout
+                .map_or(CALL_TIMEOUT, |t| t.as_duration())
+                .max(Duration::from_millis(1)),
         };
         let result = if exec.status == ExecStatus::Pending {
             kind.poll(&invocation, &with, &exec.state).await
@@ -527,11 +547,19 @@ impl Engine {
         if let Some(host) = &host {
             // A permanent error is the target answering: it is up.
             match &result {
-                Err(ActionError::Retryable { .. }) => self.breakers.failure(host).await?,
+                Err(ActionError::Retryable { .. } | ActionError::Unknown { .. }) => {
+                    self.breakers.failure(host).await?
+                }
                 _ => self.breakers.success(host).await?,
             }
         }
-        self.record_result(key, exec, version, action, &redactor, result, notes)
+        let attempted = Attempted {
+            key,
+            action,
+            redactor: &redactor,
+            host: host.as_deref(),
+        };
+        self.record_result(&attempted, exec, version, result, notes)
             .await
     }
 
@@ -581,18 +609,21 @@ impl Engine {
 
     /// Records what an attempt (or a poll) came to: its outputs, the state to poll, the
     /// next attempt after a backoff, or the action's failure. `None`: it succeeded.
-    /// (Eight arguments: the attempt's record and where it is stored, and what it read.)
-    #[allow(clippy::too_many_arguments)]
     async fn record_result(
         &self,
-        key: &str,
+        attempted: &Attempted<'_>,
         exec: &mut Execution,
         version: u64,
-        action: &Action,
-        redactor: &Redactor,
         result: Result<Step, ActionError>,
         notes: &mut Vec<Note>,
     ) -> Result<Option<Progress>, StoreError> {
+        let Attempted {
+            key,
+            action,
+            redactor,
+            host,
+        } = *attempted;
+        exec.unknown = matches!(result, Err(ActionError::Unknown { .. }));
         let fail = |reason: String| Progress::Failed {
             action: action.id.clone(),
             reason,
@@ -648,6 +679,14 @@ impl Engine {
                     .and_then(|r| r.max_attempts)
                     .unwrap_or(DEFAULT_MAX_ATTEMPTS);
                 let message = redactor.text(&e.to_string());
+                // What the target knows the calls by, for an outcome that is unknown.
+                let unknown = EventDetail {
+                    idempotency_key: Some(key.to_owned()),
+                    target: host.map(str::to_owned),
+                    attempt: Some(exec.attempts),
+                    cause: Some(message.clone()),
+                    ..Default::default()
+                };
                 match e {
                     ActionError::Retryable { retry_after, .. } if exec.attempts < max => {
                         let wait = backoff(action.retry.as_ref(), exec.attempts, retry_after);
@@ -665,6 +704,32 @@ impl Engine {
                             ..Default::default()
                         }));
                         Ok(Some(Progress::Waiting { after: wait }))
+                    }
+                    ActionError::Unknown { .. } if exec.attempts < max => {
+                        let wait = backoff(action.retry.as_ref(), exec.attempts, None);
+                        exec.next_at = Some(now + wait);
+                        self.write(key, exec, version).await?;
+                        let text = format!(
+                            "action `{}` attempt {} of {max}: {message}, so whether it took effect is unknown; the next attempt, with the same Idempotency-Key, in {}",
+                            action.id,
+                            exec.attempts,
+                            human(wait)
+                        );
+                        notes.push(Note::new(EventKind::ActionRetry, text).with(unknown));
+                        Ok(Some(Progress::Waiting { after: wait }))
+                    }
+                    ActionError::Unknown { .. } => {
+                        let reason = format!(
+                            "action `{}`: outcome unknown after {} attempts ({message}); its target{} may hold what it made under Idempotency-Key {key}",
+                            action.id,
+                            exec.attempts,
+                            host.map(|h| format!(" {h}")).unwrap_or_default()
+                        );
+                        notes.push(
+                            Note::new(EventKind::OutcomeUnknown, reason.clone()).with(unknown),
+                        );
+                        self.finish_failed(key, exec, Some(version), reason, notes, fail)
+                            .await
                     }
                     ActionError::Retryable { .. } => {
                         let reason = format!(

@@ -268,6 +268,9 @@ pub enum EventKind {
     ActionRetry,
     /// An action failed for good (`detail.cause`).
     ActionFailed,
+    /// An action's last attempt got no answer in time: whether it took effect is unknown
+    /// (`detail.idempotencyKey` and `detail.target` say what to look for).
+    OutcomeUnknown,
     /// A circuit breaker refused the call (`detail.cause`).
     CircuitOpen,
     /// Automation failed and a person takes over through JIRA (`detail.cause`).
@@ -307,6 +310,7 @@ impl EventKind {
             ActionWaiting => "action_waiting",
             ActionRetry => "action_retry",
             ActionFailed => "action_failed",
+            OutcomeUnknown => "outcome_unknown",
             CircuitOpen => "circuit_open",
             Fallback => "fallback",
             RolledBack => "rolled_back",
@@ -365,6 +369,12 @@ pub struct EventDetail {
     /// The state machine execution the request runs as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// The key an action's calls carry (`Idempotency-Key`): what its target knows it by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The host an action calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl EventDetail {

@@ -201,7 +201,11 @@ impl Verifier {
                     )));
                 }
                 Err(e) => {
-                    if let (Some(host), ActionError::Retryable { .. }) = (&host, &e) {
+                    if let (
+                        Some(host),
+                        ActionError::Retryable { .. } | ActionError::Unknown { .. },
+                    ) = (&host, &e)
+                    {
                         self.engine.breakers.failure(host).await?;
                     }
                     return Ok(Verification::Failed(

@@ -71,6 +71,10 @@ pub enum ActionError {
     /// Another attempt would fail the same way: a 4xx, bad configuration, a failed run.
     #[error("{message}")]
     Permanent { message: String },
+    /// No answer came within the attempt's time: the call may or may not have taken
+    /// effect. Another attempt, with the same `Idempotency-Key`, tells.
+    #[error("{message}")]
+    Unknown { message: String },
 }
 
 impl ActionError {
@@ -88,7 +92,10 @@ impl ActionError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ActionError::Retryable { .. })
+        matches!(
+            self,
+            ActionError::Retryable { .. } | ActionError::Unknown { .. }
+        )
     }
 }
 
@@ -184,14 +191,18 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// Classifies a failure to get a response at all. Only a request that could not be
-/// built is permanent; a connection refused, reset or timed out is worth another try.
+/// built is permanent; a connection refused or reset is worth another try; a call that
+/// timed out has an unknown outcome (it may have taken effect).
 pub fn transport_error(what: &str, e: &reqwest::Error) -> ActionError {
     if e.is_builder() {
         return ActionError::permanent(format!("{what} could not be sent: {}", root_cause(e)));
     }
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
+    if e.is_timeout() {
+        return ActionError::Unknown {
+            message: format!("{what} got no answer in time"),
+        };
+    }
+    let kind = if e.is_connect() {
         "could not connect"
     } else {
         "failed"
