@@ -13,6 +13,7 @@ const COLOURS = {
   completed: 'fill:#dcfce7,stroke:#15803d,color:#101828',
   kept: 'fill:#dcfce7,stroke:#15803d,color:#101828',
   failed: 'fill:#fee2e2,stroke:#b91c1c,color:#101828',
+  outcome_unknown: 'fill:#ffedd5,stroke:#c2410c,stroke-dasharray:4 2,color:#101828',
   rejected: 'fill:#fee2e2,stroke:#b91c1c,color:#101828',
   rolled_back: 'fill:#ede9fe,stroke:#6d28d9,color:#101828',
   deleted: 'fill:#e5e7eb,stroke:#374151,color:#101828',

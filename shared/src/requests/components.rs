@@ -19,6 +19,9 @@ pub enum ComponentState {
     AwaitingFulfillment,
     Completed,
     Failed,
+    /// Failed with an action whose last call got no answer: what it made, if anything,
+    /// is unknown (the entry's `detail` names the key and the target to look at).
+    OutcomeUnknown,
     Rejected,
     RolledBack,
     /// Completed, and nothing to roll back automatically.
@@ -34,6 +37,7 @@ impl ComponentState {
             EventKind::TicketCreated => ComponentState::AwaitingFulfillment,
             EventKind::ComponentCompleted => ComponentState::Completed,
             EventKind::ComponentFailed | EventKind::RollbackFailed => ComponentState::Failed,
+            EventKind::OutcomeUnknown => ComponentState::OutcomeUnknown,
             EventKind::ComponentRejected => ComponentState::Rejected,
             EventKind::ComponentRolledBack => ComponentState::RolledBack,
             EventKind::ComponentKept => ComponentState::Kept,
@@ -78,8 +82,14 @@ pub fn progress(components: &[Component], events: &[RequestEvent]) -> Vec<Compon
                 let Some(entry) = legacy::about(event, &c.id) else {
                     continue;
                 };
-                if let Some(status) = ComponentState::after(event.kind) {
-                    state.status = status;
+                match ComponentState::after(event.kind) {
+                    // The component failed because an outcome is unknown: that stays
+                    // what it is, until a rollback settles it.
+                    Some(ComponentState::Failed)
+                        if state.status == ComponentState::OutcomeUnknown
+                            && event.kind == EventKind::ComponentFailed => {}
+                    Some(status) => state.status = status,
+                    None => {}
                 }
                 if event.kind == EventKind::TicketCreated {
                     state.ticket = entry.ticket;
@@ -251,6 +261,48 @@ mod tests {
             inputs: Default::default(),
             depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_component_whose_action_has_an_unknown_outcome_says_so_until_rolled_back() {
+        let components = [component("db", &[])];
+        let mut events = vec![
+            typed(
+                EventKind::ComponentStarted,
+                Some("db"),
+                "provisioning",
+                EventDetail::default(),
+            ),
+            typed(
+                EventKind::OutcomeUnknown,
+                Some("db"),
+                "action `create`: outcome unknown",
+                EventDetail {
+                    idempotency_key: Some("r/db/actions/create".to_owned()),
+                    ..Default::default()
+                },
+            ),
+            typed(
+                EventKind::ComponentFailed,
+                Some("db"),
+                "failed",
+                EventDetail::cause("x"),
+            ),
+        ];
+        assert_eq!(
+            progress(&components, &events)[0].status,
+            ComponentState::OutcomeUnknown
+        );
+        events.push(typed(
+            EventKind::ComponentRolledBack,
+            Some("db"),
+            "rolled back",
+            EventDetail::default(),
+        ));
+        assert_eq!(
+            progress(&components, &events)[0].status,
+            ComponentState::RolledBack
+        );
     }
 
     #[test]
