@@ -270,22 +270,8 @@ impl Config {
         let mut config = match file {
             None => Config::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let docs = crate::catalog::yaml::load_documents(&text, Default::default())
-                    .map_err(|e| {
-                        format!(
-                            "{}:{}:{}: {}",
-                            path.display(),
-                            e.pos.line,
-                            e.pos.column,
-                            e.message
-                        )
-                    })?;
-                let value = docs
-                    .into_iter()
-                    .next()
-                    .map_or(serde_json::Value::Object(Default::default()), |d| d.value);
+                let value = crate::catalog::yaml::read_file(path)?
+                    .unwrap_or(serde_json::Value::Object(Default::default()));
                 serde_path_to_error::deserialize(&value)
                     .map_err(|e| format!("{}: at `{}`: {}", path.display(), e.path(), e.inner()))?
             }

@@ -62,19 +62,8 @@ pub(crate) fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-pub(crate) fn read_fields(path: &PathBuf) -> Result<Map<String, Value>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let docs = shared::catalog::yaml::load_documents(&text, Default::default()).map_err(|e| {
-        format!(
-            "{}:{}:{}: {}",
-            path.display(),
-            e.pos.line,
-            e.pos.column,
-            e.message
-        )
-    })?;
-    match docs.into_iter().next().map(|d| d.value) {
+pub(crate) fn read_fields(path: &std::path::Path) -> Result<Map<String, Value>, String> {
+    match shared::catalog::yaml::read_file(path)? {
         Some(Value::Object(map)) => Ok(map),
         None => Ok(Map::new()),
         Some(_) => Err(format!("{}: the fields must be an object", path.display())),

@@ -145,6 +145,23 @@ pub fn load_documents(text: &str, limits: Limits) -> Result<Vec<LoadedDocument>,
     load(text, limits, true)
 }
 
+/// The first document of a YAML (or JSON) file a person wrote (a configuration, a form's
+/// values), `None` when it holds none; errors name the file, and the line and column.
+pub fn read_file(path: &std::path::Path) -> Result<Option<serde_json::Value>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let docs = load_documents(&text, Limits::default()).map_err(|e| {
+        format!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.pos.line,
+            e.pos.column,
+            e.message
+        )
+    })?;
+    Ok(docs.into_iter().next().map(|d| d.value))
+}
+
 /// Loads every document without recording node positions (their `spans` are empty),
 /// which halves the work; errors still carry the position where loading stopped, though
 /// a duplicate key's message then cannot name the first occurrence's line. For the

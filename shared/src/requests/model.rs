@@ -226,6 +226,42 @@ pub struct Request {
     pub version: u64,
 }
 
+impl Request {
+    /// A provisioning request for `target` (an item, or a bundle), as just submitted: a new
+    /// id, version 1, no outcome yet. Its operation and idempotency key are set after,
+    /// where they differ.
+    pub fn submitted(
+        kind: TargetKind,
+        target: &str,
+        catalog_version: &str,
+        owner: &str,
+        requester: &Principal,
+        fields: Map<String, Value>,
+        now: OffsetDateTime,
+    ) -> Request {
+        Request {
+            id: RequestId::new_at(now),
+            kind,
+            target: target.to_owned(),
+            catalog_version: catalog_version.to_owned(),
+            owner: owner.to_owned(),
+            requester: requester.clone(),
+            operation: Operation::Provision,
+            resource: None,
+            fields,
+            status: RequestStatus::Submitted,
+            reason: None,
+            ticket: None,
+            outputs: Map::new(),
+            idempotency_key: None,
+            fingerprint: String::new(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
 /// What a timeline entry records. Stored and served as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

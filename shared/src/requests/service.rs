@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    EventKind, Handoff, Note, Operation, Request, RequestEvent, RequestId, RequestStatus,
-    TargetKind, Transition,
+    EventKind, Handoff, Note, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
+    Transition,
 };
 use crate::access::{Principal, Roles};
 use crate::catalog::schema::Violation;
@@ -147,29 +147,21 @@ impl RequestService {
             .check_fields(target, submitted)
             .map_err(RequestError::InvalidFields)?;
         let now = self.clock.now();
-        let request = Request {
-            id: RequestId::new_at(now),
-            kind: match found {
-                TargetRef::Item(_) => TargetKind::Item,
-                TargetRef::Bundle(_) => TargetKind::Bundle,
-            },
-            target: target.to_owned(),
-            catalog_version: snapshot.version.clone(),
-            owner: metadata.owner.clone(),
-            requester: who.clone(),
-            operation: Operation::Provision,
-            resource: None,
-            fields,
-            status: RequestStatus::Submitted,
-            reason: None,
-            ticket: None,
-            outputs: Map::new(),
-            idempotency_key,
-            fingerprint,
-            created_at: now,
-            updated_at: now,
-            version: 1,
+        let kind = match found {
+            TargetRef::Item(_) => TargetKind::Item,
+            TargetRef::Bundle(_) => TargetKind::Bundle,
         };
+        let mut request = Request::submitted(
+            kind,
+            target,
+            &snapshot.version,
+            &metadata.owner,
+            who,
+            fields,
+            now,
+        );
+        request.idempotency_key = idempotency_key;
+        request.fingerprint = fingerprint;
         Ok(request)
     }
 

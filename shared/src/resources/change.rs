@@ -21,9 +21,7 @@ use crate::catalog::document::Mode;
 use crate::fulfillment::mode::{automated_section, get as mode_override};
 use crate::fulfillment::plan::{PlanFor, PlannedAction, Planner, plan_list, ticket_preview};
 use crate::ports::{StateStore, StoreError};
-use crate::requests::model::{
-    EventKind, Note, Operation, Request, RequestId, RequestStatus, TargetKind,
-};
+use crate::requests::model::{EventKind, Note, Operation, Request, TargetKind};
 use crate::requests::service::{RequestError, RequestService};
 
 /// One input that a change alters.
@@ -187,32 +185,18 @@ impl Changes {
             // The new values are checked against the item's form, as a request's are.
             Operation::Update => self.requests.prepare(who, &resource.item, fields, None)?,
             // A deletion carries the recorded inputs, whatever the form says by now.
-            _ => {
-                let now = self.requests.clock.now();
-                Request {
-                    id: RequestId::new_at(now),
-                    kind: match resource.kind {
-                        ResourceKind::Stack => TargetKind::Bundle,
-                        ResourceKind::Item => TargetKind::Item,
-                    },
-                    target: resource.item.clone(),
-                    catalog_version: self.requests.catalog.current().version.clone(),
-                    owner: resource.owner.clone(),
-                    requester: who.clone(),
-                    operation,
-                    resource: None,
-                    fields,
-                    status: RequestStatus::Submitted,
-                    reason: None,
-                    ticket: None,
-                    outputs: Map::new(),
-                    idempotency_key: None,
-                    fingerprint: String::new(),
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                }
-            }
+            _ => Request::submitted(
+                match resource.kind {
+                    ResourceKind::Stack => TargetKind::Bundle,
+                    ResourceKind::Item => TargetKind::Item,
+                },
+                &resource.item,
+                &self.requests.catalog.current().version,
+                &resource.owner,
+                who,
+                fields,
+                self.requests.clock.now(),
+            ),
         };
         request.operation = operation;
         request.resource = Some(resource.id.clone());
