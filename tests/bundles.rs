@@ -551,3 +551,76 @@ async fn the_bundle_scope_names_the_bundle_its_form_and_the_component() {
     }
     app.running.stop().await.unwrap();
 }
+
+/// A failure in one branch of a parallel pair: the sibling in flight runs to its end (it
+/// is not cut off mid-call), the component after it in its branch is not started, and
+/// then everything that made something is rolled back, so the target keeps nothing. The
+/// execution fails with the first component's own error.
+#[tokio::test]
+async fn a_failed_branch_lets_its_sibling_settle_then_rolls_back_everything_it_made() {
+    use orchestrator_tests::things::{Faults, Things, thing_item, things_bundle};
+    let target = Things::start(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            ("items/thing.yaml", thing_item("5s")),
+            (
+                "bundles/pair.yaml",
+                things_bundle(
+                    "pair",
+                    &[("a", &[]), ("b", &[]), ("c", &["b"]), ("d", &["a", "c"])],
+                    "rollback",
+                ),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    let (status, created) = app
+        .submit(&json!({"bundle": "pair", "fields": {"a": "fail-a", "b": "slow-b"}}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let failed = settle(&app, &id, "failed").await;
+    assert!(
+        failed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("fail-a") && !r.contains("not started")),
+        "the reason is a's own failure: {failed:#}"
+    );
+
+    assert_eq!(
+        component_states(&app, &id).await,
+        [
+            ("a", "failed"),
+            ("b", "rolled_back"),
+            ("c", "not_started"),
+            ("d", "pending")
+        ]
+        .map(|(c, s)| (c.to_owned(), s.to_owned()))
+    );
+    let census = target.census();
+    assert_eq!(census.made, 1, "only b made something: {census:?}");
+    assert!(census.things.is_empty(), "nothing is left: {census:?}");
+
+    let events = timeline(&app, &id).await;
+    let b_done = position(&events, "component_completed", "b: completed");
+    let b_undone = position(&events, "component_rolled_back", "b: rolled back");
+    assert!(b_done < b_undone, "{events:#?}");
+    let skipped = position(&events, "component_not_started", "c: ");
+    assert!(events[skipped].1.contains("`a` failed"), "{events:#?}");
+
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(history["execution"]["status"], "FAILED", "{history:#}");
+    assert_eq!(
+        history["execution"]["error"],
+        "Orchestrator.ComponentFailed"
+    );
+    app.running.stop().await.unwrap();
+}

@@ -171,6 +171,25 @@ fn generated_cases() -> Vec<script::Case> {
             expect: json!({"status": "SUCCEEDED", "output": {"components": outputs, "outputs": {"done": true}}}),
             moto_differs: None,
         });
+        // A component of a parallel branch failing: its siblings settle, then the
+        // execution fails with its error.
+        let mut branched = Vec::new();
+        collect_branched(&definition, false, &mut branched);
+        if let Some(first) = branched.first() {
+            let mut answers = answers.clone();
+            answers.insert(
+                format!("provision:{first}"),
+                vec![json!({"Throw": {"Error": "Orchestrator.ComponentFailed", "Cause": "a branch broke"}})],
+            );
+            cases.push(script::Case {
+                name: format!("{name} fails in a branch at {first}"),
+                definition: definition.clone(),
+                input: input.clone(),
+                answers,
+                expect: json!({"status": "FAILED", "error": "Orchestrator.ComponentFailed", "cause": "a branch broke"}),
+                moto_differs: None,
+            });
+        }
         if let Some(last) = components.last().filter(|_| name.starts_with("bundle-")) {
             answers.insert(
                 format!("provision:{last}"),
@@ -197,6 +216,18 @@ fn collect_components(machine: &Value, out: &mut Vec<String>) {
         }
         for branch in state["Branches"].as_array().into_iter().flatten() {
             collect_components(branch, out);
+        }
+    }
+}
+
+/// Component ids of the `Provision <id>` states inside a `Parallel` state's branches.
+fn collect_branched(machine: &Value, inside: bool, out: &mut Vec<String>) {
+    for (name, state) in machine["States"].as_object().into_iter().flatten() {
+        if let Some(id) = name.strip_prefix("Provision ").filter(|_| inside) {
+            out.push(id.to_owned());
+        }
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            collect_branched(branch, true, out);
         }
     }
 }

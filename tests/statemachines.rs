@@ -108,12 +108,30 @@ fn independent_components_run_in_one_parallel_state_whose_branches_are_merged() 
         together["ResultSelector"],
         json!({"components.$": "States.JsonMerge(States.JsonMerge($[0], $[1], false), $[2], false)"})
     );
-    assert_eq!(together["Next"], "Provision d");
-    for id in ["a", "b", "c"] {
+    assert_eq!(together["Next"], "Check Together 1");
+    let check = state(&definition, "Check Together 1");
+    assert_eq!(check["Default"], "Provision d");
+    assert_eq!(check["Choices"][0]["Variable"], "$.components._failure");
+    assert_eq!(check["Choices"][0]["Next"], "Together 1 failed");
+    // ITEM has no rollback: nothing to undo.
+    assert_eq!(
+        state(&definition, "Together 1 failed")["Next"],
+        "Record failure"
+    );
+    for (branch, id) in ["a", "b", "c"].into_iter().enumerate() {
         let task = state(&definition, &format!("Provision {id}"));
         assert_eq!(task["OutputPath"], "$.components", "{id}");
         assert_eq!(task["ResultPath"], format!("$.components.{id}"));
-        assert!(task.get("Catch").is_none(), "branches propagate failures");
+        let stopped = format!("Together 1 branch {} stopped", branch + 1);
+        assert_eq!(
+            task["Catch"],
+            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped}]),
+            "a branch catches its failure, so its siblings are not stopped mid-flight"
+        );
+        assert_eq!(
+            state(&definition, &stopped)["Parameters"],
+            json!({"_failure.$": "$.error"})
+        );
         assert_eq!(task["Resource"], asl::CALLBACK_RESOURCE);
         assert_eq!(task["Parameters"]["MessageBody"]["component"], id);
     }
@@ -199,7 +217,10 @@ fn an_n_shaped_bundle_still_never_starts_a_component_early() {
         "stop",
     );
     let definition = compile(&bundle);
-    assert_eq!(state(&definition, "Together 1")["Next"], "Together 2");
+    assert_eq!(
+        state(&definition, "Check Together 1")["Default"],
+        "Together 2"
+    );
     let second = state(&definition, "Together 2");
     let starts: Vec<&str> = second["Branches"]
         .as_array()
@@ -383,6 +404,46 @@ fn run_by_the_local_runner_a_bundle_passes_outputs_on_and_rolls_back_in_reverse_
             "fail "
         ]
     );
+    assert_eq!(failed.status, runner::Status::Failed);
+    let failure = failed.failure.expect("failure");
+    assert_eq!(
+        (failure.error.as_str(), failure.cause.as_str()),
+        (task::FAILED_ERROR, "the database API said no")
+    );
+}
+
+#[test]
+fn run_by_the_local_runner_a_failed_branch_lets_its_siblings_settle_and_then_undoes_them_all() {
+    // a and b run together; c follows b in b's branch; d needs everything.
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &[]), ("c", &["b"]), ("d", &["a", "c"])],
+        "rollback",
+    );
+    let definition = compile_with(&item_with_rollback(), &bundle);
+    let (failed, seen) = execute(&definition, "a");
+    let provisioned: Vec<&str> = seen
+        .iter()
+        .filter_map(|s| s.strip_prefix("provision "))
+        .collect();
+    // b's branch runs to its end (the worker, not the state machine, declines to start
+    // new work for a failing request); nothing after the Parallel state runs.
+    assert_eq!(provisioned, ["a", "b", "c"], "{seen:?}");
+    let undone: Vec<&str> = seen
+        .iter()
+        .filter_map(|s| s.strip_prefix("undo "))
+        .collect();
+    assert_eq!(
+        undone.len(),
+        4,
+        "every component is offered its undo: {seen:?}"
+    );
+    assert!(
+        seen.iter().position(|s| s == "provision c")
+            < seen.iter().position(|s| s.starts_with("undo")),
+        "undoing starts once the siblings settled: {seen:?}"
+    );
+    assert_eq!(seen.last().map(String::as_str), Some("fail "));
     assert_eq!(failed.status, runner::Status::Failed);
     let failure = failed.failure.expect("failure");
     assert_eq!(

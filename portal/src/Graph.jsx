@@ -15,6 +15,7 @@ const COLOURS = {
   failed: 'fill:#fee2e2,stroke:#b91c1c,color:#101828',
   outcome_unknown: 'fill:#ffedd5,stroke:#c2410c,stroke-dasharray:4 2,color:#101828',
   rejected: 'fill:#fee2e2,stroke:#b91c1c,color:#101828',
+  not_started: 'fill:#f2f4f7,stroke:#98a2b3,stroke-dasharray:2 2,color:#475467',
   rolled_back: 'fill:#ede9fe,stroke:#6d28d9,color:#101828',
   deleted: 'fill:#e5e7eb,stroke:#374151,color:#101828',
 };

@@ -104,6 +104,7 @@ const STATUS_TEXT = {
   deleted: 'Deleted',
   rolled_back: 'Rolled back',
   kept: 'Kept',
+  not_started: 'Not started',
   matched: 'Matches',
   skipped: 'Not verified',
 };

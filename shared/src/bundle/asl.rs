@@ -15,6 +15,14 @@
 //!   A branch ends with `OutputPath: $.components`; the `Parallel` state merges its
 //!   branches with `States.JsonMerge` (balanced, so nesting stays shallow) back into
 //!   `$.components`.
+//! - A branch never fails: each of its states catches `States.ALL` into a Pass state that
+//!   ends the branch with `{"_failure": <error>}` (or `{"_cancelled": ...}` for a component
+//!   the worker declined to start, so the first failure, not its echoes, is reported). Step Functions stops every other branch
+//!   of a `Parallel` state when one fails, and a stopped callback task's worker goes on
+//!   making its thing with nobody left to undo it; so the siblings of a failed component
+//!   run to their end (the worker starts nothing new for a failing request, see
+//!   `worker::component`), and only then the `Check` Choice after the `Parallel` state
+//!   turns a branch's failure into `$.error` for the failure path below.
 //! - Success ends with the `Complete` task: the worker renders the bundle's outputs, marks
 //!   the request completed and answers with them (`$.outputs`, the execution's output).
 //! - Failure: every top-level state catches `States.ALL` into `$.error`. With
@@ -30,7 +38,7 @@
 use serde_json::{Map, Value, json};
 
 use super::schedule::{Schedule, schedule};
-use super::task::{SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind};
+use super::task::{CANCELLED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind};
 use crate::catalog::document::{Action, CatalogBundle, CatalogItem, Mode, OnFailure};
 use crate::catalog::load::Catalog;
 use crate::graph::DependencyGraph;
@@ -51,6 +59,14 @@ pub const HEARTBEAT_SECS: u64 = 1_200;
 
 /// How long the bookkeeping tasks (`Complete`, `Record failure`) may take.
 const BOOKKEEPING_SECS: u64 = 300;
+
+/// The key under which a branch of a `Parallel` state that failed gives its error. A
+/// component id starts with a letter, so this never names a component.
+pub const FAILURE_KEY: &str = "_failure";
+
+/// The key under which a branch gives the cancellation of a component the worker did
+/// not start because a sibling had failed.
+pub const CANCELLED_KEY: &str = "_cancelled";
 
 /// Step Functions' largest `TimeoutSeconds`.
 const MAX_TIMEOUT_SECS: u64 = 99_999_999;
@@ -219,13 +235,41 @@ enum Then {
     End,
 }
 
-/// Which chain a state belongs to.
-#[derive(Clone, Copy, PartialEq)]
-enum Chain {
-    /// The top level: failures are caught here.
-    Top,
-    /// A branch of a `Parallel` state: failures propagate to it.
-    Branch,
+/// Where a failure goes from a provisioning state.
+#[derive(Clone)]
+enum Escape {
+    /// The top level: to the failure path (rollback or recording), with `$.error`.
+    Top(String),
+    /// A branch of a `Parallel` state: to the Pass state that ends the branch with the
+    /// failure under [`FAILURE_KEY`], or, for a component the worker declined to start
+    /// because a sibling failed, under [`CANCELLED_KEY`] (so the sibling's own error is
+    /// the one reported).
+    Branch { stopped: String, cancelled: String },
+}
+
+impl Escape {
+    fn catch(&self) -> Value {
+        match self {
+            Escape::Top(next) => catch(next),
+            Escape::Branch { stopped, cancelled } => json!([
+                {"ErrorEquals": [CANCELLED_ERROR], "ResultPath": "$.error", "Next": cancelled},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped},
+            ]),
+        }
+    }
+
+    /// Where a failure under `key` goes once it is in `$.error`.
+    fn after(&self, key: &str) -> &str {
+        match self {
+            Escape::Top(next) => next,
+            Escape::Branch { cancelled, .. } if key == CANCELLED_KEY => cancelled,
+            Escape::Branch { stopped, .. } => stopped,
+        }
+    }
+
+    fn in_branch(&self) -> bool {
+        matches!(self, Escape::Branch { .. })
+    }
 }
 
 struct Compiler<'a> {
@@ -261,8 +305,7 @@ impl<'a> Compiler<'a> {
         self.provision(
             &provision,
             Then::Next("Complete".into()),
-            Chain::Top,
-            &on_error,
+            &Escape::Top(on_error.clone()),
             &mut states,
         );
         states.insert(
@@ -315,14 +358,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn provision(
-        &self,
-        node: &Node,
-        then: Then,
-        chain: Chain,
-        on_error: &str,
-        states: &mut Map<String, Value>,
-    ) {
+    fn provision(&self, node: &Node, then: Then, escape: &Escape, states: &mut Map<String, Value>) {
         match node {
             Node::Sequence(parts) => {
                 for (i, part) in parts.iter().enumerate() {
@@ -330,7 +366,7 @@ impl<'a> Compiler<'a> {
                         Some(p) => Then::Next(self.entry(p, "Provision")),
                         None => then.clone(),
                     };
-                    self.provision(part, next, chain, on_error, states);
+                    self.provision(part, next, escape, states);
                 }
             }
             Node::Task(i) => {
@@ -346,30 +382,123 @@ impl<'a> Compiler<'a> {
                     "ResultPath".into(),
                     json!(format!("$.components.{}", unit.id)),
                 );
-                finish(&mut state, chain, &then, on_error);
+                if escape.in_branch() && matches!(then, Then::End) {
+                    // The branch's result is what it adds to the components.
+                    state.insert("OutputPath".into(), json!("$.components"));
+                }
+                state.insert("Retry".into(), retry());
+                state.insert("Catch".into(), escape.catch());
+                set_then(&mut state, &then);
                 states.insert(format!("Provision {}", unit.id), Value::Object(state));
             }
-            Node::Parallel(name, parts) => {
-                let branches: Vec<Value> = parts
-                    .iter()
-                    .map(|p| {
-                        let mut inner = Map::new();
-                        self.provision(p, Then::End, Chain::Branch, on_error, &mut inner);
-                        json!({"StartAt": self.entry(p, "Provision"), "States": inner})
-                    })
-                    .collect();
-                let mut state = Map::new();
-                state.insert("Type".into(), json!("Parallel"));
-                state.insert("Branches".into(), Value::Array(branches));
-                state.insert(
-                    "ResultSelector".into(),
-                    json!({"components.$": merge(0, parts.len())}),
-                );
-                state.insert("ResultPath".into(), json!("$"));
-                finish(&mut state, chain, &then, on_error);
-                states.insert(name.clone(), Value::Object(state));
-            }
+            Node::Parallel(name, parts) => self.parallel(name, parts, then, escape, states),
         }
+    }
+
+    /// A `Parallel` state whose branches never fail: each catches its own failure and
+    /// ends with it, so the state waits for its siblings to settle (Step Functions would
+    /// stop them mid-flight, orphaning what they were making), and the `Check` Choice
+    /// after it then takes the failure path.
+    fn parallel(
+        &self,
+        name: &str,
+        parts: &[Node],
+        then: Then,
+        escape: &Escape,
+        states: &mut Map<String, Value>,
+    ) {
+        let branches: Vec<Value> = parts
+            .iter()
+            .enumerate()
+            .map(|(b, p)| {
+                let stopped = format!("{name} branch {} stopped", b + 1);
+                let cancelled = format!("{name} branch {} cancelled", b + 1);
+                let mut inner = Map::new();
+                let own = Escape::Branch {
+                    stopped: stopped.clone(),
+                    cancelled: cancelled.clone(),
+                };
+                self.provision(p, Then::End, &own, &mut inner);
+                for (state, key, comment) in [
+                    (
+                        stopped,
+                        FAILURE_KEY,
+                        "The branch ends with its failure; its siblings go on to their end.",
+                    ),
+                    (
+                        cancelled,
+                        CANCELLED_KEY,
+                        "The branch ends: a sibling failed, so the worker started nothing new.",
+                    ),
+                ] {
+                    inner.insert(
+                        state,
+                        json!({
+                            "Type": "Pass",
+                            "Comment": comment,
+                            "Parameters": {format!("{key}.$"): "$.error"},
+                            "End": true,
+                        }),
+                    );
+                }
+                json!({"StartAt": self.entry(p, "Provision"), "States": inner})
+            })
+            .collect();
+        let check = format!("Check {name}");
+        states.insert(
+            name.to_owned(),
+            json!({
+                "Type": "Parallel",
+                "Branches": branches,
+                "ResultSelector": {"components.$": merge(0, parts.len())},
+                "ResultPath": "$",
+                "Catch": escape.catch(),
+                "Next": check,
+            }),
+        );
+        let after = match &then {
+            Then::Next(next) => next.clone(),
+            Then::End => {
+                // A Choice state cannot end a branch: a Pass state gives its result.
+                let done = format!("{name} done");
+                states.insert(
+                    done.clone(),
+                    json!({"Type": "Pass", "OutputPath": "$.components", "End": true}),
+                );
+                done
+            }
+        };
+        // A component's own failure is reported before a cancellation it caused.
+        let mut choices = Vec::new();
+        for (key, word) in [(FAILURE_KEY, "failed"), (CANCELLED_KEY, "cancelled")] {
+            let target = format!("{name} {word}");
+            choices.push(json!({
+                "Variable": format!("$.components.{key}"),
+                "IsPresent": true,
+                "Next": target,
+            }));
+            states.insert(
+                target,
+                json!({
+                    "Type": "Pass",
+                    "Comment": "A branch's failure becomes the failure being handled.",
+                    "Parameters": {
+                        "components.$": "$.components",
+                        "error.$": format!("$.components.{key}"),
+                    },
+                    "Next": escape.after(key),
+                }),
+            );
+        }
+        states.insert(
+            check,
+            json!({
+                "Type": "Choice",
+                "Comment": "Whether a branch failed, once every branch has settled.",
+                "Choices": choices,
+                "Default": after,
+            }),
+        );
     }
 
     fn undo(&self, node: &Node, then: Then, states: &mut Map<String, Value>) {
@@ -509,21 +638,6 @@ fn task(
         }
     }
     state
-}
-
-/// Output, retry, catch and transition of a provisioning state.
-fn finish(state: &mut Map<String, Value>, chain: Chain, then: &Then, on_error: &str) {
-    if chain == Chain::Branch && matches!(then, Then::End) {
-        // The branch's result is what it adds to the components.
-        state.insert("OutputPath".into(), json!("$.components"));
-    }
-    if state.get("Type") == Some(&json!("Task")) {
-        state.insert("Retry".into(), retry());
-    }
-    if chain == Chain::Top {
-        state.insert("Catch".into(), catch(on_error));
-    }
-    set_then(state, then);
 }
 
 fn set_then(state: &mut Map<String, Value>, then: &Then) {

@@ -17,6 +17,10 @@ pub const FAILED_ERROR: &str = "Orchestrator.ComponentFailed";
 /// The error a task reports when its request was cancelled (or otherwise ended).
 pub const ENDED_ERROR: &str = "Orchestrator.RequestEnded";
 
+/// The error a bundle's component reports when the worker did not start it because a
+/// sibling had failed: nothing was made, and the sibling's error is the one reported.
+pub const CANCELLED_ERROR: &str = "Orchestrator.Cancelled";
+
 /// The error a component reports when the person fulfilling it declined.
 pub const REJECTED_ERROR: &str = "Orchestrator.Rejected";
 

@@ -294,12 +294,33 @@ impl Engine {
         request_id: crate::requests::model::RequestId,
         step: &str,
     ) -> Result<bool, StoreError> {
+        self.mark(request_id, step, &Value::Bool(true)).await
+    }
+
+    /// Marks a one-off step with what is worth knowing about it; `true` only the first
+    /// time (the first value stays).
+    pub async fn mark(
+        &self,
+        request_id: crate::requests::model::RequestId,
+        step: &str,
+        value: &Value,
+    ) -> Result<bool, StoreError> {
         let key = format!("{request_id}/{step}");
-        match self.state.put(TABLE, &key, &Value::Bool(true), None).await {
+        match self.state.put(TABLE, &key, value, None).await {
             Ok(_) => Ok(true),
             Err(StoreError::VersionConflict { .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// The value of a step's mark, if the step was reached.
+    pub async fn marked(
+        &self,
+        request_id: crate::requests::model::RequestId,
+        step: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let key = format!("{request_id}/{step}");
+        Ok(self.state.get(TABLE, &key).await?.map(|v| v.value))
     }
 
     /// The outputs of the actions of `list` that succeeded for this run, by action id,

@@ -23,6 +23,8 @@ pub enum ComponentState {
     /// is unknown (the entry's `detail` names the key and the target to look at).
     OutcomeUnknown,
     Rejected,
+    /// Not started, because a sibling had failed: it made nothing.
+    NotStarted,
     RolledBack,
     /// Completed, and nothing to roll back automatically.
     Kept,
@@ -39,6 +41,7 @@ impl ComponentState {
             EventKind::ComponentFailed | EventKind::RollbackFailed => ComponentState::Failed,
             EventKind::OutcomeUnknown => ComponentState::OutcomeUnknown,
             EventKind::ComponentRejected => ComponentState::Rejected,
+            EventKind::ComponentNotStarted => ComponentState::NotStarted,
             EventKind::ComponentRolledBack => ComponentState::RolledBack,
             EventKind::ComponentKept => ComponentState::Kept,
             EventKind::ComponentDeleted | EventKind::ComponentLeft => ComponentState::Deleted,

@@ -286,6 +286,9 @@ pub enum EventKind {
     ComponentFailed,
     /// The person fulfilling a component declined it (`detail.cause`).
     ComponentRejected,
+    /// A bundle's component was not started because a sibling had failed (`detail.cause`
+    /// names the sibling): it made nothing.
+    ComponentNotStarted,
     /// A completed component's rollback ran.
     ComponentRolledBack,
     /// A completed component had nothing to roll back automatically.
@@ -337,6 +340,7 @@ impl EventKind {
             ComponentCompleted => "component_completed",
             ComponentFailed => "component_failed",
             ComponentRejected => "component_rejected",
+            ComponentNotStarted => "component_not_started",
             ComponentRolledBack => "component_rolled_back",
             ComponentKept => "component_kept",
             ComponentDeleted => "component_deleted",

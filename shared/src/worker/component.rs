@@ -17,8 +17,8 @@ use super::jira::{COMPONENT_TICKETS, ComponentTicket};
 use super::steps::{About, ItemRun, Notes, falls_back, open_ticket};
 use super::{Disposition, Worker, backoff};
 use crate::bundle::task::{
-    ENDED_ERROR, FAILED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind,
-    TaskMessage,
+    CANCELLED_ERROR, ENDED_ERROR, FAILED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR,
+    TaskKind, TaskMessage,
 };
 use crate::catalog::Located;
 use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure};
@@ -35,6 +35,9 @@ use crate::requests::model::{
 use crate::requests::service::RequestError;
 use crate::resources::completed::CompletedComponent;
 use crate::template::render::RenderFailure;
+
+/// The step marked, with the component, when a bundle's component fails.
+const FAILING: &str = "failing";
 
 /// Why a bundle component's inputs could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -171,9 +174,58 @@ impl Worker {
             Err(outcome) => return Ok(outcome),
         };
         let mut notes = Notes::default();
-        let outcome = self.provision_for(&request, task, &mut notes).await;
+        let id = task.component_id();
+        let outcome = match self.failed_sibling(&request, id).await? {
+            Some(sibling) => {
+                let why = format!("not started: component `{sibling}` failed");
+                notes.add(About::component(id).failure(EventKind::ComponentNotStarted, &why));
+                Ok(TaskOutcome::Failed {
+                    error: CANCELLED_ERROR.to_owned(),
+                    cause: format!("{id}: {why}"),
+                })
+            }
+            None => self.provision_for(&request, task, &mut notes).await,
+        };
+        if let Ok(TaskOutcome::Failed { error, .. }) = &outcome
+            && request.kind == TargetKind::Bundle
+            && error != CANCELLED_ERROR
+        {
+            // Siblings not started yet are not started at all: what they would make
+            // would only be rolled back.
+            self.engine
+                .mark(request.id, FAILING, &json!({"component": id}))
+                .await?;
+        }
         self.write(&request, notes).await?;
         outcome
+    }
+
+    /// The sibling whose failure means component `id` is not to start: a bundle's
+    /// component that has not started while another has failed. One that started runs to
+    /// its end (cutting it short could leave what it is making with no record), and then
+    /// is undone with the others.
+    async fn failed_sibling(
+        &self,
+        request: &Request,
+        id: &str,
+    ) -> Result<Option<String>, RequestError> {
+        if request.kind != TargetKind::Bundle {
+            return Ok(None);
+        }
+        let Some(failing) = self.engine.marked(request.id, FAILING).await? else {
+            return Ok(None);
+        };
+        let sibling = failing["component"].as_str().unwrap_or_default();
+        if sibling == id
+            || self
+                .engine
+                .marked(request.id, &format!("component/{id}/started"))
+                .await?
+                .is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some(sibling.to_owned()))
     }
 
     async fn provision_for(
