@@ -858,12 +858,13 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 28);
+    assert_eq!(operations, 29);
     for path in [
         "/catalog/items",
         "/requests",
         "/requests/{id}",
         "/requests/{id}/cancel",
+        "/requests/{id}/redrive",
         "/requests/{id}/events",
         "/requests/{id}/execution",
         "/catalog/items/{name}/mode",

@@ -624,3 +624,107 @@ async fn a_failed_branch_lets_its_sibling_settle_then_rolls_back_everything_it_m
     );
     app.running.stop().await.unwrap();
 }
+
+/// `onFailure: pause`: the failed component stops the bundle with what completed kept;
+/// once the cause is fixed, an admin redrives the request and it resumes from the failed
+/// component without making the completed ones again.
+#[tokio::test]
+async fn a_paused_bundle_keeps_what_completed_and_an_admin_redrives_it_from_the_failed_component() {
+    use orchestrator_tests::things::{Faults, Things, thing_item, things_bundle};
+    let target = Things::start(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            ("items/thing.yaml", thing_item("5s")),
+            (
+                "bundles/chain.yaml",
+                things_bundle(
+                    "chain",
+                    &[("a", &[]), ("b", &["a"]), ("c", &["b"])],
+                    "pause",
+                ),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    let (status, created) = app
+        .submit(&json!({"bundle": "chain", "fields": {"b": "fail-b"}}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let paused = settle(&app, &id, "paused").await;
+    assert!(
+        paused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("fail-b")),
+        "{paused:#}"
+    );
+    // The execution stops at the failed component; nothing was rolled back.
+    for _ in 0..100 {
+        let history = app.get(&format!("/requests/{id}/execution")).await;
+        if history["execution"]["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        component_states(&app, &id).await,
+        [("a", "completed"), ("b", "failed"), ("c", "pending")]
+            .map(|(c, s)| (c.to_owned(), s.to_owned()))
+    );
+    assert_eq!(target.census().things.len(), 1, "a's thing is kept");
+
+    // Only admins redrive.
+    let path = format!("/requests/{id}/redrive");
+    let (status, problem) = app
+        .call(reqwest::Method::POST, &path, &app.token, None)
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+
+    target.stop_refusing();
+    let (status, resumed) = app.call(reqwest::Method::POST, &path, &admin, None).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["status"], "in_progress");
+    let done = settle(&app, &id, "completed").await;
+    assert!(done.get("reason").is_none_or(Value::is_null), "{done:#}");
+
+    let census = target.census();
+    assert_eq!(census.made, 3, "a was not made again: {census:?}");
+    assert_eq!(census.things.len(), 3);
+    let events = timeline(&app, &id).await;
+    let paused_at = position(&events, "paused", "b: ");
+    let redriven = position(&events, "redriven", "redriven by root");
+    assert_eq!(events[redriven].2, "b", "the entry names the component");
+    assert!(paused_at < redriven);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(k, m, _)| k == "component_completed" && m.starts_with("a: "))
+            .count(),
+        1,
+        "a completed once: {events:#?}"
+    );
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    assert_eq!(history["execution"]["status"], "SUCCEEDED");
+    assert_eq!(history["execution"]["redriveCount"], 1);
+    assert!(
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "ExecutionRedriven")
+    );
+
+    // A request that is not paused is not redriven.
+    let (status, problem) = app.call(reqwest::Method::POST, &path, &admin, None).await;
+    assert_eq!(status, 409, "{problem}");
+    app.running.stop().await.unwrap();
+}

@@ -139,15 +139,40 @@ fn generated_cases() -> Vec<script::Case> {
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
+    let mut definitions: Vec<(String, Value)> = files
+        .iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .replace(".asl.json", "");
+            let text = std::fs::read_to_string(path).expect("read");
+            (name, serde_json::from_str(&text).expect("json"))
+        })
+        .collect();
+    // A bundle that pauses (no example does): a parallel pair, then one more.
+    let report = orchestrator_tests::validate(&[
+        (
+            "items/postgres.yaml",
+            &orchestrator_tests::item_with_rollback(),
+        ),
+        (
+            "bundles/b.yaml",
+            &orchestrator_tests::bundle_of(
+                "shape",
+                &[("a", &[]), ("b", &[]), ("c", &["a", "b"])],
+                "pause",
+            ),
+        ),
+    ]);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    definitions.push((
+        "bundle-pausing".to_owned(),
+        shared::bundle::asl::compile_bundle(&report.catalog, "shape").expect("compiles"),
+    ));
     let mut cases = Vec::new();
-    for path in files {
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .replace(".asl.json", "");
-        let definition: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    for (name, definition) in definitions {
         let mut components = Vec::new();
         collect_components(&definition, &mut components);
         let mut answers = HashMap::new();

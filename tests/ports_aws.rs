@@ -327,6 +327,7 @@ async fn step_functions_passes_the_workflows_suite() {
         failure_cause_dropped: true,
         stop_leaves_callback_waiting: true,
         heartbeat_timeout_is_states_timeout: true,
+        no_redrive: true,
     };
     testkit::workflows::run_with(&workflows, &queue, &testkit::Sleep, &moto).await;
 }
@@ -386,4 +387,65 @@ async fn step_functions_takes_every_generated_state_machine_and_updates_in_place
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the execution did not end");
+}
+
+/// moto has no RedriveExecution: the adapter's call is checked against a stand-in for the
+/// Step Functions JSON API, with the shape the API reference gives (`executionArn`, and a
+/// `clientToken` that makes a retried call redrive once).
+#[tokio::test]
+async fn step_functions_redrive_calls_redrive_execution_once_per_failure() {
+    use shared::ports::{WorkflowError, Workflows};
+    use wiremock::matchers::{body_partial_json, header, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    let arn = "arn:aws:states:eu-west-1:123456789012:execution:bundle-app:0190f0f0-0000-7000-8000-000000000001";
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "AWSStepFunctions.DescribeExecution"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "executionArn": arn,
+            "stateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:bundle-app",
+            "name": "0190f0f0-0000-7000-8000-000000000001",
+            "status": "FAILED",
+            "startDate": 1.8e9,
+            "stopDate": 1.8e9,
+            "redriveCount": 2,
+            "input": "{}",
+        })))
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "AWSStepFunctions.RedriveExecution"))
+        .and(body_partial_json(serde_json::json!({
+            "executionArn": arn,
+            "clientToken": "redrive-2-0190f0f0-0000-7000-8000-000000000001",
+        })))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"redriveDate": 1.8e9})),
+        )
+        .expect(1)
+        .up_to_n_times(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "AWSStepFunctions.RedriveExecution"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "__type": "ExecutionNotRedrivable",
+            "message": "Execution is RUNNING and cannot be redriven",
+        })))
+        .mount(&api)
+        .await;
+    let config = aws::for_endpoint(&api.uri(), REGION).await;
+    let workflows = aws::StepFunctions::new(
+        &config,
+        REGION,
+        "123456789012",
+        String::new(),
+        "arn:aws:iam::123456789012:role/orchestrator-states",
+        vec![],
+    );
+    workflows.redrive(arn).await.unwrap();
+    match workflows.redrive(arn).await {
+        Err(WorkflowError::NotRedrivable(why)) => assert!(why.contains("RUNNING"), "{why}"),
+        other => panic!("expected NotRedrivable, got {other:?}"),
+    }
 }

@@ -123,9 +123,13 @@ fn independent_components_run_in_one_parallel_state_whose_branches_are_merged() 
         assert_eq!(task["OutputPath"], "$.components", "{id}");
         assert_eq!(task["ResultPath"], format!("$.components.{id}"));
         let stopped = format!("Together 1 branch {} stopped", branch + 1);
+        let cancelled = format!("Together 1 branch {} cancelled", branch + 1);
         assert_eq!(
             task["Catch"],
-            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped}]),
+            json!([
+                {"ErrorEquals": [task::CANCELLED_ERROR], "ResultPath": "$.error", "Next": cancelled},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped},
+            ]),
             "a branch catches its failure, so its siblings are not stopped mid-flight"
         );
         assert_eq!(
@@ -184,6 +188,31 @@ fn with_on_failure_stop_nothing_is_undone() {
         states(&definition)
             .iter()
             .all(|(n, _)| !n.starts_with("Undo"))
+    );
+}
+
+#[test]
+fn with_on_failure_pause_only_timeouts_are_caught_so_the_execution_fails_where_it_can_be_redriven()
+{
+    let bundle = bundle_of(
+        "shape",
+        &[("a", &[]), ("b", &[]), ("c", &["a", "b"])],
+        "pause",
+    );
+    let definition = compile_with(&item_with_rollback(), &bundle);
+    assert_eq!(
+        state(&definition, "Provision c")["Catch"],
+        json!([{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Record failure"}])
+    );
+    assert_eq!(
+        state(&definition, "Provision a")["Catch"][1]["ErrorEquals"],
+        json!(["States.Timeout"])
+    );
+    assert!(
+        states(&definition)
+            .iter()
+            .all(|(n, _)| !n.starts_with("Undo")),
+        "nothing is undone"
     );
 }
 
@@ -282,7 +311,7 @@ fn every_generated_definition_passes_asl_validator() {
         let deps: Vec<Vec<usize>> = (0..rng.usize(1..=12))
             .map(|i| (0..i).filter(|_| rng.u8(0..3) == 0).collect())
             .collect();
-        let on_failure = if n % 2 == 0 { "rollback" } else { "stop" };
+        let on_failure = ["rollback", "stop", "pause"][n % 3];
         let definition = compile_with(
             &rollback_item,
             &bundle_of_indexed("shape", &deps, on_failure),

@@ -2,7 +2,8 @@
 //! `POST /things` honours `Idempotency-Key` (the same key answers for the thing it already
 //! made), and, as configured, answers 503 or 429 with `Retry-After` (making nothing), or
 //! makes the thing and answers too late. `DELETE /things/{id}` removes one. Names starting
-//! with `fail` are refused with 422; names starting with `slow` are answered after
+//! with `fail` are refused with 422 (until [`Things::stop_refusing`]); names starting with
+//! `slow` are answered after
 //! [`Faults::named_delay`]. The inventory says what exists, for the no-orphan checks.
 //!
 //! Built on wiremock with responders that keep the inventory.
@@ -66,6 +67,7 @@ struct Inventory {
 }
 
 struct Target {
+    refusing: std::sync::atomic::AtomicBool,
     inventory: Mutex<Inventory>,
     rng: Mutex<fastrand::Rng>,
     faults: Faults,
@@ -112,7 +114,7 @@ impl Respond for Make {
         }
         let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
         let name = body["name"].as_str().unwrap_or_default().to_owned();
-        if name.starts_with("fail") {
+        if name.starts_with("fail") && target.refusing.load(std::sync::atomic::Ordering::SeqCst) {
             return ResponseTemplate::new(422)
                 .set_body_json(json!({"message": format!("`{name}` is not allowed")}));
         }
@@ -184,6 +186,7 @@ pub struct Census {
 impl Things {
     pub async fn start(faults: Faults) -> Things {
         let target = Arc::new(Target {
+            refusing: std::sync::atomic::AtomicBool::new(true),
             inventory: Mutex::new(Inventory::default()),
             rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
             faults,
@@ -204,6 +207,13 @@ impl Things {
 
     pub fn uri(&self) -> String {
         self.server.uri()
+    }
+
+    /// From now on, `fail…` names are made like any other (the cause was fixed).
+    pub fn stop_refusing(&self) {
+        self.target
+            .refusing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn census(&self) -> Census {

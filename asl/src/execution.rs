@@ -94,6 +94,13 @@ pub enum SignalError {
     InvalidToken,
 }
 
+/// Why an execution cannot be redriven.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedriveError {
+    #[error("Execution Not Redrivable: the execution is {}, not failed, aborted or timed out", .0.as_str())]
+    NotRedrivable(Status),
+}
+
 /// One execution.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +120,9 @@ pub struct Execution {
     #[serde(with = "time::serde::rfc3339::option")]
     pub deadline: Option<OffsetDateTime>,
     pub last_event: u64,
+    /// How many times the execution was redriven.
+    #[serde(default)]
+    pub redrive_count: u32,
     next_token: u64,
     root: Frame,
 }
@@ -134,6 +144,10 @@ struct Frame {
     /// The last event of this frame, for `previousEventId`.
     prev: u64,
     step: Step,
+    /// A Parallel or Map state that failed uncaught: its branches as they stood, for a
+    /// redrive to run again only those that did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume: Option<Box<Step>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,6 +198,7 @@ struct Info {
     started: String,
     machine_arn: String,
     machine_name: String,
+    redrive_count: u32,
 }
 
 struct Cx<'a> {
@@ -240,6 +255,7 @@ impl Execution {
             stopped: None,
             deadline: machine.timeout_seconds.map(|s| after(now, s as f64)),
             last_event: rec.last_id,
+            redrive_count: 0,
             next_token: 0,
             root: Frame {
                 machine: Vec::new(),
@@ -250,6 +266,7 @@ impl Execution {
                 retry_count: 0,
                 prev: rec.last_id,
                 step: Step::Enter,
+                resume: None,
             },
             input,
         };
@@ -311,6 +328,36 @@ impl Execution {
         rec.events
     }
 
+    /// Opens a failed, aborted or timed-out execution again (RedriveExecution): the
+    /// states that did not succeed run again from where they were, with the same input;
+    /// states that succeeded, and branches of a Parallel or Map state that did, are not
+    /// run again. Call [`Execution::advance`] to run it.
+    pub fn redrive(&mut self, now: OffsetDateTime) -> Result<Vec<HistoryEvent>, RedriveError> {
+        if !matches!(
+            self.status,
+            Status::Failed | Status::Aborted | Status::TimedOut
+        ) {
+            return Err(RedriveError::NotRedrivable(self.status));
+        }
+        reopen(&mut self.root);
+        self.redrive_count += 1;
+        self.status = Status::Running;
+        self.failure = None;
+        self.stopped = None;
+        // A timed-out execution gets its time again, counted from the redrive.
+        if self.deadline.is_some_and(|d| d <= now) {
+            self.deadline = Some(now + (self.deadline.unwrap_or(now) - self.started));
+        }
+        let mut rec = Recorder::new(self.last_event, now);
+        rec.record(
+            "ExecutionRedriven",
+            self.root.prev,
+            Some(json!({"redriveCount": self.redrive_count})),
+        );
+        self.last_event = rec.last_id;
+        Ok(rec.events)
+    }
+
     /// When the execution next needs to run by itself (a wait, a retry, a timeout).
     pub fn next_wake(&self) -> Option<OffsetDateTime> {
         if self.status != Status::Running {
@@ -347,6 +394,7 @@ impl Execution {
                 started: rfc3339(self.started),
                 machine_arn: self.machine_arn.clone(),
                 machine_name: self.machine_name.clone(),
+                redrive_count: self.redrive_count,
             },
             next_token: &mut self.next_token,
         };
@@ -418,6 +466,32 @@ fn machine_at<'m>(root: &'m Machine, path: &[(String, usize)]) -> &'m Machine {
     m
 }
 
+/// Makes a frame that did not succeed run again: a failed or stopped state is entered
+/// again; a Parallel or Map state gets its branches back, and those that did not succeed
+/// are reopened in turn.
+fn reopen(frame: &mut Frame) {
+    if let Some(fork) = frame.resume.take() {
+        frame.step = *fork;
+    }
+    match &mut frame.step {
+        Step::Done { .. } => {}
+        Step::Fork {
+            children, results, ..
+        } => {
+            for (child, result) in children.iter_mut().zip(results.iter()) {
+                if let (Some(child), None) = (child.as_mut(), result) {
+                    reopen(child);
+                }
+            }
+        }
+        _ => {
+            frame.step = Step::Enter;
+            frame.retries.clear();
+            frame.retry_count = 0;
+        }
+    }
+}
+
 fn wake_of(frame: &Frame, wake: &mut Option<OffsetDateTime>) {
     let mut at = |t: OffsetDateTime| {
         if wake.is_none_or(|w| t < w) {
@@ -477,7 +551,7 @@ fn context(
             "Name": cx.info.name,
             "RoleArn": "arn:aws:iam::000000000000:role/orchestrator-local",
             "StartTime": cx.info.started,
-            "RedriveCount": 0,
+            "RedriveCount": cx.info.redrive_count,
         },
         "State": {
             "EnteredTime": rfc3339(frame.entered),
@@ -620,6 +694,7 @@ fn run_fork(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) -
                 retry_count: 0,
                 prev,
                 step: Step::Enter,
+                resume: None,
             });
             running += 1;
         }
@@ -678,7 +753,11 @@ fn run_fork(frame: &mut Frame, state: &State, root: &Machine, cx: &mut Cx<'_>) -
         frame.prev = cx
             .rec
             .record(&format!("{kind}StateFailed"), frame.prev, None);
+        let branches = frame.step.clone();
         handle_error(frame, state, failure, cx);
+        if matches!(frame.step, Step::Failed { .. }) {
+            frame.resume = Some(Box::new(branches));
+        }
         return true;
     }
     if results.iter().all(Option::is_some) {
@@ -1013,6 +1092,7 @@ fn parallel(
                 retry_count: 0,
                 prev: frame.prev,
                 step: Step::Enter,
+                resume: None,
             })
         })
         .collect::<Vec<_>>();

@@ -23,7 +23,9 @@ pub mod suite;
 use serde::{Deserialize, Serialize};
 
 pub use definition::{Machine, Problem};
-pub use execution::{Answer, Execution, Signal, SignalError, Status, TaskCall, Tasks};
+pub use execution::{
+    Answer, Execution, RedriveError, Signal, SignalError, Status, TaskCall, Tasks,
+};
 pub use history::HistoryEvent;
 
 /// An error as Step Functions names it: `States.Timeout`, `States.TaskFailed`, or a name a

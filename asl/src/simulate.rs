@@ -58,7 +58,29 @@ pub fn run_with(
     clock: Clock,
 ) -> (Execution, Vec<HistoryEvent>) {
     let (mut execution, mut history) = Execution::start(machine, arn, machine_arn, input, start);
-    let mut now = start;
+    history.extend(run_on(machine, &mut execution, start, host, clock));
+    (execution, history)
+}
+
+/// Runs an execution that is under way (one just redriven, say) on a virtual clock from
+/// `now` until it ends or can go no further; returns the new history events.
+pub fn resume(
+    machine: &Machine,
+    execution: &mut Execution,
+    now: OffsetDateTime,
+    host: &mut dyn Host,
+) -> Vec<HistoryEvent> {
+    run_on(machine, execution, now, host, Clock::Virtual)
+}
+
+fn run_on(
+    machine: &Machine,
+    execution: &mut Execution,
+    mut now: OffsetDateTime,
+    host: &mut dyn Host,
+    clock: Clock,
+) -> Vec<HistoryEvent> {
+    let mut history = Vec::new();
     loop {
         history.extend(execution.advance(machine, now, host));
         loop {
@@ -83,7 +105,7 @@ pub fn run_with(
                     now = OffsetDateTime::now_utc().max(at);
                 }
             },
-            _ => return (execution, history),
+            _ => return history,
         }
     }
 }

@@ -399,6 +399,34 @@ impl Workflows for StepFunctions {
             .map_err(|e| unavailable("StopExecution", &e))
     }
 
+    async fn redrive(&self, arn: &str) -> Result<(), WorkflowError> {
+        // The execution's ARN and its redrive count make the client token: a retried
+        // call redrives once.
+        let count = match self.describe(arn).await? {
+            None => return Err(WorkflowError::NoSuchExecution(arn.to_owned())),
+            Some(summary) => summary.redrive_count,
+        };
+        let name = arn.rsplit(':').next().unwrap_or(arn);
+        let token: String = format!("redrive-{count}-{name}").chars().take(64).collect();
+        match self
+            .client
+            .redrive_execution()
+            .execution_arn(arn)
+            .client_token(token)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ExecutionNotRedrivable") => Err(
+                WorkflowError::NotRedrivable(e.into_service_error().to_string()),
+            ),
+            Err(e) if code(&e) == Some("ExecutionDoesNotExist") => {
+                Err(WorkflowError::NoSuchExecution(arn.to_owned()))
+            }
+            Err(e) => Err(unavailable("RedriveExecution", &e)),
+        }
+    }
+
     async fn describe(&self, arn: &str) -> Result<Option<ExecutionSummary>, WorkflowError> {
         let out = match self
             .client
@@ -421,6 +449,9 @@ impl Workflows for StepFunctions {
             output: parsed(out.output()),
             error: out.error().map(str::to_owned),
             cause: out.cause().map(str::to_owned),
+            redrive_count: out
+                .redrive_count()
+                .map_or(0, |n| u32::try_from(n).unwrap_or(0)),
         }))
     }
 

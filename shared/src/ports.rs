@@ -310,6 +310,8 @@ pub struct ExecutionSummary {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// How many times it was redriven.
+    pub redrive_count: u32,
 }
 
 /// Failures of the workflow engine, named after Step Functions' errors.
@@ -328,6 +330,9 @@ pub enum WorkflowError {
     TaskTimedOut,
     #[error("the task token is not valid")]
     InvalidToken,
+    /// RedriveExecution refused: the execution is running or succeeded (or too old).
+    #[error("the execution cannot be redriven: {0}")]
+    NotRedrivable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -378,6 +383,11 @@ pub trait Workflows: Send + Sync {
 
     /// Stops a running execution (StopExecution); a finished one is left as it is.
     async fn stop(&self, arn: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+
+    /// Runs a failed, aborted or timed-out execution again from the states that did not
+    /// succeed, with their inputs (RedriveExecution); states and Parallel branches that
+    /// succeeded are not run again.
+    async fn redrive(&self, arn: &str) -> Result<(), WorkflowError>;
 
     async fn describe(&self, arn: &str) -> Result<Option<ExecutionSummary>, WorkflowError>;
 

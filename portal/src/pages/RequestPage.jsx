@@ -36,6 +36,16 @@ export function RequestPage({ id, user, onUnauthorized }) {
       setCancelError(e);
     }
   };
+  const redrive = async () => {
+    setCancelError(null);
+    try {
+      await api(`/requests/${encodeURIComponent(r.id)}/redrive`, { method: 'POST' });
+      request.reload();
+      timeline.reload();
+    } catch (e) {
+      setCancelError(e);
+    }
+  };
   const events = timeline.data?.events || [];
   const targetHref = `#/${r.kind === 'bundle' ? 'bundles' : 'items'}/${encodeURIComponent(r.target)}`;
   const mayCancel = !TERMINAL.has(r.status) && r.requester?.sub === user.sub;
@@ -100,11 +110,18 @@ export function RequestPage({ id, user, onUnauthorized }) {
           </dd>
         </div>
       </dl>
-      {mayCancel && (
+      {(mayCancel || r.status === 'paused') && (
         <p>
-          <button type="button" className="secondary" onClick={cancel}>
-            Cancel request
-          </button>
+          {r.status === 'paused' && (
+            <button type="button" onClick={redrive}>
+              Redrive from the failed component (admins)
+            </button>
+          )}{' '}
+          {mayCancel && (
+            <button type="button" className="secondary" onClick={cancel}>
+              Cancel request
+            </button>
+          )}
         </p>
       )}
       <Problem error={cancelError || request.error} />

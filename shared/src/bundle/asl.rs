@@ -31,7 +31,10 @@
 //!   completed); an undo that fails is recorded and the others still run. Then `Record
 //!   failure` lets the worker mark the request failed, and the `Failed` state ends the
 //!   execution with the original error and cause (`ErrorPath`/`CausePath`). With
-//!   `onFailure: stop` the catch goes straight to `Record failure`.
+//!   `onFailure: stop` the catch goes straight to `Record failure`. With `onFailure: pause`
+//!   provisioning states catch only timeouts: the worker pauses the request before it
+//!   answers a failure, and the execution fails at the failed component, where
+//!   RedriveExecution resumes it (running only the branches that did not succeed).
 //!
 //! The output is deterministic: the same catalog gives byte-identical JSON.
 
@@ -248,12 +251,15 @@ enum Escape {
 }
 
 impl Escape {
-    fn catch(&self) -> Value {
+    /// The catchers of a provisioning state, catching `caught`.
+    fn catch(&self, caught: &str) -> Value {
         match self {
-            Escape::Top(next) => catch(next),
+            Escape::Top(next) => {
+                json!([{"ErrorEquals": [caught], "ResultPath": "$.error", "Next": next}])
+            }
             Escape::Branch { stopped, cancelled } => json!([
                 {"ErrorEquals": [CANCELLED_ERROR], "ResultPath": "$.error", "Next": cancelled},
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped},
+                {"ErrorEquals": [caught], "ResultPath": "$.error", "Next": stopped},
             ]),
         }
     }
@@ -274,18 +280,29 @@ impl Escape {
 
 struct Compiler<'a> {
     units: &'a [Unit<'a>],
+    /// The errors provisioning states catch: all of them, or, for a bundle that pauses,
+    /// only timeouts (the worker answers every other failure, having paused the request,
+    /// and the execution fails at the failed component, for RedriveExecution to resume).
+    caught: &'static str,
 }
 
 impl<'a> Compiler<'a> {
     fn new(units: &'a [Unit<'a>]) -> Self {
-        Compiler { units }
+        Compiler {
+            units,
+            caught: "States.ALL",
+        }
     }
 
-    fn definition(&self, comment: &str, schedule: &Schedule, on_failure: OnFailure) -> Value {
+    fn definition(mut self, comment: &str, schedule: &Schedule, on_failure: OnFailure) -> Value {
         let mut states = Map::new();
         let undo = match on_failure {
             OnFailure::Rollback => schedule.reversed(&|i| has_rollback(self.units[i].item)),
             OnFailure::Stop => None,
+            OnFailure::Pause => {
+                self.caught = "States.Timeout";
+                None
+            }
         };
         let undo = undo.map(|s| label(&s, "Undo together", &mut 0));
         let on_error = match &undo {
@@ -387,7 +404,7 @@ impl<'a> Compiler<'a> {
                     state.insert("OutputPath".into(), json!("$.components"));
                 }
                 state.insert("Retry".into(), retry());
-                state.insert("Catch".into(), escape.catch());
+                state.insert("Catch".into(), escape.catch(self.caught));
                 set_then(&mut state, &then);
                 states.insert(format!("Provision {}", unit.id), Value::Object(state));
             }
@@ -452,7 +469,7 @@ impl<'a> Compiler<'a> {
                 "Branches": branches,
                 "ResultSelector": {"components.$": merge(0, parts.len())},
                 "ResultPath": "$",
-                "Catch": escape.catch(),
+                "Catch": escape.catch(self.caught),
                 "Next": check,
             }),
         );
@@ -658,10 +675,6 @@ fn retry() -> Value {
         "MaxDelaySeconds": 120,
         "JitterStrategy": "FULL",
     }])
-}
-
-fn catch(next: &str) -> Value {
-    json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": next}])
 }
 
 /// `States.JsonMerge` of the branch results `lo..hi`, as a balanced tree.

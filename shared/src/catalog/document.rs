@@ -602,9 +602,14 @@ pub struct Component {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
+    /// Undo the completed components in reverse dependency order, then fail.
     #[default]
     Rollback,
+    /// Keep the completed components and fail.
     Stop,
+    /// Keep the completed components and wait at the failed one for an admin to redrive
+    /// the request (`POST /requests/{id}/redrive`) or cancel it.
+    Pause,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

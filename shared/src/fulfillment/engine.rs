@@ -349,6 +349,34 @@ impl Engine {
         Ok(outputs)
     }
 
+    /// Forgets the actions of a request that failed for good, so that running their
+    /// lists again (a redriven request) tries them afresh, with the same
+    /// `Idempotency-Key`; succeeded actions keep their records and are not run again.
+    /// Returns the keys forgotten (`<request>/<component>/<list>/<action>`).
+    pub async fn forget_failures(
+        &self,
+        request_id: crate::requests::model::RequestId,
+    ) -> Result<Vec<String>, StoreError> {
+        /// More records than any request's actions and steps.
+        const LIMIT: usize = 10_000;
+        let mut forgotten = Vec::new();
+        for (key, record) in self
+            .state
+            .list(TABLE, &format!("{request_id}/"), LIMIT)
+            .await?
+        {
+            let failed = serde_json::from_value::<Execution>(record.value)
+                .is_ok_and(|exec| exec.status == ExecStatus::Failed);
+            if failed {
+                match self.state.delete(TABLE, &key, record.version).await {
+                    Ok(()) | Err(StoreError::NotFound) => forgotten.push(key),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Moves `actions` (the list named `list`) forward as far as it can go now. Each
     /// action reads the outputs of the actions before it in `outputs`, on top of those the
     /// run's context already has there (a rollback's: the outputs of what it undoes).

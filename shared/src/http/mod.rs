@@ -127,6 +127,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::submit, requests::list))
         .routes(routes!(requests::get))
         .routes(routes!(requests::cancel))
+        .routes(routes!(requests::redrive))
         .routes(routes!(requests::events))
         .routes(routes!(requests::execution))
         .routes(routes!(resources::list))

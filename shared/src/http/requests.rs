@@ -406,6 +406,27 @@ pub async fn cancel(
     ))
 }
 
+/// Resumes a paused request (a bundle with `onFailure: pause` whose component failed)
+/// from its failed component: completed components are not run again (admins).
+#[utoipa::path(post, path = "/requests/{id}/redrive", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    responses((status = 200, body = RequestView, description = "The request, in progress again"),
+              (status = 403, body = Problem, content_type = "application/problem+json", description = "Only admins redrive requests"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "The request is not paused")))]
+pub async fn redrive(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    RequestPath(id): RequestPath,
+) -> Result<Response, Problem> {
+    let request = state.worker.redrive(&who, id).await?;
+    let id = request.id;
+    Ok(with_target(
+        Json(RequestView::from(request)).into_response(),
+        id,
+    ))
+}
+
 /// A request's timeline.
 #[utoipa::path(get, path = "/requests/{id}/events", tag = "requests", security(("bearer" = [])),
     params(("id" = String, Path, description = "The request's id")),

@@ -91,6 +91,9 @@ pub enum RequestStatus {
     Submitted,
     InProgress,
     AwaitingFulfillment,
+    /// A component of a bundle with `onFailure: pause` failed: the completed ones are
+    /// kept, and an admin can redrive it from the failed one (or cancel it).
+    Paused,
     Completed,
     Failed,
     Rejected,
@@ -98,10 +101,11 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 7] = [
+    pub const ALL: [RequestStatus; 8] = [
         RequestStatus::Submitted,
         RequestStatus::InProgress,
         RequestStatus::AwaitingFulfillment,
+        RequestStatus::Paused,
         RequestStatus::Completed,
         RequestStatus::Failed,
         RequestStatus::Rejected,
@@ -113,6 +117,7 @@ impl RequestStatus {
             RequestStatus::Submitted => "submitted",
             RequestStatus::InProgress => "in_progress",
             RequestStatus::AwaitingFulfillment => "awaiting_fulfillment",
+            RequestStatus::Paused => "paused",
             RequestStatus::Completed => "completed",
             RequestStatus::Failed => "failed",
             RequestStatus::Rejected => "rejected",
@@ -132,15 +137,17 @@ impl RequestStatus {
 
     /// The lifecycle: submitted → in progress → (awaiting fulfillment →) completed, with
     /// failed, rejected and cancelled as the other ends (a request in progress is rejected
-    /// when a person declines one of its components). Terminal statuses never change.
+    /// when a person declines one of its components). A paused request goes back to in
+    /// progress when redriven, or is cancelled. Terminal statuses never change.
     pub fn can_become(self, next: RequestStatus) -> bool {
         use RequestStatus::*;
         match self {
             Submitted => matches!(next, InProgress | Failed | Rejected | Cancelled),
             InProgress => matches!(
                 next,
-                AwaitingFulfillment | Completed | Failed | Rejected | Cancelled
+                AwaitingFulfillment | Paused | Completed | Failed | Rejected | Cancelled
             ),
+            Paused => matches!(next, InProgress | Failed | Cancelled),
             AwaitingFulfillment => matches!(next, Completed | Failed | Rejected | Cancelled),
             Completed | Failed | Rejected | Cancelled => false,
         }
@@ -320,6 +327,10 @@ pub enum EventKind {
     RollbackFailed,
     /// A change had no actions to run: only the record changes.
     NothingToRun,
+    /// A component failed and the bundle pauses there (`component`, `detail.cause`).
+    Paused,
+    /// An admin resumed a paused request from its failed component.
+    Redriven,
     Completed,
     Failed,
     Rejected,
@@ -356,6 +367,8 @@ impl EventKind {
             RolledBack => "rolled_back",
             RollbackFailed => "rollback_failed",
             NothingToRun => "nothing_to_run",
+            Paused => "paused",
+            Redriven => "redriven",
             Completed => "completed",
             Failed => "failed",
             Rejected => "rejected",
@@ -369,6 +382,7 @@ impl EventKind {
             RequestStatus::Submitted => EventKind::Submitted,
             RequestStatus::InProgress => EventKind::FulfillmentStarted,
             RequestStatus::AwaitingFulfillment => EventKind::TicketCreated,
+            RequestStatus::Paused => EventKind::Paused,
             RequestStatus::Completed => EventKind::Completed,
             RequestStatus::Failed => EventKind::Failed,
             RequestStatus::Rejected => EventKind::Rejected,
@@ -510,6 +524,10 @@ pub struct Transition {
     pub reason: Option<String>,
     pub outputs: Option<Map<String, Value>>,
     pub ticket: Option<Ticket>,
+    /// The entry's kind, when not the one that reaching `to` records.
+    pub kind: Option<EventKind>,
+    /// The component the move is about.
+    pub component: Option<String>,
 }
 
 impl Transition {
@@ -524,6 +542,8 @@ impl Transition {
             reason: None,
             outputs: None,
             ticket: None,
+            kind: None,
+            component: None,
         }
     }
 
@@ -573,8 +593,11 @@ impl Transition {
 
     /// What the move sets on `request`.
     pub fn apply_to(&self, request: &mut Request) {
-        if let Some(reason) = &self.reason {
-            request.reason = Some(reason.clone());
+        match &self.reason {
+            Some(reason) => request.reason = Some(reason.clone()),
+            // Resumed: why it had paused is on the timeline, no longer the request's.
+            None if self.to == RequestStatus::InProgress => request.reason = None,
+            None => {}
         }
         if let Some(outputs) = &self.outputs {
             request.outputs = outputs.clone();

@@ -343,9 +343,9 @@ impl RequestService {
                 seq: 0, // numbered by the store
                 at: now,
                 actor: transition.actor.clone(),
-                kind: EventKind::reaching(next),
+                kind: transition.kind.unwrap_or(EventKind::reaching(next)),
                 status: next,
-                component: None,
+                component: transition.component.clone(),
                 message: transition.message.clone(),
                 detail: transition.detail.clone(),
             };

@@ -81,6 +81,8 @@ pub struct Departures {
     /// A missed heartbeat fails the task with `States.Timeout` rather than
     /// `States.HeartbeatTimeout` (moto).
     pub heartbeat_timeout_is_states_timeout: bool,
+    /// RedriveExecution is not implemented (moto): the suite leaves redriving out.
+    pub no_redrive: bool,
 }
 
 pub async fn run(workflows: &dyn Workflows, queue: &dyn Queue, time: &dyn TimeControl) {
@@ -219,6 +221,37 @@ pub async fn run_with(
         ),
         ("FAILED", Some("Custom.Fatal"), cause("the cause"))
     );
+
+    // Redriving the failed execution runs the failed task again, with its input; a
+    // redrive of one that succeeded is refused.
+    if !departures.no_redrive {
+        workflows.redrive(&failed).await.unwrap();
+        let token = next_token(queue).await;
+        assert_eq!(
+            workflows.describe(&failed).await.unwrap().unwrap().status,
+            "RUNNING"
+        );
+        workflows
+            .send_task_success(&token, &json!({"second": true}))
+            .await
+            .unwrap();
+        let summary = settled(workflows, &failed).await;
+        assert_eq!(summary.status, "SUCCEEDED");
+        assert_eq!(summary.redrive_count, 1);
+        assert_eq!(summary.output, Some(json!({"result": {"second": true}})));
+        let history = workflows.history(&failed).await.unwrap();
+        assert!(history.iter().any(|e| e["type"] == "ExecutionRedriven"));
+        assert!(matches!(
+            workflows.redrive(&failed).await,
+            Err(WorkflowError::NotRedrivable(_))
+        ));
+        assert!(matches!(
+            workflows
+                .redrive(&workflows.execution_arn("suite", "none"))
+                .await,
+            Err(WorkflowError::NoSuchExecution(_))
+        ));
+    }
 
     // Stopping aborts the execution; its token is then over.
     let stopped = workflows.start("suite", "r4", &json!({})).await.unwrap();

@@ -175,6 +175,7 @@ impl Worker {
         };
         let mut notes = Notes::default();
         let id = task.component_id();
+        let on_failure = self.on_failure(&request);
         let outcome = match self.failed_sibling(&request, id).await? {
             Some(sibling) => {
                 let why = format!("not started: component `{sibling}` failed");
@@ -184,20 +185,50 @@ impl Worker {
                     cause: format!("{id}: {why}"),
                 })
             }
-            None => self.provision_for(&request, task, &mut notes).await,
+            None => {
+                let keep = on_failure == Some(OnFailure::Pause);
+                self.provision_for(&request, task, keep, &mut notes).await
+            }
         };
-        if let Ok(TaskOutcome::Failed { error, .. }) = &outcome
-            && request.kind == TargetKind::Bundle
-            && error != CANCELLED_ERROR
+        if let Ok(TaskOutcome::Failed { error, cause }) = &outcome
+            && ![CANCELLED_ERROR, ENDED_ERROR].contains(&error.as_str())
         {
-            // Siblings not started yet are not started at all: what they would make
-            // would only be rolled back.
-            self.engine
-                .mark(request.id, FAILING, &json!({"component": id}))
-                .await?;
+            match on_failure {
+                Some(OnFailure::Pause) => {
+                    self.write(&request, std::mem::take(&mut notes)).await?;
+                    let mut pause = Transition::ended(
+                        RequestStatus::Paused,
+                        "worker",
+                        format!(
+                            "{cause} (paused: an admin can redrive the request from here, or cancel it)"
+                        ),
+                    );
+                    pause.component = Some(id.to_owned());
+                    pause.detail.error = Some(error.clone());
+                    self.settle(&request, pause).await?;
+                }
+                // Siblings not started yet are not started at all: what they would
+                // make would only be rolled back.
+                Some(_) => {
+                    self.engine
+                        .mark(request.id, FAILING, &json!({"component": id}))
+                        .await?;
+                }
+                None => {}
+            }
         }
         self.write(&request, notes).await?;
         outcome
+    }
+
+    /// What a bundle does when one of its components fails; `None` for an item's request.
+    fn on_failure(&self, request: &Request) -> Option<OnFailure> {
+        match self.requests.catalog.current().target(&request.target) {
+            Some(TargetRef::Bundle(bundle)) if request.kind == TargetKind::Bundle => {
+                Some(bundle.doc.spec.on_failure)
+            }
+            _ => None,
+        }
     }
 
     /// The sibling whose failure means component `id` is not to start: a bundle's
@@ -228,10 +259,13 @@ impl Worker {
         Ok(Some(sibling.to_owned()))
     }
 
+    /// `keep`: a failed item keeps what its actions made (its request pauses, to be
+    /// redriven from the failed action) instead of rolling it back.
     async fn provision_for(
         &self,
         request: &Request,
         task: &TaskMessage,
+        keep: bool,
         notes: &mut Notes,
     ) -> Result<TaskOutcome, RequestError> {
         let snapshot = self.requests.catalog.current();
@@ -298,7 +332,7 @@ impl Worker {
             self.in_bundle(&mut ctx, request, about.id());
             let run = RunFor::of(request, name, id, &ctx);
             match self
-                .run_automated(item, automated, &run, about, notes)
+                .run_automated(item, automated, &run, about, keep, notes)
                 .await?
             {
                 ItemRun::Completed(outputs) => {

@@ -9,6 +9,7 @@
 //!   complete or fail the request);
 //! - [`change`]: a day-2 change or deletion of a recorded resource;
 //! - [`jira`]: a JIRA issue that a person resolved (from `POST /webhooks/jira`);
+//! - [`redrive`]: an admin resuming a paused request from its failed component;
 //! - [`steps`]: what those share: starting, failing and settling a request, timeline
 //!   notes, an item's automated run and rollback.
 //!
@@ -21,6 +22,7 @@ pub mod component;
 pub mod jira;
 pub mod provision;
 pub mod queue;
+pub mod redrive;
 pub mod steps;
 
 use std::sync::Arc;

@@ -135,13 +135,14 @@ impl Worker {
 
     /// Moves an item's actions (for one component of a request) as far as they go now.
     /// When one fails for good, the rollback actions of those that succeeded run before
-    /// the failure is reported.
+    /// the failure is reported, unless the item is to `keep` them (its request pauses).
     pub(crate) async fn run_automated(
         &self,
         item: &Located<CatalogItem>,
         automated: &AutomatedFulfillment,
         run: &RunFor<'_>,
         about: About<'_>,
+        keep: bool,
         notes: &mut Notes,
     ) -> Result<ItemRun, RequestError> {
         let mut steps = Vec::new();
@@ -161,6 +162,9 @@ impl Worker {
                 outputs,
             } => (action, reason, outputs),
         };
+        if keep {
+            return Ok(ItemRun::Failed(reason));
+        }
         match self
             .roll_back(automated, run, &succeeded, about, notes)
             .await?

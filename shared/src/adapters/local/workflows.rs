@@ -594,6 +594,7 @@ fn summary(execution: &Execution) -> ExecutionSummary {
         output: execution.output.clone(),
         error: execution.failure.as_ref().map(|f| f.error.clone()),
         cause: execution.failure.as_ref().map(|f| f.cause.clone()),
+        redrive_count: execution.redrive_count,
     }
 }
 
@@ -680,6 +681,17 @@ impl Workflows for LocalWorkflows {
         let failure = Failure::new(error, cause);
         self.transact(arn, move |execution, _, _, now| {
             Ok(execution.stop(Some(failure), now))
+        })
+        .await
+    }
+
+    async fn redrive(&self, arn: &str) -> Result<(), WorkflowError> {
+        self.transact(arn, |execution, machine, tasks, now| {
+            let mut events = execution
+                .redrive(now)
+                .map_err(|e| WorkflowError::NotRedrivable(e.to_string()))?;
+            events.extend(execution.advance(machine, now, tasks));
+            Ok(events)
         })
         .await
     }
