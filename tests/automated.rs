@@ -830,3 +830,67 @@ async fn a_call_without_an_answer_is_retried_with_its_key_and_an_unknown_outcome
         app.running.stop().await.unwrap();
     }
 }
+
+/// An item with `onFailure: pause` keeps what its actions made when one fails, and its
+/// request waits, paused, for an admin to redrive it from the failed action.
+#[tokio::test]
+async fn an_item_that_pauses_is_redriven_from_its_failed_action() {
+    use orchestrator_tests::things::{Faults, Things, thing_item};
+    let target = Things::start(Faults::none()).await;
+    // A second action that reads the first's output: only it fails.
+    let item = thing_item("5s")
+        .replace(
+            "      rollback:\n",
+            "        - id: label\n          type: rest\n          with:\n            method: POST\n            url: \"{{environment.thingsUrl}}/things\"\n            body:\n              name: \"{{fields.label}}\"\n              request: \"{{request.id}}\"\n      onFailure: pause\n      rollback:\n",
+        )
+        .replace(
+            "        name:\n          type: string\n",
+            "        name:\n          type: string\n        label:\n          type: string\n",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", item)]);
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    let (status, created) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "box", "label": "fail-label"}}))
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let paused = app
+        .wait_within(&id, "paused", std::time::Duration::from_secs(20))
+        .await;
+    assert!(
+        paused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("fail-label")),
+        "{paused:#}"
+    );
+    assert_eq!(
+        target.census().things.len(),
+        1,
+        "the box is kept, not rolled back"
+    );
+
+    target.stop_refusing();
+    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/requests/{id}/redrive"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_within(&id, "completed", std::time::Duration::from_secs(20))
+        .await;
+    let census = target.census();
+    assert_eq!(census.made, 2, "the box was not made again: {census:?}");
+    assert_eq!(census.things.len(), 2);
+    app.running.stop().await.unwrap();
+}

@@ -115,10 +115,20 @@ pub fn compile_item(item: &CatalogItem) -> Value {
     }];
     let meta = &item.metadata;
     // The item's own rollback runs inside its task; nothing completed is left to undo.
+    let on_failure = match item
+        .spec
+        .fulfillment
+        .automated
+        .as_ref()
+        .map(|a| a.on_failure)
+    {
+        Some(OnFailure::Pause) => OnFailure::Pause,
+        _ => OnFailure::Stop,
+    };
     Compiler::new(&units).definition(
         &format!("Item {}: {}", meta.name, meta.title),
         &Schedule::Task(0),
-        OnFailure::Stop,
+        on_failure,
     )
 }
 

@@ -204,6 +204,10 @@ pub struct AutomatedFulfillment {
     pub deprovision: Vec<Action>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verify: Vec<Action>,
+    /// When an action fails for good on a request of the item alone; a bundle's
+    /// `onFailure` decides for its components.
+    #[serde(default, rename = "onFailure")]
+    pub on_failure: OnFailure,
 }
 
 /// The action lists of an automated fulfillment, named as in the document.

@@ -186,7 +186,10 @@ impl Worker {
                 })
             }
             None => {
-                let keep = on_failure == Some(OnFailure::Pause);
+                let keep = match request.kind {
+                    TargetKind::Bundle => on_failure == Some(OnFailure::Pause),
+                    TargetKind::Item => on_failure.is_some_and(|f| f != OnFailure::Rollback),
+                };
                 self.provision_for(&request, task, keep, &mut notes).await
             }
         };
@@ -203,31 +206,37 @@ impl Worker {
                             "{cause} (paused: an admin can redrive the request from here, or cancel it)"
                         ),
                     );
-                    pause.component = Some(id.to_owned());
+                    pause.component = About::component(id).id().map(str::to_owned);
                     pause.detail.error = Some(error.clone());
                     self.settle(&request, pause).await?;
                 }
                 // Siblings not started yet are not started at all: what they would
                 // make would only be rolled back.
-                Some(_) => {
+                Some(_) if request.kind == TargetKind::Bundle => {
                     self.engine
                         .mark(request.id, FAILING, &json!({"component": id}))
                         .await?;
                 }
-                None => {}
+                _ => {}
             }
         }
         self.write(&request, notes).await?;
         outcome
     }
 
-    /// What a bundle does when one of its components fails; `None` for an item's request.
+    /// What the request does when a component (or an item's action) fails: the bundle's
+    /// `onFailure`, or the automated item's.
     fn on_failure(&self, request: &Request) -> Option<OnFailure> {
         match self.requests.catalog.current().target(&request.target) {
-            Some(TargetRef::Bundle(bundle)) if request.kind == TargetKind::Bundle => {
-                Some(bundle.doc.spec.on_failure)
-            }
-            _ => None,
+            Some(TargetRef::Bundle(bundle)) => Some(bundle.doc.spec.on_failure),
+            Some(TargetRef::Item(item)) => item
+                .doc
+                .spec
+                .fulfillment
+                .automated
+                .as_ref()
+                .map(|a| a.on_failure),
+            None => None,
         }
     }
 
