@@ -226,7 +226,7 @@ async fn a_permanent_failure_fails_at_once_and_says_why() {
 }
 
 #[tokio::test]
-async fn when_the_target_is_down_retries_run_out_and_the_breaker_opens() {
+async fn when_the_target_is_down_retries_run_out_and_the_breaker_opens_and_holds_calls_back() {
     // Nothing listens here: every attempt is a refused connection.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -234,32 +234,42 @@ async fn when_the_target_is_down_retries_run_out_and_the_breaker_opens() {
     };
     let dir = tempfile::tempdir().unwrap();
     let app = App::start(&config(dir.path(), &closed, None)).await;
-    let mut reasons = Vec::new();
-    for name in ["down-a", "down-b"] {
-        let (_, body) = app.submit(&queue_request(name)).await;
-        let id = body["id"].as_str().unwrap().to_owned();
-        let failed = app.wait_for(&id, "failed").await;
-        reasons.push(failed["reason"].as_str().unwrap().to_owned());
-    }
-    assert!(
-        reasons[0].contains("after 3 attempts") && reasons[0].contains("could not connect"),
-        "{}",
-        reasons[0]
-    );
-    // 3 + 2 consecutive failures open the breaker (threshold 5): the next fails fast.
-    let (_, body) = app.submit(&queue_request("down-c")).await;
-    let id = body["id"].as_str().unwrap();
-    let failed = app.wait_for(id, "failed").await;
+    let (_, body) = app.submit(&queue_request("down-a")).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let failed = app.wait_for(&id, "failed").await;
     let reason = failed["reason"].as_str().unwrap();
     assert!(
-        reason.contains("circuit breaker") && reason.contains("open until"),
+        reason.contains("after 3 attempts") && reason.contains("could not connect"),
         "{reason}"
     );
+    // 3 + 2 consecutive failures open the breaker (threshold 5): the next request's third
+    // attempt makes no call and waits for the breaker, rather than failing for a target
+    // that may be back soon.
+    let (_, body) = app.submit(&queue_request("down-b")).await;
+    let id = body["id"].as_str().unwrap();
+    let mut waiting = None;
+    for _ in 0..200 {
+        let timeline = app.get(&format!("/requests/{id}/events")).await;
+        waiting = timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "circuit_open")
+            .cloned();
+        if waiting.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let waiting = waiting.expect("a circuit_open entry");
+    let message = waiting["message"].as_str().unwrap();
     assert!(
-        app.event_kinds(id)
-            .await
-            .contains(&"circuit_open".to_owned())
+        message.contains("circuit breaker")
+            && message.contains("open until")
+            && message.contains("waiting"),
+        "{message}"
     );
+    assert_eq!(app.request(id).await["status"], "in_progress");
     app.running.stop().await.unwrap();
 }
 

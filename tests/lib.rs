@@ -8,6 +8,7 @@ pub mod github_repo;
 pub mod harness;
 pub mod jira_stub;
 pub mod moto;
+pub mod process;
 pub mod things;
 
 use shared::catalog::{self, Finding, Report, SourceFile};

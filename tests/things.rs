@@ -64,6 +64,7 @@ struct Inventory {
     removed: u64,
     calls: u64,
     refused_for_faults: u64,
+    slow_answers: u64,
 }
 
 struct Target {
@@ -142,6 +143,7 @@ impl Respond for Make {
             return answer.set_delay(target.faults.named_delay);
         }
         if target.rng.lock().expect("rng").f64() < target.faults.slow {
+            target.inventory.lock().expect("inventory").slow_answers += 1;
             return answer.set_delay(target.faults.slow_delay);
         }
         answer
@@ -181,6 +183,8 @@ pub struct Census {
     pub removed: u64,
     pub calls: u64,
     pub refused_for_faults: u64,
+    /// Things made whose answer came after `slow_delay`.
+    pub slow_answers: u64,
 }
 
 impl Things {
@@ -224,6 +228,7 @@ impl Things {
             removed: inventory.removed,
             calls: inventory.calls,
             refused_for_faults: inventory.refused_for_faults,
+            slow_answers: inventory.slow_answers,
         }
     }
 }

@@ -2,12 +2,12 @@
 // Helpers here fail the test loudly on unexpected errors, which is what a test wants.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use orchestrator_tests::jira_stub::{already_has_issue, no_existing_issue};
+use orchestrator_tests::process::{Serve, start};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,21 +19,6 @@ fn example() -> PathBuf {
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../examples/catalog")
-}
-
-struct Serve {
-    child: Child,
-    base: String,
-    /// Every line the server logged so far.
-    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Drop for Serve {
-    // A failing test must not leave a server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `serve` on a free port and waits for its "listening" log line.
@@ -52,48 +37,6 @@ fn serve(data: &Path, jira: Option<&str>) -> Serve {
             .env("ORCHESTRATOR_JIRA_EMAIL", "bot@acme.example");
     }
     start(command)
-}
-
-/// Spawns a prepared `serve` command and waits for its "listening" log line; every
-/// line it writes, on standard output or error, is kept.
-fn start(mut command: Command) -> Serve {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = logs.clone();
-    let kept_err = logs.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            kept_err.lock().unwrap().push(line);
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            kept.lock().unwrap().push(line.clone());
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else {
-            continue;
-        };
-        let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if log["fields"]["message"] == "orchestrator listening" {
-            let addr = log["fields"]["addr"].as_str().unwrap().to_owned();
-            return Serve {
-                child,
-                base: format!("http://{addr}"),
-                logs,
-            };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve did not start");
 }
 
 fn token(data: &Path) -> String {

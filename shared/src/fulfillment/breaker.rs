@@ -44,6 +44,8 @@ pub struct Breaker {
 pub struct Open {
     pub host: String,
     pub until: String,
+    /// When a probe may go.
+    pub at: OffsetDateTime,
 }
 
 #[derive(Clone)]
@@ -167,6 +169,7 @@ impl Breakers {
         self.update(host, |b, now| {
             let open = |until: OffsetDateTime| Open {
                 host: host.to_owned(),
+                at: until,
                 until: until
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default(),

@@ -93,6 +93,9 @@ pub struct RunFor<'a> {
     pub item: &'a str,
     pub component: &'a str,
     pub context: &'a Value,
+    /// A person takes over when the target's circuit breaker is open (an item that falls
+    /// back to manual): the action fails at once instead of waiting for the breaker.
+    pub hand_over_when_open: bool,
 }
 
 impl<'a> RunFor<'a> {
@@ -109,6 +112,7 @@ impl<'a> RunFor<'a> {
             item,
             component,
             context,
+            hand_over_when_open: false,
         }
     }
 }
@@ -540,6 +544,21 @@ impl Engine {
             && let Err(open) = self.breakers.check(host).await?
         {
             let reason = format!("action `{}`: {open}", action.id);
+            // The breaker spares the target; the request waits for it to let calls
+            // through again, within the action's time. Only an item a person takes over
+            // from fails at once.
+            let wait = open.at - now;
+            if !run.hand_over_when_open && open.at < exec.deadline {
+                notes.push(
+                    Note::new(EventKind::CircuitOpen, format!("{reason}; waiting for it"))
+                        .with(EventDetail::cause(open.to_string())),
+                );
+                // Waiters wake spread over a second, not all at once on the probe.
+                let spread = Duration::from_millis(fastrand::u64(0..1000));
+                return Ok(Some(Progress::Waiting {
+                    after: wait.unsigned_abs() + spread,
+                }));
+            }
             notes.push(
                 Note::new(EventKind::CircuitOpen, reason.clone())
                     .with(EventDetail::cause(open.to_string())),

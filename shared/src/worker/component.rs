@@ -339,7 +339,8 @@ impl Worker {
         if let Some(automated) = automated_section(&item.doc.spec.fulfillment, forced) {
             let mut ctx = self.context(&scoped, &item.doc.metadata);
             self.in_bundle(&mut ctx, request, about.id());
-            let run = RunFor::of(request, name, id, &ctx);
+            let mut run = RunFor::of(request, name, id, &ctx);
+            run.hand_over_when_open = falls_back(item);
             match self
                 .run_automated(item, automated, &run, about, keep, notes)
                 .await?
