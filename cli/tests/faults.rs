@@ -72,7 +72,7 @@ enum Kind {
 fn request(i: usize) -> (Kind, Value) {
     if i % 5 == 4 {
         let bundle = i / 5;
-        let fails = bundle % FAILING_BUNDLE_EVERY == 0;
+        let fails = bundle.is_multiple_of(FAILING_BUNDLE_EVERY);
         let b = if fails {
             format!("fail-b{i}")
         } else {
