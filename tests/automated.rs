@@ -904,3 +904,104 @@ async fn an_item_that_pauses_is_redriven_from_its_failed_action() {
     assert_eq!(census.things.len(), 2);
     app.running.stop().await.unwrap();
 }
+
+/// An action whose every attempt got no answer in time ends with its outcome unknown,
+/// and the thing it made has no record. Once the request has ended, the call is tried
+/// again with the same key, and what it made is rolled back: by the reconciler on its
+/// own, or at once by an admin.
+#[tokio::test]
+async fn an_unknown_outcome_is_resolved_by_the_reconciler_or_an_admin() {
+    use orchestrator_tests::things::{Faults, Things, thing_item};
+    for by_admin in [false, true] {
+        let target = Things::start(Faults {
+            slow: 1.0,
+            slow_delay: std::time::Duration::from_millis(800),
+            ..Faults::none()
+        })
+        .await;
+        let item = thing_item("200ms").replace("maxAttempts: 12", "maxAttempts: 2");
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", item)]);
+        let mut config = sandbox_config(dir.path(), catalog);
+        config.sandbox = false;
+        config.resources.reconcile_seconds = if by_admin { 0 } else { 1 };
+        config.environment = json!({"thingsUrl": target.uri()})
+            .as_object()
+            .unwrap()
+            .clone();
+        let app = App::start(&config).await;
+        let (status, created) = app
+            .submit(&json!({"item": "thing", "fields": {"name": "box"}}))
+            .await;
+        assert_eq!(status, 202, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        app.wait_within(&id, "failed", std::time::Duration::from_secs(20))
+            .await;
+        assert!(
+            app.event_kinds(&id)
+                .await
+                .contains(&"outcome_unknown".to_owned())
+        );
+        assert_eq!(target.census().things.len(), 1, "the call made the box");
+
+        target.calm();
+        if by_admin {
+            let path = format!("/requests/{id}/resolve");
+            let (status, _) = app
+                .call(reqwest::Method::POST, &path, &app.token, None)
+                .await;
+            assert_eq!(status, 403);
+            let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+            let (status, body) = app
+                .call(
+                    reqwest::Method::POST,
+                    &path,
+                    &admin,
+                    Some(&json!({"verdict": "retry"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                body["resolutions"],
+                json!([{"component": "main", "action": "create", "outcome": "rolled_back",
+                        "detail": "the retry found what the call had made"}])
+            );
+            // Nothing is left to resolve.
+            let (_, again) = app.call(reqwest::Method::POST, &path, &admin, None).await;
+            assert_eq!(again["resolutions"], json!([]));
+        } else {
+            for _ in 0..200 {
+                if app
+                    .event_kinds(&id)
+                    .await
+                    .contains(&"outcome_resolved".to_owned())
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        let timeline = app.get(&format!("/requests/{id}/events")).await;
+        let resolved = timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "outcome_resolved")
+            .unwrap_or_else(|| panic!("resolved (by admin: {by_admin}): {timeline:#}"));
+        assert_eq!(resolved["detail"]["action"], "create");
+        assert_eq!(
+            resolved["actor"],
+            if by_admin { "root" } else { "reconciler" }
+        );
+        let census = target.census();
+        assert!(
+            census.things.is_empty(),
+            "the box was rolled back: {census:?}"
+        );
+        assert_eq!(
+            census.made, 1,
+            "the retry found the box, it made no second one"
+        );
+        app.running.stop().await.unwrap();
+    }
+}

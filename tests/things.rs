@@ -71,17 +71,18 @@ struct Target {
     refusing: std::sync::atomic::AtomicBool,
     inventory: Mutex<Inventory>,
     rng: Mutex<fastrand::Rng>,
-    faults: Faults,
+    faults: Mutex<Faults>,
 }
 
 impl Target {
     /// A 503 or a 429, as the dice say.
     fn fault(&self) -> Option<ResponseTemplate> {
         let roll = self.rng.lock().expect("rng").f64();
-        let after = self.faults.retry_after.to_string();
-        let status = if roll < self.faults.unavailable {
+        let faults = self.faults.lock().expect("faults").clone();
+        let after = faults.retry_after.to_string();
+        let status = if roll < faults.unavailable {
             503
-        } else if roll < self.faults.unavailable + self.faults.throttled {
+        } else if roll < faults.unavailable + faults.throttled {
             429
         } else {
             return None;
@@ -139,12 +140,13 @@ impl Respond for Make {
             }
         };
         let answer = ResponseTemplate::new(201).set_body_json(json!({"id": id, "name": name}));
+        let faults = target.faults.lock().expect("faults").clone();
         if name.starts_with("slow") {
-            return answer.set_delay(target.faults.named_delay);
+            return answer.set_delay(faults.named_delay);
         }
-        if target.rng.lock().expect("rng").f64() < target.faults.slow {
+        if target.rng.lock().expect("rng").f64() < faults.slow {
             target.inventory.lock().expect("inventory").slow_answers += 1;
-            return answer.set_delay(target.faults.slow_delay);
+            return answer.set_delay(faults.slow_delay);
         }
         answer
     }
@@ -193,7 +195,7 @@ impl Things {
             refusing: std::sync::atomic::AtomicBool::new(true),
             inventory: Mutex::new(Inventory::default()),
             rng: Mutex::new(fastrand::Rng::with_seed(faults.seed)),
-            faults,
+            faults: Mutex::new(faults),
         });
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -211,6 +213,14 @@ impl Things {
 
     pub fn uri(&self) -> String {
         self.server.uri()
+    }
+
+    /// From now on, the target answers every call at once and well.
+    pub fn calm(&self) {
+        let mut faults = self.target.faults.lock().expect("faults");
+        faults.unavailable = 0.0;
+        faults.throttled = 0.0;
+        faults.slow = 0.0;
     }
 
     /// From now on, `fail…` names are made like any other (the cause was fixed).

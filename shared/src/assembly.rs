@@ -142,6 +142,7 @@ pub async fn assemble(
         resources: resources.clone(),
         verifier: verifier.clone(),
         concurrency: config.resources.reconcile_concurrency,
+        outcomes: Some(worker.clone()),
     });
     let ingest = match &config.github.catalog {
         Some(source) => Some(Arc::new(crate::ingest::Ingest::new(

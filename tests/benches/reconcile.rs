@@ -164,6 +164,7 @@ fn main() {
                 resources: resources.clone(),
                 verifier: verifier.clone(),
                 concurrency,
+                outcomes: None,
             };
             let started = Instant::now();
             let report = reconciler.run_once().await.expect("pass");

@@ -353,6 +353,45 @@ impl Engine {
         Ok(outputs)
     }
 
+    /// Whether `action` of `list` failed with its outcome unknown (its last attempt got
+    /// no answer in time).
+    pub async fn outcome_unknown(
+        &self,
+        run: &RunFor<'_>,
+        list: &str,
+        action: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(record) = self.state.get(TABLE, &Self::key(run, list, action)).await? else {
+            return Ok(false);
+        };
+        let exec: Execution =
+            serde_json::from_value(record.value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(exec.status == ExecStatus::Failed && exec.unknown)
+    }
+
+    /// Forgets the record of `action` of `list` if it failed, so that it runs again (with
+    /// the same `Idempotency-Key`).
+    pub async fn forget_failure(
+        &self,
+        run: &RunFor<'_>,
+        list: &str,
+        action: &str,
+    ) -> Result<(), StoreError> {
+        let key = Self::key(run, list, action);
+        let Some(record) = self.state.get(TABLE, &key).await? else {
+            return Ok(());
+        };
+        let failed = serde_json::from_value::<Execution>(record.value)
+            .is_ok_and(|exec| exec.status == ExecStatus::Failed);
+        if !failed {
+            return Ok(());
+        }
+        match self.state.delete(TABLE, &key, record.version).await {
+            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Forgets the actions of a request that failed for good, so that running their
     /// lists again (a redriven request) tries them afresh, with the same
     /// `Idempotency-Key`; succeeded actions keep their records and are not run again.

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod manual;
 pub mod mode;
 pub mod plan;
+pub mod unknown;
 pub mod vars;
 
 use serde_json::{Value, json};

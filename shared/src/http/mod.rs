@@ -128,6 +128,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::get))
         .routes(routes!(requests::cancel))
         .routes(routes!(requests::redrive))
+        .routes(routes!(requests::resolve))
         .routes(routes!(requests::events))
         .routes(routes!(requests::execution))
         .routes(routes!(resources::list))

@@ -427,6 +427,54 @@ pub async fn redrive(
     ))
 }
 
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// `retry` (default): try each call again with its Idempotency-Key and roll back what
+    /// it made; `absent`: the target holds nothing for them (an admin looked).
+    #[serde(default)]
+    verdict: crate::worker::outcomes::Verdict,
+}
+
+/// What became of the request's unknown outcomes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resolutions {
+    resolutions: Vec<crate::worker::outcomes::Resolution>,
+}
+
+/// Resolves the actions of an ended request whose outcome stayed unknown (their last
+/// attempt got no answer), which the reconciler otherwise retries on each pass (admins).
+#[utoipa::path(post, path = "/requests/{id}/resolve", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    request_body(content = Option<ResolveBody>, description = "Optional verdict"),
+    responses((status = 200, body = Resolutions, description = "One entry per unknown outcome; `pending` ones are not resolved yet"),
+              (status = 403, body = Problem, content_type = "application/problem+json", description = "Only admins resolve outcomes"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    RequestPath(id): RequestPath,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let verdict = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        serde_json::from_slice::<Option<ResolveBody>>(&body)
+            .map_err(|e| {
+                Problem::bad_request(format!(
+                    "the body must be {{\"verdict\": \"retry\" | \"absent\"}}: {e}"
+                ))
+            })?
+            .unwrap_or_default()
+            .verdict
+    };
+    let resolutions = state.worker.resolve_outcomes(&who, id, verdict).await?;
+    Ok(with_target(
+        Json(Resolutions { resolutions }).into_response(),
+        id,
+    ))
+}
+
 /// A request's timeline.
 #[utoipa::path(get, path = "/requests/{id}/events", tag = "requests", security(("bearer" = [])),
     params(("id" = String, Path, description = "The request's id")),

@@ -40,6 +40,7 @@ impl ComponentState {
             EventKind::ComponentCompleted => ComponentState::Completed,
             EventKind::ComponentFailed | EventKind::RollbackFailed => ComponentState::Failed,
             EventKind::OutcomeUnknown => ComponentState::OutcomeUnknown,
+            EventKind::OutcomeResolved => ComponentState::Failed,
             EventKind::ComponentRejected => ComponentState::Rejected,
             EventKind::ComponentNotStarted => ComponentState::NotStarted,
             EventKind::ComponentRolledBack => ComponentState::RolledBack,

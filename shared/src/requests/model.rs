@@ -317,6 +317,10 @@ pub enum EventKind {
     /// An action's last attempt got no answer in time: whether it took effect is unknown
     /// (`detail.idempotencyKey` and `detail.target` say what to look for).
     OutcomeUnknown,
+    /// An unknown outcome was resolved after the request ended (`detail.action`,
+    /// `detail.cause`): the retry with the same key found what the call made (rolled back
+    /// or kept), the target refused it, or an admin declared nothing there.
+    OutcomeResolved,
     /// A circuit breaker refused the call (`detail.cause`).
     CircuitOpen,
     /// Automation failed and a person takes over through JIRA (`detail.cause`).
@@ -362,6 +366,7 @@ impl EventKind {
             ActionRetry => "action_retry",
             ActionFailed => "action_failed",
             OutcomeUnknown => "outcome_unknown",
+            OutcomeResolved => "outcome_resolved",
             CircuitOpen => "circuit_open",
             Fallback => "fallback",
             RolledBack => "rolled_back",

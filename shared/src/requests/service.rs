@@ -280,8 +280,41 @@ impl RequestService {
                 next: status,
             });
         }
+        let events = self.entries(id, status, actor, notes);
+        match self.store.append(&id, &events).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(RequestError::NotFound(id.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds entries about what happened after the request ended (an unknown outcome
+    /// resolved), without changing it: the one way onto an ended request's timeline.
+    pub async fn annotate(
+        &self,
+        id: RequestId,
+        actor: &str,
+        notes: Vec<Note>,
+    ) -> Result<(), RequestError> {
+        let request = self
+            .store
+            .get(&id)
+            .await?
+            .ok_or_else(|| RequestError::NotFound(id.to_string()))?;
+        let events = self.entries(id, request.status, actor, notes);
+        Ok(self.store.append(&id, &events).await?)
+    }
+
+    /// Timeline entries of `notes`, written now by `actor` while the request is `status`.
+    fn entries(
+        &self,
+        id: RequestId,
+        status: RequestStatus,
+        actor: &str,
+        notes: Vec<Note>,
+    ) -> Vec<RequestEvent> {
         let at = self.clock.now();
-        let events: Vec<RequestEvent> = notes
+        notes
             .into_iter()
             .map(|note| RequestEvent {
                 request_id: id,
@@ -294,12 +327,7 @@ impl RequestService {
                 message: Some(note.message),
                 detail: note.detail,
             })
-            .collect();
-        match self.store.append(&id, &events).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::NotFound) => Err(RequestError::NotFound(id.to_string())),
-            Err(e) => Err(e.into()),
-        }
+            .collect()
     }
 
     /// Writes a transition (and the change it brings) with optimistic concurrency: a

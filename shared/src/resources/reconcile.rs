@@ -1,7 +1,8 @@
 //! Drift reconciliation: verifies every ready or drifted resource, a bounded number at a
 //! time, and records what it finds. A drifted resource is marked `drifted` (with the
 //! report in its history); one that matches again goes back to `ready`. Resources being
-//! changed are left to their change; open circuit breakers skip their targets.
+//! changed are left to their change; open circuit breakers skip their targets. Each pass
+//! also resolves actions whose outcome stayed unknown ([`UnknownOutcomes`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use super::model::{ChangeKind, Drift, Resource, ResourceStatus};
 use super::service::{Decision, Entry, ResourceError, Resources};
 use super::verify::{Verification, Verifier};
+use crate::fulfillment::unknown::UnknownOutcomes;
 use crate::ports::{ResourceQuery, StoreError};
 
 /// How many resources one page of the pass reads.
@@ -30,6 +32,8 @@ pub struct ReconcileReport {
     pub skipped: usize,
     /// The verification itself failed.
     pub failed: usize,
+    /// Unknown outcomes of ended requests resolved in this pass.
+    pub outcomes_resolved: usize,
 }
 
 /// What a verification changed in the record.
@@ -46,7 +50,12 @@ pub struct Reconciler {
     pub resources: Arc<Resources>,
     pub verifier: Arc<Verifier>,
     pub concurrency: usize,
+    /// Resolves actions whose outcome stayed unknown, a bounded number per pass.
+    pub outcomes: Option<Arc<dyn UnknownOutcomes>>,
 }
+
+/// How many unknown outcomes one pass tries to resolve.
+const OUTCOMES_PER_PASS: usize = 100;
 
 impl Reconciler {
     /// One pass over every ready and drifted resource.
@@ -99,6 +108,9 @@ impl Reconciler {
                     None => break,
                 }
             }
+        }
+        if let Some(outcomes) = &self.outcomes {
+            report.outcomes_resolved = outcomes.resolve_pending(OUTCOMES_PER_PASS).await?;
         }
         crate::metrics::count(
             crate::metrics::RESOURCES_CHECKED,

@@ -10,6 +10,8 @@
 //! - [`change`]: a day-2 change or deletion of a recorded resource;
 //! - [`jira`]: a JIRA issue that a person resolved (from `POST /webhooks/jira`);
 //! - [`redrive`]: an admin resuming a paused request from its failed component;
+//! - [`outcomes`]: resolving actions whose outcome stayed unknown, for the reconciler or
+//!   an admin;
 //! - [`steps`]: what those share: starting, failing and settling a request, timeline
 //!   notes, an item's automated run and rollback.
 //!
@@ -20,6 +22,7 @@
 pub mod change;
 pub mod component;
 pub mod jira;
+pub mod outcomes;
 pub mod provision;
 pub mod queue;
 pub mod redrive;

@@ -12,6 +12,7 @@ use crate::catalog::Located;
 use crate::catalog::document::{Action, AutomatedFulfillment, CatalogItem, Fallback, Metadata};
 use crate::fulfillment::engine::{Progress, RunFor, action_with};
 use crate::fulfillment::mode::ModeOverride;
+use crate::fulfillment::unknown::PendingOutcome;
 use crate::integrations::jira::{Issue, JiraClient, JiraError};
 use crate::requests::model::{
     EventDetail, EventKind, Note, Operation, Request, RequestStatus, TargetKind, Transition,
@@ -62,6 +63,10 @@ pub(crate) struct Notes(Vec<Note>);
 impl Notes {
     pub(crate) fn add(&mut self, note: Note) {
         self.0.push(note);
+    }
+
+    pub(crate) fn into_inner(self) -> Vec<Note> {
+        self.0
     }
 
     /// The engine's entries, about `about`.
@@ -162,6 +167,21 @@ impl Worker {
                 outputs,
             } => (action, reason, outputs),
         };
+        if self.engine.outcome_unknown(run, "actions", &action).await? {
+            // Kept until the reconciler or an admin learns what the call did.
+            PendingOutcome {
+                request_id: run.request_id,
+                component: run.component.to_owned(),
+                item: run.item.to_owned(),
+                action: action.clone(),
+                fields: run.context["fields"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            }
+            .record(self.engine.state.as_ref())
+            .await?;
+        }
         if keep {
             return Ok(ItemRun::Failed(reason));
         }
