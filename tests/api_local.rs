@@ -858,7 +858,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 33);
     for path in [
         "/catalog/items",
         "/requests",

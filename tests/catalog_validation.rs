@@ -777,3 +777,51 @@ fn a_bundle_rolled_back_on_failure_warns_of_an_item_that_cannot_roll_back() {
     ]);
     assert!(report.findings.is_empty(), "{:?}", report.findings);
 }
+
+/// Approval policies that cannot work are refused with the file, line and pointer: a
+/// condition on a field the form does not have, a team teams.yaml does not know, a stage
+/// nobody can approve, and `require: all` over a group.
+#[test]
+fn approval_policies_that_cannot_work_are_refused_where_they_are_wrong() {
+    let with = |policy: &str| {
+        orchestrator_tests::item_with(
+            "  fulfillment:\n",
+            &format!("  approvals:\n{policy}  fulfillment:\n"),
+        )
+    };
+    let cases = [
+        (
+            "    - name: prod\n      when:\n        - path: $.fields.enviroment\n          equals: prod\n      stages:\n        - name: dba\n          approvers:\n            owner: true\n",
+            "/spec/approvals/0/when/0/path",
+            "`enviroment` is not a field of the form",
+        ),
+        (
+            "    - name: prod\n      stages:\n        - name: dba\n          approvers:\n            teams: [databse]\n",
+            "/spec/approvals/0/stages/0/approvers/teams/0",
+            "`databse` is not a team in teams.yaml (did you mean `database`?)",
+        ),
+        (
+            "    - name: prod\n      stages:\n        - name: dba\n          approvers: {}\n",
+            "/spec/approvals/0/stages/0/approvers",
+            "nobody can satisfy this stage",
+        ),
+        (
+            "    - name: prod\n      stages:\n        - name: dba\n          approvers:\n            users: [ann, bo]\n          require: 3\n",
+            "/spec/approvals/0/stages/0/approvers",
+            "it requires 3 approvals from 2 named users",
+        ),
+        (
+            "    - name: prod\n      stages:\n        - name: dba\n          approvers:\n            groups: [dba]\n          require: all\n",
+            "/spec/approvals/0/stages/0/approvers",
+            "`require: all` means every named user",
+        ),
+    ];
+    for (policy, pointer, message) in cases {
+        let report = orchestrator_tests::validate(&[("items/postgres.yaml", &with(policy))]);
+        let finding = orchestrator_tests::single_error(&report);
+        assert_eq!(finding.pointer, pointer, "{finding:?}");
+        assert!(finding.message.contains(message), "{finding:?}");
+        assert_eq!(finding.file, "items/postgres.yaml");
+        assert!(finding.line > 20, "a line in the policy: {finding:?}");
+    }
+}

@@ -185,6 +185,10 @@ fn generated_cases() -> Vec<script::Case> {
             answers.insert(format!("undo:{c}"), vec![json!({"Return": {}})]);
             outputs.insert(c.clone(), json!({"outputs": {"id": c}}));
         }
+        answers.insert(
+            "approve".into(),
+            vec![json!({"Return": {"approvedBy": ["bob"]}})],
+        );
         answers.insert("complete".into(), vec![json!({"Return": {"done": true}})]);
         answers.insert("fail".into(), vec![json!({"Return": {}})]);
         let input = json!({"requestId": "0190f0f0-0000-7000-8000-000000000000"});
@@ -196,6 +200,24 @@ fn generated_cases() -> Vec<script::Case> {
             expect: json!({"status": "SUCCEEDED", "output": {"components": outputs, "outputs": {"done": true}}}),
             moto_differs: None,
         });
+        // An approval stage denied: the request is rejected before anything runs.
+        if definition["States"].get("Approval 1").is_some() {
+            let mut answers = answers.clone();
+            answers.insert(
+                "approve".into(),
+                vec![
+                    json!({"Throw": {"Error": "Orchestrator.Rejected", "Cause": "bob denied it"}}),
+                ],
+            );
+            cases.push(script::Case {
+                name: format!("{name} is denied approval"),
+                definition: definition.clone(),
+                input: input.clone(),
+                answers,
+                expect: json!({"status": "FAILED", "error": "Orchestrator.Rejected", "cause": "bob denied it"}),
+                moto_differs: None,
+            });
+        }
         // A component of a parallel branch failing: its siblings settle, then the
         // execution fails with its error.
         let mut branched = Vec::new();

@@ -90,6 +90,7 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
         clock,
         lease: shared::resources::service::DEFAULT_LEASE,
     });
+    let state = engine.state.clone();
     let engine = Arc::new(engine);
     let worker = Arc::new(Worker {
         requests: requests.clone(),
@@ -106,6 +107,11 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
         max_receives: 5,
         workflows: Arc::new(workflows.clone()),
         resources,
+        approvals: Arc::new(shared::approvals::service::Approvals {
+            requests: requests.clone(),
+            state: state.clone(),
+            workflows: Arc::new(workflows.clone()),
+        }),
     });
     let snapshot = shared::ports::CatalogStore::current(requests.catalog.as_ref());
     Local {

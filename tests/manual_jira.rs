@@ -513,6 +513,7 @@ fn sweeper(app: &App, clock: Arc<ManualClock>, queue: Arc<dyn Queue>) -> shared:
         max_receives: 5,
         workflows: state.workflows.clone(),
         resources: state.resources.clone(),
+        approvals: state.worker.approvals.clone(),
     }
 }
 

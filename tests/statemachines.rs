@@ -217,6 +217,35 @@ fn with_on_failure_pause_only_timeouts_are_caught_so_the_execution_fails_where_i
 }
 
 #[test]
+fn approval_stages_come_first_each_a_callback_that_expires_into_escalation_or_rejection() {
+    let bundle = bundle_of("shape", &[("a", &[]), ("b", &["a"])], "rollback").replace(
+        "  components:\n",
+        "  approvals:\n    - name: prod\n      when:\n        - path: $.fields.app\n          equals: shop\n      stages:\n        - name: owners\n          approvers:\n            owner: true\n          expires: 2d\n          escalate:\n            approvers:\n              users: [boss]\n            expires: 1d\n        - name: security\n          approvers:\n            groups: [security]\n  components:\n",
+    );
+    let definition = compile(&bundle);
+    assert_eq!(state(&definition, "Start")["Next"], "Approval 1");
+    let first = state(&definition, "Approval 1");
+    assert_eq!(first["TimeoutSeconds"], 2 * 86_400);
+    assert_eq!(first["Parameters"]["MessageBody"]["task"], "approve");
+    assert_eq!(first["Parameters"]["MessageBody"]["approval"], 1);
+    assert_eq!(first["Next"], "Approval 2");
+    assert_eq!(first["Catch"][0]["Next"], "Approval 1 escalated");
+    assert_eq!(first["Catch"][1]["Next"], "Record failure");
+    let escalated = state(&definition, "Approval 1 escalated");
+    assert_eq!(escalated["TimeoutSeconds"], 86_400);
+    assert_eq!(escalated["Parameters"]["MessageBody"]["escalated"], true);
+    assert_eq!(escalated["Catch"][0]["Next"], "Approval 1 expired");
+    assert_eq!(
+        state(&definition, "Approval 1 expired")["Result"]["Error"],
+        task::REJECTED_ERROR
+    );
+    let second = state(&definition, "Approval 2");
+    assert_eq!(second["TimeoutSeconds"], 7 * 86_400, "the default expiry");
+    assert_eq!(second["Catch"][0]["Next"], "Approval 2 expired");
+    assert_eq!(second["Next"], "Provision a");
+}
+
+#[test]
 fn a_manual_component_waits_for_its_ticket_without_a_heartbeat() {
     let manual = ITEM.replace(
         "    mode: automated\n",

@@ -129,7 +129,13 @@ pub async fn assemble(
         catalog: catalog.clone(),
         store: resources.store.clone(),
     });
+    let approvals = Arc::new(crate::approvals::service::Approvals {
+        requests: requests.clone(),
+        state: state.clone(),
+        workflows: workflows.clone(),
+    });
     let worker = Arc::new(Worker {
+        approvals: approvals.clone(),
         requests: requests.clone(),
         jira,
         engine,

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod adapters;
+pub mod approvals;
 pub mod assembly;
 pub mod bundle;
 pub mod catalog;

@@ -23,6 +23,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetD
     time::serde::rfc3339::deserialize(deserializer)
 }
 
+/// The RFC 3339 text of a time, for messages.
+pub fn format(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// `Option<OffsetDateTime>`, `null` for `None`.
 pub mod option {
     use serde::{Deserializer, Serializer};

@@ -41,8 +41,10 @@
 use serde_json::{Map, Value, json};
 
 use super::schedule::{Schedule, schedule};
-use super::task::{CANCELLED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind};
-use crate::catalog::document::{Action, CatalogBundle, CatalogItem, Mode, OnFailure};
+use super::task::{CANCELLED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR, TaskKind};
+use crate::catalog::document::{
+    Action, ApprovalPolicy, CatalogBundle, CatalogItem, Mode, OnFailure, Operation, approval_stages,
+};
 use crate::catalog::load::Catalog;
 use crate::graph::DependencyGraph;
 
@@ -102,6 +104,7 @@ pub fn compile_bundle(catalog: &Catalog, name: &str) -> Result<Value, CompileErr
     let meta = &bundle.doc.metadata;
     Ok(Compiler::new(&units).definition(
         &format!("Bundle {}: {}", meta.name, meta.title),
+        &bundle.doc.spec.approvals,
         &schedule,
         bundle.doc.spec.on_failure,
     ))
@@ -127,6 +130,7 @@ pub fn compile_item(item: &CatalogItem) -> Value {
     };
     Compiler::new(&units).definition(
         &format!("Item {}: {}", meta.name, meta.title),
+        &item.spec.approvals,
         &Schedule::Task(0),
         on_failure,
     )
@@ -304,7 +308,13 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn definition(mut self, comment: &str, schedule: &Schedule, on_failure: OnFailure) -> Value {
+    fn definition(
+        mut self,
+        comment: &str,
+        approvals: &[ApprovalPolicy],
+        schedule: &Schedule,
+        on_failure: OnFailure,
+    ) -> Value {
         let mut states = Map::new();
         let undo = match on_failure {
             OnFailure::Rollback => schedule.reversed(&|i| has_rollback(self.units[i].item)),
@@ -320,13 +330,14 @@ impl<'a> Compiler<'a> {
             None => "Record failure".to_owned(),
         };
         let provision = label(schedule, "Together", &mut 0);
+        let first = self.approvals(approvals, &self.entry(&provision, "Provision"), &mut states);
         states.insert(
             "Start".into(),
             json!({
                 "Type": "Pass",
                 "Comment": "The state: the outputs of every completed component.",
                 "Result": {"components": {}},
-                "Next": self.entry(&provision, "Provision"),
+                "Next": first,
             }),
         );
         self.provision(
@@ -372,6 +383,76 @@ impl<'a> Compiler<'a> {
             "StartAt": "Start",
             "States": states,
         })
+    }
+
+    /// The approval stages of the policies that gate provisioning, one callback task each,
+    /// in order, before anything runs; returns the first state (`then` when there are
+    /// none). The worker answers a stage whose policy does not apply to the request at
+    /// once. A denial fails the task (`Orchestrator.Rejected`); a stage that expires
+    /// escalates when its policy says so, and otherwise rejects the request.
+    fn approvals(
+        &self,
+        policies: &[ApprovalPolicy],
+        then: &str,
+        states: &mut Map<String, Value>,
+    ) -> String {
+        let stages = approval_stages(policies, Operation::Provision);
+        let name = |n: usize| format!("Approval {n}");
+        for (i, (policy, stage)) in stages.iter().enumerate() {
+            let n = i + 1;
+            let next = if n == stages.len() {
+                then.to_owned()
+            } else {
+                name(n + 1)
+            };
+            let expired = format!("Approval {n} expired");
+            let comment = format!("Approval: {} / {}", policy.name, stage.name);
+            let mut tasks = vec![(name(n), false, stage.expiry())];
+            if let Some(escalate) = &stage.escalate {
+                let expiry = escalate
+                    .expires
+                    .map_or_else(|| stage.expiry(), |e| e.as_duration());
+                tasks.push((format!("Approval {n} escalated"), true, expiry));
+            }
+            for (k, (state_name, escalated, expiry)) in tasks.iter().enumerate() {
+                let on_timeout = tasks.get(k + 1).map_or(expired.clone(), |t| t.0.clone());
+                let mut message = self.message(TaskKind::Approve, None);
+                message["MessageBody"]["approval"] = json!(n);
+                if *escalated {
+                    message["MessageBody"]["escalated"] = json!(true);
+                }
+                let mut state = task(&comment, message, expiry.as_secs().max(1), None);
+                state.insert("ResultPath".into(), Value::Null);
+                state.insert("Retry".into(), retry());
+                state.insert(
+                    "Catch".into(),
+                    json!([
+                        {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": on_timeout},
+                        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record failure"},
+                    ]),
+                );
+                state.insert("Next".into(), json!(next));
+                states.insert(state_name.clone(), Value::Object(state));
+            }
+            states.insert(
+                expired,
+                json!({
+                    "Type": "Pass",
+                    "Comment": "Nobody decided in time: the request is rejected.",
+                    "Result": {
+                        "Error": REJECTED_ERROR,
+                        "Cause": format!("the approval stage `{}` of `{}` expired undecided", stage.name, policy.name),
+                    },
+                    "ResultPath": "$.error",
+                    "Next": "Record failure",
+                }),
+            );
+        }
+        if stages.is_empty() {
+            then.to_owned()
+        } else {
+            name(1)
+        }
     }
 
     /// The name of the first state of a node.
@@ -603,9 +684,12 @@ impl<'a> Compiler<'a> {
         }
         match kind {
             TaskKind::Provision | TaskKind::Complete => {
-                body.insert("components.$".into(), json!("$.components"))
+                body.insert("components.$".into(), json!("$.components"));
             }
-            TaskKind::Undo | TaskKind::Fail => body.insert("error.$".into(), json!("$.error")),
+            TaskKind::Undo | TaskKind::Fail => {
+                body.insert("error.$".into(), json!("$.error"));
+            }
+            TaskKind::Approve => {}
         };
         json!({"QueueUrl": QUEUE_PLACEHOLDER, "MessageBody": body})
     }
@@ -787,7 +871,13 @@ pub fn machine_name_of(kind: crate::requests::model::TargetKind, name: &str) -> 
 /// Whether requests for this item run as an execution (automated items do; manual ones
 /// go to JIRA directly).
 pub fn item_has_machine(item: &CatalogItem) -> bool {
-    item.spec.fulfillment.mode == Mode::Automated && item.spec.fulfillment.automated.is_some()
+    (item.spec.fulfillment.mode == Mode::Automated && item.spec.fulfillment.automated.is_some())
+        || gated(&item.spec.approvals, Operation::Provision)
+}
+
+/// Whether some policy gates `operation` (its `when` decides, at run time).
+pub fn gated(policies: &[ApprovalPolicy], operation: Operation) -> bool {
+    policies.iter().any(|p| p.operations.contains(&operation))
 }
 
 /// Every state machine of a catalog, by machine name, in name order: one per bundle and

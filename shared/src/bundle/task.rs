@@ -31,6 +31,9 @@ pub const SINGLE_COMPONENT: &str = "main";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
+    /// Wait for an approval stage (`approval`, 1-based, of the policies that gate the
+    /// request's operation, in document order); answered when it is decided.
+    Approve,
     /// Fulfil a component.
     Provision,
     /// Run a completed component's rollback actions.
@@ -62,6 +65,12 @@ pub struct TaskMessage {
     /// heartbeat to a task without one, so the worker sends none there.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub heartbeat: bool,
+    /// An approval task's stage: its place among the stages of the request's policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<u32>,
+    /// An approval task of a stage that expired and escalated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
 }
 
 impl TaskMessage {
@@ -189,6 +198,8 @@ mod tests {
             components: None,
             error: Some(serde_json::json!({"Error": "E", "Cause": "c"})),
             heartbeat: true,
+            approval: None,
+            escalated: false,
         }));
         assert_eq!(WorkMessage::parse(&task.body()), Ok(task));
     }

@@ -130,6 +130,8 @@ pub struct ItemSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, OutputDeclaration>,
     pub fulfillment: Fulfillment,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -460,8 +462,9 @@ pub struct RestPoll {
     pub fail_when: Option<Condition>,
 }
 
-/// A test on a JSON document: the value at `path` equals `equals`, or is one of `in`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A test on a JSON document: the value at `path` equals `equals`, is one of `in`, or is a
+/// number above `greaterThan` or below `lessThan` (every test given must hold).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub path: String,
@@ -469,6 +472,14 @@ pub struct Condition {
     pub equals: Option<Value>,
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
+    #[serde(
+        default,
+        rename = "greaterThan",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub greater_than: Option<f64>,
+    #[serde(default, rename = "lessThan", skip_serializing_if = "Option::is_none")]
+    pub less_than: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -590,6 +601,8 @@ pub struct BundleSpec {
     pub on_failure: OnFailure,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, BundleOutput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -744,5 +757,157 @@ mod tests {
         );
         assert!("5 minutes".parse::<DurationSpec>().is_err());
         assert!("99999999999999999d".parse::<DurationSpec>().is_err());
+    }
+}
+
+/// What a request does: provision a new resource, or change or delete a recorded one.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    #[default]
+    Provision,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn is_provision(&self) -> bool {
+        *self == Operation::Provision
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Provision => "provision",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// Who must approve a request before anything runs, when its conditions hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApprovalPolicy {
+    pub name: String,
+    /// All must hold on the request (`$.fields...`); none: always.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
+    /// The operations it gates (default: provision).
+    #[serde(default = "provision_only")]
+    pub operations: Vec<Operation>,
+    pub stages: Vec<ApprovalStage>,
+}
+
+fn provision_only() -> Vec<Operation> {
+    vec![Operation::Provision]
+}
+
+/// The stages of the policies that gate `operation`, in document order: stage `n`
+/// (1-based) of a request is the `n`th of these.
+pub fn approval_stages(
+    policies: &[ApprovalPolicy],
+    operation: Operation,
+) -> Vec<(&ApprovalPolicy, &ApprovalStage)> {
+    policies
+        .iter()
+        .filter(|p| p.operations.contains(&operation))
+        .flat_map(|p| p.stages.iter().map(move |s| (p, s)))
+        .collect()
+}
+
+/// One stage of a policy: who may approve, how many must, and for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApprovalStage {
+    pub name: String,
+    pub approvers: Approvers,
+    #[serde(default)]
+    pub require: Require,
+    /// Denied when not decided within this long (default 7 days), unless it escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate: Option<Escalation>,
+}
+
+/// How long a stage waits when it does not say.
+pub const DEFAULT_APPROVAL_EXPIRY: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+impl ApprovalStage {
+    pub fn expiry(&self) -> std::time::Duration {
+        self.expires
+            .map_or(DEFAULT_APPROVAL_EXPIRY, DurationSpec::as_duration)
+    }
+}
+
+/// Who else decides when a stage expires undecided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Escalation {
+    pub approvers: Approvers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<DurationSpec>,
+}
+
+/// Who may approve: the owning team's members, teams of `teams.yaml`, groups, named
+/// users.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Approvers {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owner: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+impl Approvers {
+    pub fn is_empty(&self) -> bool {
+        !self.owner && self.teams.is_empty() && self.groups.is_empty() && self.users.is_empty()
+    }
+}
+
+/// How many approvals a stage needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, utoipa::ToSchema)]
+pub enum Require {
+    /// One.
+    #[default]
+    Any,
+    /// Every named user.
+    All,
+    /// That many distinct approvers.
+    Count(u32),
+}
+
+impl Serialize for Require {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Require::Any => s.serialize_str("any"),
+            Require::All => s.serialize_str("all"),
+            Require::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Require {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if s == "any" => Ok(Require::Any),
+            Value::String(s) if s == "all" => Ok(Require::All),
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .map(Require::Count)
+                .ok_or_else(|| serde::de::Error::custom("require: a count is a positive integer")),
+            other => Err(serde::de::Error::custom(format!(
+                "require: expected `any`, `all` or a count, got {other}"
+            ))),
+        }
     }
 }

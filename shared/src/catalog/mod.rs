@@ -4,7 +4,9 @@
 //! load and schema-check each document, then check the catalog as a whole. Every problem
 //! is a [`Finding`] with a file, line, column and JSON pointer.
 
+pub mod approvals;
 pub mod codeowners;
+pub mod condition;
 pub mod document;
 pub mod finding;
 pub mod form;

@@ -53,10 +53,22 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
     let mut findings = Vec::new();
     check_names(catalog, &mut findings);
     check_owners(catalog, &mut findings);
+    let teams: Option<Vec<&str>> = catalog
+        .teams
+        .as_ref()
+        .map(|t| t.doc.spec.teams.keys().map(String::as_str).collect());
+    let teams = teams.as_deref();
     let checked = crate::parallel::map(&catalog.items, 32, |item| {
         let mut found = Vec::new();
         let form = check_presentation(item, &item.doc.spec.presentation, &mut found);
         check_item(item, &form.fields, &mut found);
+        super::approvals::check(
+            item,
+            &item.doc.spec.approvals,
+            &form.fields,
+            teams,
+            &mut found,
+        );
         (found, form)
     });
     let mut index: ItemIndex = HashMap::with_capacity(checked.len());
@@ -75,6 +87,13 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
         let mut found = Vec::new();
         let form = check_presentation(bundle, &bundle.doc.spec.presentation, &mut found);
         check_bundle(bundle, catalog, &index, &form.fields, &mut found);
+        super::approvals::check(
+            bundle,
+            &bundle.doc.spec.approvals,
+            &form.fields,
+            teams,
+            &mut found,
+        );
         found
     });
     findings.extend(checked.into_iter().flatten());
@@ -164,7 +183,7 @@ fn check_owners(catalog: &Catalog, findings: &mut Vec<Finding>) {
 }
 
 /// Object-safe access to a located document's findings, whatever its type.
-trait Locator {
+pub(super) trait Locator {
     fn file_name(&self) -> &str;
     fn pos_of(&self, pointer: &str) -> Pos;
     fn error_at(&self, pointer: &str, message: String) -> Finding;

@@ -1,6 +1,7 @@
 //! The one HTTP API: an axum `Router` served by local mode, by tests, and by the api
 //! Lambda unchanged.
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
@@ -86,7 +87,7 @@ pub struct Shared {
 #[openapi(
     info(title = "Orchestrator API", description = "Self-service requests for the catalog's items and bundles."),
     modifiers(&BearerAuth),
-    tags((name = "catalog"), (name = "requests"), (name = "resources"), (name = "audit"), (name = "webhooks"), (name = "health"))
+    tags((name = "catalog"), (name = "requests"), (name = "approvals"), (name = "resources"), (name = "audit"), (name = "webhooks"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -137,6 +138,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(resources::verify))
         .routes(routes!(resources::change))
         .routes(routes!(audit::list))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::deny))
         .routes(routes!(webhooks::jira))
         .routes(routes!(webhooks::github))
 }

@@ -145,6 +145,9 @@ pub struct RequestView {
     updated_at: time::OffsetDateTime,
     version: u64,
     links: RequestLinks,
+    /// Its approval stages and their decisions (`GET /requests/{id}` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    approvals: Vec<crate::approvals::model::Approval>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -179,6 +182,7 @@ impl From<Request> for RequestView {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            approvals: Vec::new(),
         }
     }
 }
@@ -322,7 +326,10 @@ pub async fn get(
     RequestPath(id): RequestPath,
 ) -> Result<Json<RequestView>, Problem> {
     let request = state.requests.get(&who, id).await?;
-    Ok(Json(RequestView::from(request)))
+    let approvals = state.worker.approvals.of_request(request.id).await?;
+    let mut view = RequestView::from(request);
+    view.approvals = approvals;
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -91,6 +91,8 @@ pub enum RequestStatus {
     Submitted,
     InProgress,
     AwaitingFulfillment,
+    /// Waiting for an approval stage to be decided (`GET /approvals`).
+    AwaitingApproval,
     /// A component of a bundle with `onFailure: pause` failed: the completed ones are
     /// kept, and an admin can redrive it from the failed one (or cancel it).
     Paused,
@@ -101,10 +103,11 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 8] = [
+    pub const ALL: [RequestStatus; 9] = [
         RequestStatus::Submitted,
         RequestStatus::InProgress,
         RequestStatus::AwaitingFulfillment,
+        RequestStatus::AwaitingApproval,
         RequestStatus::Paused,
         RequestStatus::Completed,
         RequestStatus::Failed,
@@ -118,6 +121,7 @@ impl RequestStatus {
             RequestStatus::InProgress => "in_progress",
             RequestStatus::AwaitingFulfillment => "awaiting_fulfillment",
             RequestStatus::Paused => "paused",
+            RequestStatus::AwaitingApproval => "awaiting_approval",
             RequestStatus::Completed => "completed",
             RequestStatus::Failed => "failed",
             RequestStatus::Rejected => "rejected",
@@ -145,8 +149,15 @@ impl RequestStatus {
             Submitted => matches!(next, InProgress | Failed | Rejected | Cancelled),
             InProgress => matches!(
                 next,
-                AwaitingFulfillment | Paused | Completed | Failed | Rejected | Cancelled
+                AwaitingFulfillment
+                    | AwaitingApproval
+                    | Paused
+                    | Completed
+                    | Failed
+                    | Rejected
+                    | Cancelled
             ),
+            AwaitingApproval => matches!(next, InProgress | Failed | Rejected | Cancelled),
             Paused => matches!(next, InProgress | Failed | Cancelled),
             AwaitingFulfillment => matches!(next, Completed | Failed | Rejected | Cancelled),
             Completed | Failed | Rejected | Cancelled => false,
@@ -160,31 +171,7 @@ impl fmt::Display for RequestStatus {
     }
 }
 
-/// What a request does: provision a new resource, or change or delete a recorded one.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    #[default]
-    Provision,
-    Update,
-    Delete,
-}
-
-impl Operation {
-    pub fn is_provision(&self) -> bool {
-        *self == Operation::Provision
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Provision => "provision",
-            Operation::Update => "update",
-            Operation::Delete => "delete",
-        }
-    }
-}
+pub use crate::catalog::document::Operation;
 
 /// The JIRA issue that fulfils a manual request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -333,6 +320,14 @@ pub enum EventKind {
     NothingToRun,
     /// A component failed and the bundle pauses there (`component`, `detail.cause`).
     Paused,
+    /// An approval stage awaits its approvers (`detail.approval`).
+    ApprovalRequested,
+    /// A stage nobody decided in time went to its escalation's approvers.
+    ApprovalEscalated,
+    /// One approver approved; the stage needs more (`detail.approval`).
+    ApprovalGiven,
+    /// A stage's approvals satisfied its rule: the request goes on.
+    Approved,
     /// An admin resumed a paused request from its failed component.
     Redriven,
     Completed,
@@ -374,6 +369,10 @@ impl EventKind {
             NothingToRun => "nothing_to_run",
             Paused => "paused",
             Redriven => "redriven",
+            ApprovalRequested => "approval_requested",
+            ApprovalEscalated => "approval_escalated",
+            ApprovalGiven => "approval_given",
+            Approved => "approved",
             Completed => "completed",
             Failed => "failed",
             Rejected => "rejected",
@@ -388,6 +387,7 @@ impl EventKind {
             RequestStatus::InProgress => EventKind::FulfillmentStarted,
             RequestStatus::AwaitingFulfillment => EventKind::TicketCreated,
             RequestStatus::Paused => EventKind::Paused,
+            RequestStatus::AwaitingApproval => EventKind::ApprovalRequested,
             RequestStatus::Completed => EventKind::Completed,
             RequestStatus::Failed => EventKind::Failed,
             RequestStatus::Rejected => EventKind::Rejected,
@@ -434,6 +434,9 @@ pub struct EventDetail {
     /// The host an action calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The approval stage an entry is about (`GET /approvals`' id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }
 
 impl EventDetail {

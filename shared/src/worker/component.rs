@@ -16,12 +16,13 @@ use serde_json::{Map, Value, json};
 use super::jira::{COMPONENT_TICKETS, ComponentTicket};
 use super::steps::{About, ItemRun, Notes, falls_back, open_ticket};
 use super::{Disposition, Worker, backoff};
+use crate::approvals::service::applies;
 use crate::bundle::task::{
     CANCELLED_ERROR, ENDED_ERROR, FAILED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR,
     TaskKind, TaskMessage,
 };
 use crate::catalog::Located;
-use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure};
+use crate::catalog::document::{CatalogBundle, CatalogItem, Component, OnFailure, approval_stages};
 use crate::catalog::schema::{Violation, coerce};
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use crate::fulfillment::engine::RunFor;
@@ -86,6 +87,7 @@ impl Worker {
     /// Carries out a task of a request's state machine and answers it.
     pub(super) async fn run_task(&self, task: &TaskMessage, attempt: u32) -> Disposition {
         let outcome = match task.task {
+            TaskKind::Approve => self.approve(task).await,
             TaskKind::Provision => self.provision(task).await,
             TaskKind::Undo => self.undo(task).await,
             TaskKind::Complete => self.complete(task).await,
@@ -164,6 +166,51 @@ impl Worker {
             }));
         }
         Ok(Ok(request))
+    }
+
+    /// Opens an approval stage for its approvers, whose decision answers the task
+    /// (`POST /approvals/{id}/approve`); a stage whose policy does not apply to the
+    /// request (its `when` does not hold) is passed at once.
+    async fn approve(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
+        let request = match self.live_request(task).await? {
+            Ok(request) => request,
+            Err(outcome) => return Ok(outcome),
+        };
+        let Some(number) = task.approval.filter(|n| *n > 0) else {
+            return Ok(failed("an approval task without its stage number"));
+        };
+        let snapshot = self.requests.catalog.current();
+        let policies = match snapshot.target(&request.target) {
+            Some(TargetRef::Item(item)) => &item.doc.spec.approvals,
+            Some(TargetRef::Bundle(bundle)) => &bundle.doc.spec.approvals,
+            None => {
+                return Ok(failed(format!(
+                    "`{}` is no longer in the catalog",
+                    request.target
+                )));
+            }
+        };
+        let stages = approval_stages(policies, request.operation);
+        let Some((policy, stage)) = stages.get(number as usize - 1) else {
+            return Ok(failed(format!(
+                "`{}` no longer has approval stage {number}",
+                request.target
+            )));
+        };
+        if !applies(policy, &request) {
+            return Ok(TaskOutcome::Succeeded(json!({"skipped": true})));
+        }
+        self.approvals
+            .open(
+                &request,
+                number,
+                policy,
+                stage,
+                task.escalated,
+                &task.task_token,
+            )
+            .await?;
+        Ok(TaskOutcome::Handed)
     }
 
     /// Fulfils one component: renders its inputs, then runs its item's actions (or
@@ -335,7 +382,22 @@ impl Worker {
         }
         let mut scoped = request.clone();
         scoped.fields = fields.clone();
-        let forced = self.mode_override(name).await?.is_some();
+        let forced = self.mode_override(name).await?;
+        if let Some(by) = &forced
+            && self
+                .engine
+                .first_time(request.id, &format!("component/{id}/mode_forced"))
+                .await?
+        {
+            notes.add(about.note(
+                EventKind::ModeForced,
+                format!(
+                    "an admin ({}) forced `{name}` to manual: {}",
+                    by.by, by.reason
+                ),
+            ));
+        }
+        let forced = forced.is_some();
         if let Some(automated) = automated_section(&item.doc.spec.fulfillment, forced) {
             let mut ctx = self.context(&scoped, &item.doc.metadata);
             self.in_bundle(&mut ctx, request, about.id());

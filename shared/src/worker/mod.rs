@@ -58,6 +58,8 @@ pub struct Worker {
     pub workflows: Arc<dyn Workflows>,
     /// Resource records: changes and deletions run here.
     pub resources: Arc<Resources>,
+    /// Approval stages: opened here, decided through the API.
+    pub approvals: Arc<crate::approvals::service::Approvals>,
 }
 
 /// What to do with a message after handling it.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::steps::{About, open_ticket};
 use super::{Disposition, Worker, backoff};
-use crate::bundle::asl::{compile_bundle, compile_item, machine_name};
+use crate::bundle::asl::{compile_bundle, compile_item, gated, machine_name};
 use crate::catalog::document::{ManualFulfillment, Mode};
 use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 use crate::fulfillment::manual::{issue_fields, request_label};
@@ -57,7 +57,11 @@ impl Worker {
         } else {
             None
         };
-        if automated_section(fulfillment, forced_manual.is_some()).is_some() {
+        // Approvals are stages of the item's state machine: a manual item that needs
+        // them runs as one too, its one component opening the JIRA issue.
+        if automated_section(fulfillment, forced_manual.is_some()).is_some()
+            || gated(&item.doc.spec.approvals, Operation::Provision)
+        {
             // Its actions run as the one component of the item's state machine; a
             // fallback to a person happens there too.
             return Box::pin(self.start_execution(request, &snapshot, TargetRef::Item(item))).await;

@@ -14,7 +14,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
-use serde_json_path::JsonPath;
 
 use crate::catalog::document::Condition;
 
@@ -265,32 +264,12 @@ pub fn body_document(text: &str) -> Value {
     }
 }
 
-/// A JSONPath that does not parse (the catalog's validation catches these first).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{path}` is not valid JSONPath: {why}")]
-pub struct BadPath {
-    pub path: String,
-    pub why: String,
-}
+pub use crate::catalog::condition::{BadPath, select};
 
 impl From<BadPath> for ActionError {
     fn from(e: BadPath) -> Self {
         ActionError::permanent(e.to_string())
     }
-}
-
-/// The value at a JSONPath: one match is that value, several an array, none `None`.
-pub fn select(document: &Value, path: &str) -> Result<Option<Value>, BadPath> {
-    let parsed = JsonPath::parse(path).map_err(|e| BadPath {
-        path: path.to_owned(),
-        why: e.to_string(),
-    })?;
-    let nodes = parsed.query(document).all();
-    Ok(match nodes.as_slice() {
-        [] => None,
-        [one] => Some((*one).clone()),
-        many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect())),
-    })
 }
 
 /// Reads an action's outputs from its result document.
@@ -316,17 +295,7 @@ pub fn extract_outputs(
 
 /// Whether a condition holds on a document.
 pub fn holds(condition: &Condition, document: &Value) -> Result<bool, ActionError> {
-    let value = select(document, &condition.path)?;
-    let Some(value) = value else {
-        return Ok(false);
-    };
-    if let Some(expected) = &condition.equals {
-        return Ok(&value == expected);
-    }
-    Ok(condition
-        .one_of
-        .as_ref()
-        .is_some_and(|options| options.contains(&value)))
+    Ok(condition.holds(document)?)
 }
 
 #[cfg(test)]
@@ -364,6 +333,7 @@ mod tests {
             path: path.to_owned(),
             equals,
             one_of,
+            ..Default::default()
         };
         assert!(holds(&c("$.status", Some(json!("available")), None), &doc).unwrap());
         assert!(!holds(&c("$.status", Some(json!("failed")), None), &doc).unwrap());

@@ -1,0 +1,104 @@
+//! Reading JSON documents with JSONPath, and the conditions the catalog writes on them
+//! (an action's polling, an approval policy's `when`).
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use super::document::Condition;
+
+/// A JSONPath that does not parse (the catalog's validation catches these first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{path}` is not valid JSONPath: {why}")]
+pub struct BadPath {
+    pub path: String,
+    pub why: String,
+}
+
+/// The value at `path`: one node as itself, several as an array, none as `None`.
+pub fn select(document: &Value, path: &str) -> Result<Option<Value>, BadPath> {
+    let parsed = JsonPath::parse(path).map_err(|e| BadPath {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
+    let nodes = parsed.query(document).all();
+    Ok(match nodes.as_slice() {
+        [] => None,
+        [one] => Some((*one).clone()),
+        many => Some(Value::Array(many.iter().map(|v| (*v).clone()).collect())),
+    })
+}
+
+impl Condition {
+    /// Whether it holds on `document`: nothing at `path` never holds; every test given
+    /// must hold; a bound holds only on a number.
+    pub fn holds(&self, document: &Value) -> Result<bool, BadPath> {
+        let Some(value) = select(document, &self.path)? else {
+            return Ok(false);
+        };
+        if self.equals.as_ref().is_some_and(|e| *e != value) {
+            return Ok(false);
+        }
+        if self.one_of.as_ref().is_some_and(|o| !o.contains(&value)) {
+            return Ok(false);
+        }
+        let number = value.as_f64();
+        if let Some(bound) = self.greater_than
+            && !number.is_some_and(|n| n > bound)
+        {
+            return Ok(false);
+        }
+        if let Some(bound) = self.less_than
+            && !number.is_some_and(|n| n < bound)
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_test_given_must_hold() {
+        let doc = json!({"fields": {"environment": "prod", "storageGb": 800}});
+        let c = |v: Value| -> Condition { serde_json::from_value(v).unwrap() };
+        assert!(
+            c(json!({"path": "$.fields.environment", "equals": "prod"}))
+                .holds(&doc)
+                .unwrap()
+        );
+        assert!(
+            c(json!({"path": "$.fields.storageGb", "greaterThan": 500}))
+                .holds(&doc)
+                .unwrap()
+        );
+        assert!(
+            !c(json!({"path": "$.fields.storageGb", "greaterThan": 800}))
+                .holds(&doc)
+                .unwrap()
+        );
+        assert!(
+            c(json!({"path": "$.fields.storageGb", "greaterThan": 500, "lessThan": 1000}))
+                .holds(&doc)
+                .unwrap()
+        );
+        assert!(
+            !c(json!({"path": "$.fields.environment", "greaterThan": 1}))
+                .holds(&doc)
+                .unwrap()
+        );
+        assert!(
+            !c(json!({"path": "$.fields.missing", "equals": null}))
+                .holds(&doc)
+                .unwrap()
+        );
+        assert!(
+            c(json!({"path": "$.fields[", "equals": 1}))
+                .holds(&doc)
+                .is_err()
+        );
+    }
+}

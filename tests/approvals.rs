@@ -1,0 +1,256 @@
+//! Approval gates end to end in local mode: a policy's stages are callback tasks of the
+//! request's state machine; approvers see what awaits them, decide, and the request goes
+//! on (or is rejected) only then.
+
+use std::time::Duration;
+
+use orchestrator_tests::app::{App, sandbox_config};
+use orchestrator_tests::things::{Faults, Things, thing_item};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// `thing` with an `environment` field, and a policy for prod: the owning team, then two
+/// of the security group.
+fn gated_thing() -> String {
+    thing_item("5s")
+        .replace(
+            "        name:\n          type: string\n",
+            "        name:\n          type: string\n        environment:\n          type: string\n          enum: [dev, prod]\n          default: dev\n",
+        )
+        .replace(
+            "  fulfillment:\n",
+            "  approvals:\n    - name: prod things\n      when:\n        - path: $.fields.environment\n          equals: prod\n      stages:\n        - name: owners\n          approvers:\n            owner: true\n        - name: security\n          approvers:\n            groups: [security]\n          require: 2\n  fulfillment:\n",
+        )
+}
+
+async fn start() -> (App, Things, shared::config::Config, tempfile::TempDir) {
+    let target = Things::start(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog =
+        orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", gated_thing())]);
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    (app, target, config, dir)
+}
+
+async fn pending(app: &App, token: &str) -> Vec<Value> {
+    let (status, body) = app.call(Method::GET, "/approvals", token, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+/// Waits until `token`'s caller has approval `id` awaiting them.
+async fn awaiting(app: &App, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        if let Some(a) = pending(app, token)
+            .await
+            .into_iter()
+            .find(|a| a["id"] == id)
+        {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("approval {id} never awaited the caller");
+}
+
+#[tokio::test]
+async fn a_prod_request_waits_for_two_stages_of_approval_and_a_dev_one_does_not() {
+    let (app, target, config, _dir) = start().await;
+    // The requester is a member of the owning team: still not an approver of their own.
+    let alice = app
+        .token_for(&config, "alice", &["developers", "database"])
+        .await;
+    let bob = app.token_for(&config, "bob", &["database"]).await;
+    let carol = app.token_for(&config, "carol", &["security"]).await;
+    let dave = app.token_for(&config, "dave", &["security"]).await;
+
+    // dev: the policy does not apply.
+    let (status, dev) = app
+        .call(
+            Method::POST,
+            "/requests",
+            &alice,
+            Some(&json!({"item": "thing", "fields": {"name": "d1"}})),
+        )
+        .await;
+    assert_eq!(status, 202, "{dev}");
+    app.wait_for(dev["id"].as_str().unwrap(), "completed").await;
+
+    let (status, prod) = app
+        .call(
+            Method::POST,
+            "/requests",
+            &alice,
+            Some(&json!({"item": "thing", "fields": {"name": "p1", "environment": "prod"}})),
+        )
+        .await;
+    assert_eq!(status, 202, "{prod}");
+    let id = prod["id"].as_str().unwrap().to_owned();
+    let waiting = app.wait_for(&id, "awaiting_approval").await;
+    assert_eq!(target.census().made, 1, "nothing runs before the approvals");
+
+    let first = format!("{id}.1");
+    let stage = awaiting(&app, &bob, &first).await;
+    assert_eq!(stage["policy"], "prod things");
+    assert_eq!(stage["stage"], "owners");
+    assert!(stage.get("taskToken").is_none(), "the token is never shown");
+    assert!(pending(&app, &alice).await.is_empty(), "{waiting:#}");
+
+    // The requester cannot approve, nor can someone outside the stage.
+    let approve = |n: &str| format!("/approvals/{n}/approve");
+    let (status, problem) = app.call(Method::POST, &approve(&first), &alice, None).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, _) = app.call(Method::POST, &approve(&first), &carol, None).await;
+    assert_eq!(status, 404, "carol is not an approver of the first stage");
+    let (status, decided) = app
+        .call(
+            Method::POST,
+            &approve(&first),
+            &bob,
+            Some(&json!({"comment": "looks right"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["status"], "approved");
+    let (status, _) = app.call(Method::POST, &approve(&first), &bob, None).await;
+    assert_eq!(status, 409, "approving twice");
+
+    // The second stage needs two of security.
+    let second = format!("{id}.2");
+    awaiting(&app, &carol, &second).await;
+    let (status, one) = app
+        .call(Method::POST, &approve(&second), &carol, None)
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["status"], "pending");
+    let (status, _) = app
+        .call(Method::POST, &approve(&second), &carol, None)
+        .await;
+    assert_eq!(status, 409, "the same approver does not count twice");
+    let (status, two) = app.call(Method::POST, &approve(&second), &dave, None).await;
+    assert_eq!(status, 200, "{two}");
+    assert_eq!(two["status"], "approved");
+
+    let done = app.wait_for(&id, "completed").await;
+    assert_eq!(target.census().made, 2);
+    let shown = app.request(&id).await;
+    let stages = shown["approvals"]
+        .as_array()
+        .expect("stages on the request");
+    assert_eq!(stages.len(), 2, "{done:#}");
+    assert_eq!(stages[0]["decisions"][0]["by"], "bob");
+    assert_eq!(stages[0]["decisions"][0]["comment"], "looks right");
+    assert_eq!(stages[1]["decisions"].as_array().unwrap().len(), 2);
+
+    let kinds = app.event_kinds(&id).await;
+    for kind in [
+        "approval_requested",
+        "approved",
+        "approval_given",
+        "completed",
+    ] {
+        assert!(
+            kinds.contains(&kind.to_owned()),
+            "{kind} missing from {kinds:?}"
+        );
+    }
+    // The execution's history shows the stages as tasks.
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    let entered: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
+        .collect();
+    assert!(
+        entered.starts_with(&["Start", "Approval 1", "Approval 2", "Provision main"]),
+        "{entered:?}"
+    );
+    app.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_denial_needs_a_reason_and_rejects_the_request_with_it() {
+    let (app, target, config, _dir) = start().await;
+    let bob = app.token_for(&config, "bob", &["database"]).await;
+    let (status, prod) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "p2", "environment": "prod"}}))
+        .await;
+    assert_eq!(status, 202, "{prod}");
+    let id = prod["id"].as_str().unwrap().to_owned();
+    let first = format!("{id}.1");
+    awaiting(&app, &bob, &first).await;
+    let deny = format!("/approvals/{first}/deny");
+    let (status, problem) = app.call(Method::POST, &deny, &bob, None).await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, problem) = app
+        .call(Method::POST, &deny, &bob, Some(&json!({"reason": " "})))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        app.request(&id).await["status"],
+        "awaiting_approval",
+        "nothing changed"
+    );
+    let (status, denied) = app
+        .call(
+            Method::POST,
+            &deny,
+            &bob,
+            Some(&json!({"reason": "prod is frozen this week"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{denied}");
+    let rejected = app.wait_for(&id, "rejected").await;
+    let reason = rejected["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("bob denied") && reason.contains("prod is frozen this week"),
+        "{reason}"
+    );
+    assert_eq!(target.census().made, 0, "nothing ran");
+
+    // An admin who is not an approver decides only on the approvers' behalf.
+    let (status, other) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "p3", "environment": "prod"}}))
+        .await;
+    assert_eq!(status, 202, "{other}");
+    let id = other["id"].as_str().unwrap().to_owned();
+    let root = app.token_for(&config, "root", &["platform-admins"]).await;
+    let stage = format!("{id}.1");
+    awaiting(&app, &root, &stage).await;
+    let approve = format!("/approvals/{stage}/approve");
+    let (status, problem) = app.call(Method::POST, &approve, &root, None).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, decided) = app
+        .call(
+            Method::POST,
+            &approve,
+            &root,
+            Some(&json!({"onBehalf": "bob is on leave; agreed by phone"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(
+        decided["decisions"][0]["onBehalf"],
+        "bob is on leave; agreed by phone"
+    );
+    let (status, audit) = app.call(Method::GET, "/audit?limit=50", &root, None).await;
+    assert_eq!(status, 200, "{audit}");
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "root"
+                && e["action"] == "POST /approvals/{id}/approve"
+                && e["target"] == stage.as_str()),
+        "the decision on the approvers' behalf is audited: {audit:#}"
+    );
+    app.running.stop().await.unwrap();
+}
