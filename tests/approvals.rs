@@ -70,6 +70,34 @@ async fn a_prod_request_waits_for_two_stages_of_approval_and_a_dev_one_does_not(
     let carol = app.token_for(&config, "carol", &["security"]).await;
     let dave = app.token_for(&config, "dave", &["security"]).await;
 
+    // The plan says which approvals a request would need.
+    let plan_of = |environment: &str| json!({"item": "thing", "fields": {"name": "x", "environment": environment}});
+    let (status, plan) = app
+        .call(
+            Method::POST,
+            "/requests?dryRun=true",
+            &alice,
+            Some(&plan_of("prod")),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(
+        plan["approvals"],
+        json!([
+            {"policy": "prod things", "stage": "owners", "approvers": {"owner": true}, "require": "any", "expires": "7d"},
+            {"policy": "prod things", "stage": "security", "approvers": {"groups": ["security"]}, "require": 2, "expires": "7d"},
+        ])
+    );
+    let (_, plan) = app
+        .call(
+            Method::POST,
+            "/requests?dryRun=true",
+            &alice,
+            Some(&plan_of("dev")),
+        )
+        .await;
+    assert!(plan.get("approvals").is_none(), "{plan}");
+
     // dev: the policy does not apply.
     let (status, dev) = app
         .call(
@@ -252,5 +280,87 @@ async fn a_denial_needs_a_reason_and_rejects_the_request_with_it() {
                 && e["target"] == stage.as_str()),
         "the decision on the approvers' behalf is audited: {audit:#}"
     );
+    app.running.stop().await.unwrap();
+}
+
+/// A stage nobody decides in time escalates when its policy says so, and is rejected
+/// when the escalation expires too; a decision after expiry is refused.
+#[tokio::test]
+async fn an_undecided_stage_escalates_and_then_expires_into_a_rejection() {
+    let target = Things::start(Faults::none()).await;
+    let item = gated_thing().replace(
+        "        - name: owners\n          approvers:\n            owner: true\n        - name: security\n          approvers:\n            groups: [security]\n          require: 2\n",
+        "        - name: owners\n          approvers:\n            owner: true\n          expires: 1s\n          escalate:\n            approvers:\n              users: [boss]\n            expires: 2s\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", item)]);
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    let bob = app.token_for(&config, "bob", &["database"]).await;
+    let boss = app.token_for(&config, "boss", &[]).await;
+
+    // Escalated, then approved by the escalation's approver.
+    let (_, first) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "e1", "environment": "prod"}}))
+        .await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    let stage = format!("{id}.1");
+    awaiting(&app, &bob, &stage).await;
+    let escalated = awaiting(&app, &boss, &stage).await;
+    assert_eq!(escalated["escalated"], true);
+    assert!(
+        pending(&app, &bob).await.is_empty(),
+        "the owners' time is over"
+    );
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{stage}/approve"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, decided) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{stage}/approve"),
+            &boss,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    app.wait_for(&id, "completed").await;
+    assert!(
+        app.event_kinds(&id)
+            .await
+            .contains(&"approval_escalated".to_owned())
+    );
+
+    // Nobody at all: rejected, and a late decision is refused.
+    let (_, second) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "e2", "environment": "prod"}}))
+        .await;
+    let id = second["id"].as_str().unwrap().to_owned();
+    let rejected = app
+        .wait_within(&id, "rejected", Duration::from_secs(20))
+        .await;
+    let reason = rejected["reason"].as_str().unwrap();
+    assert!(reason.contains("expired undecided"), "{reason}");
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{id}.1/approve"),
+            &boss,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(target.census().made, 1);
     app.running.stop().await.unwrap();
 }

@@ -104,6 +104,28 @@ fn text(plan: &Plan) -> String {
     if let Some(forced) = &plan.forced_manual {
         out.push_str(&format!("{forced}\n"));
     }
+    if !plan.approvals.is_empty() {
+        out.push_str("\nApprovals, before anything runs:\n");
+        for (n, a) in plan.approvals.iter().enumerate() {
+            out.push_str(&format!(
+                "{:>2}. {} / {}: {} of {}, within {}{}\n",
+                n + 1,
+                a.policy,
+                a.stage,
+                match a.require {
+                    shared::catalog::document::Require::Any => "one".to_owned(),
+                    shared::catalog::document::Require::All => "all".to_owned(),
+                    shared::catalog::document::Require::Count(c) => c.to_string(),
+                },
+                approvers_text(&a.approvers),
+                a.expires,
+                a.escalate_to
+                    .as_ref()
+                    .map(|e| format!(", then {}", approvers_text(e)))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     for (title, list) in [
         ("Actions", &plan.actions),
         ("Rollback, if an action fails for good", &plan.rollback),
@@ -145,4 +167,16 @@ fn text(plan: &Plan) -> String {
         out.push_str(&format!("error: {e}\n"));
     }
     out
+}
+
+/// Approvers in words: `the owning team, team database, group security, alice`.
+fn approvers_text(a: &shared::catalog::document::Approvers) -> String {
+    let mut parts = Vec::new();
+    if a.owner {
+        parts.push("the owning team".to_owned());
+    }
+    parts.extend(a.teams.iter().map(|t| format!("team {t}")));
+    parts.extend(a.groups.iter().map(|g| format!("group {g}")));
+    parts.extend(a.users.iter().cloned());
+    parts.join(", ")
 }

@@ -53,15 +53,6 @@ pub struct Approvals {
     pub workflows: Arc<dyn Workflows>,
 }
 
-/// Whether a policy applies to a request: every `when` condition holds on its fields.
-pub fn applies(policy: &ApprovalPolicy, request: &Request) -> bool {
-    let document = json!({"fields": request.fields});
-    policy
-        .when
-        .iter()
-        .all(|c| c.holds(&document).unwrap_or(false))
-}
-
 impl Approvals {
     async fn read(&self, id: &str) -> Result<Option<(Approval, u64)>, StoreError> {
         let Some(found) = self.state.get(TABLE, id).await? else {

@@ -56,6 +56,16 @@ impl Condition {
     }
 }
 
+impl super::document::ApprovalPolicy {
+    /// Whether it applies to a request with `fields`: every `when` condition holds.
+    pub fn applies_to(&self, fields: &serde_json::Map<String, Value>) -> bool {
+        let document = serde_json::json!({ "fields": fields });
+        self.when
+            .iter()
+            .all(|c| c.holds(&document).unwrap_or(false))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,47 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Problems that would fail the request; empty when the plan is good.
     pub errors: Vec<String>,
+    /// The approval stages the request would wait for, in order, before anything runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<PlannedApproval>,
+}
+
+/// An approval stage a request would need.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedApproval {
+    pub policy: String,
+    pub stage: String,
+    pub approvers: crate::catalog::document::Approvers,
+    #[schema(value_type = Object)]
+    pub require: crate::catalog::document::Require,
+    /// How long approvers have, e.g. `7d`.
+    pub expires: String,
+    /// Who decides when it expires undecided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<crate::catalog::document::Approvers>,
+}
+
+/// The stages of `policies` that gate `operation` and apply to `fields`.
+pub fn approvals_needed(
+    policies: &[crate::catalog::document::ApprovalPolicy],
+    operation: crate::catalog::document::Operation,
+    fields: &Map<String, Value>,
+) -> Vec<PlannedApproval> {
+    crate::catalog::document::approval_stages(policies, operation)
+        .into_iter()
+        .filter(|(policy, _)| policy.applies_to(fields))
+        .map(|(policy, stage)| PlannedApproval {
+            policy: policy.name.clone(),
+            stage: stage.name.clone(),
+            approvers: stage.approvers.clone(),
+            require: stage.require,
+            expires: stage
+                .expires
+                .map_or_else(|| "7d".to_owned(), |e| e.to_string()),
+            escalate_to: stage.escalate.as_ref().map(|e| e.approvers.clone()),
+        })
+        .collect()
 }
 
 /// Plans requests in a deployment: the action runners (which describe, never call) and
@@ -113,6 +154,7 @@ impl Planner {
                 fields: &request.fields,
                 context: &context,
                 forced_manual,
+                operation: request.operation,
             },
         )
     }
@@ -146,6 +188,8 @@ pub struct PlanFor<'a> {
     /// The variables of every scope but `secrets` and `outputs`.
     pub context: &'a Value,
     pub forced_manual: Option<&'a ModeOverride>,
+    /// What the request does (approval policies gate some operations only).
+    pub operation: crate::catalog::document::Operation,
 }
 
 pub fn known_after(action: &str) -> Value {
@@ -266,6 +310,7 @@ pub fn plan(kinds: &Kinds, renderer: &Renderer, p: &PlanFor<'_>) -> Plan {
             p.request_id
         )],
         errors: Vec::new(),
+        approvals: approvals_needed(&spec.approvals, p.operation, p.fields),
     };
     if let Some(automated) = automated {
         let mut earlier = Map::new();

@@ -386,6 +386,7 @@ impl Changes {
                     fields: &request.fields,
                     context: &context,
                     forced_manual: forced.as_ref(),
+                    operation: request.operation,
                 },
                 list,
                 actions,

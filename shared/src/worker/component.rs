@@ -16,7 +16,6 @@ use serde_json::{Map, Value, json};
 use super::jira::{COMPONENT_TICKETS, ComponentTicket};
 use super::steps::{About, ItemRun, Notes, falls_back, open_ticket};
 use super::{Disposition, Worker, backoff};
-use crate::approvals::service::applies;
 use crate::bundle::task::{
     CANCELLED_ERROR, ENDED_ERROR, FAILED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR,
     TaskKind, TaskMessage,
@@ -197,7 +196,7 @@ impl Worker {
                 request.target
             )));
         };
-        if !applies(policy, &request) {
+        if !policy.applies_to(&request.fields) {
             return Ok(TaskOutcome::Succeeded(json!({"skipped": true})));
         }
         self.approvals
