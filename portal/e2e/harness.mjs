@@ -57,6 +57,7 @@ export async function startOrchestrator() {
     tokens: {
       requester: token('alice', 'developers'),
       admin: token('carol', 'platform-admins'),
+      dba: token('dana', 'database'),
     },
     log: () => log,
     async stop() {

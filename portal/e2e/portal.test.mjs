@@ -292,9 +292,49 @@ test('resources: the list, a resource with its history, verified on demand', asy
   await page.locator('.summary').getByText('Completed').waitFor(LONG);
 });
 
+test('approvals: a prod database waits; the database team approves it on the Approvals page', async () => {
+  // Alice asks for a prod database through the API; it needs the database team.
+  const response = await fetch(`${app.base}/requests`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${app.tokens.requester}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      item: 'rds-postgres',
+      fields: {
+        databaseName: 'ledger',
+        environment: 'prod',
+        instanceClass: 'db.r7g.large',
+        multiAz: true,
+        vpcId: 'vpc-0a1b2c3d',
+        subnetIds: ['subnet-0a1b2c3d', 'subnet-0a1b2c3e'],
+      },
+    }),
+  });
+  const created = await response.json();
+  assert.equal(response.status, 202, JSON.stringify(created));
+  const { id } = created;
+
+  await signIn(app.tokens.dba);
+  await open('#/approvals');
+  const card = page.locator('.card').filter({ hasText: 'Production database / Database team' });
+  await card.waitFor(LONG);
+  assert.match(await card.innerText(), /Requested by alice/);
+  await shot('approvals');
+  await card.getByLabel('Comment (required to deny)').fill('capacity checked');
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await page.getByText('Nothing awaits your approval.').waitFor(LONG);
+
+  // The request page shows the stage and who approved it, and the request goes on.
+  await signIn(app.tokens.requester);
+  await open(`#/requests/${id}`);
+  const stages = page.getByRole('region', { name: 'Approvals' });
+  await stages.getByText('dana approved: capacity checked').waitFor(LONG);
+  await page.locator('.summary').getByText('Completed').waitFor(LONG);
+  await shot('request-approved');
+});
+
 test('the main pages have no serious accessibility violations', async () => {
   await signIn(app.tokens.requester);
-  for (const hash of ['#/', '#/items/rds-postgres', '#/bundles/event-pipeline', '#/requests', '#/resources', '#/sandbox']) {
+  for (const hash of ['#/', '#/items/rds-postgres', '#/bundles/event-pipeline', '#/requests', '#/resources', '#/sandbox', '#/approvals']) {
     await open(hash);
     await page.locator('main h1').waitFor();
     await page.waitForLoadState('networkidle');

@@ -2,6 +2,7 @@ import { StrictMode, useEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 
 import { claims, getSettings, getToken, loadSettings, setToken } from './api.js';
+import { Approvals } from './pages/Approvals.jsx';
 import { Catalog } from './pages/Catalog.jsx';
 import { Offering } from './pages/Offering.jsx';
 import { RequestList } from './pages/RequestList.jsx';
@@ -29,6 +30,8 @@ function route(hash) {
       return id ? { page: 'resource', id } : { page: 'resources' };
     case 'sandbox':
       return { page: 'sandbox' };
+    case 'approvals':
+      return { page: 'approvals' };
     default:
       return { page: 'missing' };
   }
@@ -49,6 +52,7 @@ function Nav({ current, sandbox }) {
     ['catalog', '#/', 'Catalog'],
     ['requests', '#/requests', 'My requests'],
     ['resources', '#/resources', 'Resources'],
+    ['approvals', '#/approvals', 'Approvals'],
   ];
   if (sandbox) {
     links.push(['sandbox', '#/sandbox', 'Sandbox JIRA']);
@@ -161,6 +165,8 @@ function Page({ where, user, onUnauthorized }) {
       return <ResourcePage id={where.id} {...props} />;
     case 'sandbox':
       return <Sandbox {...props} />;
+    case 'approvals':
+      return <Approvals {...props} />;
     default:
       return (
         <>

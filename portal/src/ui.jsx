@@ -91,6 +91,7 @@ const STATUS_TEXT = {
   submitted: 'Submitted',
   in_progress: 'In progress',
   awaiting_fulfillment: 'Awaiting fulfillment',
+  awaiting_approval: 'Awaiting approval',
   paused: 'Paused',
   completed: 'Completed',
   failed: 'Failed',

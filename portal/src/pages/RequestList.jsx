@@ -1,6 +1,6 @@
 import { Heading, Loading, Pager, Problem, Status, StatusFilter, usePagedList, when } from '../ui.jsx';
 
-const STATUSES = ['submitted', 'in_progress', 'awaiting_fulfillment', 'paused', 'completed', 'failed', 'rejected', 'cancelled'];
+const STATUSES = ['submitted', 'in_progress', 'awaiting_fulfillment', 'awaiting_approval', 'paused', 'completed', 'failed', 'rejected', 'cancelled'];
 
 /** The signed-in user's requests, newest first, a page at a time. */
 export function RequestList({ onUnauthorized }) {

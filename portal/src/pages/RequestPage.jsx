@@ -2,6 +2,7 @@ import { useState } from 'react';
 
 import { TERMINAL, api, getSettings } from '../api.js';
 import { Graph } from '../Graph.jsx';
+import { Stages } from './Approvals.jsx';
 import { Heading, Loading, Problem, Status, Values, useApi, when } from '../ui.jsx';
 
 const POLL_MS = 1000;
@@ -125,6 +126,7 @@ export function RequestPage({ id, user, onUnauthorized }) {
         </p>
       )}
       <Problem error={cancelError || request.error} />
+      <Stages approvals={r.approvals} />
 
       {r.kind === 'bundle' && bundle.data?.graph && (
         <section aria-labelledby="graph-heading">
