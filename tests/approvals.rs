@@ -364,3 +364,67 @@ async fn an_undecided_stage_escalates_and_then_expires_into_a_rejection() {
     assert_eq!(target.census().made, 1);
     app.running.stop().await.unwrap();
 }
+
+/// A scheduled request waits, visibly, until its `notBefore`, then runs; one can be
+/// cancelled while it waits; a time that is not RFC 3339 is refused, naming the field.
+#[tokio::test]
+async fn a_scheduled_request_waits_for_its_time_and_can_be_cancelled_until_then() {
+    let (app, target, _config, _dir) = start().await;
+    let at = |seconds: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let (status, problem) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "s0"}, "notBefore": "tomorrow"}))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["field"], "notBefore");
+
+    let (status, soon) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "s1"}, "notBefore": at(2)}))
+        .await;
+    assert_eq!(status, 202, "{soon}");
+    assert!(soon["notBefore"].is_string(), "{soon}");
+    let id = soon["id"].as_str().unwrap().to_owned();
+    let (status, later) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "s2"}, "notBefore": at(3600)}))
+        .await;
+    assert_eq!(status, 202, "{later}");
+    let later = later["id"].as_str().unwrap().to_owned();
+
+    // Waiting: on the timeline, nothing made yet.
+    for _ in 0..100 {
+        if app.event_kinds(&id).await.contains(&"scheduled".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(app.event_kinds(&id).await.contains(&"scheduled".to_owned()));
+    assert_eq!(target.census().made, 0, "nothing runs before its time");
+    let (status, cancelled) = app
+        .call(
+            Method::POST,
+            &format!("/requests/{later}/cancel"),
+            &app.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+
+    app.wait_within(&id, "completed", Duration::from_secs(20))
+        .await;
+    let census = target.census();
+    assert_eq!(census.made, 1, "only the first ran: {census:?}");
+    let history = app.get(&format!("/requests/{id}/execution")).await;
+    assert!(
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["stateEnteredEventDetails"]["name"] == "Wait until scheduled"),
+        "the execution waited in a Wait state"
+    );
+    app.running.stop().await.unwrap();
+}

@@ -200,6 +200,20 @@ fn generated_cases() -> Vec<script::Case> {
             expect: json!({"status": "SUCCEEDED", "output": {"components": outputs, "outputs": {"done": true}}}),
             moto_differs: None,
         });
+        // A scheduled request whose time has come: it waits, then runs (one machine
+        // is enough: every machine has the same two states).
+        if name == "item-sqs-queue" {
+            let mut scheduled = input.clone();
+            scheduled["notBefore"] = json!("2026-01-01T00:00:00Z");
+            cases.push(script::Case {
+                name: format!("{name} scheduled"),
+                definition: definition.clone(),
+                input: scheduled,
+                answers: answers.clone(),
+                expect: json!({"status": "SUCCEEDED", "output": {"components": outputs.clone(), "outputs": {"done": true}}}),
+                moto_differs: None,
+            });
+        }
         // An approval stage denied: the request is rejected before anything runs.
         if definition["States"].get("Approval 1").is_some() {
             let mut answers = answers.clone();
@@ -252,6 +266,10 @@ fn generated_cases() -> Vec<script::Case> {
             });
         }
     }
+    assert!(
+        cases.iter().any(|c| c.name.ends_with(" scheduled")),
+        "a scheduled case"
+    );
     cases
 }
 

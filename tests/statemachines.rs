@@ -242,7 +242,17 @@ fn approval_stages_come_first_each_a_callback_that_expires_into_escalation_or_re
     let second = state(&definition, "Approval 2");
     assert_eq!(second["TimeoutSeconds"], 7 * 86_400, "the default expiry");
     assert_eq!(second["Catch"][0]["Next"], "Approval 2 expired");
-    assert_eq!(second["Next"], "Provision a");
+    assert_eq!(second["Next"], "Scheduled?");
+    let scheduled = state(&definition, "Scheduled?");
+    assert_eq!(scheduled["Default"], "Provision a");
+    assert_eq!(
+        scheduled["Choices"][0]["Variable"],
+        "$$.Execution.Input.notBefore"
+    );
+    assert_eq!(
+        state(&definition, "Wait until scheduled")["TimestampPath"],
+        "$$.Execution.Input.notBefore"
+    );
 }
 
 #[test]

@@ -330,7 +330,8 @@ impl<'a> Compiler<'a> {
             None => "Record failure".to_owned(),
         };
         let provision = label(schedule, "Together", &mut 0);
-        let first = self.approvals(approvals, &self.entry(&provision, "Provision"), &mut states);
+        let scheduled = scheduled(&self.entry(&provision, "Provision"), &mut states);
+        let first = self.approvals(approvals, &scheduled, &mut states);
         states.insert(
             "Start".into(),
             json!({
@@ -718,6 +719,32 @@ impl<'a> Compiler<'a> {
         set_then(&mut state, then);
         Value::Object(state)
     }
+}
+
+/// The wait of a scheduled request (its execution's input has `notBefore`) once its
+/// approvals are given, before anything runs; returns its first state.
+fn scheduled(then: &str, states: &mut Map<String, Value>) -> String {
+    let choice = "Scheduled?".to_owned();
+    let wait = "Wait until scheduled".to_owned();
+    states.insert(
+        choice.clone(),
+        json!({
+            "Type": "Choice",
+            "Comment": "A scheduled request waits for its time.",
+            "Choices": [{"Variable": "$$.Execution.Input.notBefore", "IsPresent": true, "Next": wait}],
+            "Default": then,
+        }),
+    );
+    states.insert(
+        wait,
+        json!({
+            "Type": "Wait",
+            "Comment": "Nothing runs before the request's notBefore.",
+            "TimestampPath": "$$.Execution.Input.notBefore",
+            "Next": then,
+        }),
+    );
+    choice
 }
 
 /// A callback task's fixed fields, in the order Step Functions' console shows them.

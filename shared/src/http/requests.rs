@@ -65,6 +65,9 @@ pub struct Submission {
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
+    /// Nothing runs before this time (RFC 3339): a scheduled request.
+    #[serde(default, rename = "notBefore")]
+    not_before: Option<String>,
 }
 
 /// What `POST /requests` accepts, as the OpenAPI document shows it: exactly one of `item`
@@ -89,6 +92,10 @@ struct ItemSubmission {
     /// Values for the item's form.
     #[schema(value_type = Object)]
     fields: Option<Map<String, Value>>,
+    /// Nothing runs before this time (RFC 3339): a scheduled request.
+    #[schema(format = DateTime)]
+    #[serde(rename = "notBefore")]
+    not_before: Option<String>,
 }
 
 /// A request for a bundle.
@@ -102,9 +109,29 @@ struct BundleSubmission {
     /// Values for the bundle's form.
     #[schema(value_type = Object)]
     fields: Option<Map<String, Value>>,
+    /// Nothing runs before this time (RFC 3339): a scheduled request.
+    #[schema(format = DateTime)]
+    #[serde(rename = "notBefore")]
+    not_before: Option<String>,
 }
 
 const MAX_KEY_LEN: usize = 255;
+
+/// The time a submission's `notBefore` names (RFC 3339); a time already past runs at
+/// once.
+fn scheduled_time(text: &str) -> Result<time::OffsetDateTime, Problem> {
+    let invalid = |why: String| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-schedule",
+            "Invalid schedule",
+            format!("`notBefore`: {why}"),
+        )
+        .with("field", "notBefore")
+    };
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| invalid(format!("`{text}` is not an RFC 3339 date-time ({e})")))
+}
 
 /// A request as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -137,6 +164,13 @@ pub struct RequestView {
     outputs: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idempotency_key: Option<String>,
+    /// A scheduled request: nothing runs before this time.
+    #[serde(
+        with = "crate::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    not_before: Option<time::OffsetDateTime>,
     #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     created_at: time::OffsetDateTime,
@@ -179,6 +213,7 @@ impl From<Request> for RequestView {
             ticket: r.ticket,
             outputs: r.outputs,
             idempotency_key: r.idempotency_key,
+            not_before: r.not_before,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
@@ -261,10 +296,15 @@ pub async fn submit(
             }
         },
     };
-    let (request, new) = state
-        .requests
-        .submit(&who, &target, body.fields, key)
-        .await?;
+    let not_before = match body.not_before.as_deref() {
+        None => None,
+        Some(text) => Some(scheduled_time(text)?),
+    };
+    let mut request = state.requests.prepare(&who, &target, body.fields, key)?;
+    if let Some(at) = not_before {
+        state.requests.schedule(&mut request, at);
+    }
+    let (request, new) = state.requests.accept(request).await?;
     let status = if new {
         StatusCode::ACCEPTED
     } else {

@@ -212,6 +212,13 @@ pub struct Request {
     /// an idempotency key (empty without a key).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
+    /// Nothing runs before this time (a scheduled request).
+    #[serde(
+        default,
+        with = "crate::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<OffsetDateTime>,
     #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::timestamp")]
@@ -249,6 +256,7 @@ impl Request {
             outputs: Map::new(),
             idempotency_key: None,
             fingerprint: String::new(),
+            not_before: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -280,6 +288,8 @@ pub enum EventKind {
     ComponentFailed,
     /// The person fulfilling a component declined it (`detail.cause`).
     ComponentRejected,
+    /// A scheduled request waits until its `notBefore` before anything runs.
+    Scheduled,
     /// A bundle's component was not started because a sibling had failed (`detail.cause`
     /// names the sibling): it made nothing.
     ComponentNotStarted,
@@ -350,6 +360,7 @@ impl EventKind {
             ComponentCompleted => "component_completed",
             ComponentFailed => "component_failed",
             ComponentRejected => "component_rejected",
+            Scheduled => "scheduled",
             ComponentNotStarted => "component_not_started",
             ComponentRolledBack => "component_rolled_back",
             ComponentKept => "component_kept",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 use super::model::{
     EventKind, Handoff, Note, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
@@ -163,6 +164,19 @@ impl RequestService {
         request.idempotency_key = idempotency_key;
         request.fingerprint = fingerprint;
         Ok(request)
+    }
+
+    /// Makes a prepared request wait until `not_before` before anything runs; a retry
+    /// with the same key must ask for the same time.
+    pub fn schedule(&self, request: &mut Request, not_before: OffsetDateTime) {
+        request.not_before = Some(not_before);
+        if request.idempotency_key.is_some() {
+            request.fingerprint = format!(
+                "{}@{}",
+                request.fingerprint,
+                crate::timestamp::format(not_before)
+            );
+        }
     }
 
     /// Hands a request to the worker.

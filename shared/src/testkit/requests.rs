@@ -43,6 +43,7 @@ pub fn request(
         outputs: Default::default(),
         idempotency_key: key.map(str::to_owned),
         fingerprint: "f".to_owned(),
+        not_before: None,
         created_at: at,
         updated_at: at,
         version: 1,

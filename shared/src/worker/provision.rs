@@ -100,6 +100,17 @@ impl Worker {
         if request.status == RequestStatus::Submitted {
             request = self.start(&request).await?;
         }
+        // A scheduled manual request opens its issue at its time: the queue brings the
+        // request back then (in hops of at most MAX_DELAY).
+        if let Some(at) = request.not_before {
+            let wait = at - self.requests.clock.now();
+            if wait.is_positive() {
+                self.note_scheduled(&request, at).await?;
+                return Ok(Disposition::Continue(
+                    wait.unsigned_abs().min(super::MAX_DELAY),
+                ));
+            }
+        }
         let ctx = self.context(&request, &item.doc.metadata);
         Box::pin(self.open_request_ticket(&request, manual, jira, &ctx, None, attempt)).await
     }
@@ -181,9 +192,22 @@ impl Worker {
         if request.status == RequestStatus::Submitted {
             request = self.start(&request).await?;
         }
+        // An execution lasts a year at most: one for a time further ahead starts later
+        // (the queue brings the request back, in hops of at most MAX_DELAY).
+        if let Some(at) = request.not_before
+            && at - self.requests.clock.now() > time::Duration::days(300)
+        {
+            self.note_scheduled(&request, at).await?;
+            return Ok(Disposition::Continue(super::MAX_DELAY));
+        }
         let machine = machine_name(&target);
         let name = request.id.to_string();
-        let input = serde_json::json!({ "requestId": name });
+        let mut input = serde_json::json!({ "requestId": name });
+        if let Some(at) = request.not_before {
+            // The state machine waits for it (after its approvals).
+            input["notBefore"] = serde_json::json!(crate::timestamp::format(at));
+            self.note_scheduled(&request, at).await?;
+        }
         let mut started = self.workflows.start(&machine, &name, &input).await;
         if matches!(started, Err(WorkflowError::NoSuchMachine(_))) {
             let definition = match target {
@@ -237,5 +261,26 @@ impl Worker {
                     .await
             }
         }
+    }
+}
+
+impl Worker {
+    /// Notes once that the request waits for its scheduled time.
+    async fn note_scheduled(
+        &self,
+        request: &Request,
+        at: time::OffsetDateTime,
+    ) -> Result<(), RequestError> {
+        if at <= self.requests.clock.now() {
+            return Ok(());
+        }
+        let note = About::request().note(
+            EventKind::Scheduled,
+            format!(
+                "scheduled: nothing runs before {}",
+                crate::timestamp::format(at)
+            ),
+        );
+        self.note_once(request, "scheduled", note).await
     }
 }
