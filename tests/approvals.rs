@@ -197,7 +197,13 @@ async fn a_prod_request_waits_for_two_stages_of_approval_and_a_dev_one_does_not(
         .filter_map(|e| e["stateEnteredEventDetails"]["name"].as_str())
         .collect();
     assert!(
-        entered.starts_with(&["Start", "Approval 1", "Approval 2", "Scheduled?", "Provision main"]),
+        entered.starts_with(&[
+            "Start",
+            "Approval 1",
+            "Approval 2",
+            "Scheduled?",
+            "Provision main"
+        ]),
         "{entered:?}"
     );
     app.running.stop().await.unwrap();
