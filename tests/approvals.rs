@@ -434,3 +434,140 @@ async fn a_scheduled_request_waits_for_its_time_and_can_be_cancelled_until_then(
     );
     app.running.stop().await.unwrap();
 }
+
+/// A change calendar, in UTC, with its times `from` and `to` seconds from now.
+fn calendar(name: &str, from: i64, to: i64, on_conflict: &str) -> String {
+    let civil = |s: i64| {
+        let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(s);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    format!(
+        "apiVersion: orchestrator.dev/v1\nkind: ChangeCalendar\nmetadata:\n  name: {name}\n  title: Freeze\n  owner: database\nspec:\n  timeZone: UTC\n  scope:\n    items: [thing]\n    when:\n      - path: $.fields.environment\n        equals: prod\n  freezes:\n    - name: Launch week\n      from: \"{}\"\n      to: \"{}\"\n      onConflict: {on_conflict}\n",
+        civil(from),
+        civil(to)
+    )
+}
+
+/// A freeze that refuses says which and until when, an admin may override it with a
+/// reason, and a request it does not cover goes through; a freeze that waits accepts
+/// the request, which runs when the freeze ends.
+#[tokio::test]
+async fn a_freeze_refuses_or_holds_covered_requests_and_an_admin_may_override_it() {
+    let target = Things::start(Faults::none()).await;
+    let ungated = gated_thing().replace("  approvals:\n", "  unused:\n");
+    let ungated = ungated[..ungated.find("  unused:\n").unwrap()].to_owned()
+        + &ungated[ungated.find("  fulfillment:\n").unwrap()..];
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            ("items/thing.yaml", ungated),
+            (
+                "calendars/refuse.yaml",
+                calendar("refuse", -3600, 3600, "refuse"),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog.clone());
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    let prod =
+        |name: &str| json!({"item": "thing", "fields": {"name": name, "environment": "prod"}});
+    // The plan shows the conflict.
+    let (status, plan) = app
+        .call(
+            Method::POST,
+            "/requests?dryRun=true",
+            &app.token,
+            Some(&prod("f0")),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(
+        plan["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("would be refused") && w.contains("Launch week"))),
+        "{plan:#}"
+    );
+    let (status, problem) = app.submit(&prod("f1")).await;
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Launch week") && detail.contains("frozen until"),
+        "{detail}"
+    );
+    let (status, dev) = app
+        .submit(&json!({"item": "thing", "fields": {"name": "f2"}}))
+        .await;
+    assert_eq!(status, 202, "dev is not covered: {dev}");
+
+    let mut overridden = prod("f3");
+    overridden["calendarOverride"] = json!("hotfix for INC-7");
+    let (status, _) = app.submit(&overridden).await;
+    assert_eq!(status, 403, "only admins override");
+    let root = app.token_for(&config, "root", &["platform-admins"]).await;
+    let (status, accepted) = app
+        .call(Method::POST, "/requests", &root, Some(&overridden))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["calendarOverride"], "hotfix for INC-7");
+    let path = format!("/requests/{}", accepted["id"].as_str().unwrap());
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = app.call(Method::GET, &path, &root, None).await.1["status"].clone();
+        if status == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "completed");
+    app.running.stop().await.unwrap();
+
+    // The same freeze, waiting instead, ending in three seconds.
+    std::fs::remove_file(catalog.join("calendars/refuse.yaml")).unwrap();
+    std::fs::write(
+        catalog.join("calendars/wait.yaml"),
+        calendar("wait", -3600, 3, "wait"),
+    )
+    .unwrap();
+    let app = App::start(&config).await;
+    let (status, held) = app.submit(&prod("f4")).await;
+    assert_eq!(status, 202, "{held}");
+    assert!(held["notBefore"].is_string(), "{held}");
+    assert!(
+        held["waitingFor"]
+            .as_str()
+            .is_some_and(|w| w.contains("Launch week")),
+        "{held}"
+    );
+    let id = held["id"].as_str().unwrap().to_owned();
+    let made = target.census().made;
+    app.wait_within(&id, "completed", Duration::from_secs(20))
+        .await;
+    assert_eq!(target.census().made, made + 1);
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    assert!(
+        timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "scheduled"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("waits out the freeze"))),
+        "{timeline:#}"
+    );
+    app.running.stop().await.unwrap();
+}

@@ -14,9 +14,13 @@ fn the_example_catalog_validates_without_findings() {
     assert!(report.is_valid());
     assert!(report.catalog.items.len() >= 8);
     assert!(report.catalog.bundles.len() >= 2);
+    assert_eq!(report.catalog.calendars.len(), 1, "the year-end freeze");
     assert_eq!(
         report.documents,
-        report.catalog.items.len() + report.catalog.bundles.len() + 1
+        report.catalog.items.len()
+            + report.catalog.bundles.len()
+            + report.catalog.calendars.len()
+            + 1
     );
 }
 
@@ -823,5 +827,43 @@ fn approval_policies_that_cannot_work_are_refused_where_they_are_wrong() {
         assert!(finding.message.contains(message), "{finding:?}");
         assert_eq!(finding.file, "items/postgres.yaml");
         assert!(finding.line > 20, "a line in the policy: {finding:?}");
+    }
+}
+
+/// A change calendar that cannot work is refused where it is wrong: a time zone that
+/// does not exist, a freeze that ends before it starts, an item that is not there.
+#[test]
+fn a_change_calendar_that_cannot_work_is_refused_where_it_is_wrong() {
+    let calendar = |spec: &str| {
+        format!(
+            "apiVersion: orchestrator.dev/v1\nkind: ChangeCalendar\nmetadata:\n  name: c\n  title: C\n  owner: database\nspec:\n{spec}"
+        )
+    };
+    let cases = [
+        (
+            "  timeZone: Mars/Olympus\n",
+            "/spec/timeZone",
+            "`Mars/Olympus` is not an IANA time zone",
+        ),
+        (
+            "  timeZone: UTC\n  freezes:\n    - name: Backwards\n      from: \"2027-01-02T00:00\"\n      to: \"2027-01-01T00:00\"\n",
+            "/spec/freezes/0/to",
+            "ends (2027-01-01T00:00) before it starts",
+        ),
+        (
+            "  timeZone: UTC\n  scope:\n    items: [postgress]\n",
+            "/spec/scope/items/0",
+            "there is no item `postgress`",
+        ),
+    ];
+    for (spec, pointer, message) in cases {
+        let report = orchestrator_tests::validate(&[
+            ("items/postgres.yaml", orchestrator_tests::ITEM),
+            ("calendars/c.yaml", &calendar(spec)),
+        ]);
+        let finding = orchestrator_tests::single_error(&report);
+        assert_eq!(finding.pointer, pointer, "{finding:?}");
+        assert!(finding.message.contains(message), "{finding:?}");
+        assert_eq!(finding.file, "calendars/c.yaml");
     }
 }

@@ -19,16 +19,23 @@ pub enum Kind {
     CatalogItem,
     CatalogBundle,
     Teams,
+    ChangeCalendar,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::CatalogItem, Kind::CatalogBundle, Kind::Teams];
+    pub const ALL: [Kind; 4] = [
+        Kind::CatalogItem,
+        Kind::CatalogBundle,
+        Kind::Teams,
+        Kind::ChangeCalendar,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::CatalogItem => "CatalogItem",
             Kind::CatalogBundle => "CatalogBundle",
             Kind::Teams => "Teams",
+            Kind::ChangeCalendar => "ChangeCalendar",
         }
     }
 
@@ -910,4 +917,103 @@ impl<'de> Deserialize<'de> for Require {
             ))),
         }
     }
+}
+
+/// `calendars/*.yaml`: freezes and maintenance windows for the requests it covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChangeCalendar {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: CalendarMetadata,
+    pub spec: CalendarSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CalendarMetadata {
+    pub name: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CalendarSpec {
+    /// The IANA time zone its times are in.
+    pub time_zone: String,
+    #[serde(default)]
+    pub scope: CalendarScope,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freezes: Vec<Freeze>,
+    /// When set, covered requests run only inside one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
+}
+
+/// What a calendar covers; an empty list covers everything of its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CalendarScope {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
+    #[serde(default = "all_operations")]
+    pub operations: Vec<Operation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
+}
+
+impl Default for CalendarScope {
+    fn default() -> Self {
+        CalendarScope {
+            items: Vec::new(),
+            bundles: Vec::new(),
+            teams: Vec::new(),
+            operations: all_operations(),
+            when: Vec::new(),
+        }
+    }
+}
+
+fn all_operations() -> Vec<Operation> {
+    vec![Operation::Provision, Operation::Update, Operation::Delete]
+}
+
+/// A blackout: nothing covered runs from `from` to `to` (civil times in the zone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Freeze {
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub on_conflict: OnConflict,
+}
+
+/// What a request that falls in a freeze does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Refused at submission, with the freeze's name and end.
+    #[default]
+    Refuse,
+    /// Accepted, and waits until the freeze ends.
+    Wait,
+}
+
+/// A recurring maintenance window: on `days`, from `from` to `to` (local times; a `to`
+/// at or before `from` ends the next day).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Window {
+    pub name: String,
+    pub days: Vec<String>,
+    pub from: String,
+    pub to: String,
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::document::{CatalogBundle, CatalogItem, Kind, Teams};
+use super::document::{CatalogBundle, CatalogItem, ChangeCalendar, Kind, Teams};
 use super::finding::{Finding, Severity, did_you_mean};
 use super::schema;
 use super::yaml::{self, Limits, LoadedDocument, Pos, SpanTree, escape_token};
@@ -78,6 +78,8 @@ pub struct Catalog {
     pub items: Vec<Located<CatalogItem>>,
     pub bundles: Vec<Located<CatalogBundle>>,
     pub teams: Option<Located<Teams>>,
+    /// Change calendars (`calendars/*.yaml`).
+    pub calendars: Vec<Located<ChangeCalendar>>,
 }
 
 impl Catalog {
@@ -164,6 +166,7 @@ struct FileOutcome {
     item: Option<Located<CatalogItem>>,
     bundle: Option<Located<CatalogBundle>>,
     teams: Option<Located<Teams>>,
+    calendar: Option<Located<ChangeCalendar>>,
     findings: Vec<Finding>,
 }
 
@@ -176,6 +179,7 @@ pub fn load_files(files: &[SourceFile]) -> Loaded {
         loaded.findings.extend(outcome.findings);
         loaded.catalog.items.extend(outcome.item);
         loaded.catalog.bundles.extend(outcome.bundle);
+        loaded.catalog.calendars.extend(outcome.calendar);
         if let Some(teams) = outcome.teams {
             loaded.catalog.teams = Some(teams);
         }
@@ -346,6 +350,7 @@ fn load_document(file: &str, document: LoadedDocument, source: Source, out: &mut
         Kind::CatalogItem => out.item = typed(file, value, source, &mut out.findings),
         Kind::CatalogBundle => out.bundle = typed(file, value, source, &mut out.findings),
         Kind::Teams => out.teams = typed(file, value, source, &mut out.findings),
+        Kind::ChangeCalendar => out.calendar = typed(file, value, source, &mut out.findings),
     }
 }
 

@@ -5,6 +5,7 @@
 //! is a [`Finding`] with a file, line, column and JSON pointer.
 
 pub mod approvals;
+pub mod calendar;
 pub mod codeowners;
 pub mod condition;
 pub mod document;

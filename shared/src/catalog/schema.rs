@@ -14,6 +14,7 @@ use super::yaml::escape_token;
 pub const ITEM_SCHEMA: &str = include_str!("../../../schemas/catalog-item.schema.json");
 pub const BUNDLE_SCHEMA: &str = include_str!("../../../schemas/catalog-bundle.schema.json");
 pub const TEAMS_SCHEMA: &str = include_str!("../../../schemas/teams.schema.json");
+pub const CALENDAR_SCHEMA: &str = include_str!("../../../schemas/change-calendar.schema.json");
 
 struct Compiled {
     schema: Value,
@@ -30,12 +31,14 @@ fn compile(text: &str) -> Compiled {
 static ITEM: LazyLock<Compiled> = LazyLock::new(|| compile(ITEM_SCHEMA));
 static BUNDLE: LazyLock<Compiled> = LazyLock::new(|| compile(BUNDLE_SCHEMA));
 static TEAMS: LazyLock<Compiled> = LazyLock::new(|| compile(TEAMS_SCHEMA));
+static CALENDAR: LazyLock<Compiled> = LazyLock::new(|| compile(CALENDAR_SCHEMA));
 
 fn compiled(kind: Kind) -> &'static Compiled {
     match kind {
         Kind::CatalogItem => &ITEM,
         Kind::CatalogBundle => &BUNDLE,
         Kind::Teams => &TEAMS,
+        Kind::ChangeCalendar => &CALENDAR,
     }
 }
 

@@ -97,6 +97,7 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
         found
     });
     findings.extend(checked.into_iter().flatten());
+    super::calendar::check(catalog, &mut findings);
     findings
 }
 

@@ -249,6 +249,12 @@ impl From<RequestError> for Problem {
                 "Idempotency-Key reused",
                 "this Idempotency-Key was already used with a different request body; use a new key",
             ),
+            RequestError::Frozen(why) => Problem::new(
+                StatusCode::CONFLICT,
+                "change-frozen",
+                "Frozen by a change calendar",
+                why.clone(),
+            ),
             RequestError::InvalidTransition { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "invalid-transition",

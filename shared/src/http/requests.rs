@@ -68,6 +68,9 @@ pub struct Submission {
     /// Nothing runs before this time (RFC 3339): a scheduled request.
     #[serde(default, rename = "notBefore")]
     not_before: Option<String>,
+    /// Admins: why the change calendars do not apply to this request (audited).
+    #[serde(default, rename = "calendarOverride")]
+    calendar_override: Option<String>,
 }
 
 /// What `POST /requests` accepts, as the OpenAPI document shows it: exactly one of `item`
@@ -96,6 +99,9 @@ struct ItemSubmission {
     #[schema(format = DateTime)]
     #[serde(rename = "notBefore")]
     not_before: Option<String>,
+    /// Admins: why the change calendars do not apply to this request.
+    #[serde(rename = "calendarOverride")]
+    calendar_override: Option<String>,
 }
 
 /// A request for a bundle.
@@ -113,6 +119,9 @@ struct BundleSubmission {
     #[schema(format = DateTime)]
     #[serde(rename = "notBefore")]
     not_before: Option<String>,
+    /// Admins: why the change calendars do not apply to this request.
+    #[serde(rename = "calendarOverride")]
+    calendar_override: Option<String>,
 }
 
 const MAX_KEY_LEN: usize = 255;
@@ -171,6 +180,12 @@ pub struct RequestView {
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
     not_before: Option<time::OffsetDateTime>,
+    /// Why it waits until `notBefore`: the change calendar's freeze or window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_for: Option<String>,
+    /// An admin's reason for not applying the change calendars to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar_override: Option<String>,
     #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     created_at: time::OffsetDateTime,
@@ -214,6 +229,8 @@ impl From<Request> for RequestView {
             outputs: r.outputs,
             idempotency_key: r.idempotency_key,
             not_before: r.not_before,
+            waiting_for: r.waiting_for,
+            calendar_override: r.calendar_override,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
@@ -304,6 +321,15 @@ pub async fn submit(
     if let Some(at) = not_before {
         state.requests.schedule(&mut request, at);
     }
+    let overridden = body.calendar_override.filter(|r| !r.trim().is_empty());
+    if overridden.is_some() && !state.requests.roles.is_admin(&who) {
+        return Err(Problem::forbidden(
+            "only admins override the change calendars",
+        ));
+    }
+    state
+        .requests
+        .apply_calendars(&mut request, overridden.as_deref())?;
     let (request, new) = state.requests.accept(request).await?;
     let status = if new {
         StatusCode::ACCEPTED
@@ -330,7 +356,23 @@ async fn dry_run(
     target: &str,
     fields: Map<String, Value>,
 ) -> Result<Response, Problem> {
-    let request = state.requests.prepare(who, target, fields, None)?;
+    let mut request = state.requests.prepare(who, target, fields, None)?;
+    // The change calendars: a conflict is shown, not refused.
+    let calendar = match state.requests.apply_calendars(&mut request, None) {
+        Ok(()) => request.waiting_for.clone().map(|why| {
+            format!(
+                "change calendar: the request would wait until {}: it {why}",
+                request
+                    .not_before
+                    .map(crate::timestamp::format)
+                    .unwrap_or_default()
+            )
+        }),
+        Err(RequestError::Frozen(why)) => Some(format!(
+            "change calendar: the request would be refused: {why}"
+        )),
+        Err(e) => return Err(e.into()),
+    };
     let snapshot = state.requests.catalog.current();
     let item = match snapshot.target(target) {
         Some(TargetRef::Item(item)) => item,
@@ -346,6 +388,7 @@ async fn dry_run(
     let mut plan = state
         .planner
         .plan_request(&request, &item.doc, forced.as_ref(), now);
+    plan.warnings.extend(calendar);
     for name in &plan.secrets {
         if state.secrets.get(name).await?.is_none() {
             plan.warnings.push(format!(

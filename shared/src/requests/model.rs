@@ -219,6 +219,12 @@ pub struct Request {
         skip_serializing_if = "Option::is_none"
     )]
     pub not_before: Option<OffsetDateTime>,
+    /// Why it waits until `not_before`, when a change calendar made it wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// An admin's reason for not applying the change calendars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_override: Option<String>,
     #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::timestamp")]
@@ -257,6 +263,8 @@ impl Request {
             idempotency_key: None,
             fingerprint: String::new(),
             not_before: None,
+            waiting_for: None,
+            calendar_override: None,
             created_at: now,
             updated_at: now,
             version: 1,

@@ -39,6 +39,10 @@ pub enum RequestError {
     InvalidFields(Vec<Violation>),
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyMismatch,
+    /// A change calendar's freeze (or, for a day-2 change, the time outside its
+    /// maintenance windows) refuses the request: which, and until when.
+    #[error("{0}")]
+    Frozen(String),
     #[error("the request is {status} and cannot become {next}")]
     InvalidTransition {
         status: RequestStatus,
@@ -176,6 +180,60 @@ impl RequestService {
                 request.fingerprint,
                 crate::timestamp::format(not_before)
             );
+        }
+    }
+
+    /// Applies the change calendars that cover a prepared request, from its `notBefore`
+    /// (or now): a freeze that refuses refuses it; one that waits, or a maintenance
+    /// window, makes it wait (a day-2 change, which holds its resource's lock, cannot
+    /// wait yet: it is refused with the time it may run). `overridden`: an admin's
+    /// reason to skip them.
+    pub fn apply_calendars(
+        &self,
+        request: &mut Request,
+        overridden: Option<&str>,
+    ) -> Result<(), RequestError> {
+        use crate::catalog::calendar::{Verdict, covers, verdict};
+        let snapshot = self.catalog.current();
+        let covering: Vec<&crate::catalog::document::ChangeCalendar> = snapshot
+            .catalog
+            .calendars
+            .iter()
+            .map(|c| &c.doc)
+            .filter(|c| {
+                covers(
+                    c,
+                    &request.target,
+                    &request.owner,
+                    request.operation,
+                    &request.fields,
+                )
+            })
+            .collect();
+        if covering.is_empty() {
+            return Ok(());
+        }
+        if let Some(why) = overridden {
+            request.calendar_override = Some(why.to_owned());
+            return Ok(());
+        }
+        let from = request
+            .not_before
+            .unwrap_or(request.created_at)
+            .max(self.clock.now());
+        match verdict(&covering, to_jiff(from)) {
+            Verdict::Run => Ok(()),
+            Verdict::Refuse { why } => Err(RequestError::Frozen(why)),
+            Verdict::Wait { until, why } if request.operation.is_provision() => {
+                self.schedule(request, from_jiff(until));
+                request.waiting_for = Some(why);
+                Ok(())
+            }
+            Verdict::Wait { until, why } => Err(RequestError::Frozen(format!(
+                "a {} cannot wait yet: it {why}; submit it from {}",
+                request.operation.as_str(),
+                crate::timestamp::format(from_jiff(until))
+            ))),
         }
     }
 
@@ -459,6 +517,15 @@ fn fingerprint(target: &str, fields: &Map<String, Value>) -> String {
         .chain_update(text)
         .finalize();
     crate::signing::hex(&digest)
+}
+
+fn to_jiff(t: OffsetDateTime) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(t.unix_timestamp_nanos()).unwrap_or(jiff::Timestamp::MAX)
+}
+
+fn from_jiff(t: jiff::Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

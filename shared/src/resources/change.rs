@@ -200,6 +200,7 @@ impl Changes {
         };
         request.operation = operation;
         request.resource = Some(resource.id.clone());
+        self.requests.apply_calendars(&mut request, None)?;
         Ok(request)
     }
 

@@ -44,6 +44,8 @@ pub fn request(
         idempotency_key: key.map(str::to_owned),
         fingerprint: "f".to_owned(),
         not_before: None,
+        waiting_for: None,
+        calendar_override: None,
         created_at: at,
         updated_at: at,
         version: 1,

@@ -276,10 +276,13 @@ impl Worker {
         }
         let note = About::request().note(
             EventKind::Scheduled,
-            format!(
-                "scheduled: nothing runs before {}",
-                crate::timestamp::format(at)
-            ),
+            match &request.waiting_for {
+                Some(why) => format!("waiting: it {why}"),
+                None => format!(
+                    "scheduled: nothing runs before {}",
+                    crate::timestamp::format(at)
+                ),
+            },
         );
         self.note_once(request, "scheduled", note).await
     }
