@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::Finding;
 use super::document::{ApprovalPolicy, Approvers, Require};
 use super::finding::did_you_mean;
-use super::semantic::Locator;
+use super::locator::Locator;
 
 /// Checks the policies of one document; `teams` are the ids of `teams.yaml`, when it is
 /// valid; `fields` are the form's.

@@ -217,7 +217,7 @@ pub fn verdict(calendars: &[&ChangeCalendar], at: Timestamp) -> Verdict {
 /// after it starts, the items, bundles and teams of its scope exist.
 pub(super) fn check(catalog: &super::load::Catalog, findings: &mut Vec<super::Finding>) {
     use super::finding::did_you_mean;
-    use super::semantic::Locator;
+    use super::locator::Locator;
     let teams: Vec<&str> = catalog
         .teams
         .as_ref()

@@ -13,6 +13,7 @@ pub mod finding;
 pub mod form;
 pub mod keywords;
 pub mod load;
+mod locator;
 pub mod schema;
 pub mod semantic;
 pub mod snapshot;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::document::{ActionConfig, CatalogBundle, CatalogItem, Lifecycle, Mode, Presentation};
 use super::finding::{Finding, did_you_mean};
 use super::load::{Catalog, Located, TEAMS_FILE};
+use super::locator::Locator;
 use super::yaml::{Pos, escape_token};
 use crate::graph::DependencyGraph;
 use crate::template::refs::{TemplateProblem, VariableRef, analyze};
@@ -180,33 +181,6 @@ fn check_owners(catalog: &Catalog, findings: &mut Vec<Finding>) {
                 ),
             ));
         }
-    }
-}
-
-/// Object-safe access to a located document's findings, whatever its type.
-pub(super) trait Locator {
-    fn file_name(&self) -> &str;
-    fn pos_of(&self, pointer: &str) -> Pos;
-    fn error_at(&self, pointer: &str, message: String) -> Finding;
-    fn warning_at(&self, pointer: &str, message: String) -> Finding;
-    fn raw(&self) -> &Value;
-}
-
-impl<T> Locator for Located<T> {
-    fn file_name(&self) -> &str {
-        &self.file
-    }
-    fn pos_of(&self, pointer: &str) -> Pos {
-        self.pos(pointer)
-    }
-    fn error_at(&self, pointer: &str, message: String) -> Finding {
-        self.error(pointer, message)
-    }
-    fn warning_at(&self, pointer: &str, message: String) -> Finding {
-        self.warning(pointer, message)
-    }
-    fn raw(&self) -> &Value {
-        &self.value
     }
 }
 
