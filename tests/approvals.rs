@@ -25,16 +25,9 @@ fn gated_thing() -> String {
 
 async fn start() -> (App, Things, shared::config::Config, tempfile::TempDir) {
     let target = Things::start(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let catalog =
-        orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", gated_thing())]);
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    config.environment = json!({"thingsUrl": target.uri()})
-        .as_object()
-        .unwrap()
-        .clone();
-    let app = App::start(&config).await;
+    let (app, config, dir) =
+        orchestrator_tests::things::local_app(&target, &[("items/thing.yaml", gated_thing())])
+            .await;
     (app, target, config, dir)
 }
 
@@ -298,15 +291,8 @@ async fn an_undecided_stage_escalates_and_then_expires_into_a_rejection() {
         "        - name: owners\n          approvers:\n            owner: true\n        - name: security\n          approvers:\n            groups: [security]\n          require: 2\n",
         "        - name: owners\n          approvers:\n            owner: true\n          expires: 1s\n          escalate:\n            approvers:\n              users: [boss]\n            expires: 2s\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", item)]);
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    config.environment = json!({"thingsUrl": target.uri()})
-        .as_object()
-        .unwrap()
-        .clone();
-    let app = App::start(&config).await;
+    let (app, config, _dir) =
+        orchestrator_tests::things::local_app(&target, &[("items/thing.yaml", item)]).await;
     let bob = app.token_for(&config, "bob", &["database"]).await;
     let boss = app.token_for(&config, "boss", &[]).await;
 

@@ -857,15 +857,8 @@ async fn an_item_that_pauses_is_redriven_from_its_failed_action() {
             "        name:\n          type: string\n",
             "        name:\n          type: string\n        label:\n          type: string\n",
         );
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/thing.yaml", item)]);
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    config.environment = json!({"thingsUrl": target.uri()})
-        .as_object()
-        .unwrap()
-        .clone();
-    let app = App::start(&config).await;
+    let (app, config, _dir) =
+        orchestrator_tests::things::local_app(&target, &[("items/thing.yaml", item)]).await;
     let (status, created) = app
         .submit(&json!({"item": "thing", "fields": {"name": "box", "label": "fail-label"}}))
         .await;

@@ -574,9 +574,8 @@ async fn the_bundle_scope_names_the_bundle_its_form_and_the_component() {
 async fn a_failed_branch_lets_its_sibling_settle_then_rolls_back_everything_it_made() {
     use orchestrator_tests::things::{Faults, Things, thing_item, things_bundle};
     let target = Things::start(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = orchestrator_tests::write_catalog(
-        dir.path(),
+    let (app, _config, _dir) = orchestrator_tests::things::local_app(
+        &target,
         &[
             ("items/thing.yaml", thing_item("5s")),
             (
@@ -588,14 +587,8 @@ async fn a_failed_branch_lets_its_sibling_settle_then_rolls_back_everything_it_m
                 ),
             ),
         ],
-    );
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    config.environment = json!({"thingsUrl": target.uri()})
-        .as_object()
-        .unwrap()
-        .clone();
-    let app = App::start(&config).await;
+    )
+    .await;
     let (status, created) = app
         .submit(&json!({"bundle": "pair", "fields": {"a": "fail-a", "b": "slow-b"}}))
         .await;
@@ -646,9 +639,8 @@ async fn a_failed_branch_lets_its_sibling_settle_then_rolls_back_everything_it_m
 async fn a_paused_bundle_keeps_what_completed_and_an_admin_redrives_it_from_the_failed_component() {
     use orchestrator_tests::things::{Faults, Things, thing_item, things_bundle};
     let target = Things::start(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = orchestrator_tests::write_catalog(
-        dir.path(),
+    let (app, config, _dir) = orchestrator_tests::things::local_app(
+        &target,
         &[
             ("items/thing.yaml", thing_item("5s")),
             (
@@ -660,14 +652,8 @@ async fn a_paused_bundle_keeps_what_completed_and_an_admin_redrives_it_from_the_
                 ),
             ),
         ],
-    );
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    config.environment = json!({"thingsUrl": target.uri()})
-        .as_object()
-        .unwrap()
-        .clone();
-    let app = App::start(&config).await;
+    )
+    .await;
     let (status, created) = app
         .submit(&json!({"bundle": "chain", "fields": {"b": "fail-b"}}))
         .await;

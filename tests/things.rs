@@ -342,3 +342,22 @@ spec:
     }
     out
 }
+
+/// Local mode, without the sandbox's stand-ins, on a catalog of `files` written under a
+/// fresh directory, its `environment.thingsUrl` pointing at `target`: the app, its
+/// configuration, and the directory (the catalog is its `catalog/`), kept by the caller.
+pub async fn local_app(
+    target: &Things,
+    files: &[(&str, String)],
+) -> (crate::app::App, shared::config::Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog = crate::write_catalog(dir.path(), files);
+    let mut config = crate::app::sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let app = crate::app::App::start(&config).await;
+    (app, config, dir)
+}
