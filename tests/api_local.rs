@@ -858,13 +858,14 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 33);
+    assert_eq!(operations, 34);
     for path in [
         "/catalog/items",
         "/requests",
         "/requests/{id}",
         "/requests/{id}/cancel",
         "/requests/{id}/redrive",
+        "/requests/{id}/comments",
         "/requests/{id}/resolve",
         "/requests/{id}/events",
         "/requests/{id}/execution",

@@ -685,3 +685,107 @@ async fn a_transition_from_a_stale_copy_reads_again_and_leaves_a_cancelled_reque
     assert!(!kinds.contains(&EventKind::Failed), "{kinds:?}");
     app.running.stop().await.unwrap();
 }
+
+/// Comments: the requester's goes onto the timeline and, in JIRA's documented shape
+/// (`POST /rest/api/2/issue/{key}/comment`, a plain-text `body`), onto the ticket; a
+/// comment made in JIRA comes back onto the timeline, the orchestrator's own excepted.
+/// Someone with no part in the request cannot comment; an empty comment says why not.
+#[tokio::test]
+async fn comments_go_to_the_ticket_and_come_back_from_it() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    creates_issue("MSG-1").mount(&jira).await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/MSG-1/comment"))
+        .and(header("authorization", basic_auth().as_str()))
+        .and(body_partial_json(
+            json!({"body": "[from the developer portal] alice: please use 12 partitions"}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10100"})))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let config = config(&jira.uri(), data.path());
+    let app = start(config.clone()).await;
+    let id = app.submit_kafka().await;
+    app.wait_for(&id, "awaiting_fulfillment").await;
+
+    let path = format!("/requests/{id}/comments");
+    let (status, problem) = app
+        .call(
+            reqwest::Method::POST,
+            &path,
+            &app.token,
+            Some(&json!({"text": "  "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "text");
+    let bob = app.token_for(&config, "bob", &["developers"]).await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            &path,
+            &bob,
+            Some(&json!({"text": "hi"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, copied) = app
+        .call(
+            reqwest::Method::POST,
+            &path,
+            &app.token,
+            Some(&json!({"text": "please use 12 partitions"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{copied}");
+    assert_eq!(copied["jira"], json!([{"key": "MSG-1", "added": true}]));
+
+    // JIRA's comment_created: a person's comes back; the orchestrator's own does not.
+    let comment = |author: &str, body: &str| {
+        json!({"webhookEvent": "comment_created", "issue": {"key": "MSG-1"},
+               "comment": {"body": body, "author": {"displayName": author}}})
+    };
+    assert_eq!(
+        app.webhook(HOOK, comment("Dana", "done: 12 partitions"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.webhook(
+            HOOK,
+            comment(
+                "Bot",
+                "[from the developer portal] alice: please use 12 partitions"
+            )
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    let comments: Vec<(String, String)> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "comment")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            ("alice".to_owned(), "please use 12 partitions".to_owned()),
+            (
+                "jira:Dana".to_owned(),
+                "Dana on MSG-1: done: 12 partitions".to_owned()
+            ),
+        ]
+    );
+    app.running.stop().await.unwrap();
+}

@@ -329,6 +329,9 @@ test('approvals: a prod database waits; the database team approves it on the App
   const stages = page.getByRole('region', { name: 'Approvals' });
   await stages.getByText('dana approved: capacity checked').waitFor(LONG);
   await page.locator('.summary').getByText('Completed').waitFor(LONG);
+  await page.getByLabel('Add a comment').fill('thanks, dana');
+  await page.getByRole('button', { name: 'Comment' }).click();
+  await page.getByRole('list', { name: 'Timeline' }).getByText('thanks, dana').waitFor(LONG);
   await shot('request-approved');
 });
 

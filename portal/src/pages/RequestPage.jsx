@@ -167,7 +167,41 @@ export function RequestPage({ id, user, onUnauthorized }) {
             </li>
           ))}
         </ol>
+        <CommentForm id={r.id} onAdded={timeline.reload} />
       </section>
     </article>
+  );
+}
+
+/** A comment on the request: onto its timeline and, when a person fulfils it, its JIRA issue. */
+function CommentForm({ id, onAdded }) {
+  const [text, setText] = useState('');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    setError(null);
+    setBusy(true);
+    try {
+      await api(`/requests/${encodeURIComponent(id)}/comments`, { method: 'POST', body: { text } });
+      setText('');
+      onAdded();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="comment-form" onSubmit={submit}>
+      <label htmlFor="comment-text">Add a comment</label>
+      <textarea id="comment-text" rows={2} maxLength={5000} value={text} onChange={(e) => setText(e.target.value)} />
+      <p>
+        <button type="submit" disabled={busy || !text.trim()}>
+          Comment
+        </button>
+      </p>
+      <Problem error={error} />
+    </form>
   );
 }

@@ -129,6 +129,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::get))
         .routes(routes!(requests::cancel))
         .routes(routes!(requests::redrive))
+        .routes(routes!(requests::comment))
         .routes(routes!(requests::resolve))
         .routes(routes!(requests::events))
         .routes(routes!(requests::execution))

@@ -565,6 +565,55 @@ pub async fn resolve(
     ))
 }
 
+/// A comment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    /// 1 to 5,000 characters.
+    #[schema(min_length = 1, max_length = 5000)]
+    text: String,
+}
+
+/// Where a comment was copied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Commented {
+    /// The JIRA issues of the request the comment was added to (a request a person
+    /// fulfils), and whether it could be.
+    jira: Vec<crate::worker::comments::Copied>,
+}
+
+/// Comments on a request (its requester, owning team, approvers and admins): onto its
+/// timeline and, for a request a person fulfils, its JIRA issues.
+#[utoipa::path(post, path = "/requests/{id}/comments", tag = "requests", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request's id")),
+    request_body(content = CommentBody),
+    responses((status = 201, body = Commented, description = "On the timeline"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "An empty or too long text")))]
+pub async fn comment(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    RequestPath(id): RequestPath,
+    JsonBody(body): JsonBody<CommentBody>,
+) -> Result<Response, Problem> {
+    let text = body.text.trim();
+    let length = text.chars().count();
+    if length == 0 || length > crate::worker::comments::MAX_COMMENT {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-comment",
+            "Invalid comment",
+            format!("`text`: 1 to 5,000 characters, not {length}"),
+        )
+        .with("field", "text"));
+    }
+    let jira = state.worker.comment(&who, id, text).await?;
+    Ok(with_target(
+        (StatusCode::CREATED, Json(Commented { jira })).into_response(),
+        id,
+    ))
+}
+
 /// A request's timeline.
 #[utoipa::path(get, path = "/requests/{id}/events", tag = "requests", security(("bearer" = [])),
     params(("id" = String, Path, description = "The request's id")),

@@ -59,6 +59,22 @@ pub async fn jira(
     }
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|e| Problem::bad_request(format!("the body is not JSON: {e}")))?;
+    if payload["webhookEvent"].as_str() == Some("comment_created") {
+        // A comment made in JIRA goes onto its request's timeline.
+        let (Some(key), Some(body)) = (
+            payload["issue"]["key"].as_str(),
+            payload["comment"]["body"].as_str(),
+        ) else {
+            return Err(Problem::bad_request(
+                "a comment_created payload has issue.key and comment.body",
+            ));
+        };
+        let author = payload["comment"]["author"]["displayName"]
+            .as_str()
+            .unwrap_or("someone");
+        state.worker.jira_comment(key, author, body).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     if payload["webhookEvent"].as_str() != Some("jira:issue_updated") {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -19,6 +19,14 @@ pub enum JiraAuth {
     Bearer(SecretString),
 }
 
+/// What an issue key keeps unencoded in a URL path: letters, digits and `-_.~` (`MSG-1`
+/// as it is).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// An issue: its key and where a person opens it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
@@ -103,7 +111,7 @@ impl JiraClient {
     /// An issue as JIRA returns it (`GET /rest/api/2/issue/{key}`), with its status and
     /// resolution.
     pub async fn issue(&self, key: &str) -> Result<Value, JiraError> {
-        let key = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC);
+        let key = percent_encoding::utf8_percent_encode(key, SEGMENT);
         let request = self
             .authorized(
                 self.http
@@ -111,6 +119,19 @@ impl JiraClient {
             )
             .query(&[("fields", "status,resolution,comment")]);
         read(send(request).await?).await
+    }
+
+    /// Adds a comment to an issue (`POST /rest/api/2/issue/{key}/comment`, a plain-text
+    /// `body`).
+    pub async fn add_comment(&self, key: &str, body: &str) -> Result<(), JiraError> {
+        let key = percent_encoding::utf8_percent_encode(key, SEGMENT);
+        let request = self
+            .authorized(
+                self.http
+                    .post(format!("{}/rest/api/2/issue/{key}/comment", self.base)),
+            )
+            .json(&json!({ "body": body }));
+        read(send(request).await?).await.map(|_| ())
     }
 
     /// The issue carrying `label`, if one exists (how a retry finds the issue an earlier

@@ -322,6 +322,9 @@ pub enum EventKind {
     /// An action's last attempt got no answer in time: whether it took effect is unknown
     /// (`detail.idempotencyKey` and `detail.target` say what to look for).
     OutcomeUnknown,
+    /// A comment on the request: from the portal or the API (`actor`), or from its JIRA
+    /// issue (`jira:<author>`, `detail.ticket`).
+    Comment,
     /// An unknown outcome was resolved after the request ended (`detail.action`,
     /// `detail.cause`): the retry with the same key found what the call made (rolled back
     /// or kept), the target refused it, or an admin declared nothing there.
@@ -381,6 +384,7 @@ impl EventKind {
             ActionFailed => "action_failed",
             OutcomeUnknown => "outcome_unknown",
             OutcomeResolved => "outcome_resolved",
+            Comment => "comment",
             CircuitOpen => "circuit_open",
             Fallback => "fallback",
             RolledBack => "rolled_back",

@@ -9,6 +9,7 @@
 //!   complete or fail the request);
 //! - [`change`]: a day-2 change or deletion of a recorded resource;
 //! - [`jira`]: a JIRA issue that a person resolved (from `POST /webhooks/jira`);
+//! - [`comments`]: comments on a request, copied to and from its JIRA issues;
 //! - [`redrive`]: an admin resuming a paused request from its failed component;
 //! - [`outcomes`]: resolving actions whose outcome stayed unknown, for the reconciler or
 //!   an admin;
@@ -20,6 +21,7 @@
 //! request is found by its label before one is created.
 
 pub mod change;
+pub mod comments;
 pub mod component;
 pub mod jira;
 pub mod outcomes;
