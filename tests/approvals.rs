@@ -145,6 +145,22 @@ async fn a_prod_request_waits_for_two_stages_of_approval_and_a_dev_one_does_not(
     // The second stage needs two of security.
     let second = format!("{id}.2");
     awaiting(&app, &carol, &second).await;
+    // The first stage's task delivered again (at least once): it learns its decision and
+    // is not opened again.
+    let again =
+        json!({"task": "approve", "taskToken": "delivered-again", "requestId": id, "approval": 1});
+    app.running
+        .state
+        .requests
+        .queue
+        .send(&again.to_string(), Duration::ZERO)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pending(&app, &bob).await.is_empty(),
+        "the first stage stays approved"
+    );
     let (status, one) = app
         .call(Method::POST, &approve(&second), &carol, None)
         .await;

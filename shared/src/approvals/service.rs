@@ -26,6 +26,16 @@ pub enum Verdict {
     Deny { reason: String },
 }
 
+/// What opening a stage came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opened {
+    /// It waits for its approvers.
+    Waiting,
+    /// It was decided already (a task delivered again after the decision, whose answer
+    /// did not reach the state machine): answer it the same way.
+    Decided(Box<Approval>),
+}
+
 /// Why a decision was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DecisionError {
@@ -77,8 +87,9 @@ impl Approvals {
     }
 
     /// Opens stage `number` of `request` for its approvers (or, `escalated`, for its
-    /// escalation's), waiting on `task_token`; the request awaits approval. A
-    /// redelivered task only takes the new token.
+    /// escalation's), waiting on `task_token`; the request awaits approval. A task
+    /// delivered again takes the new token while the stage waits, and learns its
+    /// decision once it is decided.
     #[allow(clippy::too_many_arguments)]
     pub async fn open(
         &self,
@@ -88,7 +99,7 @@ impl Approvals {
         stage: &ApprovalStage,
         escalated: bool,
         task_token: &str,
-    ) -> Result<(), RequestError> {
+    ) -> Result<Opened, RequestError> {
         let id = Approval::key(request.id, number);
         let now = self.requests.clock.now();
         let (approvers, expiry) = match (&stage.escalate, escalated) {
@@ -104,7 +115,13 @@ impl Approvals {
             Some((a, _)) => a.escalated != escalated,
             None => true,
         };
-        let mut approval = match existing.clone() {
+        if let Some((decided, _)) = &existing
+            && !fresh
+            && decided.status != ApprovalStatus::Pending
+        {
+            return Ok(Opened::Decided(Box::new(decided.clone())));
+        }
+        let approval = match existing.clone() {
             Some((mut a, _)) if !fresh => {
                 a.task_token = task_token.to_owned();
                 a
@@ -129,7 +146,6 @@ impl Approvals {
                 task_token: task_token.to_owned(),
             },
         };
-        approval.status = ApprovalStatus::Pending;
         match self.write(&approval, existing.map(|(_, v)| v)).await {
             Ok(()) | Err(StoreError::VersionConflict { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -165,7 +181,7 @@ impl Approvals {
                     .await?;
             }
         }
-        Ok(())
+        Ok(Opened::Waiting)
     }
 
     /// Records `who`'s decision on approval `id`. A denial ends the request (rejected,

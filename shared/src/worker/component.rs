@@ -16,6 +16,8 @@ use serde_json::{Map, Value, json};
 use super::jira::{COMPONENT_TICKETS, ComponentTicket};
 use super::steps::{About, ItemRun, Notes, falls_back, open_ticket};
 use super::{Disposition, Worker, backoff};
+use crate::approvals::model::ApprovalStatus;
+use crate::approvals::service::Opened;
 use crate::bundle::task::{
     CANCELLED_ERROR, ENDED_ERROR, FAILED_ERROR, REJECTED_ERROR, SINGLE_COMPONENT, TRANSIENT_ERROR,
     TaskKind, TaskMessage,
@@ -199,7 +201,8 @@ impl Worker {
         if !policy.applies_to(&request.fields) {
             return Ok(TaskOutcome::Succeeded(json!({"skipped": true})));
         }
-        self.approvals
+        let opened = self
+            .approvals
             .open(
                 &request,
                 number,
@@ -209,7 +212,16 @@ impl Worker {
                 &task.task_token,
             )
             .await?;
-        Ok(TaskOutcome::Handed)
+        Ok(match opened {
+            Opened::Waiting => TaskOutcome::Handed,
+            Opened::Decided(approval) if approval.status == ApprovalStatus::Approved => {
+                TaskOutcome::Succeeded(json!({"approvedBy": approval.approved_by()}))
+            }
+            Opened::Decided(approval) => TaskOutcome::Failed {
+                error: REJECTED_ERROR.to_owned(),
+                cause: format!("`{}` / `{}` was denied", approval.policy, approval.stage),
+            },
+        })
     }
 
     /// Fulfils one component: renders its inputs, then runs its item's actions (or
