@@ -335,9 +335,21 @@ test('approvals: a prod database waits; the database team approves it on the App
   await shot('request-approved');
 });
 
+test('an offering shows the approvals and the change calendar a request may meet', async () => {
+  await signIn(app.tokens.requester);
+  await open('#/bundles/app-stack');
+  const governance = page.getByRole('region', { name: 'Approvals and change calendar' });
+  await governance.waitFor();
+  const text = await governance.innerText();
+  assert.match(text, /Production stack when environment is "prod": Platform team, then Security review must approve/);
+  assert.match(text, /Year-end freeze when environment is "prod" \(Europe\/Paris\)/);
+  assert.match(text, /Year-end 2026 from 2026-12-18 18:00 to 2027-01-04 08:00 \(requests wait\)/);
+  await shot('offering-governance');
+});
+
 test('the main pages have no serious accessibility violations', async () => {
   await signIn(app.tokens.requester);
-  for (const hash of ['#/', '#/items/rds-postgres', '#/bundles/event-pipeline', '#/requests', '#/resources', '#/sandbox', '#/approvals']) {
+  for (const hash of ['#/', '#/items/rds-postgres', '#/bundles/app-stack', '#/bundles/event-pipeline', '#/requests', '#/resources', '#/sandbox', '#/approvals']) {
     await open(hash);
     await page.locator('main h1').waitFor();
     await page.waitForLoadState('networkidle');

@@ -79,6 +79,7 @@ export function Offering({ kind, name, onUnauthorized }) {
           </dl>
         </section>
       )}
+      <Governance approvals={o.approvals} calendars={o.calendars} />
       <section aria-labelledby="form-heading">
         <h2 id="form-heading">Request it</h2>
         {o.requestable === false ? (
@@ -88,5 +89,46 @@ export function Offering({ kind, name, onUnauthorized }) {
         )}
       </section>
     </article>
+  );
+}
+
+/** A condition on the form's fields, in words: `environment is prod`. */
+function conditionText(c) {
+  const field = c.path.replace(/^\$\.fields\./, '');
+  if (c.equals !== undefined) return `${field} is ${JSON.stringify(c.equals)}`;
+  if (c.in) return `${field} is one of ${c.in.map((v) => JSON.stringify(v)).join(', ')}`;
+  const bounds = [];
+  if (c.greaterThan !== undefined) bounds.push(`above ${c.greaterThan}`);
+  if (c.lessThan !== undefined) bounds.push(`below ${c.lessThan}`);
+  return `${field} is ${bounds.join(' and ')}`;
+}
+
+function when(conditions) {
+  return conditions?.length ? ` when ${conditions.map(conditionText).join(' and ')}` : '';
+}
+
+/** The approvals and change calendars a request may meet, shown before it is made. */
+function Governance({ approvals, calendars }) {
+  if (!approvals?.length && !calendars?.length) return null;
+  return (
+    <section aria-labelledby="governance-heading">
+      <h2 id="governance-heading">Approvals and change calendar</h2>
+      <ul>
+        {(approvals || []).map((p) => (
+          <li key={p.name}>
+            <strong>{p.name}</strong>
+            {when(p.when)}: {p.stages.map((s) => s.name).join(', then ')} must approve before anything runs.
+          </li>
+        ))}
+        {(calendars || []).map((c) => (
+          <li key={c.name}>
+            <strong>{c.title}</strong>
+            {when(c.when)} ({c.timeZone}):{' '}
+            {(c.freezes || []).map((f) => `${f.name} from ${f.from.replace('T', ' ')} to ${f.to.replace('T', ' ')} (${f.onConflict === 'wait' ? 'requests wait' : 'requests are refused'})`).join('; ')}
+            {(c.windows || []).map((w) => `${w.name}: ${w.days.join(', ')} ${w.from}–${w.to}`).join('; ')}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

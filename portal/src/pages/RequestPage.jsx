@@ -71,6 +71,15 @@ export function RequestPage({ id, user, onUnauthorized }) {
             <strong>Why:</strong> {r.reason}
           </p>
         )}
+        {r.notBefore && !TERMINAL.has(r.status) && (
+          <p>
+            <strong>Waiting until {when(r.notBefore)}</strong>
+            {r.waitingFor ? `: it ${r.waitingFor}` : ' (scheduled)'}
+          </p>
+        )}
+        {r.calendarOverride && (
+          <p className="muted">The change calendars were overridden by an admin: {r.calendarOverride}</p>
+        )}
         {r.ticket && (
           <p>
             Fulfilled by a person through JIRA:{' '}

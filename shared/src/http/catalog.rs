@@ -176,6 +176,8 @@ pub async fn get_item(
         doc.spec.fulfillment.mode == Mode::Automated && doc.spec.fulfillment.manual.is_some()
     );
     body["outputs"] = json!(doc.spec.outputs);
+    body["approvals"] = json!(doc.spec.approvals);
+    body["calendars"] = calendars_of(&snapshot.catalog, &name, &doc.metadata.owner);
     let forced = crate::fulfillment::mode::get(state.state.as_ref(), &name).await?;
     if let Some(forced) = &forced {
         body["mode"] = json!(Mode::Manual);
@@ -333,6 +335,8 @@ pub async fn get_bundle(
         .collect();
     body["onFailure"] = json!(doc.spec.on_failure);
     body["outputs"] = json!(doc.spec.outputs);
+    body["approvals"] = json!(doc.spec.approvals);
+    body["calendars"] = calendars_of(&snapshot.catalog, &name, &doc.metadata.owner);
     // The component graph for the portal, as a Mermaid flowchart.
     body["graph"] =
         json!(crate::bundle::asl::mermaid(&snapshot.catalog, &name).unwrap_or_default());
@@ -461,4 +465,33 @@ pub async fn sync(
             crate::ingest::IngestError::Store(e) => Problem::from(e),
         })?;
     Ok(Json(json!({ "ingestion": report })))
+}
+
+/// The change calendars that may cover requests of `name` (owned by `owner`): their
+/// freezes and windows, and the conditions on the fields that decide, for the portal
+/// to show before a request is made.
+fn calendars_of(catalog: &crate::catalog::load::Catalog, name: &str, owner: &str) -> Value {
+    catalog
+        .calendars
+        .iter()
+        .map(|c| &c.doc)
+        .filter(|c| {
+            let scope = &c.spec.scope;
+            (scope.items.is_empty() && scope.bundles.is_empty()
+                || scope.items.iter().any(|i| i == name)
+                || scope.bundles.iter().any(|b| b == name))
+                && (scope.teams.is_empty() || scope.teams.iter().any(|t| t == owner))
+        })
+        .map(|c| {
+            json!({
+                "name": c.metadata.name,
+                "title": c.metadata.title,
+                "timeZone": c.spec.time_zone,
+                "operations": c.spec.scope.operations,
+                "when": c.spec.scope.when,
+                "freezes": c.spec.freezes,
+                "windows": c.spec.windows,
+            })
+        })
+        .collect()
 }
