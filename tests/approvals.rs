@@ -118,6 +118,25 @@ async fn a_prod_request_waits_for_two_stages_of_approval_and_a_dev_one_does_not(
 
     let first = format!("{id}.1");
     let stage = awaiting(&app, &bob, &first).await;
+    // Filters narrow the list; an unknown one is refused, naming it.
+    let (_, mine) = app
+        .call(
+            Method::GET,
+            &format!("/approvals?request={id}&target=thing"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+    let (_, none) = app
+        .call(Method::GET, "/approvals?target=other", &bob, None)
+        .await;
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
+    let (status, problem) = app
+        .call(Method::GET, "/approvals?colour=red", &bob, None)
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["parameter"], "colour", "{problem}");
     assert_eq!(stage["policy"], "prod things");
     assert_eq!(stage["stage"], "owners");
     assert!(stage.get("taskToken").is_none(), "the token is never shown");

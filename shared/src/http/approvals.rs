@@ -5,12 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
-use super::problem::Problem;
+use super::problem::{Problem, QueryParams};
 use crate::approvals::model::Approval;
 use crate::approvals::service::{DecisionError, Verdict};
 
@@ -20,14 +20,44 @@ pub struct ApprovalList {
     items: Vec<Approval>,
 }
 
-/// Pending approval stages the caller may decide, oldest first (admins: all of them).
+/// What `GET /approvals` narrows to.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Stages of one item or bundle.
+    target: Option<String>,
+    /// Stages of one request.
+    request: Option<String>,
+    /// Stages of one owning team's items and bundles.
+    owner: Option<String>,
+}
+
+/// Pending approval stages the caller may decide, oldest first (admins: all of them),
+/// narrowed by the filters given.
 #[utoipa::path(get, path = "/approvals", tag = "approvals", security(("bearer" = [])),
+    params(ListParams),
     responses((status = 200, body = ApprovalList)))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
+    QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<ApprovalList>, Problem> {
-    let items = state.worker.approvals.awaiting(&who).await?;
+    let items = state
+        .worker
+        .approvals
+        .awaiting(&who)
+        .await?
+        .into_iter()
+        .filter(|a| params.target.as_ref().is_none_or(|t| *t == a.target))
+        .filter(|a| params.owner.as_ref().is_none_or(|o| *o == a.owner))
+        .filter(|a| {
+            params
+                .request
+                .as_ref()
+                .is_none_or(|r| *r == a.request_id.to_string())
+        })
+        .collect();
     Ok(Json(ApprovalList { items }))
 }
 
