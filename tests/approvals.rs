@@ -77,8 +77,8 @@ async fn a_prod_request_waits_for_two_stages_of_approval_and_a_dev_one_does_not(
     assert_eq!(
         plan["approvals"],
         json!([
-            {"policy": "prod things", "stage": "owners", "approvers": {"owner": true}, "require": "any", "expires": "7d"},
-            {"policy": "prod things", "stage": "security", "approvers": {"groups": ["security"]}, "require": 2, "expires": "7d"},
+            {"policy": "prod things", "stage": "owners", "owner": "database", "approvers": {"owner": true}, "require": "any", "expires": "7d"},
+            {"policy": "prod things", "stage": "security", "owner": "database", "approvers": {"groups": ["security"]}, "require": 2, "expires": "7d"},
         ])
     );
     let (_, plan) = app

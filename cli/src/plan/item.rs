@@ -117,11 +117,11 @@ fn text(plan: &Plan) -> String {
                     shared::catalog::document::Require::All => "all".to_owned(),
                     shared::catalog::document::Require::Count(c) => c.to_string(),
                 },
-                approvers_text(&a.approvers),
+                a.approvers.describe(&a.owner),
                 a.expires,
                 a.escalate_to
                     .as_ref()
-                    .map(|e| format!(", then {}", approvers_text(e)))
+                    .map(|e| format!(", then {}", e.describe(&a.owner)))
                     .unwrap_or_default()
             ));
         }
@@ -167,16 +167,4 @@ fn text(plan: &Plan) -> String {
         out.push_str(&format!("error: {e}\n"));
     }
     out
-}
-
-/// Approvers in words: `the owning team, team database, group security, alice`.
-fn approvers_text(a: &shared::catalog::document::Approvers) -> String {
-    let mut parts = Vec::new();
-    if a.owner {
-        parts.push("the owning team".to_owned());
-    }
-    parts.extend(a.teams.iter().map(|t| format!("team {t}")));
-    parts.extend(a.groups.iter().map(|g| format!("group {g}")));
-    parts.extend(a.users.iter().cloned());
-    parts.join(", ")
 }

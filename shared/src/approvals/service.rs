@@ -371,18 +371,10 @@ impl Approvals {
 
 /// The approvers in words.
 fn describe(approval: &Approval) -> String {
-    let a = &approval.approvers;
-    let mut parts = Vec::new();
-    if a.owner {
-        parts.push(format!("team {}", approval.owner));
-    }
-    parts.extend(a.teams.iter().map(|t| format!("team {t}")));
-    parts.extend(a.groups.iter().map(|g| format!("group {g}")));
-    parts.extend(a.users.iter().cloned());
     let rule = match approval.require {
         crate::catalog::document::Require::Any => "one of".to_owned(),
         crate::catalog::document::Require::All => "all of".to_owned(),
         crate::catalog::document::Require::Count(n) => format!("{n} of"),
     };
-    format!("{rule} {}", parts.join(", "))
+    format!("{rule} {}", approval.approvers.describe(&approval.owner))
 }

@@ -127,18 +127,9 @@ pub fn covers(
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> bool {
     let scope = &calendar.spec.scope;
-    let named = scope.items.is_empty() && scope.bundles.is_empty()
-        || scope.items.iter().any(|i| i == target)
-        || scope.bundles.iter().any(|b| b == target);
-    let team = scope.teams.is_empty() || scope.teams.iter().any(|t| t == owner);
-    let document = serde_json::json!({ "fields": fields });
-    named
-        && team
+    scope.names(target, owner)
         && scope.operations.contains(&operation)
-        && scope
-            .when
-            .iter()
-            .all(|c| c.holds(&document).unwrap_or(false))
+        && super::condition::all_hold(&scope.when, fields)
 }
 
 /// What the calendars that cover a request say of it, from `at` (now, or its

@@ -56,13 +56,48 @@ impl Condition {
     }
 }
 
+/// Whether every condition (a policy's or a calendar's `when`) holds on a request's
+/// `fields` (read as `$.fields...`); none holds everywhere.
+pub fn all_hold(conditions: &[Condition], fields: &serde_json::Map<String, Value>) -> bool {
+    if conditions.is_empty() {
+        return true;
+    }
+    let document = serde_json::json!({ "fields": fields });
+    conditions
+        .iter()
+        .all(|c| c.holds(&document).unwrap_or(false))
+}
+
 impl super::document::ApprovalPolicy {
     /// Whether it applies to a request with `fields`: every `when` condition holds.
     pub fn applies_to(&self, fields: &serde_json::Map<String, Value>) -> bool {
-        let document = serde_json::json!({ "fields": fields });
-        self.when
-            .iter()
-            .all(|c| c.holds(&document).unwrap_or(false))
+        all_hold(&self.when, fields)
+    }
+}
+
+impl super::document::CalendarScope {
+    /// Whether it names `target` (an item or bundle owned by `owner`), whatever the
+    /// request's operation and fields.
+    pub fn names(&self, target: &str, owner: &str) -> bool {
+        let named = self.items.is_empty() && self.bundles.is_empty()
+            || self.items.iter().any(|i| i == target)
+            || self.bundles.iter().any(|b| b == target);
+        named && (self.teams.is_empty() || self.teams.iter().any(|t| t == owner))
+    }
+}
+
+impl super::document::Approvers {
+    /// Who they are, in words: `team database, group security, alice` (`owner`: the
+    /// owning team's name, or how to call it).
+    pub fn describe(&self, owner: &str) -> String {
+        let mut parts = Vec::new();
+        if self.owner {
+            parts.push(format!("team {owner}"));
+        }
+        parts.extend(self.teams.iter().map(|t| format!("team {t}")));
+        parts.extend(self.groups.iter().map(|g| format!("group {g}")));
+        parts.extend(self.users.iter().cloned());
+        parts.join(", ")
     }
 }
 

@@ -378,16 +378,25 @@ impl Engine {
         action: &str,
     ) -> Result<(), StoreError> {
         let key = Self::key(run, list, action);
-        let Some(record) = self.state.get(TABLE, &key).await? else {
-            return Ok(());
-        };
+        match self.state.get(TABLE, &key).await? {
+            Some(record) => self.forget_if_failed(&key, record).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes the record at `key` if it failed; whether it did.
+    async fn forget_if_failed(
+        &self,
+        key: &str,
+        record: crate::ports::Versioned,
+    ) -> Result<bool, StoreError> {
         let failed = serde_json::from_value::<Execution>(record.value)
             .is_ok_and(|exec| exec.status == ExecStatus::Failed);
         if !failed {
-            return Ok(());
+            return Ok(false);
         }
-        match self.state.delete(TABLE, &key, record.version).await {
-            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+        match self.state.delete(TABLE, key, record.version).await {
+            Ok(()) | Err(StoreError::NotFound) => Ok(true),
             Err(e) => Err(e),
         }
     }
@@ -408,13 +417,8 @@ impl Engine {
             .list(TABLE, &format!("{request_id}/"), LIMIT)
             .await?
         {
-            let failed = serde_json::from_value::<Execution>(record.value)
-                .is_ok_and(|exec| exec.status == ExecStatus::Failed);
-            if failed {
-                match self.state.delete(TABLE, &key, record.version).await {
-                    Ok(()) | Err(StoreError::NotFound) => forgotten.push(key),
-                    Err(e) => return Err(e),
-                }
+            if self.forget_if_failed(&key, record).await? {
+                forgotten.push(key);
             }
         }
         Ok(forgotten)

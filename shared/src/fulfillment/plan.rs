@@ -81,6 +81,8 @@ pub struct Plan {
 pub struct PlannedApproval {
     pub policy: String,
     pub stage: String,
+    /// The owning team (the approvers when `approvers.owner`).
+    pub owner: String,
     pub approvers: crate::catalog::document::Approvers,
     #[schema(value_type = Object)]
     pub require: crate::catalog::document::Require,
@@ -94,6 +96,7 @@ pub struct PlannedApproval {
 /// The stages of `policies` that gate `operation` and apply to `fields`.
 pub fn approvals_needed(
     policies: &[crate::catalog::document::ApprovalPolicy],
+    owner: &str,
     operation: crate::catalog::document::Operation,
     fields: &Map<String, Value>,
 ) -> Vec<PlannedApproval> {
@@ -103,6 +106,7 @@ pub fn approvals_needed(
         .map(|(policy, stage)| PlannedApproval {
             policy: policy.name.clone(),
             stage: stage.name.clone(),
+            owner: owner.to_owned(),
             approvers: stage.approvers.clone(),
             require: stage.require,
             expires: stage
@@ -310,7 +314,12 @@ pub fn plan(kinds: &Kinds, renderer: &Renderer, p: &PlanFor<'_>) -> Plan {
             p.request_id
         )],
         errors: Vec::new(),
-        approvals: approvals_needed(&spec.approvals, p.operation, p.fields),
+        approvals: approvals_needed(
+            &spec.approvals,
+            &p.item.metadata.owner,
+            p.operation,
+            p.fields,
+        ),
     };
     if let Some(automated) = automated {
         let mut earlier = Map::new();

@@ -475,13 +475,7 @@ fn calendars_of(catalog: &crate::catalog::load::Catalog, name: &str, owner: &str
         .calendars
         .iter()
         .map(|c| &c.doc)
-        .filter(|c| {
-            let scope = &c.spec.scope;
-            (scope.items.is_empty() && scope.bundles.is_empty()
-                || scope.items.iter().any(|i| i == name)
-                || scope.bundles.iter().any(|b| b == name))
-                && (scope.teams.is_empty() || scope.teams.iter().any(|t| t == owner))
-        })
+        .filter(|c| c.spec.scope.names(name, owner))
         .map(|c| {
             json!({
                 "name": c.metadata.name,
