@@ -592,3 +592,265 @@ async fn a_freeze_refuses_or_holds_covered_requests_and_an_admin_may_override_it
     );
     app.running.stop().await.unwrap();
 }
+
+/// What a receiver got so far at `path`, as JSON bodies with their headers.
+async fn received(
+    receiver: &wiremock::MockServer,
+    path: &str,
+) -> Vec<(Value, reqwest::header::HeaderMap)> {
+    receiver
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == path)
+        .map(|r| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (k, v) in r.headers.iter() {
+                if let (Ok(k), Ok(v)) = (
+                    reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()),
+                    reqwest::header::HeaderValue::from_bytes(v.as_bytes()),
+                ) {
+                    headers.insert(k, v);
+                }
+            }
+            (
+                serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                headers,
+            )
+        })
+        .collect()
+}
+
+/// Waits until `path` received a body that `wanted` accepts, and returns it.
+async fn delivered(
+    receiver: &wiremock::MockServer,
+    path: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> (Value, reqwest::header::HeaderMap) {
+    for _ in 0..300 {
+        if let Some(found) = received(receiver, path)
+            .await
+            .into_iter()
+            .find(|(body, _)| wanted(body))
+        {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got: Vec<Value> = received(receiver, path)
+        .await
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    panic!("nothing wanted reached {path}; got {got:#?}");
+}
+
+#[tokio::test]
+async fn approvers_and_subscribers_are_told_through_slack_and_a_signed_webhook() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let target = Things::start(Faults::none()).await;
+    let receiver = MockServer::start().await;
+    // Slack's incoming webhooks take JSON and answer `ok`.
+    Mock::given(method("POST"))
+        .and(path("/services/T000/B000/XXXX"))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&receiver)
+        .await;
+    // The webhook is down for its first delivery: it comes again, the same.
+    Mock::given(method("POST"))
+        .and(path("/hooks/orchestrator"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/orchestrator"))
+        .respond_with(ResponseTemplate::new(204))
+        .with_priority(2)
+        .mount(&receiver)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let teams = format!(
+        "{}      notifications:\n        - name: dba-slack\n          events: [approval_needed, completed]\n          slack:\n            urlSecret: slack-dba\n",
+        orchestrator_tests::TEAMS
+    );
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[("items/thing.yaml", gated_thing()), ("teams.yaml", teams)],
+    );
+    let secrets = dir.path().join("secrets.json");
+    let slack_url = format!("{}/services/T000/B000/XXXX", receiver.uri());
+    std::fs::write(
+        &secrets,
+        json!({"slack-dba": slack_url, "hook-key": "It's a Secret to Everybody"}).to_string(),
+    )
+    .unwrap();
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.secrets_file = Some(secrets);
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .cloned()
+        .unwrap();
+    config.notifications.subscriptions = vec![serde_json::from_value(json!({
+        "name": "audit-hook",
+        "events": ["approval_needed", "approved", "denied", "completed", "failed", "comment"],
+        "webhook": {"url": format!("{}/hooks/orchestrator", receiver.uri()), "signingSecret": "hook-key"},
+    }))
+    .unwrap()];
+    let app = App::start(&config).await;
+    let alice = app.token_for(&config, "alice", &["developers"]).await;
+    let bob = app.token_for(&config, "bob", &["database"]).await;
+    let carol = app.token_for(&config, "carol", &["security"]).await;
+    let dave = app.token_for(&config, "dave", &["security"]).await;
+
+    let (status, prod) = app
+        .call(
+            Method::POST,
+            "/requests",
+            &alice,
+            Some(&json!({"item": "thing", "fields": {"name": "p1", "environment": "prod"}})),
+        )
+        .await;
+    assert_eq!(status, 202, "{prod}");
+    let id = prod["id"].as_str().unwrap().to_owned();
+
+    // The owning team hears on Slack that its approval awaits, with a link to decide.
+    let (slack, _) = delivered(&receiver, "/services/T000/B000/XXXX", |b| {
+        b["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Approval needed"))
+    })
+    .await;
+    let text = slack["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(text.contains(&id), "{text}");
+    assert!(text.contains("awaits team database"), "{text}");
+    assert!(
+        text.contains("/#/approvals|Approve or deny in the portal>"),
+        "{text}"
+    );
+
+    // The signed webhook gets the notification itself, signed as `webhook` actions are;
+    // its first delivery failed and the retry carries the same id.
+    let (hook, headers) = delivered(&receiver, "/hooks/orchestrator", |b| {
+        b["type"] == "notification.approval_needed"
+    })
+    .await;
+    assert_eq!(hook["request"]["id"], id.as_str());
+    assert_eq!(hook["request"]["owner"], "database");
+    assert_eq!(hook["approval"]["approvers"], json!({"owner": true}));
+    assert_eq!(hook["approval"]["id"], format!("{id}.1"));
+    assert!(
+        hook["link"].as_str().unwrap().ends_with("/#/approvals"),
+        "{hook}"
+    );
+    let raw = serde_json::to_vec(&hook).unwrap();
+    let signature = headers["x-orchestrator-signature-256"].to_str().unwrap();
+    assert!(
+        shared::signing::verify(b"It's a Secret to Everybody", &raw, signature),
+        "the body is signed with the subscription's secret"
+    );
+    assert_eq!(
+        headers["x-orchestrator-event"],
+        "notification.approval_needed"
+    );
+    let delivery = headers["x-orchestrator-delivery"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut tries = 0;
+    for _ in 0..100 {
+        tries = received(&receiver, "/hooks/orchestrator")
+            .await
+            .into_iter()
+            .filter(|(b, _)| b["id"] == delivery.as_str())
+            .count();
+        if tries >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tries, 2, "one failed delivery, then the retry");
+
+    // Decisions and the outcome reach the subscribers too.
+    let approve = |n: &str| format!("/approvals/{n}/approve");
+    let first = format!("{id}.1");
+    awaiting(&app, &bob, &first).await;
+    let (status, _) = app.call(Method::POST, &approve(&first), &bob, None).await;
+    assert_eq!(status, 200);
+    delivered(&receiver, "/hooks/orchestrator", |b| {
+        b["type"] == "notification.approved" && b["approval"]["stage"] == "owners"
+    })
+    .await;
+    // The security group's stage: the webhook (which hears of all) names who decides.
+    let (second, _) = delivered(&receiver, "/hooks/orchestrator", |b| {
+        b["type"] == "notification.approval_needed" && b["approval"]["stage"] == "security"
+    })
+    .await;
+    assert_eq!(second["approval"]["approversDescribed"], "group security");
+    let second = format!("{id}.2");
+    awaiting(&app, &carol, &second).await;
+    app.call(Method::POST, &approve(&second), &carol, None)
+        .await;
+    app.call(Method::POST, &approve(&second), &dave, None).await;
+    app.wait_for(&id, "completed").await;
+    delivered(&receiver, "/services/T000/B000/XXXX", |b| {
+        b["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Completed"))
+    })
+    .await;
+
+    // A denial: the reason goes out, and the request's end as a failure.
+    let (_, denied) = app
+        .call(
+            Method::POST,
+            "/requests",
+            &alice,
+            Some(&json!({"item": "thing", "fields": {"name": "p2", "environment": "prod"}})),
+        )
+        .await;
+    let id2 = denied["id"].as_str().unwrap().to_owned();
+    awaiting(&app, &bob, &format!("{id2}.1")).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{id2}.1/deny"),
+            &bob,
+            Some(&json!({"reason": "not in prod this quarter"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (denial, _) = delivered(&receiver, "/hooks/orchestrator", |b| {
+        b["type"] == "notification.denied" && b["request"]["id"] == id2.as_str()
+    })
+    .await;
+    assert!(
+        denial["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in prod this quarter"),
+        "{denial}"
+    );
+    delivered(&receiver, "/hooks/orchestrator", |b| {
+        b["type"] == "notification.failed" && b["request"]["id"] == id2.as_str()
+    })
+    .await;
+
+    // No notification carries a secret: not the Slack URL, not the signing key.
+    for (body, _) in received(&receiver, "/hooks/orchestrator").await {
+        let text = body.to_string();
+        assert!(
+            !text.contains("XXXX") && !text.contains("Secret to Everybody"),
+            "{text}"
+        );
+    }
+    let timeline = app.request(&id).await.to_string();
+    assert!(!timeline.contains("XXXX"), "{timeline}");
+}

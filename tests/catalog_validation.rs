@@ -867,3 +867,55 @@ fn a_change_calendar_that_cannot_work_is_refused_where_it_is_wrong() {
         assert_eq!(finding.file, "calendars/c.yaml");
     }
 }
+
+#[test]
+fn a_teams_notification_subscription_that_cannot_work_is_refused_where_it_is_wrong() {
+    let teams = |subscription: &str| {
+        format!(
+            "{}      notifications:\n{subscription}",
+            orchestrator_tests::TEAMS
+        )
+    };
+    let cases = [
+        (
+            "        - name: s\n          events: [exploded]\n          slack:\n            urlSecret: x\n",
+            "/spec/teams/database/notifications/0/events/0",
+            "exploded",
+        ),
+        (
+            "        - name: s\n          events: [failed]\n          slack:\n            urlSecret: x\n          sns:\n            topicArn: arn:aws:sns:eu-west-1:123456789012:t\n",
+            "/spec/teams/database/notifications/0",
+            "",
+        ),
+        (
+            "        - name: s\n          events: [failed]\n          targets: [postgress]\n          webhook:\n            url: https://hooks.example/x\n            signingSecret: k\n",
+            "/spec/teams/database/notifications/0/targets/0",
+            "`postgress` is not an item or bundle of the catalog",
+        ),
+        (
+            "        - name: s\n          events: [failed]\n          slack:\n            urlSecret: x\n        - name: s\n          events: [completed]\n          slack:\n            urlSecret: y\n",
+            "/spec/teams/database/notifications/1/name",
+            "two subscriptions named `s`",
+        ),
+    ];
+    for (subscription, pointer, message) in cases {
+        let report = shared::catalog::validate_files(&[
+            orchestrator_tests::file("teams.yaml", &teams(subscription)),
+            orchestrator_tests::file("items/postgres.yaml", orchestrator_tests::ITEM),
+        ]);
+        let errors: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == shared::catalog::Severity::Error)
+            .collect();
+        assert!(!errors.is_empty(), "{subscription}: no finding");
+        let finding = errors[0];
+        assert_eq!(finding.file, "teams.yaml", "{finding:?}");
+        assert!(
+            finding.pointer.starts_with(pointer),
+            "{pointer} vs {finding:?}"
+        );
+        assert!(finding.message.contains(message), "{finding:?}");
+        assert!(finding.line > 7, "{finding:?}");
+    }
+}

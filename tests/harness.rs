@@ -73,6 +73,7 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
             admin_group: "platform-admins".into(),
         },
         ended: None,
+        notices: None,
     });
     let mut engine = Engine::standard(
         None,
@@ -89,10 +90,12 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
         catalog: requests.catalog.clone(),
         clock,
         lease: shared::resources::service::DEFAULT_LEASE,
+        notices: None,
     });
     let state = engine.state.clone();
     let engine = Arc::new(engine);
     let worker = Arc::new(Worker {
+        notifier: None,
         requests: requests.clone(),
         jira: None,
         engine,

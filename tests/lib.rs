@@ -17,7 +17,9 @@ use shared::catalog::{self, Finding, Report, SourceFile};
 /// `dir/catalog`; returns its root.
 pub fn write_catalog(dir: &std::path::Path, files: &[(&str, String)]) -> PathBuf {
     let catalog = dir.join("catalog");
-    for (path, text) in files.iter().chain([&("teams.yaml", TEAMS.to_owned())]) {
+    // A `teams.yaml` among `files` replaces the default one.
+    let teams = ("teams.yaml", TEAMS.to_owned());
+    for (path, text) in std::iter::once(&teams).chain(files) {
         let file = catalog.join(path);
         std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
         std::fs::write(file, text).expect("write");

@@ -458,6 +458,7 @@ async fn submit_unseen(
         clock: state.requests.clock.clone(),
         roles: state.requests.roles.clone(),
         ended: state.requests.ended.clone(),
+        notices: None,
     };
     let alice = shared::access::Principal {
         sub: "alice".into(),
@@ -489,8 +490,10 @@ fn sweeper(app: &App, clock: Arc<ManualClock>, queue: Arc<dyn Queue>) -> shared:
         clock: clock.clone(),
         roles: state.requests.roles.clone(),
         ended: state.requests.ended.clone(),
+        notices: None,
     };
     shared::worker::Worker {
+        notifier: None,
         requests: Arc::new(requests),
         jira: None,
         engine: Arc::new(

@@ -449,3 +449,123 @@ async fn step_functions_redrive_calls_redrive_execution_once_per_failure() {
         other => panic!("expected NotRedrivable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn sns_delivers_a_notification_with_its_subject_and_attributes() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use shared::notifications::deliver::{Deliverer, DeliveryError};
+    use shared::notifications::message::{Notification, Portal};
+    let Some(config) = aws().await else { return };
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let topic = sns
+        .create_topic()
+        .name(format!("notices-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("heard-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let resource: shared::resources::model::Resource = serde_json::from_value(serde_json::json!({
+        "id": "res-1", "kind": "item", "item": "rds-postgres", "catalogVersion": "v1",
+        "owner": "database", "requester": "alice", "inputs": {}, "outputs": {},
+        "status": "drifted", "serial": 2, "lineage": "l",
+        "requestId": "0190a0f0-0000-7000-8000-000000000000",
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+        "version": 2
+    }))
+    .unwrap();
+    let notification = Notification::of_drift(
+        "n-1".to_owned(),
+        time::OffsetDateTime::UNIX_EPOCH,
+        &resource,
+        &["size".to_owned()],
+        &Portal(None),
+    );
+    let deliverer = Deliverer {
+        http: reqwest::Client::new(),
+        secrets: std::sync::Arc::new(shared::adapters::local::secrets::LocalSecrets::from_pairs(
+            [],
+        )),
+        publisher: Some(std::sync::Arc::new(aws::SnsTopics::new(&config))),
+    };
+    let subscription = |arn: &str| -> shared::catalog::subscription::Subscription {
+        serde_json::from_value(serde_json::json!({
+            "name": "bus", "events": ["drift"], "sns": {"topicArn": arn}
+        }))
+        .unwrap()
+    };
+    assert_eq!(
+        deliverer
+            .deliver(&subscription(&topic), &notification)
+            .await,
+        Ok("sns")
+    );
+    let mut heard = Vec::new();
+    for _ in 0..50 {
+        heard = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if !heard.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SNS wraps it: the subject, the message (the notification's JSON), the attributes.
+    let envelope: serde_json::Value =
+        serde_json::from_str(heard[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(envelope["TopicArn"], topic.as_str());
+    assert!(
+        envelope["Subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Drift: resource res-1")
+    );
+    let message: serde_json::Value =
+        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(message["type"], "notification.drift");
+    assert_eq!(message["resource"]["owner"], "database");
+    assert_eq!(envelope["MessageAttributes"]["topic"]["Value"], "drift");
+    assert_eq!(envelope["MessageAttributes"]["owner"]["Value"], "database");
+
+    // A topic that is not there is not worth retrying.
+    let missing = topic.replace("notices-", "gone-");
+    match deliverer
+        .deliver(&subscription(&missing), &notification)
+        .await
+    {
+        Err(DeliveryError::GiveUp(why)) => assert!(why.contains("SNS"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

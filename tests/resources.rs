@@ -299,6 +299,22 @@ async fn drift_refuses_a_change_the_reconciler_flags_it_and_an_admin_may_force_i
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), &api.uri());
     config.resources.reconcile_seconds = 1;
+    // Drift found is told to whoever subscribed (here a signed webhook).
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path("/notify"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(&secrets, r#"{"notify-key": "k"}"#).unwrap();
+    config.secrets_file = Some(secrets);
+    config.notifications.subscriptions = vec![
+        serde_json::from_value(json!({
+            "name": "drift-hook", "events": ["drift"],
+            "webhook": {"url": format!("{}/notify", api.uri()), "signingSecret": "notify-key"},
+        }))
+        .unwrap(),
+    ];
     let app = App::start(&config).await;
     let id = provision(&app, "ledger", 20).await;
 
@@ -307,6 +323,25 @@ async fn drift_refuses_a_change_the_reconciler_flags_it_and_an_admin_may_force_i
     let drifted = wait_for_resource(&app, &id, "drifted").await;
     let report = json!([{"attribute": "size", "recorded": 20, "actual": 99}]);
     assert_eq!(drifted["drift"], report);
+    let mut told = Vec::new();
+    for _ in 0..100 {
+        told = api
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.url.path() == "/notify")
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .collect();
+        if !told.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(told.len(), 1, "one notice for one drift found: {told:?}");
+    assert_eq!(told[0]["type"], "notification.drift");
+    assert_eq!(told[0]["resource"]["id"], id.as_str());
+    assert_eq!(told[0]["drift"], json!(["size"]), "where, never the values");
     let listed = app.get("/resources?status=drifted").await;
     assert_eq!(listed["items"][0]["id"], id.as_str(), "{listed}");
     let history = app.get(&format!("/resources/{id}/history")).await;

@@ -10,6 +10,7 @@ pub mod requests;
 pub mod resources;
 pub mod secrets;
 pub mod state;
+pub mod topics;
 pub mod workflows;
 
 pub use audit::DynamoAuditLog;
@@ -18,6 +19,7 @@ pub use requests::DynamoRequestStore;
 pub use resources::DynamoResourceStore;
 pub use secrets::SecretsManager;
 pub use state::DynamoStateStore;
+pub use topics::SnsTopics;
 pub use workflows::StepFunctions;
 
 pub use aws_config::SdkConfig;

@@ -93,6 +93,7 @@ impl Deployment {
                 vec![(QUEUE_PLACEHOLDER.to_owned(), queue_url)],
             )),
             clock: Arc::new(SystemClock),
+            publisher: Some(Arc::new(aws::SnsTopics::new(sdk))),
         };
         // API Gateway's JWT authorizer checks tokens and hands the claims over; a JWKS
         // file, when configured, lets the function check them itself as well.

@@ -11,9 +11,14 @@ use crate::fulfillment::plan::Planner;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, Shared};
 use crate::integrations::jira::{JiraAuth, JiraClient};
+use crate::notifications::Notifier;
+use crate::notifications::deliver::Deliverer;
+use crate::notifications::message::Portal;
+use crate::notifications::outbox::QueuedNotices;
+use crate::notifications::subscriptions::Subscriptions;
 use crate::ports::{
-    AuditLog, CatalogStore, Clock, Queue, RequestStore, ResourceStore, Secrets, StateStore,
-    Workflows,
+    AuditLog, CatalogStore, Clock, Notices, Publisher, Queue, RequestStore, ResourceStore, Secrets,
+    StateStore, Workflows,
 };
 use crate::requests::service::RequestService;
 use crate::resources::change::Changes;
@@ -35,6 +40,8 @@ pub struct Ports {
     pub secrets: Arc<dyn Secrets>,
     pub workflows: Arc<dyn Workflows>,
     pub clock: Arc<dyn Clock>,
+    /// SNS, for notification subscriptions that name a topic (`None` in local mode).
+    pub publisher: Option<Arc<dyn Publisher>>,
 }
 
 /// The assembled product.
@@ -93,13 +100,27 @@ pub async fn assemble(
         secrets,
         workflows,
         clock,
+        publisher,
     } = ports;
+    let problems = config.notifications.problems(publisher.is_some());
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    let subscriptions = Arc::new(Subscriptions {
+        configured: config.notifications.subscriptions.clone(),
+        catalog: catalog.clone(),
+    });
+    let notices: Arc<dyn Notices> = Arc::new(QueuedNotices {
+        queue: queue.clone(),
+        subscriptions: subscriptions.clone(),
+    });
     let resources = Arc::new(Resources {
         store: resource_store,
         state: state.clone(),
         catalog: catalog.clone(),
         clock: clock.clone(),
         lease: std::time::Duration::from_secs(config.resources.lease_seconds.max(1)),
+        notices: Some(notices.clone()),
     });
     let requests = Arc::new(RequestService {
         catalog: catalog.clone(),
@@ -110,6 +131,7 @@ pub async fn assemble(
             admin_group: config.auth.admin_group.clone(),
         },
         ended: Some(resources.clone()),
+        notices: Some(notices.clone()),
     });
     let jira = jira_client(config, secrets.as_ref()).await?;
     // One set of action runners (one HTTP client): the worker runs them, dry runs only
@@ -134,7 +156,17 @@ pub async fn assemble(
         state: state.clone(),
         workflows: workflows.clone(),
     });
+    let notifier = Arc::new(Notifier {
+        subscriptions,
+        deliverer: Deliverer {
+            http: reqwest::Client::new(),
+            secrets: secrets.clone(),
+            publisher,
+        },
+        portal: Portal(config.notifications.portal_url.clone()),
+    });
     let worker = Arc::new(Worker {
+        notifier: Some(notifier),
         approvals: approvals.clone(),
         requests: requests.clone(),
         jira,

@@ -38,6 +38,48 @@ pub struct Config {
     pub portal_dir: PathBuf,
     /// Where the Lambdas find their AWS resources (unused in local mode).
     pub aws: AwsConfig,
+    pub notifications: NotificationsConfig,
+}
+
+/// Notifications: the deployment's own subscriptions (teams add theirs in `teams.yaml`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct NotificationsConfig {
+    /// The portal's address, for the links notifications carry (local mode: the address
+    /// it listens on).
+    pub portal_url: Option<String>,
+    /// Subscriptions that hear about every request, resource and approval their filters
+    /// let through.
+    pub subscriptions: Vec<crate::catalog::subscription::Subscription>,
+}
+
+impl NotificationsConfig {
+    /// What is wrong with the subscriptions (`sns`: whether the deployment has SNS).
+    pub fn problems(&self, sns: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            let at = format!("notifications.subscriptions[{i}]");
+            if !names.insert(s.name.as_str()) {
+                out.push(format!("{at}.name: `{}` is used twice", s.name));
+            }
+            for (pointer, why) in s.problems() {
+                let field = pointer.trim_start_matches('/').replace('/', ".");
+                let at = if field.is_empty() {
+                    at.clone()
+                } else {
+                    format!("{at}.{field}")
+                };
+                out.push(format!("{at}: {why}"));
+            }
+            if s.sns.is_some() && !sns {
+                out.push(format!(
+                    "{at}.sns: local mode has no SNS; use slack or webhook here"
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// The AWS resources of a deployment, which the SAM template passes to each function as
@@ -189,6 +231,7 @@ impl Default for Config {
             worker: true,
             resources: ResourcesConfig::default(),
             portal_dir: PathBuf::from("portal/dist"),
+            notifications: NotificationsConfig::default(),
         }
     }
 }
@@ -255,6 +298,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_GROUPS_CLAIM", "aws.groupsClaim"),
     ("ORCHESTRATOR_METRICS_NAMESPACE", "aws.metricsNamespace"),
     ("ORCHESTRATOR_WORKER", "worker"),
+    ("ORCHESTRATOR_PORTAL_URL", "notifications.portalUrl"),
+    (
+        "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN",
+        "notifications.subscriptions (adds `stack-topic`, every event to this SNS topic)",
+    ),
 ];
 
 /// The environment variable holding a whole configuration document (JSON) where there
@@ -334,6 +382,21 @@ impl Config {
             "ORCHESTRATOR_STAGE" => self.stage = value,
             "ORCHESTRATOR_REGION" => self.region = value,
             "ORCHESTRATOR_PORTAL_DIR" => self.portal_dir = value.into(),
+            "ORCHESTRATOR_PORTAL_URL" => self.notifications.portal_url = Some(value),
+            // The stack's topic hears of everything.
+            "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN" => {
+                self.notifications
+                    .subscriptions
+                    .push(crate::catalog::subscription::Subscription {
+                        name: "stack-topic".to_owned(),
+                        events: crate::catalog::subscription::Topic::ALL.to_vec(),
+                        targets: Vec::new(),
+                        teams: Vec::new(),
+                        slack: None,
+                        webhook: None,
+                        sns: Some(crate::catalog::subscription::SnsChannel { topic_arn: value }),
+                    })
+            }
             "ORCHESTRATOR_TABLE" => self.aws.table = value,
             "ORCHESTRATOR_ACTION_QUEUE_URL" => self.aws.action_queue_url = Some(value),
             "ORCHESTRATOR_DEAD_LETTER_QUEUE_URL" => self.aws.dead_letter_queue_url = Some(value),

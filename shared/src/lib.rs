@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod integrations;
 pub mod local;
 pub mod metrics;
+pub mod notifications;
 pub mod parallel;
 pub mod ports;
 pub mod requests;

@@ -204,6 +204,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         config.github.api_url = services.github_api_url;
         local_secrets.set(&config.github.token_secret, &services.github_token);
     }
+    if config.notifications.portal_url.is_none() {
+        config.notifications.portal_url = Some(format!("http://{addr}"));
+    }
     let config = &config;
     let secrets: Arc<dyn Secrets> = Arc::new(local_secrets);
     let auth = match &config.auth.jwks_file {
@@ -260,6 +263,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         secrets,
         workflows: Arc::new(workflows.clone()),
         clock,
+        publisher: None,
     };
     let Assembly {
         app: state,

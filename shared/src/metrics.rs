@@ -28,6 +28,10 @@ pub const DRIFT_FOUND: &str = "DriftFound";
 pub const RESOURCES_CHECKED: &str = "ResourcesChecked";
 /// Executions of a bundle's or an item's state machine that failed.
 pub const EXECUTIONS_FAILED: &str = "ExecutionsFailed";
+/// Notifications delivered (dimension `Channel`: slack, webhook or sns).
+pub const NOTIFICATIONS_SENT: &str = "NotificationsSent";
+/// Notifications given up on: not queued, or refused or unanswered through every retry.
+pub const NOTIFICATIONS_FAILED: &str = "NotificationsFailed";
 
 /// One count: a metric's name, its dimensions and how many.
 #[derive(Debug, Clone, PartialEq)]

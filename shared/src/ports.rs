@@ -394,3 +394,41 @@ pub trait Workflows: Send + Sync {
     /// The execution's events, oldest first, in the shape of GetExecutionHistory.
     async fn history(&self, arn: &str) -> Result<Vec<serde_json::Value>, WorkflowError>;
 }
+
+/// Something happened that people may have subscribed to hear about: an entry on a
+/// request's timeline, or drift found on a resource. What it carries is already free of
+/// secrets (timeline entries and drift paths never hold any).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Notice {
+    /// A timeline entry of a request.
+    Request(Box<RequestEvent>),
+    /// The reconciler found a resource drifted (`paths`: where it differs).
+    Drift {
+        resource: String,
+        #[serde(with = "crate::timestamp")]
+        at: OffsetDateTime,
+        paths: Vec<String>,
+    },
+}
+
+/// Where notices go: raising one never fails and never holds up the caller (a notice
+/// that cannot be passed on is logged and dropped; the request goes on).
+#[async_trait]
+pub trait Notices: Send + Sync {
+    async fn raise(&self, notices: Vec<Notice>);
+}
+
+/// A message bus the orchestrator publishes notifications to: Amazon SNS on AWS.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// Publishes `message` to the topic `topic_arn` with a subject line and string
+    /// attributes (which subscribers' filter policies match on). Returns the message id.
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        message: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<String, StoreError>;
+}

@@ -147,6 +147,7 @@ fn main() {
             catalog: catalog.clone(),
             clock,
             lease: DEFAULT_LEASE,
+            notices: None,
         });
         let verifier = Arc::new(Verifier {
             engine,

@@ -76,6 +76,7 @@ fn build(
             admin_group: config.auth.admin_group.clone(),
         },
         ended: None,
+        notices: None,
     };
     let who = principal(args);
     let request = match service.prepare(&who, &item.metadata.name, submitted, None) {

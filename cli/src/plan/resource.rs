@@ -135,6 +135,7 @@ fn assemble(
             admin_group: config.auth.admin_group.clone(),
         },
         ended: None,
+        notices: None,
     });
     let resources = Arc::new(Resources {
         store: store.clone(),
@@ -142,6 +143,7 @@ fn assemble(
         catalog: catalog.clone(),
         clock,
         lease: std::time::Duration::from_secs(config.resources.lease_seconds.max(1)),
+        notices: None,
     });
     let verifier = Arc::new(Verifier {
         engine,

@@ -297,6 +297,16 @@ impl Approvals {
         let answer = match approval.status {
             ApprovalStatus::Denied => {
                 let cause = format!("{by} denied {stage}{behalf}{said}");
+                // On the timeline (and to subscriptions) before the request ends with it.
+                let note = Note::new(EventKind::ApprovalDenied, cause.clone()).with(detail);
+                match self
+                    .requests
+                    .note(approval.request_id, None, by, vec![note])
+                    .await
+                {
+                    Ok(()) | Err(RequestError::InvalidTransition { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 self.workflows
                     .send_task_failure(&approval.task_token, REJECTED_ERROR, &cause)
                     .await
@@ -334,6 +344,11 @@ impl Approvals {
             Err(WorkflowError::Store(e)) => Err(e.into()),
             Err(e) => Err(StoreError::Unavailable(e.to_string()).into()),
         }
+    }
+
+    /// Approval `id`, as stored.
+    pub async fn get(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        Ok(self.read(id).await?.map(|(a, _)| a))
     }
 
     /// The stages of one request, in order.

@@ -105,6 +105,38 @@ pub enum WorkMessage {
     /// A task of a request's state machine, answered with its token (boxed: a task is
     /// far larger than a hand-off).
     Task(Box<TaskMessage>),
+    /// Something to tell the subscriptions that want it.
+    Notice(Box<NoticeMessage>),
+}
+
+/// A notice on its way to the subscriptions: first to be fanned out (`to` unset), then
+/// one message per subscription, so each retries on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeMessage {
+    pub notice: crate::ports::Notice,
+    /// Minted when it was raised; every delivery of it carries the id, so a receiver
+    /// drops duplicates.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<SubscriptionRef>,
+    /// Failed deliveries so far (to `to`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A subscription: one of a team's in `teams.yaml` or, without a team, one of the
+/// configuration's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    pub name: String,
 }
 
 /// A message that is not of the protocol.
@@ -124,6 +156,8 @@ pub enum ProtocolError {
 #[serde(rename_all = "camelCase")]
 struct Envelope {
     #[serde(default)]
+    notice: Option<Value>,
+    #[serde(default)]
     task: Option<Value>,
     #[serde(default)]
     task_token: Option<String>,
@@ -138,6 +172,11 @@ impl WorkMessage {
             serde_json::from_str(body).map_err(|e| ProtocolError::Unreadable(e.to_string()))?;
         let envelope =
             Envelope::deserialize(&value).map_err(|e| ProtocolError::Unreadable(e.to_string()))?;
+        if envelope.notice.is_some() {
+            return serde_json::from_value::<NoticeMessage>(value)
+                .map(|n| WorkMessage::Notice(Box::new(n)))
+                .map_err(|e| ProtocolError::Unreadable(e.to_string()));
+        }
         match (envelope.task, envelope.task_token) {
             (None, _) => {
                 let request_id = envelope
@@ -165,14 +204,16 @@ impl WorkMessage {
         match self {
             WorkMessage::Fulfill(handoff) => handoff.body(),
             WorkMessage::Task(task) => serde_json::to_string(task).unwrap_or_default(),
+            WorkMessage::Notice(notice) => serde_json::to_string(notice).unwrap_or_default(),
         }
     }
 
-    /// The request the message is about.
-    pub fn request_id(&self) -> RequestId {
+    /// The request whose record the message updates (a notice updates none).
+    pub fn request_id(&self) -> Option<RequestId> {
         match self {
-            WorkMessage::Fulfill(handoff) => handoff.request_id,
-            WorkMessage::Task(task) => task.request_id,
+            WorkMessage::Fulfill(handoff) => Some(handoff.request_id),
+            WorkMessage::Task(task) => Some(task.request_id),
+            WorkMessage::Notice(_) => None,
         }
     }
 }

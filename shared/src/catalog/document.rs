@@ -671,6 +671,9 @@ pub struct Team {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jira_project: Option<String>,
+    /// Where the team hears about its requests, resources and approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<super::subscription::Subscription>,
 }
 
 /// A duration written as in the catalog: `500ms`, `30s`, `5m`, `2h`, `7d`.

@@ -17,6 +17,7 @@ mod locator;
 pub mod schema;
 pub mod semantic;
 pub mod snapshot;
+pub mod subscription;
 pub mod yaml;
 
 use std::path::Path;

@@ -54,6 +54,7 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
     let mut findings = Vec::new();
     check_names(catalog, &mut findings);
     check_owners(catalog, &mut findings);
+    check_subscriptions(catalog, &mut findings);
     let teams: Option<Vec<&str>> = catalog
         .teams
         .as_ref()
@@ -128,6 +129,61 @@ fn check_names(catalog: &Catalog, findings: &mut Vec<Finding>) {
             ));
         } else {
             seen.insert(name, doc);
+        }
+    }
+}
+
+/// Each team's notification subscriptions: one channel each, names unique within the
+/// team, and filters that name items, bundles and teams the catalog has.
+fn check_subscriptions(catalog: &Catalog, findings: &mut Vec<Finding>) {
+    let Some(teams) = &catalog.teams else {
+        return;
+    };
+    let known_teams: Vec<&str> = teams.doc.spec.teams.keys().map(String::as_str).collect();
+    let targets: Vec<&str> = catalog
+        .items
+        .iter()
+        .map(|i| i.doc.metadata.name.as_str())
+        .chain(catalog.bundles.iter().map(|b| b.doc.metadata.name.as_str()))
+        .collect();
+    for (team, spec) in &teams.doc.spec.teams {
+        let mut names = BTreeSet::new();
+        for (n, sub) in spec.notifications.iter().enumerate() {
+            let at = format!(
+                "/spec/teams/{}/notifications/{n}",
+                super::yaml::escape_token(team)
+            );
+            if !names.insert(sub.name.as_str()) {
+                findings.push(teams.error(
+                    format!("{at}/name"),
+                    format!("team `{team}` has two subscriptions named `{}`", sub.name),
+                ));
+            }
+            for (pointer, why) in sub.problems() {
+                findings.push(teams.error(format!("{at}{pointer}"), why));
+            }
+            for (i, target) in sub.targets.iter().enumerate() {
+                if !targets.contains(&target.as_str()) {
+                    findings.push(teams.error(
+                        format!("{at}/targets/{i}"),
+                        format!(
+                            "`{target}` is not an item or bundle of the catalog{}",
+                            did_you_mean(target, targets.iter().copied())
+                        ),
+                    ));
+                }
+            }
+            for (i, other) in sub.teams.iter().enumerate() {
+                if !known_teams.contains(&other.as_str()) {
+                    findings.push(teams.error(
+                        format!("{at}/teams/{i}"),
+                        format!(
+                            "`{other}` is not a team of {TEAMS_FILE}{}",
+                            did_you_mean(other, known_teams.iter().copied())
+                        ),
+                    ));
+                }
+            }
         }
     }
 }

@@ -349,6 +349,8 @@ pub enum EventKind {
     ApprovalGiven,
     /// A stage's approvals satisfied its rule: the request goes on.
     Approved,
+    /// An approver denied a stage (`detail.cause`: the reason): the request ends rejected.
+    ApprovalDenied,
     /// An admin resumed a paused request from its failed component.
     Redriven,
     Completed,
@@ -396,6 +398,7 @@ impl EventKind {
             ApprovalEscalated => "approval_escalated",
             ApprovalGiven => "approval_given",
             Approved => "approved",
+            ApprovalDenied => "approval_denied",
             Completed => "completed",
             Failed => "failed",
             Rejected => "rejected",

@@ -60,6 +60,8 @@ pub struct RequestService {
     pub roles: Roles,
     /// Told when a request ends, before its final status is written (resource records).
     pub ended: Option<Arc<dyn RequestEnd>>,
+    /// Told of every timeline entry written, for notifications (never holds them up).
+    pub notices: Option<Arc<dyn crate::ports::Notices>>,
 }
 
 /// Optimistic updates retry this often on a concurrent change before giving up.
@@ -354,7 +356,10 @@ impl RequestService {
         }
         let events = self.entries(id, status, actor, notes);
         match self.store.append(&id, &events).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.tell(&events).await;
+                Ok(())
+            }
             Err(StoreError::NotFound) => Err(RequestError::NotFound(id.to_string())),
             Err(e) => Err(e.into()),
         }
@@ -374,7 +379,20 @@ impl RequestService {
             .await?
             .ok_or_else(|| RequestError::NotFound(id.to_string()))?;
         let events = self.entries(id, request.status, actor, notes);
-        Ok(self.store.append(&id, &events).await?)
+        self.store.append(&id, &events).await?;
+        self.tell(&events).await;
+        Ok(())
+    }
+
+    /// Passes written entries on to the notifications.
+    async fn tell(&self, events: &[RequestEvent]) {
+        if let Some(notices) = &self.notices {
+            let raised = events
+                .iter()
+                .map(|e| crate::ports::Notice::Request(Box::new(e.clone())))
+                .collect();
+            notices.raise(raised).await;
+        }
     }
 
     /// Timeline entries of `notes`, written now by `actor` while the request is `status`.
@@ -454,6 +472,7 @@ impl RequestService {
             }
             match self.store.update(&request, &event).await {
                 Ok(()) => {
+                    self.tell(std::slice::from_ref(&event)).await;
                     crate::metrics::count(
                         crate::metrics::REQUESTS,
                         &[("Status", next.as_str())],

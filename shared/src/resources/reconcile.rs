@@ -14,7 +14,7 @@ use super::model::{ChangeKind, Drift, Resource, ResourceStatus};
 use super::service::{Decision, Entry, ResourceError, Resources};
 use super::verify::{Verification, Verifier};
 use crate::fulfillment::unknown::UnknownOutcomes;
-use crate::ports::{ResourceQuery, StoreError};
+use crate::ports::{Notice, ResourceQuery, StoreError};
 
 /// How many resources one page of the pass reads.
 const PAGE: usize = 500;
@@ -40,7 +40,10 @@ pub struct ReconcileReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     Matched,
+    /// Drifted as it was already.
     Drifted,
+    /// Drift found now (a new drift, or a different one): recorded and told.
+    DriftFound,
     Recovered,
     Skipped,
     Failed,
@@ -89,7 +92,7 @@ impl Reconciler {
                     report.checked += 1;
                     match done {
                         Ok(Ok(Recorded::Matched)) => report.matched += 1,
-                        Ok(Ok(Recorded::Drifted)) => report.drifted += 1,
+                        Ok(Ok(Recorded::Drifted | Recorded::DriftFound)) => report.drifted += 1,
                         Ok(Ok(Recorded::Recovered)) => report.recovered += 1,
                         Ok(Ok(Recorded::Skipped)) => report.skipped += 1,
                         Ok(Ok(Recorded::Failed)) => report.failed += 1,
@@ -164,7 +167,7 @@ pub async fn check(
         }
     };
     let now = resources.clock.now();
-    resources
+    let recorded = resources
         .modify(&resource.id, |r| {
             // A change under way, or the record moved on since it was read: its own
             // verification comes with the change.
@@ -193,8 +196,21 @@ pub async fn check(
             }
             let mut entry = Entry::new(ChangeKind::DriftDetected, actor);
             entry.drift = drift.clone();
-            Ok(Decision::Write(Some(entry), Recorded::Drifted))
+            Ok(Decision::Write(Some(entry), Recorded::DriftFound))
         })
-        .await
-        .map(|recorded| (recorded, verification))
+        .await?;
+    if recorded == Recorded::DriftFound
+        && let Some(notices) = &resources.notices
+    {
+        // Where it differs, never the values (a drifted output may be sensitive).
+        let paths = drift.iter().map(|d| d.attribute.clone()).collect();
+        notices
+            .raise(vec![Notice::Drift {
+                resource: resource.id.clone(),
+                at: now,
+                paths,
+            }])
+            .await;
+    }
+    Ok((recorded, verification))
 }

@@ -55,6 +55,8 @@ pub struct Resources {
     pub catalog: Arc<dyn CatalogStore>,
     pub clock: Arc<dyn Clock>,
     pub lease: Duration,
+    /// Told of drift found, for notifications.
+    pub notices: Option<Arc<dyn crate::ports::Notices>>,
 }
 
 /// What a write of [`Resources::modify`] adds to the history.

@@ -10,6 +10,7 @@
 //! - [`change`]: a day-2 change or deletion of a recorded resource;
 //! - [`jira`]: a JIRA issue that a person resolved (from `POST /webhooks/jira`);
 //! - [`comments`]: comments on a request, copied to and from its JIRA issues;
+//! - [`notify`]: notifications fanned out to their subscriptions and delivered;
 //! - [`redrive`]: an admin resuming a paused request from its failed component;
 //! - [`outcomes`]: resolving actions whose outcome stayed unknown, for the reconciler or
 //!   an admin;
@@ -24,6 +25,7 @@ pub mod change;
 pub mod comments;
 pub mod component;
 pub mod jira;
+pub mod notify;
 pub mod outcomes;
 pub mod provision;
 pub mod queue;
@@ -62,6 +64,8 @@ pub struct Worker {
     pub resources: Arc<Resources>,
     /// Approval stages: opened here, decided through the API.
     pub approvals: Arc<crate::approvals::service::Approvals>,
+    /// Delivers notifications (`None`: nobody subscribes).
+    pub notifier: Option<Arc<crate::notifications::Notifier>>,
 }
 
 /// What to do with a message after handling it.

@@ -119,7 +119,7 @@ impl Worker {
         let mut groups: Vec<Group> = Vec::new();
         for message in batch {
             let read = WorkMessage::parse(&message.body);
-            let request = read.as_ref().ok().map(WorkMessage::request_id);
+            let request = read.as_ref().ok().and_then(WorkMessage::request_id);
             match groups
                 .iter_mut()
                 .find(|(r, _)| request.is_some() && *r == request)
@@ -251,6 +251,10 @@ impl Worker {
                 Box::pin(self.run_task(&task, attempt))
                     .instrument(span)
                     .await
+            }
+            Ok(WorkMessage::Notice(notice)) => {
+                let span = tracing::info_span!("notice", id = %notice.id);
+                self.notify(&notice, attempt).instrument(span).await
             }
             Ok(WorkMessage::Fulfill(handoff)) => {
                 let span = tracing::info_span!("fulfill", request_id = %handoff.request_id);
