@@ -854,3 +854,208 @@ async fn approvers_and_subscribers_are_told_through_slack_and_a_signed_webhook()
     let timeline = app.request(&id).await.to_string();
     assert!(!timeline.contains("XXXX"), "{timeline}");
 }
+
+/// `thing` with an `environment` field and a policy on deleting prod ones: the owning
+/// team, escalating to `boss` after `expires`.
+fn thing_with_deletion_policy(expires: &str) -> String {
+    thing_item("5s")
+        .replace(
+            "        name:\n          type: string\n",
+            "        name:\n          type: string\n        environment:\n          type: string\n          enum: [dev, prod]\n          default: dev\n",
+        )
+        .replace(
+            "  fulfillment:\n",
+            &format!("  approvals:\n    - name: prod deletions\n      operations: [delete]\n      when:\n        - path: $.fields.environment\n          equals: prod\n      stages:\n        - name: owners\n          approvers:\n            owner: true\n          expires: {expires}\n          escalate:\n            approvers:\n              users: [boss]\n            expires: {expires}\n  fulfillment:\n"),
+        )
+}
+
+/// Day-2 deletions go through the policies and calendars that name them: the deletion
+/// holds its resource's lock while it awaits approval and its window, runs once both
+/// allow it, and a denial or an expiry rejects it and frees the lock.
+#[tokio::test]
+async fn a_prod_deletion_waits_for_its_approval_and_window_holding_the_lock() {
+    let target = Things::start(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let window = calendar("deletions", -3600, 6, "wait").replace(
+        "    items: [thing]\n",
+        "    items: [thing]\n    operations: [delete]\n",
+    );
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            ("items/thing.yaml", thing_with_deletion_policy("1h")),
+            (
+                "items/quick.yaml",
+                thing_with_deletion_policy("2s")
+                    .replace("  name: thing\n", "  name: quick-thing\n"),
+            ),
+            ("calendars/deletions.yaml", window),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"thingsUrl": target.uri()})
+        .as_object()
+        .unwrap()
+        .clone();
+    let app = App::start(&config).await;
+    let alice = app.token_for(&config, "alice", &["developers"]).await;
+    let bob = app.token_for(&config, "bob", &["database"]).await;
+    let provision = |item: &str, name: &str| {
+        let app = &app;
+        let alice = alice.clone();
+        let body = json!({"item": item, "fields": {"name": name, "environment": "prod"}});
+        async move {
+            let (status, made) = app
+                .call(Method::POST, "/requests", &alice, Some(&body))
+                .await;
+            assert_eq!(status, 202, "provisioning is not gated: {made}");
+            let id = made["id"].as_str().unwrap().to_owned();
+            app.wait_for(&id, "completed").await;
+            id
+        }
+    };
+    let delete = |id: String| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            let (status, accepted) = app
+                .call(Method::DELETE, &format!("/resources/{id}"), &alice, None)
+                .await;
+            assert_eq!(status, 202, "{accepted}");
+            accepted
+        }
+    };
+
+    // In the window's freeze: approved, then it waits for the freeze's end, locked.
+    let first = provision("thing", "p1").await;
+    // The plan says what the deletion would wait for.
+    let (status, plan) = app
+        .call(
+            Method::DELETE,
+            &format!("/resources/{first}?dryRun=true"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["approvals"][0]["stage"], "owners", "{plan}");
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("Launch week"))),
+        "{plan}"
+    );
+    let accepted = delete(first.clone()).await;
+    let deletion = accepted["request"]["id"].as_str().unwrap().to_owned();
+    assert!(
+        accepted["request"]["waitingFor"]
+            .as_str()
+            .is_some_and(|w| w.contains("Launch week")),
+        "{accepted}"
+    );
+    app.wait_for(&deletion, "awaiting_approval").await;
+    let resource = app.get(&format!("/resources/{first}")).await;
+    assert_eq!(
+        resource["lock"]["requestId"],
+        deletion.as_str(),
+        "{resource}"
+    );
+    let (status, locked) = app
+        .call(Method::DELETE, &format!("/resources/{first}"), &alice, None)
+        .await;
+    assert_eq!(status, 409, "the waiting deletion holds the lock: {locked}");
+    let stage = format!("{deletion}.1");
+    awaiting(&app, &bob, &stage).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{stage}/approve"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let removed = target.census().removed;
+    app.wait_within(&deletion, "completed", Duration::from_secs(20))
+        .await;
+    assert_eq!(target.census().removed, removed + 1);
+    let timeline = app.get(&format!("/requests/{deletion}/events")).await;
+    let kinds: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k}: {kinds:?}"))
+    };
+    assert!(at("approval_requested") < at("approved"), "{kinds:?}");
+    assert!(
+        at("approved") < at("scheduled"),
+        "approval first, then the window: {kinds:?}"
+    );
+    assert_eq!(
+        app.get(&format!("/resources/{first}")).await["status"],
+        "deleted"
+    );
+
+    // A denial rejects the deletion with its reason and frees the lock.
+    let second = provision("thing", "p2").await;
+    let deletion = delete(second.clone()).await["request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stage = format!("{deletion}.1");
+    awaiting(&app, &bob, &stage).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{stage}/deny"),
+            &bob,
+            Some(&json!({"reason": "still serving traffic"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let rejected = app.wait_for(&deletion, "rejected").await;
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("still serving traffic")),
+        "{rejected}"
+    );
+    let resource = app.get(&format!("/resources/{second}")).await;
+    assert_eq!(resource["status"], "ready");
+    assert!(resource.get("lock").is_none(), "released: {resource}");
+
+    // Nobody decides: it escalates to boss, then expires into a rejection.
+    let third = provision("quick-thing", "p3").await;
+    let deletion = delete(third.clone()).await["request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let boss = app.token_for(&config, "boss", &["managers"]).await;
+    let escalated = awaiting(&app, &boss, &format!("{deletion}.1")).await;
+    assert_eq!(escalated["escalated"], true);
+    let rejected = app
+        .wait_within(&deletion, "rejected", Duration::from_secs(20))
+        .await;
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("expired")),
+        "{rejected}"
+    );
+    assert!(
+        app.get(&format!("/resources/{third}"))
+            .await
+            .get("lock")
+            .is_none()
+    );
+    app.running.stop().await.unwrap();
+}

@@ -16,6 +16,10 @@ use crate::requests::service::{RequestError, RequestService};
 
 const TABLE: &str = "approvals";
 
+/// The token of a stage no state machine waits on: a day-2 change's, which the worker
+/// carries itself. A decision hands the request back to the worker (or ends it).
+pub const WORKER_TOKEN: &str = "orchestrator:worker";
+
 /// How many stage records a listing reads at most.
 const LISTING: usize = 5_000;
 
@@ -307,6 +311,11 @@ impl Approvals {
                     Ok(()) | Err(RequestError::InvalidTransition { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
+                if approval.task_token == WORKER_TOKEN {
+                    let end = Transition::ended(RequestStatus::Rejected, by, cause);
+                    self.requests.settle(approval.request_id, end).await?;
+                    return Ok(());
+                }
                 self.workflows
                     .send_task_failure(&approval.task_token, REJECTED_ERROR, &cause)
                     .await
@@ -320,6 +329,11 @@ impl Approvals {
                 ));
                 resume.detail = detail.clone();
                 self.requests.settle(approval.request_id, resume).await?;
+                if approval.task_token == WORKER_TOKEN {
+                    // The worker looks at the next stage (or runs the change) now.
+                    self.requests.enqueue(approval.request_id).await?;
+                    return Ok(());
+                }
                 self.workflows
                     .send_task_success(
                         &approval.task_token,

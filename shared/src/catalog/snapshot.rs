@@ -33,6 +33,14 @@ impl<'c> TargetRef<'c> {
             TargetRef::Bundle(b) => &b.doc.spec.presentation,
         }
     }
+
+    /// Its approval policies.
+    pub fn approvals(&self) -> &'c [super::document::ApprovalPolicy] {
+        match self {
+            TargetRef::Item(i) => &i.doc.spec.approvals,
+            TargetRef::Bundle(b) => &b.doc.spec.approvals,
+        }
+    }
 }
 
 pub struct CatalogSnapshot {

@@ -187,9 +187,9 @@ impl RequestService {
 
     /// Applies the change calendars that cover a prepared request, from its `notBefore`
     /// (or now): a freeze that refuses refuses it; one that waits, or a maintenance
-    /// window, makes it wait (a day-2 change, which holds its resource's lock, cannot
-    /// wait yet: it is refused with the time it may run). `overridden`: an admin's
-    /// reason to skip them.
+    /// window, makes it wait (a day-2 change waits holding its resource's lock, so
+    /// nothing else changes the resource meanwhile). `overridden`: an admin's reason to
+    /// skip them.
     pub fn apply_calendars(
         &self,
         request: &mut Request,
@@ -226,16 +226,11 @@ impl RequestService {
         match verdict(&covering, to_jiff(from)) {
             Verdict::Run => Ok(()),
             Verdict::Refuse { why } => Err(RequestError::Frozen(why)),
-            Verdict::Wait { until, why } if request.operation.is_provision() => {
+            Verdict::Wait { until, why } => {
                 self.schedule(request, from_jiff(until));
                 request.waiting_for = Some(why);
                 Ok(())
             }
-            Verdict::Wait { until, why } => Err(RequestError::Frozen(format!(
-                "a {} cannot wait yet: it {why}; submit it from {}",
-                request.operation.as_str(),
-                crate::timestamp::format(from_jiff(until))
-            ))),
         }
     }
 

@@ -57,6 +57,9 @@ pub struct ChangePlan {
     pub ticket: Option<Value>,
     /// The verification made for this plan.
     pub verification: VerificationView,
+    /// The approval stages the change would wait for, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<crate::fulfillment::plan::PlannedApproval>,
     pub warnings: Vec<String>,
     /// Problems that would fail the change; empty when the plan is good.
     pub errors: Vec<String>,
@@ -304,7 +307,20 @@ impl Changes {
             actions: Vec::new(),
             ticket: None,
             verification: VerificationView::from(verification),
-            warnings: Vec::new(),
+            approvals: crate::fulfillment::plan::approvals_needed(
+                snapshot
+                    .target(&resource.item)
+                    .map(|t| t.approvals())
+                    .unwrap_or_default(),
+                &resource.owner,
+                request.operation,
+                &request.fields,
+            ),
+            warnings: request
+                .waiting_for
+                .iter()
+                .map(|why| format!("it would wait: it {why}"))
+                .collect(),
             errors: Vec::new(),
         };
         if request.operation == Operation::Update && plan.changes.is_empty() {

@@ -7,11 +7,16 @@
 //! (its lease expired and another change took over) stops. How a change is planned and
 //! submitted is [`crate::resources::change`].
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use super::steps::{About, Notes, declared_outputs};
-use super::{Disposition, Worker};
+use super::{Disposition, MAX_DELAY, Worker};
+use crate::approvals::model::{Approval, ApprovalStatus};
+use crate::approvals::service::WORKER_TOKEN;
 use crate::bundle::task::SINGLE_COMPONENT;
+use crate::catalog::document::approval_stages;
 use crate::fulfillment::engine::{Progress, RunFor};
 use crate::fulfillment::mode::automated_section;
 use crate::requests::model::{EventKind, Operation, Request, RequestStatus, Transition};
@@ -54,6 +59,9 @@ impl Worker {
         if request.status == RequestStatus::Submitted {
             request = self.start(&request).await?;
         }
+        if let Some(waiting) = Box::pin(self.gate(&request, &resource)).await? {
+            return Ok(waiting);
+        }
         let mut notes = Notes::default();
         let result = match resource.kind {
             ResourceKind::Stack => self.delete_stack(&request, &resource, &mut notes).await,
@@ -64,6 +72,92 @@ impl Worker {
         };
         self.write(&request, notes).await?;
         result
+    }
+
+    /// What a change waits for before it runs: its approval stages, in order, then its
+    /// time (`notBefore`: a maintenance window, or the requester's). `Some` while it
+    /// waits, or when it ended here. No state machine carries a change, so the worker
+    /// does: a decision hands the request back at once, and in between it looks again
+    /// every half lease, renewing the lock it holds on the resource.
+    async fn gate(
+        &self,
+        request: &Request,
+        resource: &Resource,
+    ) -> Result<Option<Disposition>, RequestError> {
+        let now = self.requests.clock.now();
+        let hop = (self.resources.lease / 2).clamp(Duration::from_secs(1), MAX_DELAY);
+        let wait_until = |at: time::OffsetDateTime| {
+            Disposition::Continue((at - now).unsigned_abs().clamp(Duration::from_secs(1), hop))
+        };
+        let snapshot = self.requests.catalog.current();
+        let policies = snapshot
+            .target(&resource.item)
+            .map(|t| t.approvals())
+            .unwrap_or_default();
+        for (n, (policy, stage)) in approval_stages(policies, request.operation)
+            .into_iter()
+            .enumerate()
+        {
+            if !policy.applies_to(&request.fields) {
+                continue;
+            }
+            let number = n as u32 + 1;
+            let id = Approval::key(request.id, number);
+            let Some(approval) = self.approvals.get(&id).await? else {
+                self.approvals
+                    .open(request, number, policy, stage, false, WORKER_TOKEN)
+                    .await?;
+                return Ok(Some(self.until_expiry(&id, hop).await?));
+            };
+            match approval.status {
+                ApprovalStatus::Approved => continue,
+                // The decision ended the request (or is ending it: a retry finishes it).
+                ApprovalStatus::Denied => {
+                    let cause = format!("`{}` / `{}` was denied", approval.policy, approval.stage);
+                    let end = Transition::ended(RequestStatus::Rejected, "worker", cause);
+                    self.settle(request, end).await?;
+                    return Ok(Some(Disposition::Done));
+                }
+                ApprovalStatus::Pending if now < approval.expires_at => {
+                    return Ok(Some(wait_until(approval.expires_at)));
+                }
+                ApprovalStatus::Pending if stage.escalate.is_some() && !approval.escalated => {
+                    self.approvals
+                        .open(request, number, policy, stage, true, WORKER_TOKEN)
+                        .await?;
+                    return Ok(Some(self.until_expiry(&id, hop).await?));
+                }
+                ApprovalStatus::Pending => {
+                    let cause = format!(
+                        "`{}` / `{}` expired at {} with nobody deciding",
+                        approval.policy,
+                        approval.stage,
+                        crate::timestamp::format(approval.expires_at)
+                    );
+                    let end = Transition::ended(RequestStatus::Rejected, "worker", cause);
+                    self.settle(request, end).await?;
+                    return Ok(Some(Disposition::Done));
+                }
+            }
+        }
+        if let Some(at) = request.not_before
+            && at > now
+        {
+            self.note_scheduled(request, at).await?;
+            return Ok(Some(wait_until(at)));
+        }
+        Ok(None)
+    }
+
+    /// Waits for stage `id` until it expires, looking again at least every `hop`.
+    async fn until_expiry(&self, id: &str, hop: Duration) -> Result<Disposition, RequestError> {
+        let now = self.requests.clock.now();
+        let wait = match self.approvals.get(id).await? {
+            Some(a) if a.expires_at > now => (a.expires_at - now).unsigned_abs().min(hop),
+            Some(_) => Duration::ZERO,
+            None => hop,
+        };
+        Ok(Disposition::Continue(wait.max(Duration::from_secs(1))))
     }
 
     async fn change_item(

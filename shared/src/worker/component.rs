@@ -182,8 +182,7 @@ impl Worker {
         };
         let snapshot = self.requests.catalog.current();
         let policies = match snapshot.target(&request.target) {
-            Some(TargetRef::Item(item)) => &item.doc.spec.approvals,
-            Some(TargetRef::Bundle(bundle)) => &bundle.doc.spec.approvals,
+            Some(target) => target.approvals(),
             None => {
                 return Ok(failed(format!(
                     "`{}` is no longer in the catalog",

@@ -266,7 +266,7 @@ impl Worker {
 
 impl Worker {
     /// Notes once that the request waits for its scheduled time.
-    async fn note_scheduled(
+    pub(super) async fn note_scheduled(
         &self,
         request: &Request,
         at: time::OffsetDateTime,
