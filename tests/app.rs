@@ -30,7 +30,12 @@ pub struct App {
 impl App {
     /// Starts local mode with `config` and signs a token for `alice` (a developer).
     pub async fn start(config: &Config) -> App {
-        let running = shared::local::start(config)
+        App::start_with(config, shared::local::Extensions::default()).await
+    }
+
+    /// [`start`](Self::start) with `extensions` (the AWS action kinds, on moto).
+    pub async fn start_with(config: &Config, extensions: shared::local::Extensions) -> App {
+        let running = shared::local::start_with(config, extensions)
             .await
             .expect("local mode starts");
         let secret = shared::local::dev_secret(config, &LocalSecrets::from_pairs([]))

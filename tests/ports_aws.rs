@@ -569,3 +569,176 @@ async fn sns_delivers_a_notification_with_its_subject_and_attributes() {
         other => panic!("{other:?}"),
     }
 }
+
+fn invocation(key: &str) -> shared::fulfillment::actions::Invocation {
+    shared::fulfillment::actions::Invocation {
+        idempotency_key: key.to_owned(),
+        delivery_id: key.to_owned(),
+        started_at: "2026-12-07T00:00:00Z".to_owned(),
+        request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::now_utc()),
+        requester: "alice".to_owned(),
+        item: "app-secret".to_owned(),
+        action_id: "create".to_owned(),
+        attempt: 1,
+        call_timeout: Duration::from_secs(10),
+    }
+}
+
+#[tokio::test]
+async fn the_secrets_manager_action_creates_a_generated_secret_it_never_returns_and_deletes_it() {
+    use shared::fulfillment::actions::{ActionError, ActionKind, Step};
+    let Some(config) = aws().await else { return };
+    let kind = aws::actions::secrets_manager::SecretsManagerKind::new(config.clone());
+    let name = format!("app/{}", uuid::Uuid::new_v4().simple());
+    let run = invocation(&format!("{name}/create"));
+    let with = serde_json::json!({
+        "secret": name, "description": "the app's database password",
+        "generate": {"length": 40, "excludePunctuation": true},
+        "tags": {"team": "platform"},
+    });
+    let Step::Done(made) = kind.start(&run, &with).await.unwrap() else {
+        panic!("create is synchronous")
+    };
+    let arn = made["arn"].as_str().unwrap().to_owned();
+    assert_eq!(made["name"], name.as_str());
+    assert!(made["versionId"].is_string(), "{made}");
+    // The value is in Secrets Manager, generated as asked, and nowhere in the result.
+    let secrets = SecretsClient::new(&config);
+    let value = secrets
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap()
+        .secret_string
+        .unwrap();
+    assert_eq!(value.len(), 40);
+    assert!(
+        value.chars().all(|c| c.is_ascii_alphanumeric()),
+        "no punctuation"
+    );
+    assert!(!made.to_string().contains(&value));
+    let described = secrets
+        .describe_secret()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    let tags: std::collections::BTreeMap<_, _> = described
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect();
+    assert_eq!(tags["orchestrator:request"], run.request_id.to_string());
+    assert_eq!(tags["orchestrator:item"], "app-secret");
+    assert_eq!(tags["team"], "platform");
+    // Its plan shows the calls and never a value.
+    let plan = kind.describe(&run, &with).unwrap();
+    assert_eq!(plan["calls"][1]["call"], "CreateSecret");
+
+    // Another attempt (its answer lost) finds the secret it made; another request's
+    // attempt is refused.
+    let Step::Done(again) = kind.start(&run, &with).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(again["arn"], arn.as_str());
+    match kind.start(&invocation("someone else"), &with).await {
+        Err(ActionError::Permanent { message }) => {
+            assert!(message.contains("ResourceExistsException"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A new value, as a new version.
+    let rotate = serde_json::json!({"operation": "rotate-value", "secret": arn});
+    let Step::Done(rotated) = kind
+        .start(&invocation(&format!("{name}/rotate")), &rotate)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_ne!(rotated["versionId"], made["versionId"]);
+
+    // Deleted at once; deleting again finds it gone, which is what was asked.
+    let delete = serde_json::json!({"operation": "delete", "secret": arn, "recoveryWindowDays": 0});
+    for _ in 0..2 {
+        let Step::Done(gone) = kind.start(&run, &delete).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(gone["deleted"], true);
+    }
+    assert!(
+        secrets
+            .describe_secret()
+            .secret_id(&arn)
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_ssm_parameter_action_puts_every_type_and_deletes() {
+    use shared::fulfillment::actions::{ActionKind, Step};
+    let Some(config) = aws().await else { return };
+    let kind = aws::actions::ssm::SsmParameterKind::new(config.clone());
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let base = format!("/orchestrator/test/{}", uuid::Uuid::new_v4().simple());
+    let run = invocation(&base);
+    let cases = [
+        (
+            "String",
+            serde_json::json!("https://api.internal"),
+            "https://api.internal",
+        ),
+        ("StringList", serde_json::json!(["a", "b"]), "a,b"),
+        ("SecureString", serde_json::json!("s3cret"), "s3cret"),
+    ];
+    for (kind_name, value, stored) in cases {
+        let name = format!("{base}/{kind_name}");
+        let with = serde_json::json!({"name": name, "type": kind_name, "value": value});
+        let Step::Done(put) = kind.start(&run, &with).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(put["type"], kind_name);
+        assert_eq!(put["version"], 1);
+        // Putting again overwrites: another attempt lands the same value.
+        let Step::Done(again) = kind.start(&run, &with).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(again["version"], 2);
+        let read = ssm
+            .get_parameter()
+            .name(&name)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap()
+            .parameter
+            .unwrap();
+        assert_eq!(read.value(), Some(stored));
+        if kind_name == "SecureString" {
+            let plan = kind.describe(&run, &with).unwrap();
+            assert!(!plan.to_string().contains("s3cret"), "{plan}");
+        }
+        let tags = ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(&name)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tag_list()
+                .iter()
+                .any(|t| t.key() == "orchestrator:request"),
+            "{tags:?}"
+        );
+        let delete = serde_json::json!({"operation": "delete", "name": name});
+        for _ in 0..2 {
+            assert!(matches!(kind.start(&run, &delete).await, Ok(Step::Done(_))));
+        }
+        assert!(ssm.get_parameter().name(&name).send().await.is_err());
+    }
+}

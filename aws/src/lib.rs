@@ -2,6 +2,7 @@
 //! on. Each passes the same behaviour suite (`shared::testkit`) as the embedded adapter of
 //! its port, against moto server on loopback in the tests.
 
+pub mod actions;
 pub mod audit;
 pub(crate) mod items;
 mod pages;

@@ -62,6 +62,36 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
+/// The action types that provision in AWS: on `aws.endpointUrl` (moto) with test
+/// credentials, or on the environment's AWS credentials when it names some.
+async fn aws_action_kinds(
+    config: &Config,
+) -> Vec<(
+    shared::catalog::document::ActionType,
+    std::sync::Arc<dyn shared::fulfillment::actions::ActionKind>,
+)> {
+    let region = if config.region == "local" {
+        "us-east-1"
+    } else {
+        config.region.as_str()
+    };
+    let sdk = match &config.aws.endpoint_url {
+        Some(endpoint) => aws::for_endpoint(endpoint, region).await,
+        None if [
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some()) =>
+        {
+            aws::from_environment().await
+        }
+        None => return Vec::new(),
+    };
+    aws::actions::kinds(&sdk)
+}
+
 pub fn serve(args: ServeArgs) -> ExitCode {
     let mut config = match load(args.config.as_ref(), args.data) {
         Ok(c) => c,
@@ -88,7 +118,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     rt.block_on(async move {
-        let running = match shared::local::start(&config).await {
+        let extensions = shared::local::Extensions {
+            action_kinds: aws_action_kinds(&config).await,
+        };
+        let running = match shared::local::start_with(&config, extensions).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");

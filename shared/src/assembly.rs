@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use crate::access::Roles;
+use crate::catalog::document::ActionType;
 use crate::config::Config;
+use crate::fulfillment::actions::ActionKind;
 use crate::fulfillment::engine::{Engine, standard_kinds};
 use crate::fulfillment::plan::Planner;
 use crate::http::auth::Authenticator;
@@ -42,6 +44,9 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// SNS, for notification subscriptions that name a topic (`None` in local mode).
     pub publisher: Option<Arc<dyn Publisher>>,
+    /// Action types beyond the standard ones: those that provision in AWS through its
+    /// SDK (the `aws` crate's), when the deployment can reach AWS.
+    pub action_kinds: Vec<(ActionType, Arc<dyn ActionKind>)>,
 }
 
 /// The assembled product.
@@ -101,6 +106,7 @@ pub async fn assemble(
         workflows,
         clock,
         publisher,
+        action_kinds,
     } = ports;
     let problems = config.notifications.problems(publisher.is_some());
     if !problems.is_empty() {
@@ -136,8 +142,9 @@ pub async fn assemble(
     let jira = jira_client(config, secrets.as_ref()).await?;
     // One set of action runners (one HTTP client): the worker runs them, dry runs only
     // ask them to describe.
-    let kinds =
+    let mut kinds =
         standard_kinds(jira.clone(), &config.github, secrets.clone()).map_err(|e| e.to_string())?;
+    kinds.extend(action_kinds);
     let planner = Arc::new(Planner::new(config, kinds.clone()));
     let engine = Arc::new(Engine::new(
         kinds,

@@ -108,6 +108,10 @@ pub struct AwsConfig {
     pub groups_claim: String,
     /// The CloudWatch namespace of the functions' metrics (Embedded Metric Format).
     pub metrics_namespace: String,
+    /// Local mode: the AWS endpoint that actions provisioning in AWS call (moto on
+    /// loopback, with test credentials). Unset, local mode has those actions only when
+    /// the environment names AWS credentials (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`).
+    pub endpoint_url: Option<String>,
 }
 
 impl Default for AwsConfig {
@@ -124,6 +128,7 @@ impl Default for AwsConfig {
             catalog_refresh_seconds: 15,
             groups_claim: "groups".to_owned(),
             metrics_namespace: "Orchestrator".to_owned(),
+            endpoint_url: None,
         }
     }
 }
@@ -299,6 +304,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_METRICS_NAMESPACE", "aws.metricsNamespace"),
     ("ORCHESTRATOR_WORKER", "worker"),
     ("ORCHESTRATOR_PORTAL_URL", "notifications.portalUrl"),
+    ("ORCHESTRATOR_AWS_ENDPOINT_URL", "aws.endpointUrl"),
     (
         "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN",
         "notifications.subscriptions (adds `stack-topic`, every event to this SNS topic)",
@@ -383,6 +389,7 @@ impl Config {
             "ORCHESTRATOR_REGION" => self.region = value,
             "ORCHESTRATOR_PORTAL_DIR" => self.portal_dir = value.into(),
             "ORCHESTRATOR_PORTAL_URL" => self.notifications.portal_url = Some(value),
+            "ORCHESTRATOR_AWS_ENDPOINT_URL" => self.aws.endpoint_url = Some(value),
             // The stack's topic hears of everything.
             "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN" => {
                 self.notifications

@@ -168,6 +168,21 @@ async fn watch_catalog(
 /// secrets it sets, the queue released before the worker starts): about 150 lines read
 /// top to bottom, like a Lambda's `main`.
 pub async fn start(config: &Config) -> Result<Running, String> {
+    start_with(config, Extensions::default()).await
+}
+
+/// What the caller adds to local mode: what the `shared` crate cannot build itself.
+#[derive(Default)]
+pub struct Extensions {
+    /// Action types beyond the standard ones (the `aws` crate's, on `aws.endpointUrl`).
+    pub action_kinds: Vec<(
+        crate::catalog::document::ActionType,
+        Arc<dyn crate::fulfillment::actions::ActionKind>,
+    )>,
+}
+
+/// [`start`] with `extensions`.
+pub async fn start_with(config: &Config, extensions: Extensions) -> Result<Running, String> {
     // Taken first, so that an edit made while the catalog loads is seen.
     let catalog_stamp = crate::adapters::local::catalog::stamp(&config.catalog_dir);
     let snapshot = CatalogSnapshot::from_dir(&config.catalog_dir)
@@ -264,6 +279,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         workflows: Arc::new(workflows.clone()),
         clock,
         publisher: None,
+        action_kinds: extensions.action_kinds,
     };
     let Assembly {
         app: state,

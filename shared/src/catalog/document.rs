@@ -259,6 +259,8 @@ pub enum ActionType {
     Webhook,
     GithubWorkflow,
     Terraform,
+    SecretsManager,
+    SsmParameter,
 }
 
 impl ActionType {
@@ -270,6 +272,8 @@ impl ActionType {
             ActionType::Webhook => "webhook",
             ActionType::GithubWorkflow => "github-workflow",
             ActionType::Terraform => "terraform",
+            ActionType::SecretsManager => "secrets-manager",
+            ActionType::SsmParameter => "ssm-parameter",
         }
     }
 }
@@ -281,6 +285,8 @@ pub enum ActionConfig {
     Webhook(WebhookAction),
     GithubWorkflow(GithubWorkflowAction),
     Terraform(Box<TerraformAction>),
+    SecretsManager(Box<SecretsManagerAction>),
+    SsmParameter(Box<SsmParameterAction>),
 }
 
 impl ActionConfig {
@@ -291,6 +297,8 @@ impl ActionConfig {
             ActionConfig::Webhook(_) => ActionType::Webhook,
             ActionConfig::GithubWorkflow(_) => ActionType::GithubWorkflow,
             ActionConfig::Terraform(_) => ActionType::Terraform,
+            ActionConfig::SecretsManager(_) => ActionType::SecretsManager,
+            ActionConfig::SsmParameter(_) => ActionType::SsmParameter,
         }
     }
 }
@@ -349,6 +357,8 @@ impl TryFrom<RawAction> for Action {
             ActionType::Webhook => ActionConfig::Webhook(typed(raw.with)?),
             ActionType::GithubWorkflow => ActionConfig::GithubWorkflow(typed(raw.with)?),
             ActionType::Terraform => ActionConfig::Terraform(typed(raw.with)?),
+            ActionType::SecretsManager => ActionConfig::SecretsManager(typed(raw.with)?),
+            ActionType::SsmParameter => ActionConfig::SsmParameter(typed(raw.with)?),
         };
         Ok(Action {
             id: raw.id,
@@ -370,6 +380,8 @@ impl From<Action> for RawAction {
             ActionConfig::Webhook(c) => serde_json::to_value(c),
             ActionConfig::GithubWorkflow(c) => serde_json::to_value(c),
             ActionConfig::Terraform(c) => serde_json::to_value(c),
+            ActionConfig::SecretsManager(c) => serde_json::to_value(c),
+            ActionConfig::SsmParameter(c) => serde_json::to_value(c),
         }
         // Plain data structs with string keys always serialize.
         .unwrap_or(Value::Null);
@@ -498,6 +510,119 @@ pub struct WebhookAction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
     pub signing_secret: String,
+}
+
+/// `secrets-manager`: a secret whose value AWS generates (`GetRandomPassword`) and that
+/// the orchestrator never keeps: the request records its ARN, name and version only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretsManagerAction {
+    #[serde(default)]
+    pub operation: SecretOperation,
+    /// The secret's name (create), or its name or ARN (rotate-value, delete).
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// How the value is generated (create, rotate-value).
+    #[serde(default)]
+    pub generate: GeneratedValue,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Tags beside the orchestrator's own (request, item, requester).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Delete: days Secrets Manager keeps it recoverable (7 to 30; 0 deletes at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_window_days: Option<u32>,
+    /// The region it lives in (default: the deployment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretOperation {
+    #[default]
+    Create,
+    /// A new generated value, as a new version of the secret.
+    RotateValue,
+    Delete,
+}
+
+/// How a generated secret value is made (GetRandomPassword's options).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GeneratedValue {
+    #[serde(default = "default_secret_length")]
+    pub length: u32,
+    #[serde(default)]
+    pub exclude_punctuation: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_characters: Option<String>,
+}
+
+fn default_secret_length() -> u32 {
+    32
+}
+
+impl Default for GeneratedValue {
+    fn default() -> Self {
+        GeneratedValue {
+            length: default_secret_length(),
+            exclude_punctuation: false,
+            exclude_characters: None,
+        }
+    }
+}
+
+/// `ssm-parameter`: a Parameter Store parameter put or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SsmParameterAction {
+    #[serde(default)]
+    pub operation: ParameterOperation,
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub parameter_type: ParameterType,
+    /// The value (put); a list's items joined with commas for `StringList`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// The KMS key of a `SecureString` (default: the account's `alias/aws/ssm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The region it lives in (default: the deployment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParameterOperation {
+    #[default]
+    Put,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParameterType {
+    #[default]
+    String,
+    StringList,
+    SecureString,
+}
+
+impl ParameterType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterType::String => "String",
+            ParameterType::StringList => "StringList",
+            ParameterType::SecureString => "SecureString",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
