@@ -1065,7 +1065,7 @@ spec:
     let app = App::start_with(
         &config,
         shared::local::Extensions {
-            action_kinds: aws::actions::kinds(&sdk),
+            aws_actions: aws::actions::all(&sdk),
         },
     )
     .await;
@@ -1130,6 +1130,153 @@ spec:
             .await
             .is_err(),
         "the secret is gone"
+    );
+    app.running.stop().await.unwrap();
+}
+
+/// A `rest` call with `auth: awsSigv4` reaches its API signed with AWS Signature
+/// Version 4 for the service and region the item names: the test signs the same request
+/// again with the same credentials and gets the same signature.
+#[tokio::test]
+async fn a_rest_call_to_an_iam_authorized_api_is_signed_with_sigv4() {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/prod/tables"))
+        .and(header_exists("authorization"))
+        .and(header_exists("x-amz-date"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "tbl-1"})))
+        .mount(&api)
+        .await;
+    let item = orchestrator_tests::ITEM.to_owned();
+    let item = item[..item.find("  fulfillment:\n").unwrap()].to_owned()
+        + "  fulfillment:
+    mode: automated
+    automated:
+      actions:
+        - id: create
+          type: rest
+          with:
+            method: POST
+            url: \"{{environment.api}}/prod/tables\"
+            body:
+              name: \"{{fields.dbName}}\"
+            auth:
+              awsSigv4:
+                service: execute-api
+                region: eu-central-1
+          outputs:
+            endpoint: $.id
+";
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/postgres.yaml", item)]);
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    config.environment = json!({"api": api.uri()}).as_object().unwrap().clone();
+    let sdk = aws::for_endpoint("http://127.0.0.1:9", "eu-west-1").await;
+    let app = App::start_with(
+        &config,
+        shared::local::Extensions {
+            aws_actions: aws::actions::all(&sdk),
+        },
+    )
+    .await;
+    // The plan says how the call is signed, and signs nothing.
+    let (status, plan) = app
+        .call(
+            Method::POST,
+            "/requests?dryRun=true",
+            &app.token,
+            Some(&json!({"item": "postgres", "fields": {"dbName": "orders"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let shown = plan["actions"][0]["sends"]["headers"]["authorization"].to_string();
+    assert!(
+        shown.contains("signed for execute-api in eu-central-1"),
+        "{plan:#}"
+    );
+
+    let (status, accepted) = app
+        .submit(&json!({"item": "postgres", "fields": {"dbName": "orders"}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    app.wait_for(accepted["id"].as_str().unwrap(), "completed")
+        .await;
+
+    let received = api.received_requests().await.unwrap();
+    let call = received
+        .iter()
+        .find(|r| r.url.path() == "/prod/tables")
+        .unwrap();
+    let authorization = call.headers["authorization"].to_str().unwrap();
+    let date = call.headers["x-amz-date"].to_str().unwrap();
+    let scope = format!(
+        "Credential=testing/{}/eu-central-1/execute-api/aws4_request",
+        &date[..8]
+    );
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 "),
+        "{authorization}"
+    );
+    assert!(authorization.contains(&scope), "{authorization}");
+    let signed: Vec<&str> = authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .split(';')
+        .collect();
+    for needed in ["host", "x-amz-date", "idempotency-key", "content-type"] {
+        assert!(signed.contains(&needed), "{needed} is signed: {signed:?}");
+    }
+    // Sign the same request again, at the same time, with the same credentials.
+    let at = time::PrimitiveDateTime::parse(
+        date,
+        time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"),
+    )
+    .unwrap()
+    .assume_utc();
+    let identity =
+        aws_credential_types::Credentials::new("testing", "testing", None, None, "t").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("eu-central-1")
+        .name("execute-api")
+        .time(std::time::SystemTime::from(at))
+        .settings(aws_sigv4::http_request::SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let headers: Vec<(String, String)> = call
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            signed.contains(&k) && k != "x-amz-date" && k != "host"
+        })
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    // wiremock's URL names no port: the signed host is the Host header.
+    let url = format!(
+        "http://{}{}",
+        call.headers["host"].to_str().unwrap(),
+        call.url.path()
+    );
+    let signable = aws_sigv4::http_request::SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        aws_sigv4::http_request::SignableBody::Bytes(&call.body),
+    )
+    .unwrap();
+    let (_, signature) = aws_sigv4::http_request::sign(signable, &params)
+        .unwrap()
+        .into_parts();
+    assert!(
+        authorization.ends_with(&format!("Signature={signature}")),
+        "{authorization} vs {signature}"
     );
     app.running.stop().await.unwrap();
 }

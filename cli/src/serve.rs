@@ -62,14 +62,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-/// The action types that provision in AWS: on `aws.endpointUrl` (moto) with test
-/// credentials, or on the environment's AWS credentials when it names some.
-async fn aws_action_kinds(
-    config: &Config,
-) -> Vec<(
-    shared::catalog::document::ActionType,
-    std::sync::Arc<dyn shared::fulfillment::actions::ActionKind>,
-)> {
+/// The actions that reach AWS: on `aws.endpointUrl` (moto) with test credentials, or on
+/// the environment's AWS credentials when it names some.
+async fn aws_actions(config: &Config) -> shared::fulfillment::actions::AwsActions {
     let region = if config.region == "local" {
         "us-east-1"
     } else {
@@ -87,9 +82,9 @@ async fn aws_action_kinds(
         {
             aws::from_environment().await
         }
-        None => return Vec::new(),
+        None => return Default::default(),
     };
-    aws::actions::kinds(&sdk)
+    aws::actions::all(&sdk)
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -119,7 +114,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     };
     rt.block_on(async move {
         let extensions = shared::local::Extensions {
-            action_kinds: aws_action_kinds(&config).await,
+            aws_actions: aws_actions(&config).await,
         };
         let running = match shared::local::start_with(&config, extensions).await {
             Ok(r) => r,

@@ -94,7 +94,7 @@ impl Deployment {
             )),
             clock: Arc::new(SystemClock),
             publisher: Some(Arc::new(aws::SnsTopics::new(sdk))),
-            action_kinds: aws::actions::kinds(sdk),
+            aws_actions: aws::actions::all(sdk),
         };
         // API Gateway's JWT authorizer checks tokens and hands the claims over; a JWKS
         // file, when configured, lets the function check them itself as well.

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use crate::access::Roles;
-use crate::catalog::document::ActionType;
 use crate::config::Config;
-use crate::fulfillment::actions::ActionKind;
+use crate::fulfillment::actions::AwsActions;
 use crate::fulfillment::engine::{Engine, standard_kinds};
 use crate::fulfillment::plan::Planner;
 use crate::http::auth::Authenticator;
@@ -44,9 +43,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// SNS, for notification subscriptions that name a topic (`None` in local mode).
     pub publisher: Option<Arc<dyn Publisher>>,
-    /// Action types beyond the standard ones: those that provision in AWS through its
-    /// SDK (the `aws` crate's), when the deployment can reach AWS.
-    pub action_kinds: Vec<(ActionType, Arc<dyn ActionKind>)>,
+    /// The actions that reach AWS through its SDK, when the deployment can.
+    pub aws_actions: AwsActions,
 }
 
 /// The assembled product.
@@ -106,7 +104,7 @@ pub async fn assemble(
         workflows,
         clock,
         publisher,
-        action_kinds,
+        aws_actions,
     } = ports;
     let problems = config.notifications.problems(publisher.is_some());
     if !problems.is_empty() {
@@ -142,9 +140,14 @@ pub async fn assemble(
     let jira = jira_client(config, secrets.as_ref()).await?;
     // One set of action runners (one HTTP client): the worker runs them, dry runs only
     // ask them to describe.
-    let mut kinds =
-        standard_kinds(jira.clone(), &config.github, secrets.clone()).map_err(|e| e.to_string())?;
-    kinds.extend(action_kinds);
+    let mut kinds = standard_kinds(
+        jira.clone(),
+        &config.github,
+        secrets.clone(),
+        aws_actions.signer,
+    )
+    .map_err(|e| e.to_string())?;
+    kinds.extend(aws_actions.kinds);
     let planner = Arc::new(Planner::new(config, kinds.clone()));
     let engine = Arc::new(Engine::new(
         kinds,

@@ -174,11 +174,8 @@ pub async fn start(config: &Config) -> Result<Running, String> {
 /// What the caller adds to local mode: what the `shared` crate cannot build itself.
 #[derive(Default)]
 pub struct Extensions {
-    /// Action types beyond the standard ones (the `aws` crate's, on `aws.endpointUrl`).
-    pub action_kinds: Vec<(
-        crate::catalog::document::ActionType,
-        Arc<dyn crate::fulfillment::actions::ActionKind>,
-    )>,
+    /// The actions that reach AWS (the `aws` crate's, on `aws.endpointUrl`).
+    pub aws_actions: crate::fulfillment::actions::AwsActions,
 }
 
 /// [`start`] with `extensions`.
@@ -279,7 +276,7 @@ pub async fn start_with(config: &Config, extensions: Extensions) -> Result<Runni
         workflows: Arc::new(workflows.clone()),
         clock,
         publisher: None,
-        action_kinds: extensions.action_kinds,
+        aws_actions: extensions.aws_actions,
     };
     let Assembly {
         app: state,

@@ -72,6 +72,7 @@ fn renders(quick: bool) {
         None,
         &Default::default(),
         Arc::new(LocalSecrets::from_pairs([])),
+        None,
     )
     .expect("kinds");
     let renderer = Renderer::new();

@@ -8,6 +8,7 @@
 //! (throttling, a 5xx, no answer) is tried again.
 
 pub mod secrets_manager;
+pub mod sigv4;
 pub mod ssm;
 
 use std::sync::Arc;
@@ -18,6 +19,14 @@ use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::error::SdkError;
 use shared::catalog::document::ActionType;
 use shared::fulfillment::actions::{ActionError, ActionKind, Invocation};
+
+/// Everything the actions get from reaching AWS on `sdk`: the kinds and the signer.
+pub fn all(sdk: &SdkConfig) -> shared::fulfillment::actions::AwsActions {
+    shared::fulfillment::actions::AwsActions {
+        kinds: kinds(sdk),
+        signer: Some(Arc::new(sigv4::Sigv4Signer::new(sdk.clone()))),
+    }
+}
 
 /// The AWS action kinds, on `sdk` (whose region is the default of actions that name
 /// none).

@@ -462,8 +462,27 @@ pub struct RestAction {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub enum RestAuth {
     Bearer(String),
-    Basic { username: String, password: String },
-    ApiKey { header: String, value: String },
+    Basic {
+        username: String,
+        password: String,
+    },
+    ApiKey {
+        header: String,
+        value: String,
+    },
+    /// AWS Signature Version 4 with the worker's AWS credentials, for APIs behind IAM
+    /// authorization (API Gateway's `execute-api`, Lambda function URLs, ...).
+    AwsSigv4(AwsSigv4),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsSigv4 {
+    /// The signing name of the service: `execute-api`, `lambda`, ...
+    pub service: String,
+    /// The region to sign for (default: the deployment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Polling of an asynchronous API's status until a condition holds.

@@ -157,6 +157,7 @@ pub fn standard_kinds(
     jira: Option<Arc<crate::integrations::jira::JiraClient>>,
     github: &crate::config::GithubConfig,
     secrets: Arc<dyn Secrets>,
+    signer: Option<Arc<dyn super::actions::AwsSigner>>,
 ) -> Result<Kinds, ClientError> {
     use super::actions::github_workflow::GithubWorkflow;
     use super::actions::terraform::Terraform;
@@ -172,7 +173,13 @@ pub fn standard_kinds(
         &github.token_secret,
     )?);
     let mut kinds: Kinds = HashMap::new();
-    kinds.insert(ActionType::Rest, Arc::new(Rest { http: http.clone() }));
+    kinds.insert(
+        ActionType::Rest,
+        Arc::new(Rest {
+            http: http.clone(),
+            signer,
+        }),
+    );
     kinds.insert(ActionType::Webhook, Arc::new(Webhook { http }));
     kinds.insert(ActionType::Jira, Arc::new(Jira { client: jira }));
     kinds.insert(
@@ -214,7 +221,7 @@ impl Engine {
         secrets: Arc<dyn Secrets>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, ClientError> {
-        let kinds = standard_kinds(jira, github, secrets.clone())?;
+        let kinds = standard_kinds(jira, github, secrets.clone(), None)?;
         Ok(Engine::new(kinds, state, secrets, clock))
     }
 

@@ -130,6 +130,32 @@ pub trait ActionKind: Send + Sync {
     }
 }
 
+/// What reaching AWS adds to the actions: the kinds that provision through the AWS SDK
+/// (the `aws` crate's) and the signer of `rest` calls with `auth: awsSigv4`. Empty where
+/// the deployment has no AWS to reach (local mode without `aws.endpointUrl`).
+#[derive(Default, Clone)]
+pub struct AwsActions {
+    pub kinds: Vec<(
+        crate::catalog::document::ActionType,
+        std::sync::Arc<dyn ActionKind>,
+    )>,
+    pub signer: Option<std::sync::Arc<dyn AwsSigner>>,
+}
+
+/// Signs HTTP calls with AWS Signature Version 4 and the deployment's AWS credentials
+/// (the `aws` crate's signer, on the AWS SDK's own signing crate).
+#[async_trait]
+pub trait AwsSigner: Send + Sync {
+    /// Adds the signature's headers to `request` (its body must be bytes). `region`:
+    /// the deployment's when `None`.
+    async fn sign(
+        &self,
+        request: &mut reqwest::Request,
+        service: &str,
+        region: Option<&str>,
+    ) -> Result<(), ActionError>;
+}
+
 /// The host (and port) of a URL.
 pub fn host_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;

@@ -18,6 +18,34 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct Rest {
     pub http: reqwest::Client,
+    /// Signs calls whose `auth` is `awsSigv4` (`None`: the deployment has no AWS
+    /// credentials, and such calls fail).
+    pub signer: Option<std::sync::Arc<dyn super::AwsSigner>>,
+}
+
+impl Rest {
+    /// Signs `call` when `auth` asks for AWS Signature Version 4.
+    async fn signed(
+        &self,
+        call: reqwest::RequestBuilder,
+        auth: Option<&RestAuth>,
+    ) -> Result<reqwest::RequestBuilder, ActionError> {
+        let Some(RestAuth::AwsSigv4(sigv4)) = auth else {
+            return Ok(call);
+        };
+        let signer = self.signer.as_ref().ok_or_else(|| {
+            ActionError::permanent(
+                "auth.awsSigv4: this deployment has no AWS credentials to sign with (local mode: set aws.endpointUrl or AWS credentials)",
+            )
+        })?;
+        let (client, request) = call.build_split();
+        let mut request = request
+            .map_err(|e| ActionError::permanent(format!("the call cannot be built: {e}")))?;
+        signer
+            .sign(&mut request, &sigv4.service, sigv4.region.as_deref())
+            .await?;
+        Ok(reqwest::RequestBuilder::from_parts(client, request))
+    }
 }
 
 #[async_trait]
@@ -33,11 +61,24 @@ impl ActionKind for Rest {
             url.query_pairs_mut().extend_pairs(&rest.query);
         }
         let mut shown = shown_headers(&headers(&rest, run)?);
-        if let Some(RestAuth::Basic { username, password }) = &rest.auth {
-            shown.insert(
-                "authorization".to_owned(),
-                json!(format!("Basic base64({username}:{password})")),
-            );
+        match &rest.auth {
+            Some(RestAuth::Basic { username, password }) => {
+                shown.insert(
+                    "authorization".to_owned(),
+                    json!(format!("Basic base64({username}:{password})")),
+                );
+            }
+            Some(RestAuth::AwsSigv4(sigv4)) => {
+                shown.insert(
+                    "authorization".to_owned(),
+                    json!(format!(
+                        "AWS4-HMAC-SHA256 (signed for {} in {} with the worker's AWS credentials)",
+                        sigv4.service,
+                        sigv4.region.as_deref().unwrap_or("the deployment's region")
+                    )),
+                );
+            }
+            _ => {}
         }
         let mut call = json!({
             "method": method(&rest).as_str(),
@@ -77,6 +118,7 @@ impl ActionKind for Rest {
         if let Some(body) = &rest.body {
             call = call.json(body);
         }
+        let call = self.signed(call, rest.auth.as_ref()).await?;
         let what = format!("{method} {}", url_for_humans(&url));
         let (document, response_headers) = exchange(call, &what, &rest.success_status).await?;
         let Some(poll) = &rest.poll else {
@@ -128,6 +170,7 @@ impl ActionKind for Rest {
             .get(url.clone())
             .timeout(run.call_timeout)
             .headers(headers(&rest, run)?);
+        let call = self.signed(call, rest.auth.as_ref()).await?;
         let what = format!("GET {}", url_for_humans(&url));
         let (document, _) = exchange(call, &what, &[]).await?;
         if let Some(fail) = &poll.fail_when
@@ -217,7 +260,8 @@ fn headers(rest: &RestAction, run: &Invocation) -> Result<HeaderMap, ActionError
             put("Authorization", &format!("Basic {encoded}"))?;
         }
         Some(RestAuth::ApiKey { header, value }) => put(header, value)?,
-        None => {}
+        // Signed when the call is built (the signature covers the final request).
+        Some(RestAuth::AwsSigv4(_)) | None => {}
     }
     if let Some(value) = map.get_mut(reqwest::header::AUTHORIZATION) {
         value.set_sensitive(true);
