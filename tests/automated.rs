@@ -1280,3 +1280,121 @@ async fn a_rest_call_to_an_iam_authorized_api_is_signed_with_sigv4() {
     );
     app.running.stop().await.unwrap();
 }
+
+/// A platform team's CloudFormation template offered with only YAML: a request deploys
+/// it through a change set on CloudFormation (moto), the item's outputs come from the
+/// stack's, everything is tagged, and deleting the resource deletes the stack.
+#[tokio::test]
+async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_resource() {
+    let Some(moto) = orchestrator_tests::moto::moto().await else {
+        return;
+    };
+    let sdk = aws::for_endpoint(&moto.endpoint, "eu-west-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            (
+                "items/bucket.yaml",
+                orchestrator_tests::bucket_item(
+                    "              BucketName: \"orch-{{fields.name}}\"\n              Versioning: Enabled",
+                ),
+            ),
+            (
+                "templates/bucket.yaml",
+                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    let app = App::start_with(
+        &config,
+        shared::local::Extensions {
+            aws_actions: aws::actions::all(&sdk),
+        },
+    )
+    .await;
+    let name = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    // The plan shows the change set, and calls nothing.
+    let (status, plan) = app
+        .call(
+            Method::POST,
+            "/requests?dryRun=true",
+            &app.token,
+            Some(&json!({"item": "bucket", "fields": {"name": name}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let change_set = &plan["actions"][0]["sends"]["changeSet"];
+    assert_eq!(
+        change_set["resources"]["Bucket"], "AWS::S3::Bucket",
+        "{plan:#}"
+    );
+    assert_eq!(
+        change_set["parameters"]["BucketName"],
+        format!("orch-{name}")
+    );
+    assert_eq!(change_set["tags"]["cost-center"], "42");
+
+    let (status, accepted) = app
+        .submit(&json!({"item": "bucket", "fields": {"name": name}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let done = app
+        .wait_within(&id, "completed", std::time::Duration::from_secs(60))
+        .await;
+    let stack = done["outputs"]["stackName"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack,
+        format!("orchestrator-bucket-{}", id.replace('-', ""))
+    );
+    assert!(
+        done["outputs"]["bucketArn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(&format!(":orch-{name}"))),
+        "{done}"
+    );
+
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let described = cfn
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap();
+    let found = &described.stacks()[0];
+    assert_eq!(found.stack_status().unwrap().as_str(), "CREATE_COMPLETE");
+    let tags: std::collections::BTreeMap<_, _> = found
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect();
+    assert_eq!(tags["orchestrator:request"], id.as_str());
+    assert_eq!(tags["orchestrator:item"], "bucket");
+    assert_eq!(tags["cost-center"], "42");
+
+    let (status, deleting) = app
+        .call(
+            Method::DELETE,
+            &format!("/resources/{id}"),
+            &app.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deleting}");
+    let deletion = deleting["request"]["id"].as_str().unwrap().to_owned();
+    app.wait_within(&deletion, "completed", std::time::Duration::from_secs(60))
+        .await;
+    let gone = cfn.describe_stacks().stack_name(&stack).send().await;
+    let status = gone
+        .ok()
+        .and_then(|d| d.stacks().first().and_then(|s| s.stack_status().cloned()));
+    assert!(
+        status.is_none()
+            || status == Some(aws_sdk_cloudformation::types::StackStatus::DeleteComplete),
+        "{status:?}"
+    );
+    app.running.stop().await.unwrap();
+}

@@ -919,3 +919,84 @@ fn a_teams_notification_subscription_that_cannot_work_is_refused_where_it_is_wro
         assert!(finding.line > 7, "{finding:?}");
     }
 }
+
+#[test]
+fn a_cloudformation_action_is_checked_against_its_template() {
+    use orchestrator_tests::{BUCKET_TEMPLATE, bucket_item, file};
+    let validate = |item: String, template: Option<&str>| {
+        let mut files = vec![
+            file("teams.yaml", orchestrator_tests::TEAMS),
+            file("items/bucket.yaml", &item),
+        ];
+        if let Some(t) = template {
+            files.push(file("templates/bucket.yaml", t));
+        }
+        shared::catalog::validate_files(&files)
+    };
+    let good = bucket_item("              BucketName: \"orch-{{fields.name}}\"");
+    let report = validate(good.clone(), Some(BUCKET_TEMPLATE));
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    assert_eq!(report.documents, 2, "a template is not a document");
+    // Short-form intrinsics are read as their long forms.
+    let template = &report.catalog.templates["templates/bucket.yaml"];
+    assert_eq!(
+        template["Resources"]["Bucket"]["Properties"]["BucketName"],
+        serde_json::json!({"Ref": "BucketName"})
+    );
+    assert_eq!(
+        template["Outputs"]["BucketArn"]["Value"],
+        serde_json::json!({"Fn::GetAtt": ["Bucket", "Arn"]})
+    );
+
+    let cases = [
+        (
+            validate(good.clone(), None),
+            "items/bucket.yaml",
+            "/spec/fulfillment/automated/actions/0/with/template",
+            "there is no template `templates/bucket.yaml`",
+        ),
+        (
+            validate(
+                bucket_item("              BucketName: x\n              Versionning: Enabled"),
+                Some(BUCKET_TEMPLATE),
+            ),
+            "items/bucket.yaml",
+            "/spec/fulfillment/automated/actions/0/with/parameters/Versionning",
+            "declares no parameter `Versionning` (did you mean `Versioning`?)",
+        ),
+        (
+            validate(
+                bucket_item("              Versioning: Enabled"),
+                Some(BUCKET_TEMPLATE),
+            ),
+            "items/bucket.yaml",
+            "/spec/fulfillment/automated/actions/0/with/template",
+            "needs the parameters BucketName",
+        ),
+        (
+            validate(good.clone(), Some("Resources: [unclosed\n")),
+            "templates/bucket.yaml",
+            "/Resources",
+            "YAML syntax error",
+        ),
+        (
+            validate(good, Some("Description: nothing\n")),
+            "templates/bucket.yaml",
+            "/Resources",
+            "needs a `Resources` mapping",
+        ),
+    ];
+    for (report, file, pointer, message) in cases {
+        let errors: Vec<_> = report.findings.iter().filter(|f| f.is_error()).collect();
+        let finding = errors
+            .iter()
+            .find(|f| f.file == file)
+            .unwrap_or_else(|| panic!("no finding in {file}: {errors:#?}"));
+        assert!(
+            finding.pointer.starts_with(pointer),
+            "{pointer}: {finding:?}"
+        );
+        assert!(finding.message.contains(message), "{finding:?}");
+        assert!(finding.line >= 1, "{finding:?}");
+    }
+}

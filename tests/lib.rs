@@ -651,3 +651,92 @@ pub fn volume_catalog(dir: &std::path::Path) -> PathBuf {
         ],
     )
 }
+
+/// A CloudFormation template of an S3 bucket: a required name, an optional versioning
+/// status, the bucket's ARN and name as outputs (short-form intrinsics, as people write
+/// them).
+pub const BUCKET_TEMPLATE: &str = "\
+AWSTemplateFormatVersion: \"2010-09-09\"
+Description: An S3 bucket.
+Parameters:
+  BucketName:
+    Type: String
+  Versioning:
+    Type: String
+    Default: Suspended
+    AllowedValues: [Enabled, Suspended]
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Ref BucketName
+      VersioningConfiguration:
+        Status: !Ref Versioning
+      Tags:
+        - Key: purpose
+          Value: !Sub \"orchestrator-${BucketName}\"
+Outputs:
+  BucketArn:
+    Value: !GetAtt Bucket.Arn
+  BucketName:
+    Value: !Ref Bucket
+";
+
+/// An item deploying [`BUCKET_TEMPLATE`] from `templates/bucket.yaml`, deleted with its
+/// resource.
+pub fn bucket_item(parameters: &str) -> String {
+    format!(
+        "\
+apiVersion: orchestrator.dev/v1
+kind: CatalogItem
+metadata:
+  name: bucket
+  title: S3 bucket
+  description: An S3 bucket, from the platform team's CloudFormation template.
+  owner: database
+  category: storage
+spec:
+  presentation:
+    schema:
+      type: object
+      required: [name]
+      properties:
+        name:
+          type: string
+          pattern: \"^[a-z0-9-]{{3,40}}$\"
+  outputs:
+    bucketArn:
+      description: The bucket's ARN.
+    stackName:
+      description: The stack that holds it.
+  fulfillment:
+    mode: automated
+    automated:
+      actions:
+        - id: stack
+          type: cloudformation
+          with:
+            template: templates/bucket.yaml
+            parameters:
+{parameters}
+            tags:
+              cost-center: \"42\"
+          outputs:
+            bucketArn: $.outputs.BucketArn
+            stackName: $.stackName
+          timeout: 5m
+      rollback:
+        - id: remove
+          type: cloudformation
+          with:
+            operation: delete
+            stackName: \"{{{{outputs.stack.stackName}}}}\"
+      deprovision:
+        - id: delete
+          type: cloudformation
+          with:
+            operation: delete
+            stackName: \"{{{{resource.outputs.stackName}}}}\"
+"
+    )
+}

@@ -7,6 +7,7 @@
 //! errors end an attempt with AWS's code and message; only what AWS calls retryable
 //! (throttling, a 5xx, no answer) is tried again.
 
+pub mod cloudformation;
 pub mod secrets_manager;
 pub mod sigv4;
 pub mod ssm;
@@ -32,6 +33,10 @@ pub fn all(sdk: &SdkConfig) -> shared::fulfillment::actions::AwsActions {
 /// none).
 pub fn kinds(sdk: &SdkConfig) -> Vec<(ActionType, Arc<dyn ActionKind>)> {
     vec![
+        (
+            ActionType::Cloudformation,
+            Arc::new(cloudformation::CloudformationKind::new(sdk.clone())),
+        ),
         (
             ActionType::SecretsManager,
             Arc::new(secrets_manager::SecretsManagerKind::new(sdk.clone())),

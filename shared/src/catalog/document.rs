@@ -261,6 +261,7 @@ pub enum ActionType {
     Terraform,
     SecretsManager,
     SsmParameter,
+    Cloudformation,
 }
 
 impl ActionType {
@@ -274,6 +275,7 @@ impl ActionType {
             ActionType::Terraform => "terraform",
             ActionType::SecretsManager => "secrets-manager",
             ActionType::SsmParameter => "ssm-parameter",
+            ActionType::Cloudformation => "cloudformation",
         }
     }
 }
@@ -287,6 +289,7 @@ pub enum ActionConfig {
     Terraform(Box<TerraformAction>),
     SecretsManager(Box<SecretsManagerAction>),
     SsmParameter(Box<SsmParameterAction>),
+    Cloudformation(Box<CloudformationAction>),
 }
 
 impl ActionConfig {
@@ -299,6 +302,7 @@ impl ActionConfig {
             ActionConfig::Terraform(_) => ActionType::Terraform,
             ActionConfig::SecretsManager(_) => ActionType::SecretsManager,
             ActionConfig::SsmParameter(_) => ActionType::SsmParameter,
+            ActionConfig::Cloudformation(_) => ActionType::Cloudformation,
         }
     }
 }
@@ -359,6 +363,7 @@ impl TryFrom<RawAction> for Action {
             ActionType::Terraform => ActionConfig::Terraform(typed(raw.with)?),
             ActionType::SecretsManager => ActionConfig::SecretsManager(typed(raw.with)?),
             ActionType::SsmParameter => ActionConfig::SsmParameter(typed(raw.with)?),
+            ActionType::Cloudformation => ActionConfig::Cloudformation(typed(raw.with)?),
         };
         Ok(Action {
             id: raw.id,
@@ -382,6 +387,7 @@ impl From<Action> for RawAction {
             ActionConfig::Terraform(c) => serde_json::to_value(c),
             ActionConfig::SecretsManager(c) => serde_json::to_value(c),
             ActionConfig::SsmParameter(c) => serde_json::to_value(c),
+            ActionConfig::Cloudformation(c) => serde_json::to_value(c),
         }
         // Plain data structs with string keys always serialize.
         .unwrap_or(Value::Null);
@@ -592,6 +598,46 @@ impl Default for GeneratedValue {
             exclude_characters: None,
         }
     }
+}
+
+/// `cloudformation`: a stack of a template kept in the catalog (`templates/...`),
+/// deployed through a change set, or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CloudformationAction {
+    #[serde(default)]
+    pub operation: StackOperation,
+    /// The template's path from the catalog's root (`templates/s3-bucket.yaml`); deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The stack's name (default: `orchestrator-<item>-<request>`, the same on every
+    /// attempt); a deletion names the stack it deletes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_name: Option<String>,
+    /// The template's parameters (values are sent as strings; lists joined by commas).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Value>,
+    /// Tags beside the orchestrator's own (request, item, requester).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// `CAPABILITY_IAM`, `CAPABILITY_NAMED_IAM`, `CAPABILITY_AUTO_EXPAND`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The template itself, put here from the catalog when it is loaded (authors name the
+    /// file in `template`; the schema refuses this field in documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_body: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StackOperation {
+    /// Create the stack, or update it to the template and parameters.
+    #[default]
+    Deploy,
+    Delete,
 }
 
 /// `ssm-parameter`: a Parameter Store parameter put or deleted.

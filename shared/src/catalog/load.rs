@@ -80,6 +80,9 @@ pub struct Catalog {
     pub teams: Option<Located<Teams>>,
     /// Change calendars (`calendars/*.yaml`).
     pub calendars: Vec<Located<ChangeCalendar>>,
+    /// CloudFormation templates (`templates/...`, YAML or JSON), by path from the
+    /// catalog's root, in their JSON form (short-form intrinsics expanded).
+    pub templates: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Catalog {
@@ -167,7 +170,40 @@ struct FileOutcome {
     bundle: Option<Located<CatalogBundle>>,
     teams: Option<Located<Teams>>,
     calendar: Option<Located<ChangeCalendar>>,
+    template: Option<(String, serde_json::Value)>,
     findings: Vec<Finding>,
+}
+
+/// Where CloudFormation templates live: files under it are templates, not documents.
+pub const TEMPLATES_DIR: &str = "templates/";
+
+/// A CloudFormation template: it must parse, and have `Resources`.
+fn load_template(source: &SourceFile) -> FileOutcome {
+    let file = source.path.as_str();
+    let mut out = FileOutcome::default();
+    let problem = |pos: Pos, pointer: &str, message: String| {
+        Finding::new(file, pos, pointer, Severity::Error, message)
+    };
+    let Ok(text) = std::str::from_utf8(&source.bytes) else {
+        out.findings.push(problem(
+            Pos::default(),
+            "",
+            "the template is not valid UTF-8".to_owned(),
+        ));
+        return out;
+    };
+    match yaml::load_cloudformation(text) {
+        Ok(Some(template)) if template.get("Resources").is_some_and(|r| r.is_object()) => {
+            out.template = Some((file.to_owned(), template));
+        }
+        Ok(_) => out.findings.push(problem(
+            Pos::new(1, 1),
+            "/Resources",
+            "a CloudFormation template needs a `Resources` mapping".to_owned(),
+        )),
+        Err(e) => out.findings.push(problem(e.pos, &e.pointer, e.message)),
+    }
+    out
 }
 
 /// Loads files into a catalog, spreading the work over the machine's cores.
@@ -180,6 +216,7 @@ pub fn load_files(files: &[SourceFile]) -> Loaded {
         loaded.catalog.items.extend(outcome.item);
         loaded.catalog.bundles.extend(outcome.bundle);
         loaded.catalog.calendars.extend(outcome.calendar);
+        loaded.catalog.templates.extend(outcome.template);
         if let Some(teams) = outcome.teams {
             loaded.catalog.teams = Some(teams);
         }
@@ -194,6 +231,9 @@ fn file_error(file: &str, pos: Pos, pointer: &str, message: impl Into<String>) -
 /// Loads a file without node positions first (the common, valid case); a file with any
 /// finding is loaded again with them, so every finding has its line and column.
 fn load_file(source: &SourceFile) -> FileOutcome {
+    if source.path.starts_with(TEMPLATES_DIR) {
+        return load_template(source);
+    }
     let quick = load_file_with(source, false);
     if quick.findings.is_empty() {
         quick

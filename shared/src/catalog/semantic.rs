@@ -55,6 +55,7 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
     check_names(catalog, &mut findings);
     check_owners(catalog, &mut findings);
     check_subscriptions(catalog, &mut findings);
+    check_stack_templates(catalog, &mut findings);
     let teams: Option<Vec<&str>> = catalog
         .teams
         .as_ref()
@@ -129,6 +130,76 @@ fn check_names(catalog: &Catalog, findings: &mut Vec<Finding>) {
             ));
         } else {
             seen.insert(name, doc);
+        }
+    }
+}
+
+/// Each `cloudformation` action's template: it is one of the catalog's, every parameter
+/// given is one the template declares, and every parameter without a default is given.
+fn check_stack_templates(catalog: &Catalog, findings: &mut Vec<Finding>) {
+    use crate::catalog::document::{ActionConfig, StackOperation};
+    let names: Vec<&str> = catalog.templates.keys().map(String::as_str).collect();
+    for item in &catalog.items {
+        let Some(automated) = &item.doc.spec.fulfillment.automated else {
+            continue;
+        };
+        for (list, actions) in automated.lists() {
+            for (i, action) in actions.iter().enumerate() {
+                let ActionConfig::Cloudformation(stack) = &action.config else {
+                    continue;
+                };
+                let at = format!("/spec/fulfillment/automated/{list}/{i}/with");
+                let Some(path) = &stack.template else {
+                    continue;
+                };
+                let Some(template) = catalog.templates.get(path) else {
+                    findings.push(item.error(
+                        format!("{at}/template"),
+                        format!(
+                            "there is no template `{path}` in the catalog (templates live under templates/){}",
+                            did_you_mean(path, names.iter().copied())
+                        ),
+                    ));
+                    continue;
+                };
+                if stack.operation == StackOperation::Delete {
+                    continue;
+                }
+                let declared = template
+                    .get("Parameters")
+                    .and_then(serde_json::Value::as_object);
+                let declared_names: Vec<&str> = declared
+                    .map(|p| p.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                for name in stack.parameters.keys() {
+                    if !declared_names.contains(&name.as_str()) {
+                        findings.push(item.error(
+                            format!("{at}/parameters/{}", super::yaml::escape_token(name)),
+                            format!(
+                                "`{path}` declares no parameter `{name}`{}",
+                                did_you_mean(name, declared_names.iter().copied())
+                            ),
+                        ));
+                    }
+                }
+                let missing: Vec<&str> = declared
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, spec)| {
+                        spec.get("Default").is_none() && !stack.parameters.contains_key(*name)
+                    })
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    findings.push(item.error(
+                        format!("{at}/template"),
+                        format!(
+                            "`{path}` needs the parameters {} (they have no default): give them in `parameters`",
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
     }
 }

@@ -43,6 +43,31 @@ impl<'c> TargetRef<'c> {
     }
 }
 
+/// Puts each `cloudformation` action's template into its configuration, so that the
+/// action carries what it deploys wherever the item goes.
+fn attach_templates(catalog: &mut super::Catalog) {
+    use super::document::ActionConfig;
+    let templates = &catalog.templates;
+    for item in &mut catalog.items {
+        let Some(automated) = item.doc.spec.fulfillment.automated.as_mut() else {
+            continue;
+        };
+        let lists = [
+            &mut automated.actions,
+            &mut automated.rollback,
+            &mut automated.deprovision,
+            &mut automated.verify,
+        ];
+        for action in lists.into_iter().flatten() {
+            if let ActionConfig::Cloudformation(stack) = &mut action.config
+                && let Some(path) = &stack.template
+            {
+                stack.template_body = templates.get(path).cloned();
+            }
+        }
+    }
+}
+
 pub struct CatalogSnapshot {
     pub version: String,
     pub catalog: super::Catalog,
@@ -88,7 +113,8 @@ impl CatalogSnapshot {
                     .collect(),
             ));
         }
-        let catalog = report.catalog;
+        let mut catalog = report.catalog;
+        attach_templates(&mut catalog);
         let mut forms = HashMap::new();
         let presentations = catalog
             .items

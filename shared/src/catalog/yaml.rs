@@ -200,6 +200,8 @@ enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
+        /// A CloudFormation intrinsic's short form (`!Join [...]`): the function's name.
+        intrinsic: Option<String>,
         items: Vec<Value>,
         spans: Vec<SpanTree>,
         nodes: usize,
@@ -207,6 +209,7 @@ enum Frame {
     Map {
         pos: Pos,
         anchor: usize,
+        intrinsic: Option<String>,
         map: Map<String, Value>,
         spans: Vec<(Pos, SpanTree)>,
         key: Option<(String, Pos)>,
@@ -217,6 +220,8 @@ enum Frame {
 struct Builder {
     limits: Limits,
     with_spans: bool,
+    /// Read CloudFormation's short-form tags (`!Ref`, `!Sub`, ...) as their long forms.
+    intrinsics: bool,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Built>,
     documents: Vec<LoadedDocument>,
@@ -229,6 +234,7 @@ impl Builder {
         Builder {
             limits,
             with_spans,
+            intrinsics: false,
             stack: Vec::new(),
             anchors: HashMap::new(),
             documents: Vec::new(),
@@ -332,9 +338,11 @@ impl Builder {
                         "mapping keys must be plain strings, not sequences or mappings",
                     ));
                 }
-                if let Some(tag) = tag.as_deref() {
-                    return Err(self.unsupported_tag(tag, pos));
-                }
+                let intrinsic = match tag.as_deref() {
+                    Some(tag) if self.intrinsics && tag.handle == "!" => Some(tag.suffix.clone()),
+                    Some(tag) => return Err(self.unsupported_tag(tag, pos)),
+                    None => None,
+                };
                 if self.stack.len() >= self.limits.max_depth {
                     return Err(self.error(pos, nesting_message(self.limits.max_depth)));
                 }
@@ -344,6 +352,7 @@ impl Builder {
                     Frame::Seq {
                         pos,
                         anchor,
+                        intrinsic,
                         items: Vec::new(),
                         spans: Vec::new(),
                         nodes: 1,
@@ -352,6 +361,7 @@ impl Builder {
                     Frame::Map {
                         pos,
                         anchor,
+                        intrinsic,
                         map: Map::new(),
                         spans: Vec::new(),
                         key: None,
@@ -364,12 +374,13 @@ impl Builder {
                     Some(Frame::Seq {
                         pos,
                         anchor,
+                        intrinsic,
                         items,
                         mut spans,
                         nodes,
                     }) => (
                         Built {
-                            value: Value::Array(items),
+                            value: long_form(intrinsic, Value::Array(items)),
                             spans: SpanTree::Seq(pos, {
                                 spans.shrink_to_fit();
                                 spans
@@ -381,13 +392,14 @@ impl Builder {
                     Some(Frame::Map {
                         pos,
                         anchor,
+                        intrinsic,
                         map,
                         mut spans,
                         nodes,
                         ..
                     }) => (
                         Built {
-                            value: Value::Object(map),
+                            value: long_form(intrinsic, Value::Object(map)),
                             spans: SpanTree::Map(pos, {
                                 spans.shrink_to_fit();
                                 spans
@@ -501,6 +513,10 @@ impl Builder {
             if is_core(tag, "str") {
                 return Ok(Value::String(text.to_owned()));
             }
+            if self.intrinsics && tag.handle == "!" {
+                let value = self.scalar(text, style, None, pos)?;
+                return Ok(long_form(Some(tag.suffix.clone()), value));
+            }
             return Err(self.unsupported_tag(tag, pos));
         }
         if style != ScalarStyle::Plain {
@@ -522,6 +538,52 @@ impl Builder {
             },
         })
     }
+}
+
+/// A CloudFormation intrinsic in its long form: `!Ref x` is `{"Ref": "x"}`, `!GetAtt
+/// a.b` is `{"Fn::GetAtt": ["a", "b"]}`, `!Sub s` is `{"Fn::Sub": "s"}`.
+fn long_form(intrinsic: Option<String>, value: Value) -> Value {
+    let Some(name) = intrinsic else {
+        return value;
+    };
+    let mut map = Map::new();
+    match (name.as_str(), value) {
+        ("Ref" | "Condition", value) => {
+            map.insert(name, value);
+        }
+        ("GetAtt", Value::String(text)) => {
+            let parts = match text.split_once('.') {
+                Some((resource, attribute)) => vec![json_str(resource), json_str(attribute)],
+                None => vec![json_str(&text)],
+            };
+            map.insert("Fn::GetAtt".to_owned(), Value::Array(parts));
+        }
+        (_, value) => {
+            map.insert(format!("Fn::{name}"), value);
+        }
+    }
+    Value::Object(map)
+}
+
+fn json_str(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+/// A CloudFormation template written in YAML (or JSON), its short-form intrinsics
+/// (`!Ref`, `!Sub`, `!GetAtt`, ...) read as their long forms: the JSON template
+/// CloudFormation takes. Positions are not recorded.
+pub fn load_cloudformation(text: &str) -> Result<Option<Value>, YamlError> {
+    let mut builder = Builder::new(Limits::default(), false);
+    builder.intrinsics = true;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| YamlError {
+            pos: Pos::new(e.marker().line(), e.marker().col() + 1),
+            pointer: builder.current_pointer(),
+            message: format!("YAML syntax error: {}", e.info()),
+        })?;
+        builder.event(event, span)?;
+    }
+    Ok(builder.documents.into_iter().next().map(|d| d.value))
 }
 
 fn nesting_message(max_depth: usize) -> String {

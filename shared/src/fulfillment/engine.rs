@@ -204,12 +204,22 @@ pub fn render_with(
     let mut context = context.clone();
     context["secrets"] = secrets;
     context["outputs"] = outputs;
-    renderer.render_config(
-        &action_with(action),
+    let mut with = action_with(action);
+    let kept: Vec<(&str, Value)> = kind
+        .verbatim()
+        .iter()
+        .filter_map(|key| Some((*key, with.as_object_mut()?.remove(*key)?)))
+        .collect();
+    let mut rendered = renderer.render_config(
+        &with,
         &context,
         &format!("{list}/{}/with", action.id),
         kind.url_pointers(),
-    )
+    )?;
+    if let Some(map) = rendered.as_object_mut() {
+        map.extend(kept.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    }
+    Ok(rendered)
 }
 
 impl Engine {

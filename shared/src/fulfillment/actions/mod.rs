@@ -105,6 +105,12 @@ pub trait ActionKind: Send + Sync {
         &["/url"]
     }
 
+    /// Top-level keys of `with` kept as they are, not rendered as templates (a
+    /// CloudFormation template's body, whose `{{resolve:...}}` belong to AWS).
+    fn verbatim(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The host the action talks to, for its circuit breaker.
     fn target(&self, with: &Value) -> Option<String> {
         with.get("url").and_then(Value::as_str).and_then(host_of)

@@ -1,0 +1,393 @@
+//! `cloudformation`: a stack of a template the catalog keeps, created (`CreateStack`) or
+//! updated through a change set, and followed to its end; or deleted and followed until
+//! it is gone.
+//!
+//! The stack's name is derived from the item and the request unless the action names
+//! one, and the change set's from the action's idempotency key, so a redelivered task
+//! finds its stack and its change set instead of making second ones. Outputs of the item
+//! are read from the stack's outputs (`$.outputs.<OutputKey>`). A stack that fails
+//! reports the first resource that failed, with CloudFormation's reason.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Stack, StackStatus, Tag,
+};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use shared::catalog::document::{CloudformationAction, StackOperation};
+use shared::fulfillment::actions::{ActionError, ActionKind, Invocation, Step, config};
+
+use super::{aws_error, region, tags};
+
+/// How often a change set or a stack is looked at.
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+
+pub struct CloudformationKind {
+    sdk: SdkConfig,
+}
+
+impl CloudformationKind {
+    pub fn new(sdk: SdkConfig) -> Self {
+        CloudformationKind { sdk }
+    }
+
+    fn client(&self, wanted: Option<&str>) -> Client {
+        let mut conf = aws_sdk_cloudformation::config::Builder::from(&self.sdk);
+        conf.set_region(region(&self.sdk, wanted));
+        Client::from_conf(conf.build())
+    }
+}
+
+/// The stack's name: the action's, or `orchestrator-<item>-<request>`.
+fn stack_name(run: &Invocation, action: &CloudformationAction) -> String {
+    action.stack_name.clone().unwrap_or_else(|| {
+        let request = run.request_id.to_string().replace('-', "");
+        format!("orchestrator-{}-{request}", run.item)
+    })
+}
+
+/// A name or token the same on every attempt of one action (CloudFormation takes up to
+/// 128 characters, starting with a letter).
+fn token(run: &Invocation, what: &str) -> String {
+    let digest = Sha256::digest(format!("{what}:{}", run.idempotency_key).as_bytes());
+    format!("o{}", &shared::signing::hex(&digest)[..40])
+}
+
+/// A parameter's value as CloudFormation takes it: text, a list joined by commas.
+fn parameter_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(parameter_value)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+/// The stack, or `None` when there is none by that name (or id).
+async fn find(client: &Client, stack: &str) -> Result<Option<Stack>, ActionError> {
+    match client.describe_stacks().stack_name(stack).send().await {
+        Ok(out) => Ok(out.stacks.unwrap_or_default().into_iter().next()),
+        Err(e)
+            if e.as_service_error()
+                .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
+                .is_some_and(|m| m.contains("does not exist")) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error("DescribeStacks", &e)),
+    }
+}
+
+/// What a finished stack gives the item: its name, id, status and outputs.
+fn document(stack: &Stack) -> Value {
+    let outputs: Map<String, Value> = stack
+        .outputs()
+        .iter()
+        .filter_map(|o| {
+            Some((
+                o.output_key()?.to_owned(),
+                Value::String(o.output_value().unwrap_or_default().to_owned()),
+            ))
+        })
+        .collect();
+    json!({
+        "stackName": stack.stack_name(),
+        "stackId": stack.stack_id(),
+        "status": stack.stack_status().map(|s| s.as_str()),
+        "outputs": outputs,
+    })
+}
+
+/// Why a stack failed: the first resource that failed, with CloudFormation's reason.
+async fn failure(client: &Client, stack: &Stack) -> ActionError {
+    let name = stack.stack_name().unwrap_or_default();
+    let status = stack.stack_status().map(|s| s.as_str()).unwrap_or("?");
+    let events = client
+        .describe_stack_events()
+        .stack_name(stack.stack_id().unwrap_or(name))
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.stack_events)
+        .unwrap_or_default();
+    // Newest first: the first failure is the last one listed.
+    let first = events.iter().rev().find(|e| {
+        e.resource_status()
+            .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+            && e.logical_resource_id() != Some(name)
+    });
+    let reason = match first {
+        Some(e) => format!(
+            "{} ({}) {}: {}",
+            e.logical_resource_id().unwrap_or("?"),
+            e.resource_type().unwrap_or("?"),
+            e.resource_status().map(|s| s.as_str()).unwrap_or("?"),
+            e.resource_status_reason().unwrap_or("no reason given")
+        ),
+        None => stack
+            .stack_status_reason()
+            .unwrap_or("no reason given")
+            .to_owned(),
+    };
+    ActionError::permanent(format!("stack {name} ended {status}: {reason}"))
+}
+
+/// A new stack, created at once (`CreateStack`, with a token the same on every attempt,
+/// so a repeated call is the same creation).
+async fn create_stack(
+    client: &Client,
+    run: &Invocation,
+    action: &CloudformationAction,
+    stack: &str,
+    body: &Value,
+) -> Result<Step, ActionError> {
+    let mut call = client
+        .create_stack()
+        .stack_name(stack)
+        .template_body(body.to_string())
+        .client_request_token(token(run, "create"));
+    for (key, value) in &action.parameters {
+        call = call.parameters(
+            Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(parameter_value(value))
+                .build(),
+        );
+    }
+    for (key, value) in tags(run, &action.tags) {
+        call = call.tags(Tag::builder().key(key).value(value).build());
+    }
+    for capability in &action.capabilities {
+        call = call.capabilities(Capability::from(capability.as_str()));
+    }
+    match call.send().await {
+        Ok(_) => Ok(pending("stack", stack, None)),
+        Err(e) if super::code_of(&e) == Some("AlreadyExistsException") => {
+            Ok(pending("stack", stack, None))
+        }
+        Err(e) => Err(aws_error("CreateStack", &e)),
+    }
+}
+
+fn pending(phase: &str, stack: &str, change_set: Option<&str>) -> Step {
+    Step::Pending {
+        state: json!({"phase": phase, "stack": stack, "changeSet": change_set}),
+        check_after: CHECK_EVERY,
+    }
+}
+
+#[async_trait]
+impl ActionKind for CloudformationKind {
+    fn url_pointers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn verbatim(&self) -> &'static [&'static str] {
+        &["templateBody"]
+    }
+
+    fn target(&self, with: &Value) -> Option<String> {
+        let wanted = with.get("region").and_then(Value::as_str);
+        region(&self.sdk, wanted).map(|r| format!("cloudformation.{r}"))
+    }
+
+    fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
+        let action: CloudformationAction = config(with)?;
+        let region = region(&self.sdk, action.region.as_deref()).map(|r| r.to_string());
+        let stack = stack_name(run, &action);
+        if action.operation == StackOperation::Delete {
+            return Ok(json!({"service": "cloudformation", "region": region,
+                              "calls": [{"call": "DeleteStack", "stackName": stack}]}));
+        }
+        let resources: Map<String, Value> = action
+            .template_body
+            .as_ref()
+            .and_then(|t| t.get("Resources"))
+            .and_then(Value::as_object)
+            .map(|r| {
+                r.iter()
+                    .map(|(id, spec)| {
+                        (id.clone(), spec.get("Type").cloned().unwrap_or(Value::Null))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let parameters: Map<String, Value> = action
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(parameter_value(v))))
+            .collect();
+        Ok(json!({
+            "service": "cloudformation",
+            "region": region,
+            "changeSet": {
+                "stackName": stack,
+                "type": "CreateStack for a new stack, an UPDATE change set for one that exists (known when it runs)",
+                "template": action.template,
+                "resources": resources,
+                "parameters": parameters,
+                "tags": tags(run, &action.tags)
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect::<Map<String, Value>>(),
+                "capabilities": action.capabilities,
+            },
+        }))
+    }
+
+    async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
+        let action: CloudformationAction = config(with)?;
+        let client = self.client(action.region.as_deref());
+        let stack = stack_name(run, &action);
+        let existing = find(&client, &stack).await?;
+        if action.operation == StackOperation::Delete {
+            let Some(found) = existing else {
+                return Ok(Step::Done(json!({"stackName": stack, "deleted": true})));
+            };
+            let id = found.stack_id().unwrap_or(&stack).to_owned();
+            client
+                .delete_stack()
+                .stack_name(&id)
+                .client_request_token(token(run, "delete"))
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteStack", &e))?;
+            return Ok(pending("delete", &id, None));
+        }
+        let body = action
+            .template_body
+            .as_ref()
+            .ok_or_else(|| ActionError::permanent("the action's template is not in the catalog"))?;
+        let change_type = match existing.as_ref().and_then(|s| s.stack_status()) {
+            None => return create_stack(&client, run, &action, &stack, body).await,
+            Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
+            Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {
+                // An earlier attempt's change set is running: follow it.
+                return Ok(pending("stack", &stack, None));
+            }
+            Some(StackStatus::RollbackComplete) => {
+                return Err(ActionError::permanent(format!(
+                    "stack {stack} is ROLLBACK_COMPLETE from an earlier failure: delete it first"
+                )));
+            }
+            Some(_) => ChangeSetType::Update,
+        };
+        let change_set = token(run, "change-set");
+        let mut call = client
+            .create_change_set()
+            .stack_name(&stack)
+            .change_set_name(&change_set)
+            .change_set_type(change_type)
+            .template_body(body.to_string())
+            .client_token(token(run, "create"));
+        for (key, value) in &action.parameters {
+            call = call.parameters(
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(parameter_value(value))
+                    .build(),
+            );
+        }
+        for (key, value) in tags(run, &action.tags) {
+            call = call.tags(Tag::builder().key(key).value(value).build());
+        }
+        for capability in &action.capabilities {
+            call = call.capabilities(Capability::from(capability.as_str()));
+        }
+        match call.send().await {
+            Ok(_) => {}
+            // Made by an earlier attempt whose answer was lost.
+            Err(e) if super::code_of(&e) == Some("AlreadyExistsException") => {}
+            Err(e) => return Err(aws_error("CreateChangeSet", &e)),
+        }
+        Ok(pending("change-set", &stack, Some(&change_set)))
+    }
+
+    async fn poll(
+        &self,
+        run: &Invocation,
+        with: &Value,
+        state: &Value,
+    ) -> Result<Step, ActionError> {
+        let action: CloudformationAction = config(with)?;
+        let client = self.client(action.region.as_deref());
+        let stack = state["stack"].as_str().unwrap_or_default().to_owned();
+        match state["phase"].as_str() {
+            Some("change-set") => {
+                let change_set = state["changeSet"].as_str().unwrap_or_default();
+                let described = client
+                    .describe_change_set()
+                    .stack_name(&stack)
+                    .change_set_name(change_set)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeChangeSet", &e))?;
+                match described.status() {
+                    Some(ChangeSetStatus::CreateComplete) => {}
+                    Some(ChangeSetStatus::Failed) => {
+                        let reason = described.status_reason().unwrap_or("no reason given");
+                        // Nothing to change: the stack already is what was asked.
+                        if reason.contains("didn't contain changes")
+                            || reason.contains("No updates")
+                        {
+                            return match find(&client, &stack).await? {
+                                Some(found) => Ok(Step::Done(document(&found))),
+                                None => {
+                                    Err(ActionError::permanent(format!("stack {stack} is gone")))
+                                }
+                            };
+                        }
+                        return Err(ActionError::permanent(format!(
+                            "the change set of stack {stack} failed: {reason}"
+                        )));
+                    }
+                    _ => return Ok(pending("change-set", &stack, Some(change_set))),
+                }
+                if described.execution_status() == Some(&ExecutionStatus::Available) {
+                    client
+                        .execute_change_set()
+                        .stack_name(&stack)
+                        .change_set_name(change_set)
+                        .client_request_token(token(run, "execute"))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("ExecuteChangeSet", &e))?;
+                }
+                Ok(pending("stack", &stack, None))
+            }
+            Some("stack") => {
+                let Some(found) = find(&client, &stack).await? else {
+                    return Err(ActionError::permanent(format!("stack {stack} is gone")));
+                };
+                let status = found.stack_status().map(|s| s.as_str()).unwrap_or_default();
+                match status {
+                    "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => {
+                        Ok(Step::Done(document(&found)))
+                    }
+                    s if s.ends_with("_IN_PROGRESS") => Ok(pending("stack", &stack, None)),
+                    _ => Err(failure(&client, &found).await),
+                }
+            }
+            Some("delete") => match find(&client, &stack).await? {
+                None => Ok(Step::Done(json!({"stackName": stack, "deleted": true}))),
+                Some(found) => match found.stack_status().map(|s| s.as_str()) {
+                    Some("DELETE_COMPLETE") => Ok(Step::Done(
+                        json!({"stackName": found.stack_name(), "deleted": true}),
+                    )),
+                    Some("DELETE_FAILED") => Err(failure(&client, &found).await),
+                    _ => Ok(pending("delete", &stack, None)),
+                },
+            },
+            _ => Err(ActionError::permanent(
+                "the stack's state was not understood",
+            )),
+        }
+    }
+}
