@@ -1065,7 +1065,7 @@ spec:
     let app = App::start_with(
         &config,
         shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk),
+            aws_actions: aws::actions::all(&sdk, &config.aws),
         },
     )
     .await;
@@ -1176,7 +1176,7 @@ async fn a_rest_call_to_an_iam_authorized_api_is_signed_with_sigv4() {
     let app = App::start_with(
         &config,
         shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk),
+            aws_actions: aws::actions::all(&sdk, &config.aws),
         },
     )
     .await;
@@ -1311,7 +1311,7 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
     let app = App::start_with(
         &config,
         shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk),
+            aws_actions: aws::actions::all(&sdk, &config.aws),
         },
     )
     .await;

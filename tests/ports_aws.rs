@@ -570,6 +570,17 @@ async fn sns_delivers_a_notification_with_its_subject_and_attributes() {
     }
 }
 
+/// The AWS action kinds' way into accounts, on `config` (moto).
+fn accounts(config: &SdkConfig) -> std::sync::Arc<aws::actions::accounts::Accounts> {
+    std::sync::Arc::new(aws::actions::accounts::Accounts::new(
+        config.clone(),
+        aws::actions::accounts::TargetRole {
+            name: "orchestrator-target".to_owned(),
+            external_id: Some("ext-42".to_owned()),
+        },
+    ))
+}
+
 fn invocation(key: &str) -> shared::fulfillment::actions::Invocation {
     shared::fulfillment::actions::Invocation {
         idempotency_key: key.to_owned(),
@@ -588,7 +599,7 @@ fn invocation(key: &str) -> shared::fulfillment::actions::Invocation {
 async fn the_secrets_manager_action_creates_a_generated_secret_it_never_returns_and_deletes_it() {
     use shared::fulfillment::actions::{ActionError, ActionKind, Step};
     let Some(config) = aws().await else { return };
-    let kind = aws::actions::secrets_manager::SecretsManagerKind::new(config.clone());
+    let kind = aws::actions::secrets_manager::SecretsManagerKind::new(accounts(&config));
     let name = format!("app/{}", uuid::Uuid::new_v4().simple());
     let run = invocation(&format!("{name}/create"));
     let with = serde_json::json!({
@@ -682,7 +693,7 @@ async fn the_secrets_manager_action_creates_a_generated_secret_it_never_returns_
 async fn the_ssm_parameter_action_puts_every_type_and_deletes() {
     use shared::fulfillment::actions::{ActionKind, Step};
     let Some(config) = aws().await else { return };
-    let kind = aws::actions::ssm::SsmParameterKind::new(config.clone());
+    let kind = aws::actions::ssm::SsmParameterKind::new(accounts(&config));
     let ssm = aws_sdk_ssm::Client::new(&config);
     let base = format!("/orchestrator/test/{}", uuid::Uuid::new_v4().simple());
     let run = invocation(&base);
@@ -740,5 +751,36 @@ async fn the_ssm_parameter_action_puts_every_type_and_deletes() {
             assert!(matches!(kind.start(&run, &delete).await, Ok(Step::Done(_))));
         }
         assert!(ssm.get_parameter().name(&name).send().await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn an_action_naming_an_account_runs_there_through_the_assumed_role() {
+    use shared::fulfillment::actions::{ActionError, ActionKind, Step};
+    let Some(config) = aws().await else { return };
+    let kind = aws::actions::secrets_manager::SecretsManagerKind::new(accounts(&config));
+    let name = format!("apps/{}", uuid::Uuid::new_v4().simple());
+    let with = serde_json::json!({"secret": name, "account": "111122223333"});
+    let Step::Done(made) = kind.start(&invocation(&name), &with).await.unwrap() else {
+        panic!()
+    };
+    let arn = made["arn"].as_str().unwrap();
+    assert!(
+        arn.contains(":111122223333:secret:"),
+        "made in the named account: {arn}"
+    );
+    // A second action there reuses the role's credentials.
+    let again = serde_json::json!({"operation": "delete", "secret": arn, "account": "111122223333", "recoveryWindowDays": 0});
+    assert!(matches!(
+        kind.start(&invocation(&name), &again).await,
+        Ok(Step::Done(_))
+    ));
+    // Not an account id: refused before any call.
+    let bad = serde_json::json!({"secret": name, "account": "12345"});
+    match kind.start(&invocation(&name), &bad).await {
+        Err(ActionError::Permanent { message }) => {
+            assert!(message.contains("12-digit"), "{message}")
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -84,7 +84,7 @@ async fn aws_actions(config: &Config) -> shared::fulfillment::actions::AwsAction
         }
         None => return Default::default(),
     };
-    aws::actions::all(&sdk)
+    aws::actions::all(&sdk, &config.aws)
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {

@@ -94,7 +94,7 @@ impl Deployment {
             )),
             clock: Arc::new(SystemClock),
             publisher: Some(Arc::new(aws::SnsTopics::new(sdk))),
-            aws_actions: aws::actions::all(sdk),
+            aws_actions: aws::actions::all(sdk, &config.aws),
         };
         // API Gateway's JWT authorizer checks tokens and hands the claims over; a JWKS
         // file, when configured, lets the function check them itself as well.

@@ -112,6 +112,11 @@ pub struct AwsConfig {
     /// loopback, with test credentials). Unset, local mode has those actions only when
     /// the environment names AWS credentials (`AWS_PROFILE`, `AWS_ACCESS_KEY_ID`).
     pub endpoint_url: Option<String>,
+    /// The role actions assume in the accounts they name (`account`):
+    /// `arn:aws:iam::<account>:role/<targetRoleName>`.
+    pub target_role_name: String,
+    /// The external id that role's trust policy asks for.
+    pub target_role_external_id: Option<String>,
 }
 
 impl Default for AwsConfig {
@@ -129,6 +134,8 @@ impl Default for AwsConfig {
             groups_claim: "groups".to_owned(),
             metrics_namespace: "Orchestrator".to_owned(),
             endpoint_url: None,
+            target_role_name: "orchestrator-target".to_owned(),
+            target_role_external_id: None,
         }
     }
 }
@@ -305,6 +312,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_WORKER", "worker"),
     ("ORCHESTRATOR_PORTAL_URL", "notifications.portalUrl"),
     ("ORCHESTRATOR_AWS_ENDPOINT_URL", "aws.endpointUrl"),
+    ("ORCHESTRATOR_TARGET_ROLE_NAME", "aws.targetRoleName"),
+    (
+        "ORCHESTRATOR_TARGET_ROLE_EXTERNAL_ID",
+        "aws.targetRoleExternalId",
+    ),
     (
         "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN",
         "notifications.subscriptions (adds `stack-topic`, every event to this SNS topic)",
@@ -390,6 +402,10 @@ impl Config {
             "ORCHESTRATOR_PORTAL_DIR" => self.portal_dir = value.into(),
             "ORCHESTRATOR_PORTAL_URL" => self.notifications.portal_url = Some(value),
             "ORCHESTRATOR_AWS_ENDPOINT_URL" => self.aws.endpoint_url = Some(value),
+            "ORCHESTRATOR_TARGET_ROLE_NAME" => self.aws.target_role_name = value,
+            "ORCHESTRATOR_TARGET_ROLE_EXTERNAL_ID" => {
+                self.aws.target_role_external_id = Some(value)
+            }
             // The stack's topic hears of everything.
             "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN" => {
                 self.notifications

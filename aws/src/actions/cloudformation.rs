@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Stack, StackStatus, Tag,
@@ -27,18 +26,24 @@ use super::{aws_error, region, tags};
 const CHECK_EVERY: Duration = Duration::from_secs(3);
 
 pub struct CloudformationKind {
-    sdk: SdkConfig,
+    accounts: std::sync::Arc<super::accounts::Accounts>,
 }
 
 impl CloudformationKind {
-    pub fn new(sdk: SdkConfig) -> Self {
-        CloudformationKind { sdk }
+    pub fn new(accounts: std::sync::Arc<super::accounts::Accounts>) -> Self {
+        CloudformationKind { accounts }
     }
 
-    fn client(&self, wanted: Option<&str>) -> Client {
-        let mut conf = aws_sdk_cloudformation::config::Builder::from(&self.sdk);
-        conf.set_region(region(&self.sdk, wanted));
-        Client::from_conf(conf.build())
+    /// A client in the action's account (its role assumed) and region.
+    async fn client(
+        &self,
+        account: Option<&str>,
+        wanted: Option<&str>,
+    ) -> Result<Client, ActionError> {
+        let sdk = self.accounts.config(account).await?;
+        let mut conf = aws_sdk_cloudformation::config::Builder::from(&sdk);
+        conf.set_region(region(self.accounts.base(), wanted));
+        Ok(Client::from_conf(conf.build()))
     }
 }
 
@@ -195,12 +200,12 @@ impl ActionKind for CloudformationKind {
 
     fn target(&self, with: &Value) -> Option<String> {
         let wanted = with.get("region").and_then(Value::as_str);
-        region(&self.sdk, wanted).map(|r| format!("cloudformation.{r}"))
+        region(self.accounts.base(), wanted).map(|r| format!("cloudformation.{r}"))
     }
 
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
         let action: CloudformationAction = config(with)?;
-        let region = region(&self.sdk, action.region.as_deref()).map(|r| r.to_string());
+        let region = region(self.accounts.base(), action.region.as_deref()).map(|r| r.to_string());
         let stack = stack_name(run, &action);
         if action.operation == StackOperation::Delete {
             return Ok(json!({"service": "cloudformation", "region": region,
@@ -244,7 +249,9 @@ impl ActionKind for CloudformationKind {
 
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: CloudformationAction = config(with)?;
-        let client = self.client(action.region.as_deref());
+        let client = self
+            .client(action.account.as_deref(), action.region.as_deref())
+            .await?;
         let stack = stack_name(run, &action);
         let existing = find(&client, &stack).await?;
         if action.operation == StackOperation::Delete {
@@ -317,7 +324,9 @@ impl ActionKind for CloudformationKind {
         state: &Value,
     ) -> Result<Step, ActionError> {
         let action: CloudformationAction = config(with)?;
-        let client = self.client(action.region.as_deref());
+        let client = self
+            .client(action.account.as_deref(), action.region.as_deref())
+            .await?;
         let stack = state["stack"].as_str().unwrap_or_default().to_owned();
         match state["phase"].as_str() {
             Some("change-set") => {

@@ -7,6 +7,7 @@
 //! errors end an attempt with AWS's code and message; only what AWS calls retryable
 //! (throttling, a 5xx, no answer) is tried again.
 
+pub mod accounts;
 pub mod cloudformation;
 pub mod secrets_manager;
 pub mod sigv4;
@@ -22,28 +23,39 @@ use shared::catalog::document::ActionType;
 use shared::fulfillment::actions::{ActionError, ActionKind, Invocation};
 
 /// Everything the actions get from reaching AWS on `sdk`: the kinds and the signer.
-pub fn all(sdk: &SdkConfig) -> shared::fulfillment::actions::AwsActions {
+/// Actions that name an `account` assume `config.targetRoleName` there.
+pub fn all(
+    sdk: &SdkConfig,
+    config: &shared::config::AwsConfig,
+) -> shared::fulfillment::actions::AwsActions {
+    let accounts = Arc::new(accounts::Accounts::new(
+        sdk.clone(),
+        accounts::TargetRole {
+            name: config.target_role_name.clone(),
+            external_id: config.target_role_external_id.clone(),
+        },
+    ));
     shared::fulfillment::actions::AwsActions {
-        kinds: kinds(sdk),
+        kinds: kinds(accounts),
         signer: Some(Arc::new(sigv4::Sigv4Signer::new(sdk.clone()))),
     }
 }
 
-/// The AWS action kinds, on `sdk` (whose region is the default of actions that name
-/// none).
-pub fn kinds(sdk: &SdkConfig) -> Vec<(ActionType, Arc<dyn ActionKind>)> {
+/// The AWS action kinds, reaching AWS through `accounts` (whose base region is the
+/// default of actions that name none).
+pub fn kinds(accounts: Arc<accounts::Accounts>) -> Vec<(ActionType, Arc<dyn ActionKind>)> {
     vec![
         (
             ActionType::Cloudformation,
-            Arc::new(cloudformation::CloudformationKind::new(sdk.clone())),
+            Arc::new(cloudformation::CloudformationKind::new(accounts.clone())),
         ),
         (
             ActionType::SecretsManager,
-            Arc::new(secrets_manager::SecretsManagerKind::new(sdk.clone())),
+            Arc::new(secrets_manager::SecretsManagerKind::new(accounts.clone())),
         ),
         (
             ActionType::SsmParameter,
-            Arc::new(ssm::SsmParameterKind::new(sdk.clone())),
+            Arc::new(ssm::SsmParameterKind::new(accounts)),
         ),
     ]
 }

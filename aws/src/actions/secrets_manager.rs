@@ -7,7 +7,6 @@
 //! answer finds the secret this request made by its `orchestrator:request` tag.
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::Tag;
 use serde_json::{Value, json};
@@ -19,18 +18,24 @@ use shared::secret::SecretString;
 use super::{aws_error, code_of, region, tags};
 
 pub struct SecretsManagerKind {
-    sdk: SdkConfig,
+    accounts: std::sync::Arc<super::accounts::Accounts>,
 }
 
 impl SecretsManagerKind {
-    pub fn new(sdk: SdkConfig) -> Self {
-        SecretsManagerKind { sdk }
+    pub fn new(accounts: std::sync::Arc<super::accounts::Accounts>) -> Self {
+        SecretsManagerKind { accounts }
     }
 
-    fn client(&self, wanted: Option<&str>) -> Client {
-        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
-        conf.set_region(region(&self.sdk, wanted));
-        Client::from_conf(conf.build())
+    /// A client in the action's account (its role assumed) and region.
+    async fn client(
+        &self,
+        account: Option<&str>,
+        wanted: Option<&str>,
+    ) -> Result<Client, ActionError> {
+        let sdk = self.accounts.config(account).await?;
+        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&sdk);
+        conf.set_region(region(self.accounts.base(), wanted));
+        Ok(Client::from_conf(conf.build()))
     }
 }
 
@@ -67,12 +72,12 @@ impl ActionKind for SecretsManagerKind {
 
     fn target(&self, with: &Value) -> Option<String> {
         let wanted = with.get("region").and_then(Value::as_str);
-        region(&self.sdk, wanted).map(|r| format!("secretsmanager.{r}"))
+        region(self.accounts.base(), wanted).map(|r| format!("secretsmanager.{r}"))
     }
 
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
         let action: SecretsManagerAction = config(with)?;
-        let region = region(&self.sdk, action.region.as_deref()).map(|r| r.to_string());
+        let region = region(self.accounts.base(), action.region.as_deref()).map(|r| r.to_string());
         let calls = match action.operation {
             SecretOperation::Create => json!([
                 {"call": "GetRandomPassword", "length": action.generate.length,
@@ -97,7 +102,9 @@ impl ActionKind for SecretsManagerKind {
 
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: SecretsManagerAction = config(with)?;
-        let client = self.client(action.region.as_deref());
+        let client = self
+            .client(action.account.as_deref(), action.region.as_deref())
+            .await?;
         match action.operation {
             SecretOperation::Create => create(&client, run, &action).await,
             SecretOperation::RotateValue => {

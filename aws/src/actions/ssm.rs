@@ -3,7 +3,6 @@
 //! value; tags are added after (Parameter Store takes no tags with an overwrite).
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterType as SdkType, ResourceTypeForTagging, Tag};
 use serde_json::{Value, json};
@@ -13,18 +12,24 @@ use shared::fulfillment::actions::{ActionError, ActionKind, Invocation, Step, co
 use super::{aws_error, code_of, region, tags};
 
 pub struct SsmParameterKind {
-    sdk: SdkConfig,
+    accounts: std::sync::Arc<super::accounts::Accounts>,
 }
 
 impl SsmParameterKind {
-    pub fn new(sdk: SdkConfig) -> Self {
-        SsmParameterKind { sdk }
+    pub fn new(accounts: std::sync::Arc<super::accounts::Accounts>) -> Self {
+        SsmParameterKind { accounts }
     }
 
-    fn client(&self, wanted: Option<&str>) -> Client {
-        let mut conf = aws_sdk_ssm::config::Builder::from(&self.sdk);
-        conf.set_region(region(&self.sdk, wanted));
-        Client::from_conf(conf.build())
+    /// A client in the action's account (its role assumed) and region.
+    async fn client(
+        &self,
+        account: Option<&str>,
+        wanted: Option<&str>,
+    ) -> Result<Client, ActionError> {
+        let sdk = self.accounts.config(account).await?;
+        let mut conf = aws_sdk_ssm::config::Builder::from(&sdk);
+        conf.set_region(region(self.accounts.base(), wanted));
+        Ok(Client::from_conf(conf.build()))
     }
 }
 
@@ -61,12 +66,12 @@ impl ActionKind for SsmParameterKind {
 
     fn target(&self, with: &Value) -> Option<String> {
         let wanted = with.get("region").and_then(Value::as_str);
-        region(&self.sdk, wanted).map(|r| format!("ssm.{r}"))
+        region(self.accounts.base(), wanted).map(|r| format!("ssm.{r}"))
     }
 
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
         let action: SsmParameterAction = config(with)?;
-        let region = region(&self.sdk, action.region.as_deref()).map(|r| r.to_string());
+        let region = region(self.accounts.base(), action.region.as_deref()).map(|r| r.to_string());
         let call = match action.operation {
             ParameterOperation::Put => json!({
                 "call": "PutParameter", "name": action.name,
@@ -85,7 +90,9 @@ impl ActionKind for SsmParameterKind {
 
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: SsmParameterAction = config(with)?;
-        let client = self.client(action.region.as_deref());
+        let client = self
+            .client(action.account.as_deref(), action.region.as_deref())
+            .await?;
         match action.operation {
             ParameterOperation::Put => {
                 let value = value_of(&action)?;

@@ -562,6 +562,10 @@ pub struct SecretsManagerAction {
     /// The region it lives in (default: the deployment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The account it lives in, reached through the role assumed there (default: the
+    /// deployment's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -625,6 +629,9 @@ pub struct CloudformationAction {
     pub capabilities: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The account it lives in, reached through the role assumed there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The template itself, put here from the catalog when it is loaded (authors name the
     /// file in `template`; the schema refuses this field in documents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -662,6 +669,10 @@ pub struct SsmParameterAction {
     /// The region it lives in (default: the deployment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The account it lives in, reached through the role assumed there (default: the
+    /// deployment's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
