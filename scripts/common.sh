@@ -22,3 +22,19 @@ build_portal() {
   npm ci --prefix "$ROOT/portal" --no-audit --no-fund --loglevel=error >/dev/null
   npm run build --prefix "$ROOT/portal" >/dev/null
 }
+
+# moto (PyPI) emulates AWS on loopback: the tests' Step Functions, SQS, DynamoDB and the
+# AWS actions' CloudFormation, Secrets Manager and SSM; scripts/run points local mode's AWS
+# actions at it. It lives in a virtual environment inside the project.
+ensure_moto() {
+  if [ ! -x "$ROOT/.venv/bin/moto_server" ]; then
+    python3 -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  fi
+  export MOTO_SERVER="$ROOT/.venv/bin/moto_server"
+}
+
+# A free TCP port on loopback.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

@@ -1398,3 +1398,59 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
     );
     app.running.stop().await.unwrap();
 }
+
+/// The example catalog's AWS-native items in the sandbox, as `scripts/run` serves them
+/// with moto: an S3 bucket from the platform team's CloudFormation template, a generated
+/// secret and an application setting, each provisioned in (emulated) AWS.
+#[tokio::test]
+async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
+    let Some(moto) = orchestrator_tests::moto::moto().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.aws.endpoint_url = Some(moto.endpoint.clone());
+    let sdk = aws::for_endpoint(&moto.endpoint, "us-east-1").await;
+    let app = App::start_with(
+        &config,
+        shared::local::Extensions {
+            aws_actions: aws::actions::all(&sdk, &config.aws),
+        },
+    )
+    .await;
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let requests = [
+        json!({"item": "s3-bucket-stack", "fields": {"bucketName": format!("assets-{suffix}")}}),
+        json!({"item": "generated-secret", "fields": {"app": format!("billing-{suffix}"), "name": "db-password"}}),
+        json!({"item": "app-parameter", "fields": {"app": format!("billing-{suffix}"), "name": "feature-flags", "value": "dark-mode"}}),
+    ];
+    for body in requests {
+        let (status, accepted) = app.submit(&body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let done = app
+            .wait_within(
+                accepted["id"].as_str().unwrap(),
+                "completed",
+                std::time::Duration::from_secs(60),
+            )
+            .await;
+        assert!(
+            done["outputs"].as_object().is_some_and(|o| !o.is_empty()),
+            "{done}"
+        );
+    }
+    let bucket = aws_sdk_cloudformation::Client::new(&sdk)
+        .describe_stacks()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        bucket.stacks().iter().any(|s| s
+            .outputs()
+            .iter()
+            .any(|o| o.output_value() == Some(&format!("sandbox-assets-{suffix}")))),
+        "the bucket's stack is in CloudFormation"
+    );
+    app.running.stop().await.unwrap();
+}

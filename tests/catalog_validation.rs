@@ -55,6 +55,9 @@ fn the_example_catalog_mixes_modes_and_uses_every_action_type() {
         ActionType::Webhook,
         ActionType::GithubWorkflow,
         ActionType::Terraform,
+        ActionType::SecretsManager,
+        ActionType::SsmParameter,
+        ActionType::Cloudformation,
     ];
     assert_eq!(used, all.iter().map(|t| format!("{t:?}")).collect());
 }

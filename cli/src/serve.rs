@@ -187,6 +187,14 @@ async fn print_welcome(config: &Config, addr: std::net::SocketAddr, running_jira
             "    Resolve one:     curl -X POST http://{addr}/sandbox/jira/issues/KEY/resolve -H 'content-type: application/json' -d '{{\"resolution\": \"Done\"}}'\n"
         );
     }
+    if let Some(endpoint) = &config.aws.endpoint_url {
+        eprintln!(
+            "  AWS: cloudformation, secrets-manager and ssm-parameter actions call {endpoint} (an emulated AWS, test credentials)."
+        );
+        eprintln!(
+            "    Look at it:      AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {endpoint} --region us-east-1 cloudformation describe-stacks\n"
+        );
+    }
 }
 
 async fn wait_for_signal() {

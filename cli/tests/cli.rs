@@ -48,7 +48,7 @@ fn validate_exits_zero_on_the_example_catalog() {
     let out = orchestrator(&["catalog", "validate", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("valid: 14 documents, 0 errors, 0 warnings"),
+        stdout(&out).contains("valid: 17 documents, 0 errors, 0 warnings"),
         "{}",
         stdout(&out)
     );
@@ -70,7 +70,7 @@ fn validate_json_lists_every_finding_with_its_location_and_exits_one() {
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["valid"], false);
-    assert_eq!(report["documents"], 14);
+    assert_eq!(report["documents"], 17);
     let findings = report["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 2, "{findings:#?}");
     let first = &findings[0];
