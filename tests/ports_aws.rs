@@ -784,3 +784,49 @@ async fn an_action_naming_an_account_runs_there_through_the_assumed_role() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_environment_scope_is_loaded_from_a_parameter_store_path() {
+    use aws_sdk_ssm::types::ParameterType;
+    let Some(config) = aws().await else { return };
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let path = format!(
+        "/orchestrator/{}/environment",
+        uuid::Uuid::new_v4().simple()
+    );
+    let put = |name: &str, value: &str, kind: ParameterType| {
+        let ssm = ssm.clone();
+        let name = format!("{path}/{name}");
+        let value = value.to_owned();
+        async move {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(kind)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put(
+        "dbaasApiUrl",
+        "https://dbaas.internal",
+        ParameterType::String,
+    )
+    .await;
+    put("accounts/prod", "111122223333", ParameterType::String).await;
+    put("subnets", "subnet-a,subnet-b", ParameterType::StringList).await;
+    put("apiToken", "s3cret", ParameterType::SecureString).await;
+    let loaded = aws::environment::load(&config, &format!("{path}/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(loaded),
+        serde_json::json!({
+            "dbaasApiUrl": "https://dbaas.internal",
+            "accounts": {"prod": "111122223333"},
+            "subnets": ["subnet-a", "subnet-b"],
+        }),
+        "a SecureString is not part of the scope"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod environment;
 pub(crate) mod items;
 mod pages;
 pub mod queue;

@@ -62,16 +62,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-/// The actions that reach AWS: on `aws.endpointUrl` (moto) with test credentials, or on
-/// the environment's AWS credentials when it names some.
-async fn aws_actions(config: &Config) -> shared::fulfillment::actions::AwsActions {
+/// The AWS local mode reaches: `aws.endpointUrl` (moto) with test credentials, or the
+/// environment's AWS credentials when it names some; `None` otherwise.
+async fn aws_sdk(config: &Config) -> Option<aws::SdkConfig> {
     let region = if config.region == "local" {
         "us-east-1"
     } else {
         config.region.as_str()
     };
-    let sdk = match &config.aws.endpoint_url {
-        Some(endpoint) => aws::for_endpoint(endpoint, region).await,
+    match &config.aws.endpoint_url {
+        Some(endpoint) => Some(aws::for_endpoint(endpoint, region).await),
         None if [
             "AWS_PROFILE",
             "AWS_ACCESS_KEY_ID",
@@ -80,11 +80,10 @@ async fn aws_actions(config: &Config) -> shared::fulfillment::actions::AwsAction
         .iter()
         .any(|v| std::env::var_os(v).is_some()) =>
         {
-            aws::from_environment().await
+            Some(aws::from_environment().await)
         }
-        None => return Default::default(),
-    };
-    aws::actions::all(&sdk, &config.aws)
+        None => None,
+    }
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -113,8 +112,20 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     rt.block_on(async move {
+        let sdk = aws_sdk(&config).await;
+        if let (Some(sdk), Some(path)) = (&sdk, config.aws.environment_path.clone()) {
+            match aws::environment::load(sdk, &path).await {
+                Ok(loaded) => aws::environment::merge(&mut config.environment, loaded),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         let extensions = shared::local::Extensions {
-            aws_actions: aws_actions(&config).await,
+            aws_actions: sdk
+                .map(|sdk| aws::actions::all(&sdk, &config.aws))
+                .unwrap_or_default(),
         };
         let running = match shared::local::start_with(&config, extensions).await {
             Ok(r) => r,

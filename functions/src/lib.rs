@@ -48,7 +48,11 @@ impl Deployment {
     }
 
     /// Builds the AWS adapters of `config.aws` on `sdk` and assembles the product.
-    pub async fn start(config: Config, sdk: &aws::SdkConfig) -> Result<Deployment, String> {
+    pub async fn start(mut config: Config, sdk: &aws::SdkConfig) -> Result<Deployment, String> {
+        if let Some(path) = config.aws.environment_path.clone() {
+            let loaded = aws::environment::load(sdk, &path).await?;
+            aws::environment::merge(&mut config.environment, loaded);
+        }
         let settings = &config.aws;
         let queue_url = settings
             .action_queue_url

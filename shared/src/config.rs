@@ -117,6 +117,10 @@ pub struct AwsConfig {
     pub target_role_name: String,
     /// The external id that role's trust policy asks for.
     pub target_role_external_id: Option<String>,
+    /// A Parameter Store path whose `String` and `StringList` parameters fill the
+    /// `environment` scope at start (`/orchestrator/<stage>/environment/`); keys the
+    /// configuration sets win.
+    pub environment_path: Option<String>,
 }
 
 impl Default for AwsConfig {
@@ -136,6 +140,7 @@ impl Default for AwsConfig {
             endpoint_url: None,
             target_role_name: "orchestrator-target".to_owned(),
             target_role_external_id: None,
+            environment_path: None,
         }
     }
 }
@@ -313,6 +318,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_PORTAL_URL", "notifications.portalUrl"),
     ("ORCHESTRATOR_AWS_ENDPOINT_URL", "aws.endpointUrl"),
     ("ORCHESTRATOR_TARGET_ROLE_NAME", "aws.targetRoleName"),
+    ("ORCHESTRATOR_ENVIRONMENT_PATH", "aws.environmentPath"),
     (
         "ORCHESTRATOR_TARGET_ROLE_EXTERNAL_ID",
         "aws.targetRoleExternalId",
@@ -403,6 +409,7 @@ impl Config {
             "ORCHESTRATOR_PORTAL_URL" => self.notifications.portal_url = Some(value),
             "ORCHESTRATOR_AWS_ENDPOINT_URL" => self.aws.endpoint_url = Some(value),
             "ORCHESTRATOR_TARGET_ROLE_NAME" => self.aws.target_role_name = value,
+            "ORCHESTRATOR_ENVIRONMENT_PATH" => self.aws.environment_path = Some(value),
             "ORCHESTRATOR_TARGET_ROLE_EXTERNAL_ID" => {
                 self.aws.target_role_external_id = Some(value)
             }
