@@ -45,9 +45,29 @@ impl Accounts {
         &self.base
     }
 
-    /// The configuration an action runs with: the deployment's, or, when it names an
+    /// The configuration an action's client is made from: its account's (see
+    /// [`Self::account`]) in its `region`, or the deployment's region.
+    pub async fn config(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<SdkConfig, ActionError> {
+        let sdk = self.account(account).await?;
+        Ok(sdk
+            .to_builder()
+            .region(super::region(&self.base, region))
+            .build())
+    }
+
+    /// The host an action reaches, for its circuit breaker: `<service>.<region>`.
+    pub fn target(&self, service: &str, with: &serde_json::Value) -> Option<String> {
+        let wanted = with.get("region").and_then(serde_json::Value::as_str);
+        super::region(&self.base, wanted).map(|r| format!("{service}.{r}"))
+    }
+
+    /// The configuration of an account: the deployment's, or, when the action names an
     /// `account`, one whose credentials come from the role assumed there.
-    pub async fn config(&self, account: Option<&str>) -> Result<SdkConfig, ActionError> {
+    async fn account(&self, account: Option<&str>) -> Result<SdkConfig, ActionError> {
         let Some(account) = account else {
             return Ok(self.base.clone());
         };

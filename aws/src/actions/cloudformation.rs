@@ -40,10 +40,7 @@ impl CloudformationKind {
         account: Option<&str>,
         wanted: Option<&str>,
     ) -> Result<Client, ActionError> {
-        let sdk = self.accounts.config(account).await?;
-        let mut conf = aws_sdk_cloudformation::config::Builder::from(&sdk);
-        conf.set_region(region(self.accounts.base(), wanted));
-        Ok(Client::from_conf(conf.build()))
+        Ok(Client::new(&self.accounts.config(account, wanted).await?))
     }
 }
 
@@ -144,6 +141,40 @@ async fn failure(client: &Client, stack: &Stack) -> ActionError {
     ActionError::permanent(format!("stack {name} ended {status}: {reason}"))
 }
 
+/// What a stack is given, whether it is created or changed: the action's parameters,
+/// the tags (the orchestrator's and the action's) and the capabilities.
+struct StackInputs {
+    parameters: Vec<Parameter>,
+    tags: Vec<Tag>,
+    capabilities: Vec<Capability>,
+}
+
+impl StackInputs {
+    fn of(run: &Invocation, action: &CloudformationAction) -> StackInputs {
+        StackInputs {
+            parameters: action
+                .parameters
+                .iter()
+                .map(|(key, value)| {
+                    Parameter::builder()
+                        .parameter_key(key)
+                        .parameter_value(parameter_value(value))
+                        .build()
+                })
+                .collect(),
+            tags: tags(run, &action.tags)
+                .into_iter()
+                .map(|(key, value)| Tag::builder().key(key).value(value).build())
+                .collect(),
+            capabilities: action
+                .capabilities
+                .iter()
+                .map(|c| Capability::from(c.as_str()))
+                .collect(),
+        }
+    }
+}
+
 /// A new stack, created at once (`CreateStack`, with a token the same on every attempt,
 /// so a repeated call is the same creation).
 async fn create_stack(
@@ -153,25 +184,15 @@ async fn create_stack(
     stack: &str,
     body: &Value,
 ) -> Result<Step, ActionError> {
-    let mut call = client
+    let inputs = StackInputs::of(run, action);
+    let call = client
         .create_stack()
         .stack_name(stack)
         .template_body(body.to_string())
-        .client_request_token(token(run, "create"));
-    for (key, value) in &action.parameters {
-        call = call.parameters(
-            Parameter::builder()
-                .parameter_key(key)
-                .parameter_value(parameter_value(value))
-                .build(),
-        );
-    }
-    for (key, value) in tags(run, &action.tags) {
-        call = call.tags(Tag::builder().key(key).value(value).build());
-    }
-    for capability in &action.capabilities {
-        call = call.capabilities(Capability::from(capability.as_str()));
-    }
+        .client_request_token(token(run, "create"))
+        .set_parameters(Some(inputs.parameters))
+        .set_tags(Some(inputs.tags))
+        .set_capabilities(Some(inputs.capabilities));
     match call.send().await {
         Ok(_) => Ok(pending("stack", stack, None)),
         Err(e) if super::code_of(&e) == Some("AlreadyExistsException") => {
@@ -199,8 +220,7 @@ impl ActionKind for CloudformationKind {
     }
 
     fn target(&self, with: &Value) -> Option<String> {
-        let wanted = with.get("region").and_then(Value::as_str);
-        region(self.accounts.base(), wanted).map(|r| format!("cloudformation.{r}"))
+        self.accounts.target("cloudformation", with)
     }
 
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
@@ -287,27 +307,17 @@ impl ActionKind for CloudformationKind {
             Some(_) => ChangeSetType::Update,
         };
         let change_set = token(run, "change-set");
-        let mut call = client
+        let inputs = StackInputs::of(run, &action);
+        let call = client
             .create_change_set()
             .stack_name(&stack)
             .change_set_name(&change_set)
             .change_set_type(change_type)
             .template_body(body.to_string())
-            .client_token(token(run, "create"));
-        for (key, value) in &action.parameters {
-            call = call.parameters(
-                Parameter::builder()
-                    .parameter_key(key)
-                    .parameter_value(parameter_value(value))
-                    .build(),
-            );
-        }
-        for (key, value) in tags(run, &action.tags) {
-            call = call.tags(Tag::builder().key(key).value(value).build());
-        }
-        for capability in &action.capabilities {
-            call = call.capabilities(Capability::from(capability.as_str()));
-        }
+            .client_token(token(run, "create"))
+            .set_parameters(Some(inputs.parameters))
+            .set_tags(Some(inputs.tags))
+            .set_capabilities(Some(inputs.capabilities));
         match call.send().await {
             Ok(_) => {}
             // Made by an earlier attempt whose answer was lost.

@@ -32,10 +32,7 @@ impl SecretsManagerKind {
         account: Option<&str>,
         wanted: Option<&str>,
     ) -> Result<Client, ActionError> {
-        let sdk = self.accounts.config(account).await?;
-        let mut conf = aws_sdk_secretsmanager::config::Builder::from(&sdk);
-        conf.set_region(region(self.accounts.base(), wanted));
-        Ok(Client::from_conf(conf.build()))
+        Ok(Client::new(&self.accounts.config(account, wanted).await?))
     }
 }
 
@@ -71,8 +68,7 @@ impl ActionKind for SecretsManagerKind {
     }
 
     fn target(&self, with: &Value) -> Option<String> {
-        let wanted = with.get("region").and_then(Value::as_str);
-        region(self.accounts.base(), wanted).map(|r| format!("secretsmanager.{r}"))
+        self.accounts.target("secretsmanager", with)
     }
 
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {

@@ -26,10 +26,7 @@ impl SsmParameterKind {
         account: Option<&str>,
         wanted: Option<&str>,
     ) -> Result<Client, ActionError> {
-        let sdk = self.accounts.config(account).await?;
-        let mut conf = aws_sdk_ssm::config::Builder::from(&sdk);
-        conf.set_region(region(self.accounts.base(), wanted));
-        Ok(Client::from_conf(conf.build()))
+        Ok(Client::new(&self.accounts.config(account, wanted).await?))
     }
 }
 
@@ -65,8 +62,7 @@ impl ActionKind for SsmParameterKind {
     }
 
     fn target(&self, with: &Value) -> Option<String> {
-        let wanted = with.get("region").and_then(Value::as_str);
-        region(self.accounts.base(), wanted).map(|r| format!("ssm.{r}"))
+        self.accounts.target("ssm", with)
     }
 
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
