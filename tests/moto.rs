@@ -226,6 +226,20 @@ pub async fn create_table(config: &SdkConfig) -> String {
     name
 }
 
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("the queue's ARN")
+}
+
 /// A fresh action queue and its dead-letter queue, with a redrive policy after
 /// `max_receives`: their URLs.
 pub async fn create_queues(config: &SdkConfig, max_receives: u32) -> (String, String) {
@@ -239,16 +253,7 @@ pub async fn create_queues(config: &SdkConfig, max_receives: u32) -> (String, St
         .await
         .expect("moto creates the dead-letter queue");
     let dlq_url = dlq.queue_url().unwrap().to_owned();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("the dead-letter queue's ARN");
+    let dlq_arn = queue_arn(&sqs, &dlq_url).await;
     let redrive =
         format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receives}"}}"#);
     let queue = sqs

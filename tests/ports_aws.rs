@@ -452,7 +452,6 @@ async fn step_functions_redrive_calls_redrive_execution_once_per_failure() {
 
 #[tokio::test]
 async fn sns_delivers_a_notification_with_its_subject_and_attributes() {
-    use aws_sdk_sqs::types::QueueAttributeName;
     use shared::notifications::deliver::{Deliverer, DeliveryError};
     use shared::notifications::message::{Notification, Portal};
     let Some(config) = aws().await else { return };
@@ -474,16 +473,7 @@ async fn sns_delivers_a_notification_with_its_subject_and_attributes() {
         .unwrap()
         .queue_url
         .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap();
+    let queue_arn = orchestrator_tests::moto::queue_arn(&sqs, &queue).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")

@@ -142,7 +142,7 @@ pub struct YamlError {
 
 /// Loads every document of a YAML stream, with the position of every node.
 pub fn load_documents(text: &str, limits: Limits) -> Result<Vec<LoadedDocument>, YamlError> {
-    load(text, limits, true)
+    load(text, limits, true, false)
 }
 
 /// The first document of a YAML (or JSON) file a person wrote (a configuration, a form's
@@ -167,11 +167,17 @@ pub fn read_file(path: &std::path::Path) -> Result<Option<serde_json::Value>, St
 /// a duplicate key's message then cannot name the first occurrence's line. For the
 /// common case of valid files, with positions recomputed only where they are needed.
 pub fn load_values(text: &str, limits: Limits) -> Result<Vec<LoadedDocument>, YamlError> {
-    load(text, limits, false)
+    load(text, limits, false, false)
 }
 
-fn load(text: &str, limits: Limits, with_spans: bool) -> Result<Vec<LoadedDocument>, YamlError> {
+fn load(
+    text: &str,
+    limits: Limits,
+    with_spans: bool,
+    intrinsics: bool,
+) -> Result<Vec<LoadedDocument>, YamlError> {
     let mut builder = Builder::new(limits, with_spans);
+    builder.intrinsics = intrinsics;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
             let message = if e.info().contains("recursion limit") {
@@ -573,17 +579,8 @@ fn json_str(s: &str) -> Value {
 /// (`!Ref`, `!Sub`, `!GetAtt`, ...) read as their long forms: the JSON template
 /// CloudFormation takes. Positions are not recorded.
 pub fn load_cloudformation(text: &str) -> Result<Option<Value>, YamlError> {
-    let mut builder = Builder::new(Limits::default(), false);
-    builder.intrinsics = true;
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| YamlError {
-            pos: Pos::new(e.marker().line(), e.marker().col() + 1),
-            pointer: builder.current_pointer(),
-            message: format!("YAML syntax error: {}", e.info()),
-        })?;
-        builder.event(event, span)?;
-    }
-    Ok(builder.documents.into_iter().next().map(|d| d.value))
+    let documents = load(text, Limits::default(), false, true)?;
+    Ok(documents.into_iter().next().map(|d| d.value))
 }
 
 fn nesting_message(max_depth: usize) -> String {

@@ -1,8 +1,8 @@
 //! Delivering one notification to one subscription's channel.
 //!
 //! A Slack webhook's URL is a credential and a webhook's may carry one in its query: what
-//! is logged or reported names the host (and path, for a signed webhook) only, and
-//! reqwest's errors are stripped of their URL.
+//! is logged or reported names the host (and path, for a signed webhook) only; the HTTP
+//! exchange is the actions' own, whose errors never name the URL.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::message::Notification;
 use crate::catalog::subscription::{Channel, Subscription};
 use crate::fulfillment::actions::webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
+use crate::fulfillment::actions::{ActionError, exchange};
 use crate::ports::{Publisher, Secrets, StoreError};
 
 /// How long one delivery may take.
@@ -132,39 +133,23 @@ impl Deliverer {
     }
 }
 
-/// Sends a call: a 2xx delivers; 429 and 5xx, timeouts and lost connections are worth
-/// another try; any other answer is not.
+/// Sends a call with the actions' own HTTP exchange: a 2xx delivers; 408, 429, 5xx, a
+/// timeout or a lost connection is worth another try (after the receiver's
+/// `Retry-After`); any other answer is not. Errors never name the URL.
 async fn send(call: reqwest::RequestBuilder, what: &str) -> Result<(), DeliveryError> {
-    let response = call
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| DeliveryError::Retry {
-            why: format!("{what} did not answer: {}", e.without_url()),
+    match exchange(call.timeout(TIMEOUT), what, &[]).await {
+        Ok(_) => Ok(()),
+        Err(ActionError::Retryable {
+            message,
+            retry_after,
+        }) => Err(DeliveryError::Retry {
+            why: message,
+            retry_after,
+        }),
+        Err(ActionError::Unknown { message }) => Err(DeliveryError::Retry {
+            why: message,
             retry_after: None,
-        })?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    // Slack says why in a short plain-text body (`invalid_payload`, `no_service`).
-    let said: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
-    let why = format!("{what} answered {status}: {}", said.trim());
-    if status.as_u16() == 429 || status.is_server_error() {
-        Err(DeliveryError::Retry { why, retry_after })
-    } else {
-        Err(DeliveryError::GiveUp(why))
+        }),
+        Err(ActionError::Permanent { message }) => Err(DeliveryError::GiveUp(message)),
     }
 }

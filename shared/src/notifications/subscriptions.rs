@@ -82,11 +82,7 @@ impl Subscriptions {
                 continue;
             }
             for s in &team.notifications {
-                let owner_ok =
-                    s.teams.is_empty() || owner.is_some_and(|o| s.teams.iter().any(|t| t == o));
-                let target_ok = s.targets.is_empty()
-                    || target.is_some_and(|t| s.targets.iter().any(|x| x == t));
-                if s.wants(topic) && owner_ok && target_ok {
+                if s.wants(topic) && s.covers(target, owner) {
                     out.push(SubscriptionRef {
                         team: Some(name.clone()),
                         name: s.name.clone(),
