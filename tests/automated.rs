@@ -688,6 +688,7 @@ async fn a_jira_step_resolved_as_wont_do_fails_and_one_resolved_as_done_succeeds
         delivery_id: "d".into(),
         started_at: "2026-12-07T10:00:00Z".into(),
         request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::now_utc()),
+        resource_id: "r-1".to_owned(),
         requester: "alice".into(),
         item: "firewall-rule".into(),
         action_id: "ask".into(),
@@ -1357,6 +1358,29 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
         "{done}"
     );
 
+    // The stack's events are on the timeline, typed, oldest first (moto records the
+    // stack's own events, not its resources').
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    let progress: Vec<(&Value, &Value)> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action_progress")
+        .map(|e| {
+            let event = &e["detail"]["targetEvent"];
+            assert_eq!(e["detail"]["action"], "stack");
+            (&event["resource"], &event["status"])
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            (&json!(stack), &json!("CREATE_IN_PROGRESS")),
+            (&json!(stack), &json!("CREATE_COMPLETE"))
+        ],
+        "{timeline:#}"
+    );
+
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let described = cfn
         .describe_stacks()
@@ -1374,6 +1398,74 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
     assert_eq!(tags["orchestrator:request"], id.as_str());
     assert_eq!(tags["orchestrator:item"], "bucket");
     assert_eq!(tags["cost-center"], "42");
+
+    // A day-2 change: its plan asks CloudFormation what an update change set would do
+    // (moto diffs templates only, so the resource changes themselves are checked against
+    // a stand-in in tests/cloudformation.rs), then the change updates the same stack.
+    let renamed = format!("{name}-2");
+    let (status, planned) = app
+        .call(
+            Method::POST,
+            &format!("/resources/{id}/changes"),
+            &app.token,
+            Some(&json!({"fields": {"name": renamed}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{planned}");
+    let preview = &planned["actions"][0]["preview"];
+    assert_eq!(preview["stackName"], stack.as_str(), "{planned:#}");
+    assert!(preview["changes"].is_array(), "{planned:#}");
+    // The preview left no change set behind.
+    let sets = cfn
+        .list_change_sets()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sets.summaries()
+            .iter()
+            .all(|s| !s.change_set_name().unwrap_or_default().contains("preview")),
+        "{sets:?}"
+    );
+    let (status, changing) = app
+        .call(
+            Method::POST,
+            &format!("/resources/{id}/changes"),
+            &app.token,
+            Some(&json!({"fields": {"name": renamed}, "apply": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{changing}");
+    let changed = changing["request"]["id"].as_str().unwrap().to_owned();
+    app.wait_within(&changed, "completed", std::time::Duration::from_secs(60))
+        .await;
+    let described = cfn
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap();
+    let found = &described.stacks()[0];
+    assert_eq!(found.stack_status().unwrap().as_str(), "UPDATE_COMPLETE");
+    assert!(
+        found
+            .parameters()
+            .iter()
+            .any(|p| p.parameter_value() == Some(&format!("orch-{renamed}"))),
+        "{found:?}"
+    );
+    // The resource's outputs are the updated stack's.
+    let arn = found
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some("BucketArn"))
+        .and_then(|o| o.output_value())
+        .unwrap();
+    let resource = app.get(&format!("/resources/{id}")).await;
+    assert_eq!(resource["outputs"]["bucketArn"], arn, "{resource}");
+    assert_eq!(resource["outputs"]["stackName"], stack.as_str());
+    assert_eq!(resource["inputs"]["name"], renamed.as_str());
 
     let (status, deleting) = app
         .call(
@@ -1451,6 +1543,100 @@ async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
             .iter()
             .any(|o| o.output_value() == Some(&format!("sandbox-assets-{suffix}")))),
         "the bucket's stack is in CloudFormation"
+    );
+    app.running.stop().await.unwrap();
+}
+
+/// A stack's drift, found by CloudFormation's drift detection (a stand-in: moto has
+/// none), is the resource's drift, property by property; and the plan of a day-2 change
+/// shows the resource changes of the update's change set, which it leaves behind.
+#[tokio::test]
+async fn a_stacks_drift_and_a_changes_resource_changes_come_from_cloudformation() {
+    let (standin, cloudformation) = orchestrator_tests::cloudformation_standin::start().await;
+    let sdk = aws::for_endpoint(&standin.uri(), "eu-west-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let item = orchestrator_tests::bucket_item(
+        "              BucketName: \"orch-{{fields.name}}\"\n              Versioning: Enabled",
+    )
+    .replace(
+        "      rollback:\n",
+        "      verify:\n        - id: drift\n          type: cloudformation\n          with:\n            operation: detect-drift\n      rollback:\n",
+    );
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            ("items/bucket.yaml", item),
+            (
+                "templates/bucket.yaml",
+                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    let app = App::start_with(
+        &config,
+        shared::local::Extensions {
+            aws_actions: aws::actions::all(&sdk, &config.aws),
+        },
+    )
+    .await;
+    let (status, accepted) = app
+        .submit(&json!({"item": "bucket", "fields": {"name": "standin"}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    app.wait_within(&id, "completed", std::time::Duration::from_secs(30))
+        .await;
+
+    let (status, verified) = app
+        .call(
+            Method::POST,
+            &format!("/resources/{id}/verify"),
+            &app.token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    assert_eq!(verified["outcome"], "drifted", "{verified}");
+    let drift = &verified["drift"][0];
+    assert_eq!(drift["attribute"], "Bucket/VersioningConfiguration/Status");
+    assert_eq!(drift["recorded"], "Enabled");
+    assert_eq!(drift["actual"], "Suspended");
+    let resource = app.get(&format!("/resources/{id}")).await;
+    assert_eq!(
+        resource["drift"][0]["attribute"], "Bucket/VersioningConfiguration/Status",
+        "{resource}"
+    );
+
+    let (status, planned) = app
+        .call(
+            Method::POST,
+            &format!("/resources/{id}/changes"),
+            &app.token,
+            Some(&json!({"fields": {"name": "renamed"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{planned}");
+    let change = &planned["actions"][0]["preview"]["changes"][0];
+    assert_eq!(change["action"], "Modify", "{planned:#}");
+    assert_eq!(change["logicalId"], "Bucket");
+    assert_eq!(change["replacement"], "True");
+    assert_eq!(change["properties"], json!(["BucketName"]));
+    let calls = cloudformation.actions();
+    let made = calls.iter().filter(|a| *a == "CreateChangeSet").count();
+    let removed = calls.iter().filter(|a| *a == "DeleteChangeSet").count();
+    assert_eq!((made, removed), (1, 1), "{calls:?}");
+    assert!(!calls.iter().any(|a| a == "ExecuteChangeSet"), "{calls:?}");
+    // The preview's change set was of the new values.
+    let sent = cloudformation.calls.lock().unwrap().clone();
+    let (_, preview) = sent.iter().find(|(a, _)| a == "CreateChangeSet").unwrap();
+    assert_eq!(preview["ChangeSetType"], "UPDATE");
+    assert!(
+        preview
+            .iter()
+            .any(|(k, v)| k.starts_with("Parameters.member.") && v == "orch-renamed"),
+        "{preview:?}"
     );
     app.running.stop().await.unwrap();
 }

@@ -983,12 +983,55 @@ fn a_cloudformation_action_is_checked_against_its_template() {
             "YAML syntax error",
         ),
         (
-            validate(good, Some("Description: nothing\n")),
+            validate(good.clone(), Some("Description: nothing\n")),
             "templates/bucket.yaml",
             "/Resources",
             "needs a `Resources` mapping",
         ),
+        (
+            validate(
+                good.replace(
+                    "            tags:\n",
+                    "            region: eu-west-11\n            tags:\n",
+                ),
+                Some(BUCKET_TEMPLATE),
+            ),
+            "items/bucket.yaml",
+            "/spec/fulfillment/automated/actions/0/with/region",
+            "`eu-west-11` is not an AWS region (did you mean `eu-west-1`?)",
+        ),
+        (
+            validate(
+                good.replace(
+                    "template: templates/bucket.yaml",
+                    "templateUrl: https://example.com/bucket.yaml",
+                ),
+                None,
+            ),
+            "items/bucket.yaml",
+            "/spec/fulfillment/automated/actions/0/with",
+            "",
+        ),
+        (
+            validate(
+                good.replace(
+                    "            operation: delete\n",
+                    "            operation: delete\n            template: templates/bucket.yaml\n",
+                ),
+                Some(BUCKET_TEMPLATE),
+            ),
+            "items/bucket.yaml",
+            "/spec/fulfillment/automated/rollback/0/with",
+            "",
+        ),
     ];
+    // A template in S3 is CloudFormation's to read: the catalog does not check it.
+    let in_s3 = good.replace(
+        "template: templates/bucket.yaml",
+        "templateUrl: https://platform-templates.s3.eu-west-1.amazonaws.com/bucket.yaml",
+    );
+    let report = validate(in_s3, None);
+    assert!(report.is_valid(), "{:#?}", report.findings);
     for (report, file, pointer, message) in cases {
         let errors: Vec<_> = report.findings.iter().filter(|f| f.is_error()).collect();
         let finding = errors

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod app;
+pub mod cloudformation_standin;
 pub mod github_repo;
 pub mod harness;
 pub mod jira_stub;

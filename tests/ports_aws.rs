@@ -577,6 +577,7 @@ fn invocation(key: &str) -> shared::fulfillment::actions::Invocation {
         delivery_id: key.to_owned(),
         started_at: "2026-12-07T00:00:00Z".to_owned(),
         request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::now_utc()),
+        resource_id: "r-1".to_owned(),
         requester: "alice".to_owned(),
         item: "app-secret".to_owned(),
         action_id: "create".to_owned(),

@@ -305,6 +305,21 @@ impl ActionConfig {
             ActionConfig::Cloudformation(_) => ActionType::Cloudformation,
         }
     }
+
+    /// The AWS region the action names, with its pointer under `with`.
+    pub fn region(&self) -> Option<(&'static str, &str)> {
+        let region = match self {
+            ActionConfig::Cloudformation(a) => a.region.as_deref(),
+            ActionConfig::SecretsManager(a) => a.region.as_deref(),
+            ActionConfig::SsmParameter(a) => a.region.as_deref(),
+            ActionConfig::Rest(RestAction {
+                auth: Some(RestAuth::AwsSigv4(sign)),
+                ..
+            }) => return sign.region.as_deref().map(|r| ("/auth/awsSigv4/region", r)),
+            _ => None,
+        };
+        region.map(|r| ("/region", r))
+    }
 }
 
 /// The document form of [`Action`].
@@ -614,8 +629,13 @@ pub struct CloudformationAction {
     /// The template's path from the catalog's root (`templates/s3-bucket.yaml`); deploy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    /// The stack's name (default: `orchestrator-<item>-<request>`, the same on every
-    /// attempt); a deletion names the stack it deletes.
+    /// Or the template's URL in S3 (`https://<bucket>.s3.<region>.amazonaws.com/<key>`),
+    /// for templates a platform team publishes there; CloudFormation reads it, so its
+    /// parameters are checked when the stack is made, not at catalog validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_url: Option<String>,
+    /// The stack's name (default: `orchestrator-<item>-<resource>`, the same on every
+    /// attempt and for every day-2 change, deletion and drift check of the resource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_name: Option<String>,
     /// The template's parameters (values are sent as strings; lists joined by commas).
@@ -645,6 +665,9 @@ pub enum StackOperation {
     #[default]
     Deploy,
     Delete,
+    /// Read only (for `verify`): CloudFormation's drift detection of the stack, each
+    /// drifted resource's property differences reported as the resource's drift.
+    DetectDrift,
 }
 
 /// `ssm-parameter`: a Parameter Store parameter put or deleted.

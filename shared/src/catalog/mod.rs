@@ -14,6 +14,7 @@ pub mod form;
 pub mod keywords;
 pub mod load;
 mod locator;
+pub mod regions;
 pub mod schema;
 pub mod semantic;
 pub mod snapshot;

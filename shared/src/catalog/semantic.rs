@@ -56,6 +56,7 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
     check_owners(catalog, &mut findings);
     check_subscriptions(catalog, &mut findings);
     check_stack_templates(catalog, &mut findings);
+    super::regions::check(catalog, &mut findings);
     let teams: Option<Vec<&str>> = catalog
         .teams
         .as_ref()

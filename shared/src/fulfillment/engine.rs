@@ -19,7 +19,7 @@ use super::vars::{Redactor, resolve_secrets, scope_keys};
 use crate::catalog::document::{Action, ActionType, RetryPolicy};
 use crate::integrations::ClientError;
 use crate::ports::{Clock, Secrets, StateStore, StoreError};
-use crate::requests::model::{EventDetail, EventKind, Note, RequestId};
+use crate::requests::model::{EventDetail, EventKind, Note, RequestId, TargetEvent};
 use crate::template::render::Renderer;
 
 const TABLE: &str = "executions";
@@ -89,6 +89,8 @@ pub enum Progress {
 /// item), and the variables of every scope but `outputs` and `secrets`.
 pub struct RunFor<'a> {
     pub request_id: RequestId,
+    /// The resource the run makes or changes (see `Invocation::resource_id`).
+    pub resource_id: String,
     pub requester: String,
     pub item: &'a str,
     pub component: &'a str,
@@ -106,8 +108,18 @@ impl<'a> RunFor<'a> {
         component: &'a str,
         context: &'a Value,
     ) -> RunFor<'a> {
+        let resource = request
+            .resource
+            .clone()
+            .unwrap_or_else(|| request.id.to_string());
         RunFor {
             request_id: request.id,
+            resource_id: match request.kind {
+                crate::requests::model::TargetKind::Item => resource,
+                crate::requests::model::TargetKind::Bundle => {
+                    crate::requests::model::member_id(&resource, component)
+                }
+            },
             requester: request.requester.sub.clone(),
             item,
             component,
@@ -656,6 +668,7 @@ impl Engine {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             request_id: run.request_id,
+            resource_id: run.resource_id.clone(),
             requester: run.requester.clone(),
             item: run.item.to_owned(),
             action_id: action.id.clone(),
@@ -781,7 +794,11 @@ impl Engine {
                         .await
                 }
             },
-            Ok(Step::Pending { state, check_after }) => {
+            Ok(Step::Pending {
+                state,
+                check_after,
+                events,
+            }) => {
                 let first = exec.status != ExecStatus::Pending;
                 exec.status = ExecStatus::Pending;
                 exec.state = state;
@@ -797,6 +814,32 @@ impl Engine {
                             human(check_after)
                         ),
                     ));
+                }
+                for event in events {
+                    let reason = event
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {}", redactor.text(r)))
+                        .unwrap_or_default();
+                    let what = event
+                        .resource_type
+                        .as_deref()
+                        .map(|t| format!(" ({t})"))
+                        .unwrap_or_default();
+                    let text = format!(
+                        "action `{}`: {}{what} {}{reason}",
+                        action.id, event.resource, event.status
+                    );
+                    notes.push(
+                        Note::new(EventKind::ActionProgress, text).with(EventDetail {
+                            action: Some(action.id.clone()),
+                            target_event: Some(TargetEvent {
+                                reason: event.reason.as_deref().map(|r| redactor.text(r)),
+                                ..event
+                            }),
+                            ..Default::default()
+                        }),
+                    );
                 }
                 Ok(Some(Progress::Waiting { after: check_after }))
             }

@@ -38,6 +38,24 @@ pub struct PlannedAction {
     /// Why it cannot be planned (and would fail): a template or configuration error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the target says the action would change, asked in day-2 plans of kinds that
+    /// can tell: a CloudFormation update's resource changes (`action`, `logicalId`,
+    /// `type`, `replacement`, the properties it touches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub preview: Option<Value>,
+    /// The configuration as rendered, when it reads no secret and no earlier output
+    /// (only those can be previewed: a plan has placeholders there).
+    #[serde(skip)]
+    pub rendered: Option<Rendered>,
+}
+
+/// An action's configuration as a plan rendered it, and the invocation it was for.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub kind: crate::catalog::document::ActionType,
+    pub invocation: Invocation,
+    pub with: Value,
 }
 
 /// What a request would do.
@@ -154,6 +172,10 @@ impl Planner {
             &PlanFor {
                 item,
                 request_id: request.id,
+                resource_id: request
+                    .resource
+                    .clone()
+                    .unwrap_or_else(|| request.id.to_string()),
                 requester: &request.requester.sub,
                 fields: &request.fields,
                 context: &context,
@@ -187,6 +209,8 @@ pub fn ticket_preview(
 pub struct PlanFor<'a> {
     pub item: &'a CatalogItem,
     pub request_id: RequestId,
+    /// The resource the request would make or change.
+    pub resource_id: String,
     pub requester: &'a str,
     pub fields: &'a Map<String, Value>,
     /// The variables of every scope but `secrets` and `outputs`.
@@ -247,13 +271,21 @@ pub fn plan_list(
             sends: None,
             outputs: outputs.clone(),
             error: None,
+            preview: None,
+            rendered: None,
         };
-        let secrets = placeholders(&scope_keys(&action_with(action), "secrets"));
+        let config = action_with(action);
+        let secrets = placeholders(&scope_keys(&config, "secrets"));
+        // Placeholders stand where secrets and earlier outputs go: such a configuration
+        // is shown, never sent.
+        let sendable =
+            scope_keys(&config, "secrets").is_empty() && scope_keys(&config, "outputs").is_empty();
         let invocation = Invocation {
             idempotency_key: format!("{}/main/{list}/{}", p.request_id, action.id),
             delivery_id: AT_RUN_TIME.to_owned(),
             started_at: AT_RUN_TIME.to_owned(),
             request_id: p.request_id,
+            resource_id: p.resource_id.clone(),
             requester: p.requester.to_owned(),
             item: p.item.metadata.name.clone(),
             action_id: action.id.clone(),
@@ -273,8 +305,15 @@ pub fn plan_list(
             )
             .map_err(|e| e.to_string())
             .and_then(|with| {
-                kind.describe(&invocation, &with)
-                    .map_err(|e| format!("action `{}`: {e}", action.id))
+                let sends = kind
+                    .describe(&invocation, &with)
+                    .map_err(|e| format!("action `{}`: {e}", action.id));
+                entry.rendered = sendable.then(|| Rendered {
+                    kind: kind_type,
+                    invocation: invocation.clone(),
+                    with,
+                });
+                sends
             }),
         };
         match described {

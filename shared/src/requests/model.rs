@@ -78,6 +78,12 @@ impl Handoff {
     }
 }
 
+/// A resource's id for a request's component: `<stack>.<component>` for a component of
+/// the stack `<stack>` (an item's resource, or a stack, has its request's id).
+pub fn member_id(stack: &str, component: &str) -> String {
+    format!("{stack}.{component}")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
@@ -315,6 +321,9 @@ pub enum EventKind {
     ActionSucceeded,
     /// An asynchronous action was accepted and is being polled.
     ActionWaiting,
+    /// What an action's target reported while it worked (`detail.targetEvent`: a
+    /// CloudFormation stack's resource events, as they happen).
+    ActionProgress,
     /// An action's attempt failed and will be retried (`detail.attempt`, `detail.cause`).
     ActionRetry,
     /// An action failed for good (`detail.cause`).
@@ -382,6 +391,7 @@ impl EventKind {
             ActionStarted => "action_started",
             ActionSucceeded => "action_succeeded",
             ActionWaiting => "action_waiting",
+            ActionProgress => "action_progress",
             ActionRetry => "action_retry",
             ActionFailed => "action_failed",
             OutcomeUnknown => "outcome_unknown",
@@ -463,6 +473,30 @@ pub struct EventDetail {
     /// The approval stage an entry is about (`GET /approvals`' id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<String>,
+    /// What the action's target reported (`action_progress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_event: Option<TargetEvent>,
+}
+
+/// One event an action's target reports about what it builds: a CloudFormation stack's
+/// resource moving through its states.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetEvent {
+    /// What it is about: a stack's logical resource id (the stack's own name for the
+    /// stack itself).
+    pub resource: String,
+    /// Its type (`AWS::S3::Bucket`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// Its status (`CREATE_IN_PROGRESS`, `CREATE_FAILED`, ...).
+    pub status: String,
+    /// Why, when the target says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the target saw it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 impl EventDetail {

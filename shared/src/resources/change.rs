@@ -287,6 +287,25 @@ impl Changes {
         })
     }
 
+    /// Asks the target what `action` of a change would do (a CloudFormation change
+    /// set's resource changes); a target that cannot say is a warning, not an error:
+    /// the change itself may still go through.
+    async fn ask_target(&self, action: &mut PlannedAction, warnings: &mut Vec<String>) {
+        let Some(rendered) = &action.rendered else {
+            return;
+        };
+        let Some(kind) = self.planner.kinds.get(&rendered.kind).cloned() else {
+            return;
+        };
+        match kind.preview(&rendered.invocation, &rendered.with).await {
+            Ok(preview) => action.preview = preview,
+            Err(e) => warnings.push(format!(
+                "action `{}`: the target could not say what would change: {e}",
+                action.id
+            )),
+        }
+    }
+
     /// The plan of `request` (a change or deletion of `resource`).
     async fn plan(
         &self,
@@ -399,6 +418,7 @@ impl Changes {
                 &PlanFor {
                     item: &item.doc,
                     request_id: request.id,
+                    resource_id: member.id.clone(),
                     requester: &request.requester.sub,
                     fields: &request.fields,
                     context: &context,
@@ -412,6 +432,9 @@ impl Changes {
             for mut action in planned {
                 if let Some(e) = &action.error {
                     plan.errors.push(format!("{label}{e}"));
+                }
+                if request.operation == Operation::Update {
+                    self.ask_target(&mut action, &mut plan.warnings).await;
                 }
                 action.id = format!("{label}{}", action.id);
                 plan.actions.push(action);

@@ -94,10 +94,9 @@ pub enum Decision<T> {
     Keep(T),
 }
 
-/// A change's resource id for a request's component: `<request>` for an item or a
-/// stack, `<request>.<component>` for a stack's component.
+/// The resource id of a stack's component.
 pub fn member_id(request: RequestId, component: &str) -> String {
-    format!("{request}.{component}")
+    crate::requests::model::member_id(&request.to_string(), component)
 }
 
 impl Resources {

@@ -135,6 +135,8 @@ impl Verifier {
         );
         let mut earlier = Map::new();
         let mut actual = Map::new();
+        // What the targets themselves report as drifted (a stack's drift detection).
+        let mut reported = Vec::new();
         let mut redactor = Redactor::default();
         for action in actions {
             let kind_type = action.config.action_type();
@@ -181,6 +183,7 @@ impl Verifier {
                 delivery_id: uuid::Uuid::now_v7().to_string(),
                 started_at: crate::resources::service::rfc3339(self.engine.clock.now()),
                 request_id: resource.request_id,
+                resource_id: resource.id.clone(),
                 requester: resource.requester.clone(),
                 item: resource.item.clone(),
                 action_id: action.id.clone(),
@@ -213,6 +216,11 @@ impl Verifier {
                     ));
                 }
             };
+            reported.extend(kind.reported_drift(&document).into_iter().map(|d| Drift {
+                attribute: d.attribute,
+                recorded: redactor.value(&d.expected),
+                actual: redactor.value(&d.actual),
+            }));
             let mut outputs = Map::new();
             for (name, path) in &action.outputs {
                 let value = select(&document, path)
@@ -225,7 +233,7 @@ impl Verifier {
             earlier.insert(action.id.clone(), Value::Object(outputs));
         }
         let marker = sensitive_marker();
-        let mut drift = Vec::new();
+        let mut drift = reported;
         for (name, value) in actual {
             let recorded = resource
                 .outputs

@@ -238,6 +238,7 @@ impl Worker {
         ctx["outputs"] = Value::Object(succeeded.clone());
         let run = RunFor {
             request_id: run.request_id,
+            resource_id: run.resource_id.clone(),
             requester: run.requester.clone(),
             context: &ctx,
             ..*run

@@ -134,6 +134,7 @@ impl GithubWorkflow {
             return Ok(Step::Pending {
                 state: json!({ "runId": id }),
                 check_after: Self::interval(t),
+                events: Vec::new(),
             });
         }
         let url = run["html_url"].as_str().unwrap_or_default();
@@ -245,6 +246,7 @@ impl ActionKind for GithubWorkflow {
         Ok(Step::Pending {
             state,
             check_after: Self::interval(&t),
+            events: Vec::new(),
         })
     }
 
@@ -257,6 +259,7 @@ impl ActionKind for GithubWorkflow {
                 None => Ok(Step::Pending {
                     state: state.clone(),
                     check_after: Self::interval(&t),
+                    events: Vec::new(),
                 }),
             };
         }

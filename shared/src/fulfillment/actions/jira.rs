@@ -100,6 +100,7 @@ impl ActionKind for Jira {
             return Ok(Step::Pending {
                 state: document,
                 check_after: RESOLUTION_POLL,
+                events: Vec::new(),
             });
         }
         Ok(Step::Done(document))
@@ -117,6 +118,7 @@ impl ActionKind for Jira {
             None => Ok(Step::Pending {
                 state: state.clone(),
                 check_after: RESOLUTION_POLL,
+                events: Vec::new(),
             }),
             // A person said no: the step failed, whatever the status category.
             Some(name) if is_negative(name, &negative(&action)) => {

@@ -41,6 +41,10 @@ pub struct Invocation {
     /// When the execution first started (RFC 3339), stable across attempts.
     pub started_at: String,
     pub request_id: crate::requests::model::RequestId,
+    /// The resource the run makes, changes or reads, the same for all of its life (a
+    /// day-2 change's request is not the one that made it): `<request>` for an item,
+    /// `<request>.<component>` for a bundle's component.
+    pub resource_id: String,
     pub requester: String,
     pub item: String,
     pub action_id: String,
@@ -55,8 +59,13 @@ pub struct Invocation {
 pub enum Step {
     /// Finished; outputs are read from this document with the action's JSONPaths.
     Done(Value),
-    /// Started and still going: call `poll` with `state` after `check_after`.
-    Pending { state: Value, check_after: Duration },
+    /// Started and still going: call `poll` with `state` after `check_after`. `events`:
+    /// what the target reported since the last step, for the timeline.
+    Pending {
+        state: Value,
+        check_after: Duration,
+        events: Vec<crate::requests::model::TargetEvent>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -111,6 +120,14 @@ pub trait ActionKind: Send + Sync {
         &[]
     }
 
+    /// Differences the target itself reports in a `verify` action's answer, beside the
+    /// outputs the verifier compares with the record: a CloudFormation stack's drift,
+    /// each drifted resource's properties as the template set them and as found.
+    fn reported_drift(&self, document: &Value) -> Vec<ReportedDrift> {
+        let _ = document;
+        Vec::new()
+    }
+
     /// The host the action talks to, for its circuit breaker.
     fn target(&self, with: &Value) -> Option<String> {
         with.get("url").and_then(Value::as_str).and_then(host_of)
@@ -134,6 +151,26 @@ pub trait ActionKind: Send + Sync {
         let _ = (run, with, state);
         Err(ActionError::permanent("this action does not poll"))
     }
+
+    /// What the action would change in the target, asked of the target without changing
+    /// anything (a CloudFormation update's change set, made, read and removed), for the
+    /// plan of a day-2 change, which reads the real thing anyway to verify it; never for
+    /// a new request's dry run. `None` when the kind cannot tell.
+    async fn preview(&self, run: &Invocation, with: &Value) -> Result<Option<Value>, ActionError> {
+        let _ = (run, with);
+        Ok(None)
+    }
+}
+
+/// A difference a target reports between what it was given and what it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedDrift {
+    /// Where: `Bucket/VersioningConfiguration/Status` (a stack's resource and property).
+    pub attribute: String,
+    /// What it should be (`null` when the target added it).
+    pub expected: Value,
+    /// What it is (`null` when it is gone).
+    pub actual: Value,
 }
 
 /// What reaching AWS adds to the actions: the kinds that provision through the AWS SDK

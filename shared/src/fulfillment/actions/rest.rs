@@ -151,6 +151,7 @@ impl ActionKind for Rest {
         Ok(Step::Pending {
             state: json!({ "statusUrl": status_url.as_str() }),
             check_after: interval(&rest),
+            events: Vec::new(),
         })
     }
 
@@ -192,6 +193,7 @@ impl ActionKind for Rest {
         Ok(Step::Pending {
             state: state.clone(),
             check_after: interval(&rest),
+            events: Vec::new(),
         })
     }
 }

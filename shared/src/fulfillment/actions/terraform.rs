@@ -631,6 +631,7 @@ impl ActionKind for Terraform {
             return Ok(Step::Pending {
                 state: json!({ "number": number, "document": document }),
                 check_after: Self::interval(&t),
+                events: Vec::new(),
             });
         }
         Ok(Step::Done(document))
@@ -669,6 +670,7 @@ impl ActionKind for Terraform {
         Ok(Step::Pending {
             state: state.clone(),
             check_after: Self::interval(&t),
+            events: Vec::new(),
         })
     }
 }

@@ -18,9 +18,14 @@ use aws_sdk_cloudformation::types::{
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use shared::catalog::document::{CloudformationAction, StackOperation};
-use shared::fulfillment::actions::{ActionError, ActionKind, Invocation, Step, config};
+use shared::fulfillment::actions::{
+    ActionError, ActionKind, Invocation, ReportedDrift, Step, config,
+};
 
 use super::{aws_error, region, tags};
+
+mod drift;
+mod events;
 
 /// How often a change set or a stack is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(3);
@@ -34,6 +39,18 @@ impl CloudformationKind {
         CloudformationKind { accounts }
     }
 
+    /// The events `found` recorded since the last look of this action (`state`).
+    async fn look(
+        &self,
+        client: &Client,
+        found: &Stack,
+        run: &Invocation,
+        state: &Value,
+    ) -> events::Look {
+        let id = found.stack_id().or(found.stack_name()).unwrap_or_default();
+        events::since(client, id, state["lastEvent"].as_str(), &run.started_at).await
+    }
+
     /// A client in the action's account (its role assumed) and region.
     async fn client(
         &self,
@@ -44,11 +61,13 @@ impl CloudformationKind {
     }
 }
 
-/// The stack's name: the action's, or `orchestrator-<item>-<request>`.
+/// The stack's name: the action's, or `orchestrator-<item>-<resource>` (the resource's
+/// id without its dashes, a component's after a dash), so the day-2 changes and the
+/// deletion of a resource find the stack its provisioning made.
 fn stack_name(run: &Invocation, action: &CloudformationAction) -> String {
     action.stack_name.clone().unwrap_or_else(|| {
-        let request = run.request_id.to_string().replace('-', "");
-        format!("orchestrator-{}-{request}", run.item)
+        let resource = run.resource_id.replace('-', "").replace(['.', '_'], "-");
+        format!("orchestrator-{}-{resource}", run.item)
     })
 }
 
@@ -141,17 +160,28 @@ async fn failure(client: &Client, stack: &Stack) -> ActionError {
     ActionError::permanent(format!("stack {name} ended {status}: {reason}"))
 }
 
-/// What a stack is given, whether it is created or changed: the action's parameters,
-/// the tags (the orchestrator's and the action's) and the capabilities.
+/// What a stack is given, whether it is created, changed or previewed: the template
+/// (the catalog's, or a URL in S3), the action's parameters, the tags (the
+/// orchestrator's and the action's) and the capabilities.
 struct StackInputs {
+    template_body: Option<String>,
+    template_url: Option<String>,
     parameters: Vec<Parameter>,
     tags: Vec<Tag>,
     capabilities: Vec<Capability>,
 }
 
 impl StackInputs {
-    fn of(run: &Invocation, action: &CloudformationAction) -> StackInputs {
-        StackInputs {
+    fn of(run: &Invocation, action: &CloudformationAction) -> Result<StackInputs, ActionError> {
+        let template_body = action.template_body.as_ref().map(Value::to_string);
+        if template_body.is_none() && action.template_url.is_none() {
+            return Err(ActionError::permanent(
+                "the action's template is neither in the catalog nor at a URL",
+            ));
+        }
+        Ok(StackInputs {
+            template_body,
+            template_url: action.template_url.clone(),
             parameters: action
                 .parameters
                 .iter()
@@ -171,7 +201,7 @@ impl StackInputs {
                 .iter()
                 .map(|c| Capability::from(c.as_str()))
                 .collect(),
-        }
+        })
     }
 }
 
@@ -182,13 +212,13 @@ async fn create_stack(
     run: &Invocation,
     action: &CloudformationAction,
     stack: &str,
-    body: &Value,
 ) -> Result<Step, ActionError> {
-    let inputs = StackInputs::of(run, action);
+    let inputs = StackInputs::of(run, action)?;
     let call = client
         .create_stack()
         .stack_name(stack)
-        .template_body(body.to_string())
+        .set_template_body(inputs.template_body)
+        .set_template_url(inputs.template_url)
         .client_request_token(token(run, "create"))
         .set_parameters(Some(inputs.parameters))
         .set_tags(Some(inputs.tags))
@@ -202,11 +232,70 @@ async fn create_stack(
     }
 }
 
+/// How long a preview waits for CloudFormation to work out its change set.
+const PREVIEW_WITHIN: Duration = Duration::from_secs(60);
+
+/// A change set's resource changes as a plan shows them.
+fn resource_changes(changes: &[aws_sdk_cloudformation::types::Change]) -> Vec<Value> {
+    changes
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|r| {
+            let properties: std::collections::BTreeSet<&str> = r
+                .details()
+                .iter()
+                .filter_map(|d| d.target().and_then(|t| t.name()))
+                .collect();
+            json!({
+                "action": r.action().map(|a| a.as_str()),
+                "logicalId": r.logical_resource_id(),
+                "type": r.resource_type(),
+                "replacement": r.replacement().map(|x| x.as_str()),
+                "scope": r.scope().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "properties": properties,
+            })
+        })
+        .collect()
+}
+
+/// Whether a failed change set failed only because there was nothing to change.
+fn nothing_to_change(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates")
+}
+
 fn pending(phase: &str, stack: &str, change_set: Option<&str>) -> Step {
     Step::Pending {
         state: json!({"phase": phase, "stack": stack, "changeSet": change_set}),
         check_after: CHECK_EVERY,
+        events: Vec::new(),
     }
+}
+
+/// A stack still in progress, with the events it recorded since the last look.
+fn following(phase: &str, stack: &str, look: events::Look) -> Step {
+    Step::Pending {
+        state: json!({"phase": phase, "stack": stack, "lastEvent": look.last}),
+        check_after: CHECK_EVERY,
+        events: look.events,
+    }
+}
+
+/// A stack that reached its end: its last events go on the timeline first (the next
+/// look, at once, finds none and gives `end`).
+fn ended(
+    phase: &str,
+    stack: &str,
+    look: events::Look,
+    end: Result<Step, ActionError>,
+) -> Result<Step, ActionError> {
+    if look.events.is_empty() {
+        return end;
+    }
+    Ok(Step::Pending {
+        state: json!({"phase": phase, "stack": stack, "lastEvent": look.last}),
+        check_after: Duration::ZERO,
+        events: look.events,
+    })
 }
 
 #[async_trait]
@@ -219,6 +308,10 @@ impl ActionKind for CloudformationKind {
         &["templateBody"]
     }
 
+    fn reported_drift(&self, document: &Value) -> Vec<ReportedDrift> {
+        drift::reported(document)
+    }
+
     fn target(&self, with: &Value) -> Option<String> {
         self.accounts.target("cloudformation", with)
     }
@@ -227,9 +320,17 @@ impl ActionKind for CloudformationKind {
         let action: CloudformationAction = config(with)?;
         let region = region(self.accounts.base(), action.region.as_deref()).map(|r| r.to_string());
         let stack = stack_name(run, &action);
-        if action.operation == StackOperation::Delete {
-            return Ok(json!({"service": "cloudformation", "region": region,
-                              "calls": [{"call": "DeleteStack", "stackName": stack}]}));
+        match action.operation {
+            StackOperation::Delete => {
+                return Ok(json!({"service": "cloudformation", "region": region,
+                                  "calls": [{"call": "DeleteStack", "stackName": stack}]}));
+            }
+            StackOperation::DetectDrift => {
+                return Ok(json!({"service": "cloudformation", "region": region,
+                                  "calls": [{"call": "DetectStackDrift", "stackName": stack},
+                                            {"call": "DescribeStackResourceDrifts", "stackName": stack}]}));
+            }
+            StackOperation::Deploy => {}
         }
         let resources: Map<String, Value> = action
             .template_body
@@ -256,6 +357,7 @@ impl ActionKind for CloudformationKind {
                 "stackName": stack,
                 "type": "CreateStack for a new stack, an UPDATE change set for one that exists (known when it runs)",
                 "template": action.template,
+                "templateUrl": action.template_url,
                 "resources": resources,
                 "parameters": parameters,
                 "tags": tags(run, &action.tags)
@@ -273,6 +375,11 @@ impl ActionKind for CloudformationKind {
             .client(action.account.as_deref(), action.region.as_deref())
             .await?;
         let stack = stack_name(run, &action);
+        if action.operation == StackOperation::DetectDrift {
+            return drift::detect(&client, &stack, run.call_timeout)
+                .await
+                .map(Step::Done);
+        }
         let existing = find(&client, &stack).await?;
         if action.operation == StackOperation::Delete {
             let Some(found) = existing else {
@@ -288,12 +395,8 @@ impl ActionKind for CloudformationKind {
                 .map_err(|e| aws_error("DeleteStack", &e))?;
             return Ok(pending("delete", &id, None));
         }
-        let body = action
-            .template_body
-            .as_ref()
-            .ok_or_else(|| ActionError::permanent("the action's template is not in the catalog"))?;
         let change_type = match existing.as_ref().and_then(|s| s.stack_status()) {
-            None => return create_stack(&client, run, &action, &stack, body).await,
+            None => return create_stack(&client, run, &action, &stack).await,
             Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
             Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {
                 // An earlier attempt's change set is running: follow it.
@@ -307,13 +410,14 @@ impl ActionKind for CloudformationKind {
             Some(_) => ChangeSetType::Update,
         };
         let change_set = token(run, "change-set");
-        let inputs = StackInputs::of(run, &action);
+        let inputs = StackInputs::of(run, &action)?;
         let call = client
             .create_change_set()
             .stack_name(&stack)
             .change_set_name(&change_set)
             .change_set_type(change_type)
-            .template_body(body.to_string())
+            .set_template_body(inputs.template_body)
+            .set_template_url(inputs.template_url)
             .client_token(token(run, "create"))
             .set_parameters(Some(inputs.parameters))
             .set_tags(Some(inputs.tags))
@@ -325,6 +429,87 @@ impl ActionKind for CloudformationKind {
             Err(e) => return Err(aws_error("CreateChangeSet", &e)),
         }
         Ok(pending("change-set", &stack, Some(&change_set)))
+    }
+
+    async fn preview(&self, run: &Invocation, with: &Value) -> Result<Option<Value>, ActionError> {
+        let action: CloudformationAction = config(with)?;
+        if action.operation != StackOperation::Deploy {
+            return Ok(None);
+        }
+        let client = self
+            .client(action.account.as_deref(), action.region.as_deref())
+            .await?;
+        let stack = stack_name(run, &action);
+        // A new stack: the plan's template, parameters and tags say it all.
+        if find(&client, &stack).await?.is_none() {
+            return Ok(None);
+        }
+        // The plan's request id is new on every plan.
+        let name = format!(
+            "orchestrator-preview-{}",
+            run.request_id.to_string().replace('-', "")
+        );
+        let inputs = StackInputs::of(run, &action)?;
+        client
+            .create_change_set()
+            .stack_name(&stack)
+            .change_set_name(&name)
+            .change_set_type(ChangeSetType::Update)
+            .set_template_body(inputs.template_body)
+            .set_template_url(inputs.template_url)
+            .set_parameters(Some(inputs.parameters))
+            .set_tags(Some(inputs.tags))
+            .set_capabilities(Some(inputs.capabilities))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateChangeSet", &e))?;
+        let until = std::time::Instant::now() + PREVIEW_WITHIN;
+        let outcome = loop {
+            let described = client
+                .describe_change_set()
+                .stack_name(&stack)
+                .change_set_name(&name)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeChangeSet", &e));
+            match described {
+                Err(e) => break Err(e),
+                Ok(d) => match d.status() {
+                    Some(ChangeSetStatus::CreateComplete) => {
+                        break Ok(resource_changes(d.changes()));
+                    }
+                    Some(ChangeSetStatus::Failed) => {
+                        let reason = d.status_reason().unwrap_or("no reason given");
+                        break if nothing_to_change(reason) {
+                            Ok(Vec::new())
+                        } else {
+                            Err(ActionError::permanent(format!(
+                                "the change set of stack {stack} failed: {reason}"
+                            )))
+                        };
+                    }
+                    _ if std::time::Instant::now() > until => {
+                        break Err(ActionError::retryable(format!(
+                            "the change set of stack {stack} was not ready within {}s",
+                            PREVIEW_WITHIN.as_secs()
+                        )));
+                    }
+                    _ => tokio::time::sleep(Duration::from_secs(1)).await,
+                },
+            }
+        };
+        // A preview leaves nothing behind; a change set that outlives it changes nothing.
+        let _ = client
+            .delete_change_set()
+            .stack_name(&stack)
+            .change_set_name(&name)
+            .send()
+            .await;
+        Ok(Some(json!({
+            "stackName": stack,
+            "changeSet": "UPDATE",
+            "changes": outcome?,
+        })))
     }
 
     async fn poll(
@@ -353,9 +538,7 @@ impl ActionKind for CloudformationKind {
                     Some(ChangeSetStatus::Failed) => {
                         let reason = described.status_reason().unwrap_or("no reason given");
                         // Nothing to change: the stack already is what was asked.
-                        if reason.contains("didn't contain changes")
-                            || reason.contains("No updates")
-                        {
+                        if nothing_to_change(reason) {
                             return match find(&client, &stack).await? {
                                 Some(found) => Ok(Step::Done(document(&found))),
                                 None => {
@@ -385,24 +568,35 @@ impl ActionKind for CloudformationKind {
                 let Some(found) = find(&client, &stack).await? else {
                     return Err(ActionError::permanent(format!("stack {stack} is gone")));
                 };
+                let look = self.look(&client, &found, run, state).await;
                 let status = found.stack_status().map(|s| s.as_str()).unwrap_or_default();
                 match status {
                     "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => {
-                        Ok(Step::Done(document(&found)))
+                        ended("stack", &stack, look, Ok(Step::Done(document(&found))))
                     }
-                    s if s.ends_with("_IN_PROGRESS") => Ok(pending("stack", &stack, None)),
-                    _ => Err(failure(&client, &found).await),
+                    s if s.ends_with("_IN_PROGRESS") => Ok(following("stack", &stack, look)),
+                    _ => ended("stack", &stack, look, Err(failure(&client, &found).await)),
                 }
             }
             Some("delete") => match find(&client, &stack).await? {
                 None => Ok(Step::Done(json!({"stackName": stack, "deleted": true}))),
-                Some(found) => match found.stack_status().map(|s| s.as_str()) {
-                    Some("DELETE_COMPLETE") => Ok(Step::Done(
-                        json!({"stackName": found.stack_name(), "deleted": true}),
-                    )),
-                    Some("DELETE_FAILED") => Err(failure(&client, &found).await),
-                    _ => Ok(pending("delete", &stack, None)),
-                },
+                Some(found) => {
+                    let look = self.look(&client, &found, run, state).await;
+                    match found.stack_status().map(|s| s.as_str()) {
+                        Some("DELETE_COMPLETE") => ended(
+                            "delete",
+                            &stack,
+                            look,
+                            Ok(Step::Done(
+                                json!({"stackName": found.stack_name(), "deleted": true}),
+                            )),
+                        ),
+                        Some("DELETE_FAILED") => {
+                            ended("delete", &stack, look, Err(failure(&client, &found).await))
+                        }
+                        _ => Ok(following("delete", &stack, look)),
+                    }
+                }
             },
             _ => Err(ActionError::permanent(
                 "the stack's state was not understood",
