@@ -262,7 +262,7 @@ async fn the_api_needs_a_valid_bearer_token() {
 async fn the_catalog_can_be_browsed_and_filtered() {
     let app = App::start().await;
     let all: Value = app.get_json("/catalog/items", &app.alice).await;
-    assert_eq!(all["items"].as_array().unwrap().len(), 13);
+    assert_eq!(all["items"].as_array().unwrap().len(), 14);
     assert!(
         all["catalogVersion"]
             .as_str()

@@ -8,6 +8,22 @@ use std::time::Duration;
 use orchestrator_tests::app::{App, sandbox_config};
 use serde_json::{Value, json};
 
+/// Local mode with AWS actions on moto (the application stack's secret and role are made
+/// in AWS), or `None` without moto.
+async fn with_aws(mut config: shared::config::Config) -> Option<(App, aws::SdkConfig)> {
+    let moto = orchestrator_tests::moto::moto().await?;
+    config.aws.endpoint_url = Some(moto.endpoint.clone());
+    let sdk = aws::for_endpoint(&moto.endpoint, "us-east-1").await;
+    let app = App::start_with(
+        &config,
+        shared::local::Extensions {
+            aws_actions: aws::actions::all(&sdk, &config.aws),
+        },
+    )
+    .await;
+    Some((app, sdk))
+}
+
 /// The request, once it reached `status` (bundles take longer than one item).
 async fn settle(app: &App, id: &str, status: &str) -> Value {
     app.wait_within(id, status, Duration::from_secs(30)).await
@@ -77,15 +93,25 @@ async fn the_application_stack_is_provisioned_in_order_with_outputs_passed_along
         dir.path(),
         orchestrator_tests::fast_example_catalog(dir.path()),
     );
-    let app = App::start(&config).await;
-    let (status, created) = app.submit(&orchestrator_tests::app_stack_request()).await;
+    let Some((app, sdk)) = with_aws(config.clone()).await else {
+        return;
+    };
+    let name = orchestrator_tests::app_name();
+    let (status, created) = app
+        .submit(&orchestrator_tests::app_stack_request(&name))
+        .await;
     assert_eq!(status, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let done = settle(&app, &id, "completed").await;
 
     // The bundle's outputs, rendered from its components' outputs.
     let outputs = &done["outputs"];
-    for name in ["clusterEndpoint", "databaseEndpoint", "appSecretArn"] {
+    for name in [
+        "clusterEndpoint",
+        "databaseEndpoint",
+        "appSecretArn",
+        "appRoleArn",
+    ] {
         assert!(
             outputs[name].as_str().is_some_and(|v| !v.is_empty()),
             "{name} missing from {outputs}"
@@ -94,14 +120,16 @@ async fn the_application_stack_is_provisioned_in_order_with_outputs_passed_along
 
     // The timeline follows each component, in dependency order.
     let events = timeline(&app, &id).await;
-    let started = position(&events, "execution_started", "provisioning 3 components");
+    let started = position(&events, "execution_started", "provisioning 4 components");
     let cluster = position(&events, "component_completed", "cluster: completed");
     let database_started = position(&events, "component_started", "database: ");
     let database = position(&events, "component_completed", "database: completed");
     let secret_started = position(&events, "component_started", "appSecret: ");
     let secret = position(&events, "component_completed", "appSecret: completed");
+    let role_started = position(&events, "component_started", "appRole: ");
     assert!(started < cluster && cluster < database_started);
     assert!(database < secret_started && secret_started < secret);
+    assert!(secret < role_started);
     assert_eq!(events.last().map(|e| e.0.as_str()), Some("completed"));
 
     // The execution, as Step Functions' history: each component's task got the outputs
@@ -131,14 +159,58 @@ async fn the_application_stack_is_provisioned_in_order_with_outputs_passed_along
             "Provision cluster",
             "Provision database",
             "Provision appSecret",
+            "Provision appRole",
             "Complete"
         ]
     );
-    let to_secret = &messages[2].1;
+    let to_role = &messages[3].1;
     assert_eq!(
-        to_secret["components"]["database"]["outputs"]["endpoint"],
-        outputs["databaseEndpoint"]
+        to_role["components"]["appSecret"]["outputs"]["secretArn"],
+        outputs["appSecretArn"]
     );
+
+    // In AWS: the secret, generated there, and the role, made by a CloudFormation stack,
+    // which its service account alone may assume and which may read the secret.
+    let secret_arn = outputs["appSecretArn"].as_str().unwrap();
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .describe_secret()
+        .secret_id(secret_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secret.name(),
+        Some(format!("apps/{name}-dev/app-key").as_str())
+    );
+    let stacks = aws_sdk_cloudformation::Client::new(&sdk)
+        .describe_stacks()
+        .send()
+        .await
+        .unwrap();
+    let role_stack = stacks
+        .stacks()
+        .iter()
+        .find(|s| {
+            s.outputs().iter().any(|o| {
+                o.output_key() == Some("RoleArn")
+                    && o.output_value() == outputs["appRoleArn"].as_str()
+            })
+        })
+        .expect("the role's stack");
+    let parameter = |key: &str| {
+        role_stack
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(key))
+            .and_then(|p| p.parameter_value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        parameter("SecretArns").contains(secret_arn),
+        "{role_stack:?}"
+    );
+    assert_eq!(parameter("ServiceAccount"), name);
     assert_eq!(
         messages[1].1["components"]["cluster"]["outputs"]["endpoint"],
         outputs["clusterEndpoint"]
@@ -171,27 +243,31 @@ async fn a_late_failure_rolls_back_the_completed_components_in_reverse_order() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
     orchestrator_tests::with_cluster_rollback(&catalog);
-    let target = orchestrator_tests::refusing_secrets_broker().await;
+    let target = orchestrator_tests::cluster_teardown().await;
     let mut config = sandbox_config(dir.path(), catalog);
     config
         .environment
-        .insert("secretsBrokerUrl".into(), json!(target.uri()));
-    config
-        .environment
         .insert("teardownUrl".into(), json!(target.uri()));
-    let app = App::start(&config).await;
-    let (status, created) = app.submit(&orchestrator_tests::app_stack_request()).await;
+    let Some((app, sdk)) = with_aws(config).await else {
+        return;
+    };
+    let name = orchestrator_tests::app_name();
+    orchestrator_tests::clash_with_app_secret(&sdk, &name).await;
+    let (status, created) = app
+        .submit(&orchestrator_tests::app_stack_request(&name))
+        .await;
     assert_eq!(status, 202, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let failed = settle(&app, &id, "failed").await;
-    orchestrator_tests::assert_refused_secret_rolled_back(&failed);
+    orchestrator_tests::assert_clashing_secret_rolled_back(&failed);
     // The portal's component graph: where each component ended, from the timeline.
     assert_eq!(
         component_states(&app, &id).await,
         [
             ("cluster", "rolled_back"),
             ("database", "rolled_back"),
-            ("appSecret", "failed")
+            ("appSecret", "failed"),
+            ("appRole", "not_started")
         ]
         .map(|(c, s)| (c.to_owned(), s.to_owned()))
     );
@@ -608,7 +684,7 @@ async fn a_failed_branch_lets_its_sibling_settle_then_rolls_back_everything_it_m
             ("a", "failed"),
             ("b", "rolled_back"),
             ("c", "not_started"),
-            ("d", "pending")
+            ("d", "not_started")
         ]
         .map(|(c, s)| (c.to_owned(), s.to_owned()))
     );

@@ -376,7 +376,10 @@ async fn a_bundle_runs_on_step_functions_with_the_worker_handler_answering_its_t
     let Some(stack) = stack().await else { return };
     // The database component may fall back to a person, so its task has no
     // HeartbeatSeconds and the worker sends it no heartbeat (Step Functions would refuse it).
-    let created = stack.submit(orchestrator_tests::app_stack_request()).await;
+    let name = orchestrator_tests::app_name();
+    let created = stack
+        .submit(orchestrator_tests::app_stack_request(&name))
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let done = stack.work_until_done(&id).await;
     assert_eq!(
@@ -406,7 +409,7 @@ async fn a_bundle_runs_on_step_functions_with_the_worker_handler_answering_its_t
     assert_eq!(stack_record["status"], "ready");
     assert_eq!(
         stack_record["members"].as_array().unwrap().len(),
-        3,
+        4,
         "{stack_record}"
     );
 }
@@ -436,21 +439,24 @@ async fn the_reconciler_handler_runs_a_pass_on_a_scheduled_event() {
 
 #[tokio::test]
 async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails() {
-    let target = orchestrator_tests::refusing_secrets_broker().await;
+    let target = orchestrator_tests::cluster_teardown().await;
     let mut environment = serde_json::Map::new();
-    environment.insert("secretsBrokerUrl".into(), json!(target.uri()));
     environment.insert("teardownUrl".into(), json!(target.uri()));
     let Some(stack) =
         stack_with(orchestrator_tests::with_cluster_rollback, environment, None).await
     else {
         return;
     };
-    let created = stack.submit(orchestrator_tests::app_stack_request()).await;
+    let name = orchestrator_tests::app_name();
+    orchestrator_tests::clash_with_app_secret(&stack.sdk, &name).await;
+    let created = stack
+        .submit(orchestrator_tests::app_stack_request(&name))
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let failed = stack.work_until_done(&id).await;
     let timeline = stack.timeline(&id).await;
     assert_eq!(failed["status"], "failed", "{failed}\n{timeline:#}");
-    orchestrator_tests::assert_refused_secret_rolled_back(&failed);
+    orchestrator_tests::assert_clashing_secret_rolled_back(&failed);
     // Undone in reverse dependency order, by the undo tasks of the execution on moto.
     let rolled_back: Vec<&str> = timeline["events"]
         .as_array()
@@ -485,8 +491,11 @@ async fn a_failing_bundle_rolls_back_on_step_functions_and_its_execution_fails()
     assert!(metrics.sum("ExecutionsFailed", &[]) >= 1);
     assert!(metrics.sum("Requests", &[("Status", "failed")]) >= 1);
     assert!(
-        metrics.sum("Actions", &[("ActionType", "rest"), ("Outcome", "failed")]) >= 1,
-        "the secrets broker's refusal"
+        metrics.sum(
+            "Actions",
+            &[("ActionType", "secrets-manager"), ("Outcome", "failed")]
+        ) >= 1,
+        "Secrets Manager's refusal"
     );
     assert!(
         metrics.sum(

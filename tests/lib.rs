@@ -133,17 +133,35 @@ pub fn with_cluster_rollback(catalog: &std::path::Path) {
     std::fs::write(&file, text).unwrap();
 }
 
-/// A request for the example application stack bundle.
-pub fn app_stack_request() -> serde_json::Value {
-    serde_json::json!({"bundle": "app-stack", "fields": {"appName": "payments", "environment": "dev"}})
+/// A fresh application name: the application stack's secret and role are named after
+/// it, and every test has its own in the one moto.
+pub fn app_name() -> String {
+    format!("app{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
-/// The failed application stack's reason, when `refusing_secrets_broker` refused its
-/// secret: it names the component and the refusal, and counts what was rolled back.
-pub fn assert_refused_secret_rolled_back(failed: &serde_json::Value) {
+/// A request for the example application stack bundle, for the application `app`.
+pub fn app_stack_request(app: &str) -> serde_json::Value {
+    serde_json::json!({"bundle": "app-stack", "fields": {"appName": app, "environment": "dev"}})
+}
+
+/// Makes the application stack's last component fail for good: a secret of the name its
+/// `appSecret` would take exists already in Secrets Manager, made by something else.
+pub async fn clash_with_app_secret(sdk: &aws::SdkConfig, app: &str) {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(format!("apps/{app}-dev/app-key"))
+        .secret_string("made by hand")
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The failed application stack's reason, when `clash_with_app_secret` made its secret
+/// fail: it names the component and AWS's refusal, and counts what was rolled back.
+pub fn assert_clashing_secret_rolled_back(failed: &serde_json::Value) {
     let reason = failed["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.starts_with("appSecret: ") && reason.contains("422"),
+        reason.starts_with("appSecret: ") && reason.contains("ResourceExistsException"),
         "the reason names the component and what went wrong: {reason}"
     );
     assert!(
@@ -152,22 +170,12 @@ pub fn assert_refused_secret_rolled_back(failed: &serde_json::Value) {
     );
 }
 
-/// A stand-in for the application stack's late targets: the secrets broker refuses the
-/// secret for good (422, once: the last component fails), and the cluster's teardown
-/// (`with_cluster_rollback`) succeeds, once. Verified when dropped.
-pub async fn refusing_secrets_broker() -> wiremock::MockServer {
-    use wiremock::matchers::{method, path, path_regex};
+/// A stand-in for the cluster's teardown (`with_cluster_rollback`): it succeeds, once.
+/// Verified when dropped.
+pub async fn cluster_teardown() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path_regex};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let target = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/secrets"))
-        .respond_with(
-            ResponseTemplate::new(422)
-                .set_body_json(serde_json::json!({"message": "namespace quota exceeded"})),
-        )
-        .expect(1)
-        .mount(&target)
-        .await;
     Mock::given(method("DELETE"))
         .and(path_regex("^/clusters/.+$"))
         .respond_with(ResponseTemplate::new(204))

@@ -46,3 +46,12 @@ pub async fn for_endpoint(endpoint: &str, region: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// An SDK configuration that reaches no AWS (no credentials): what plans describe AWS
+/// actions with, since describing calls nothing.
+pub fn offline(region: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .build()
+}

@@ -48,7 +48,7 @@ fn validate_exits_zero_on_the_example_catalog() {
     let out = orchestrator(&["catalog", "validate", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("valid: 17 documents, 0 errors, 0 warnings"),
+        stdout(&out).contains("valid: 18 documents, 0 errors, 0 warnings"),
         "{}",
         stdout(&out)
     );
@@ -70,7 +70,7 @@ fn validate_json_lists_every_finding_with_its_location_and_exits_one() {
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["valid"], false);
-    assert_eq!(report["documents"], 17);
+    assert_eq!(report["documents"], 18);
     let findings = report["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 2, "{findings:#?}");
     let first = &findings[0];
@@ -96,7 +96,7 @@ fn validate_github_prints_workflow_commands_relative_to_the_repository() {
     let dir = copy_of_example();
     edit(
         &dir.path().join("bundles/app-stack.yaml"),
-        "dependsOn: [cluster, database]",
+        "dependsOn: [cluster, database, appSecret]",
         "dependsOn: [cluster]",
     );
     // Run from the repository root, as a workflow does, so paths are repository-relative.
@@ -110,15 +110,15 @@ fn validate_github_prints_workflow_commands_relative_to_the_repository() {
     let line = text.lines().next().unwrap();
     assert!(
         line.starts_with(
-            "::error file=bundles/app-stack.yaml,line=68,col=11,title=catalog error::template"
+            "::error file=bundles/app-stack.yaml,line=80,col=13,title=catalog error::template"
         ),
         "{line}"
     );
-    assert!(line.contains("add `database` to dependsOn"), "{line}");
+    assert!(line.contains("add `appSecret` to dependsOn"), "{line}");
     assert_eq!(
         text.lines().count(),
-        4,
-        "three findings and the summary: {text}"
+        3,
+        "two findings and the summary: {text}"
     );
 }
 

@@ -86,7 +86,8 @@ fn build(
     };
     // Describing an action reads no secret: an empty store is all the runners get.
     let secrets = Arc::new(LocalSecrets::from_pairs([]));
-    let kinds = standard_kinds(None, &config.github, secrets, None).map_err(|e| other(&e))?;
+    let mut kinds = standard_kinds(None, &config.github, secrets, None).map_err(|e| other(&e))?;
+    kinds.extend(super::aws_kinds(config));
     let planner = Planner::new(config, kinds);
     Ok(planner.plan_request(&request, item, None, clock.now()))
 }

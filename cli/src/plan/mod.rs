@@ -23,3 +23,19 @@ pub fn plan(args: PlanArgs) -> ExitCode {
         (None, None) => args::fail("name an item, or a resource with --resource"),
     }
 }
+
+/// The AWS action kinds, to describe AWS actions with: they reach no AWS (no
+/// credentials), so a plan calls nothing there either.
+fn aws_kinds(
+    config: &shared::config::Config,
+) -> Vec<(
+    shared::catalog::document::ActionType,
+    std::sync::Arc<dyn shared::fulfillment::actions::ActionKind>,
+)> {
+    let region = if config.region == "local" {
+        "us-east-1"
+    } else {
+        config.region.as_str()
+    };
+    aws::actions::all(&aws::offline(region), &config.aws).kinds
+}

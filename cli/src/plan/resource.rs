@@ -122,8 +122,9 @@ fn assemble(
     let state: Arc<dyn StateStore> = Arc::new(SqliteStateStore::new(db.clone()));
     // Describing an action reads no secret: an empty store is all the runners get.
     let secrets = Arc::new(LocalSecrets::from_pairs([]));
-    let kinds =
+    let mut kinds =
         standard_kinds(None, &config.github, secrets.clone(), None).map_err(|e| e.to_string())?;
+    kinds.extend(super::aws_kinds(config));
     let planner = Arc::new(Planner::new(config, kinds.clone()));
     let engine = Arc::new(Engine::new(kinds, state.clone(), secrets, clock.clone()));
     let requests = Arc::new(RequestService {

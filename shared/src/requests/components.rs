@@ -23,7 +23,8 @@ pub enum ComponentState {
     /// is unknown (the entry's `detail` names the key and the target to look at).
     OutcomeUnknown,
     Rejected,
-    /// Not started, because a sibling had failed: it made nothing.
+    /// Not started, because a sibling or a component it depends on had failed (or the
+    /// request ended before it was reached): it made nothing.
     NotStarted,
     RolledBack,
     /// Completed, and nothing to roll back automatically.
@@ -71,6 +72,13 @@ pub struct ComponentProgress {
 
 /// The state of every component in `components`, from `events` (oldest first).
 pub fn progress(components: &[Component], events: &[RequestEvent]) -> Vec<ComponentProgress> {
+    // A request that ended never reaches the components still pending.
+    let ended = events.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::Failed | EventKind::Rejected | EventKind::Cancelled
+        )
+    });
     components
         .iter()
         .map(|c| {
@@ -99,6 +107,9 @@ pub fn progress(components: &[Component], events: &[RequestEvent]) -> Vec<Compon
                     state.ticket = entry.ticket;
                 }
                 state.message = entry.message;
+            }
+            if ended && state.status == ComponentState::Pending {
+                state.status = ComponentState::NotStarted;
             }
             state
         })
@@ -251,7 +262,8 @@ mod tests {
         assert_eq!(states[0].message.as_deref(), Some("all good"));
         assert_eq!(states[1].status, ComponentState::AwaitingFulfillment);
         assert_eq!(states[1].ticket, Some(ticket));
-        assert_eq!(states[2].status, ComponentState::Pending);
+        // The request failed before it was reached.
+        assert_eq!(states[2].status, ComponentState::NotStarted);
         assert_eq!(
             serde_json::to_value(&states[1]).unwrap()["status"],
             "awaiting_fulfillment"

@@ -433,7 +433,10 @@ impl ActionKind for CloudformationKind {
 
     async fn preview(&self, run: &Invocation, with: &Value) -> Result<Option<Value>, ActionError> {
         let action: CloudformationAction = config(with)?;
-        if action.operation != StackOperation::Deploy {
+        // Without credentials (a plan offline) there is nobody to ask.
+        if action.operation != StackOperation::Deploy
+            || self.accounts.base().credentials_provider().is_none()
+        {
             return Ok(None);
         }
         let client = self
