@@ -1574,6 +1574,9 @@ async fn a_stacks_drift_and_a_changes_resource_changes_come_from_cloudformation(
     );
     let mut config = sandbox_config(dir.path(), catalog);
     config.sandbox = false;
+    // CloudFormation makes the stack's resources as a service role, not as the worker.
+    config.aws.stack_role_name = Some("orchestrator-stacks".to_owned());
+    config.aws.account_id = "123456789012".to_owned();
     let app = App::start_with(
         &config,
         shared::local::Extensions {
@@ -1632,6 +1635,10 @@ async fn a_stacks_drift_and_a_changes_resource_changes_come_from_cloudformation(
     let sent = cloudformation.calls.lock().unwrap().clone();
     let (_, preview) = sent.iter().find(|(a, _)| a == "CreateChangeSet").unwrap();
     assert_eq!(preview["ChangeSetType"], "UPDATE");
+    let role = "arn:aws:iam::123456789012:role/orchestrator-stacks";
+    assert_eq!(preview["RoleARN"], role);
+    let (_, created) = sent.iter().find(|(a, _)| a == "CreateStack").unwrap();
+    assert_eq!(created["RoleARN"], role);
     assert!(
         preview
             .iter()

@@ -117,6 +117,11 @@ pub struct AwsConfig {
     pub target_role_name: String,
     /// The external id that role's trust policy asks for.
     pub target_role_external_id: Option<String>,
+    /// The role CloudFormation makes and deletes the resources of stacks as (a service
+    /// role, passed as `RoleARN`): `arn:aws:iam::<account>:role/<stackRoleName>` in the
+    /// action's account, or the deployment's (`accountId`). Unset, CloudFormation acts
+    /// with the worker's own credentials (local mode on moto).
+    pub stack_role_name: Option<String>,
     /// A Parameter Store path whose `String` and `StringList` parameters fill the
     /// `environment` scope at start (`/orchestrator/<stage>/environment/`); keys the
     /// configuration sets win.
@@ -140,6 +145,7 @@ impl Default for AwsConfig {
             endpoint_url: None,
             target_role_name: "orchestrator-target".to_owned(),
             target_role_external_id: None,
+            stack_role_name: None,
             environment_path: None,
         }
     }
@@ -319,6 +325,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ORCHESTRATOR_AWS_ENDPOINT_URL", "aws.endpointUrl"),
     ("ORCHESTRATOR_TARGET_ROLE_NAME", "aws.targetRoleName"),
     ("ORCHESTRATOR_ENVIRONMENT_PATH", "aws.environmentPath"),
+    ("ORCHESTRATOR_STACK_ROLE_NAME", "aws.stackRoleName"),
     (
         "ORCHESTRATOR_TARGET_ROLE_EXTERNAL_ID",
         "aws.targetRoleExternalId",
@@ -435,6 +442,7 @@ impl Config {
                 self.aws.max_receives = value.trim().parse().unwrap_or(0)
             }
             "ORCHESTRATOR_ACCOUNT_ID" => self.aws.account_id = value,
+            "ORCHESTRATOR_STACK_ROLE_NAME" => self.aws.stack_role_name = Some(value),
             "ORCHESTRATOR_STATES_ROLE_ARN" => self.aws.states_role_arn = value,
             "ORCHESTRATOR_STATE_MACHINE_PREFIX" => self.aws.state_machine_prefix = value,
             "ORCHESTRATOR_SECRETS_PREFIX" => self.aws.secrets_prefix = value,

@@ -24,6 +24,19 @@ pub struct TargetRole {
     pub external_id: Option<String>,
 }
 
+/// The partition of a region's ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("eusc-") {
+        "aws-eusc"
+    } else {
+        "aws"
+    }
+}
+
 /// The deployment's own AWS configuration, and one per account reached so far.
 pub struct Accounts {
     base: SdkConfig,
@@ -84,7 +97,11 @@ impl Accounts {
         {
             return Ok(found.clone());
         }
-        let arn = format!("arn:aws:iam::{account}:role/{}", self.role.name);
+        let arn = format!(
+            "arn:{}:iam::{account}:role/{}",
+            partition(self.base.region().map(|r| r.as_ref()).unwrap_or_default()),
+            self.role.name
+        );
         let mut builder = AssumeRoleProvider::builder(&arn)
             .session_name("orchestrator")
             .configure(&self.base);

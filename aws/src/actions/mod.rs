@@ -35,19 +35,26 @@ pub fn all(
             external_id: config.target_role_external_id.clone(),
         },
     ));
+    let stacks = cloudformation::StackRole::of(config);
     shared::fulfillment::actions::AwsActions {
-        kinds: kinds(accounts),
+        kinds: kinds(accounts, stacks),
         signer: Some(Arc::new(sigv4::Sigv4Signer::new(sdk.clone()))),
     }
 }
 
 /// The AWS action kinds, reaching AWS through `accounts` (whose base region is the
-/// default of actions that name none).
-pub fn kinds(accounts: Arc<accounts::Accounts>) -> Vec<(ActionType, Arc<dyn ActionKind>)> {
+/// default of actions that name none); CloudFormation makes stacks as `stacks`.
+pub fn kinds(
+    accounts: Arc<accounts::Accounts>,
+    stacks: Option<cloudformation::StackRole>,
+) -> Vec<(ActionType, Arc<dyn ActionKind>)> {
     vec![
         (
             ActionType::Cloudformation,
-            Arc::new(cloudformation::CloudformationKind::new(accounts.clone())),
+            Arc::new(cloudformation::CloudformationKind::new(
+                accounts.clone(),
+                stacks,
+            )),
         ),
         (
             ActionType::SecretsManager,

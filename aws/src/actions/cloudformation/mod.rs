@@ -32,11 +32,48 @@ const CHECK_EVERY: Duration = Duration::from_secs(3);
 
 pub struct CloudformationKind {
     accounts: std::sync::Arc<super::accounts::Accounts>,
+    stacks: Option<StackRole>,
+}
+
+/// The service role CloudFormation makes and deletes stacks' resources as, so the
+/// worker itself needs no permission on them (only `iam:PassRole` on this role).
+#[derive(Debug, Clone)]
+pub struct StackRole {
+    pub name: String,
+    /// The deployment's own account, for actions that name none.
+    pub own_account: String,
+}
+
+impl StackRole {
+    /// The configured role (`aws.stackRoleName`), if any.
+    pub fn of(config: &shared::config::AwsConfig) -> Option<StackRole> {
+        Some(StackRole {
+            name: config.stack_role_name.clone().filter(|n| !n.is_empty())?,
+            own_account: config.account_id.clone(),
+        })
+    }
 }
 
 impl CloudformationKind {
-    pub fn new(accounts: std::sync::Arc<super::accounts::Accounts>) -> Self {
-        CloudformationKind { accounts }
+    pub fn new(
+        accounts: std::sync::Arc<super::accounts::Accounts>,
+        stacks: Option<StackRole>,
+    ) -> Self {
+        CloudformationKind { accounts, stacks }
+    }
+
+    /// The ARN of the role CloudFormation acts as for `action` (`RoleARN`), if one is
+    /// configured: in the action's account, or the deployment's.
+    fn role_arn(&self, action: &CloudformationAction) -> Option<String> {
+        let role = self.stacks.as_ref()?;
+        let account = action.account.as_deref().unwrap_or(&role.own_account);
+        if account.is_empty() {
+            return None;
+        }
+        let region = super::region(self.accounts.base(), action.region.as_deref());
+        let partition =
+            super::accounts::partition(region.as_ref().map(|r| r.as_ref()).unwrap_or_default());
+        Some(format!("arn:{partition}:iam::{account}:role/{}", role.name))
     }
 
     /// The events `found` recorded since the last look of this action (`state`).
@@ -164,6 +201,7 @@ async fn failure(client: &Client, stack: &Stack) -> ActionError {
 /// (the catalog's, or a URL in S3), the action's parameters, the tags (the
 /// orchestrator's and the action's) and the capabilities.
 struct StackInputs {
+    role_arn: Option<String>,
     template_body: Option<String>,
     template_url: Option<String>,
     parameters: Vec<Parameter>,
@@ -172,7 +210,11 @@ struct StackInputs {
 }
 
 impl StackInputs {
-    fn of(run: &Invocation, action: &CloudformationAction) -> Result<StackInputs, ActionError> {
+    fn of(
+        run: &Invocation,
+        action: &CloudformationAction,
+        role_arn: Option<String>,
+    ) -> Result<StackInputs, ActionError> {
         let template_body = action.template_body.as_ref().map(Value::to_string);
         if template_body.is_none() && action.template_url.is_none() {
             return Err(ActionError::permanent(
@@ -180,6 +222,7 @@ impl StackInputs {
             ));
         }
         Ok(StackInputs {
+            role_arn,
             template_body,
             template_url: action.template_url.clone(),
             parameters: action
@@ -212,11 +255,13 @@ async fn create_stack(
     run: &Invocation,
     action: &CloudformationAction,
     stack: &str,
+    role_arn: Option<String>,
 ) -> Result<Step, ActionError> {
-    let inputs = StackInputs::of(run, action)?;
+    let inputs = StackInputs::of(run, action, role_arn)?;
     let call = client
         .create_stack()
         .stack_name(stack)
+        .set_role_arn(inputs.role_arn)
         .set_template_body(inputs.template_body)
         .set_template_url(inputs.template_url)
         .client_request_token(token(run, "create"))
@@ -365,6 +410,7 @@ impl ActionKind for CloudformationKind {
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect::<Map<String, Value>>(),
                 "capabilities": action.capabilities,
+                "roleArn": self.role_arn(&action),
             },
         }))
     }
@@ -389,6 +435,7 @@ impl ActionKind for CloudformationKind {
             client
                 .delete_stack()
                 .stack_name(&id)
+                .set_role_arn(self.role_arn(&action))
                 .client_request_token(token(run, "delete"))
                 .send()
                 .await
@@ -396,7 +443,10 @@ impl ActionKind for CloudformationKind {
             return Ok(pending("delete", &id, None));
         }
         let change_type = match existing.as_ref().and_then(|s| s.stack_status()) {
-            None => return create_stack(&client, run, &action, &stack).await,
+            None => {
+                let role = self.role_arn(&action);
+                return create_stack(&client, run, &action, &stack, role).await;
+            }
             Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
             Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {
                 // An earlier attempt's change set is running: follow it.
@@ -410,12 +460,13 @@ impl ActionKind for CloudformationKind {
             Some(_) => ChangeSetType::Update,
         };
         let change_set = token(run, "change-set");
-        let inputs = StackInputs::of(run, &action)?;
+        let inputs = StackInputs::of(run, &action, self.role_arn(&action))?;
         let call = client
             .create_change_set()
             .stack_name(&stack)
             .change_set_name(&change_set)
             .change_set_type(change_type)
+            .set_role_arn(inputs.role_arn)
             .set_template_body(inputs.template_body)
             .set_template_url(inputs.template_url)
             .client_token(token(run, "create"))
@@ -452,12 +503,13 @@ impl ActionKind for CloudformationKind {
             "orchestrator-preview-{}",
             run.request_id.to_string().replace('-', "")
         );
-        let inputs = StackInputs::of(run, &action)?;
+        let inputs = StackInputs::of(run, &action, self.role_arn(&action))?;
         client
             .create_change_set()
             .stack_name(&stack)
             .change_set_name(&name)
             .change_set_type(ChangeSetType::Update)
+            .set_role_arn(inputs.role_arn)
             .set_template_body(inputs.template_body)
             .set_template_url(inputs.template_url)
             .set_parameters(Some(inputs.parameters))
