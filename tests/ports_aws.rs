@@ -680,6 +680,95 @@ async fn the_secrets_manager_action_creates_a_generated_secret_it_never_returns_
     );
 }
 
+/// Rotation is set once the secret exists (`RotateSecret`, with the documented
+/// `RotationLambdaARN`, `RotationRules.AutomaticallyAfterDays` and `RotateImmediately`),
+/// against a stand-in of Secrets Manager's JSON API: moto invokes the rotation function,
+/// which needs Docker. On moto, a function that does not exist fails the action with AWS's
+/// reason.
+#[tokio::test]
+async fn the_secrets_manager_action_sets_rotation_on_the_secret_it_made() {
+    use shared::fulfillment::actions::{ActionError, ActionKind, Step};
+    use wiremock::matchers::{header, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let standin = MockServer::start().await;
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:apps/billing/key-AbCdEf";
+    for (target, answer) in [
+        (
+            "GetRandomPassword",
+            serde_json::json!({"RandomPassword": "x".repeat(40)}),
+        ),
+        (
+            "CreateSecret",
+            serde_json::json!({"ARN": arn, "Name": "apps/billing/key", "VersionId": "v1"}),
+        ),
+        (
+            "RotateSecret",
+            serde_json::json!({"ARN": arn, "Name": "apps/billing/key", "VersionId": "v2"}),
+        ),
+    ] {
+        Mock::given(method("POST"))
+            .and(header(
+                "x-amz-target",
+                format!("secretsmanager.{target}").as_str(),
+            ))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/x-amz-json-1.1")
+                    .set_body_json(answer),
+            )
+            .expect(1)
+            .mount(&standin)
+            .await;
+    }
+    let sdk = aws::for_endpoint(&standin.uri(), "eu-west-1").await;
+    let kind = aws::actions::secrets_manager::SecretsManagerKind::new(accounts(&sdk));
+    let rotator = "arn:aws:lambda:eu-west-1:123456789012:function:rotate-billing";
+    let with = serde_json::json!({
+        "secret": "apps/billing/key",
+        "rotation": {"lambdaArn": rotator, "everyDays": 30},
+    });
+    let run = invocation("apps/billing/key/create");
+    let plan = kind.describe(&run, &with).unwrap();
+    assert_eq!(plan["calls"][2]["call"], "RotateSecret", "{plan}");
+    let Step::Done(made) = kind.start(&run, &with).await.unwrap() else {
+        panic!("create is synchronous")
+    };
+    assert_eq!(
+        made["rotation"],
+        serde_json::json!({"enabled": true, "everyDays": 30})
+    );
+    let requests = standin.received_requests().await.unwrap();
+    let rotate = requests
+        .iter()
+        .find(|r| {
+            r.headers.get("x-amz-target").and_then(|v| v.to_str().ok())
+                == Some("secretsmanager.RotateSecret")
+        })
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&rotate.body).unwrap();
+    assert_eq!(body["SecretId"], "apps/billing/key");
+    assert_eq!(body["RotationLambdaARN"], rotator);
+    assert_eq!(body["RotationRules"]["AutomaticallyAfterDays"], 30);
+    assert_eq!(body["RotateImmediately"], false);
+    standin.verify().await;
+
+    // On moto: a rotation function that does not exist is AWS's refusal, named.
+    let Some(config) = aws().await else { return };
+    let kind = aws::actions::secrets_manager::SecretsManagerKind::new(accounts(&config));
+    let name = format!("apps/{}", uuid::Uuid::new_v4().simple());
+    let with = serde_json::json!({
+        "secret": name,
+        "rotation": {"lambdaArn": rotator, "everyDays": 30},
+    });
+    match kind.start(&invocation(&name), &with).await {
+        Err(ActionError::Permanent { message }) => assert!(
+            message.starts_with("RotateSecret: ResourceNotFoundException"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn the_ssm_parameter_action_puts_every_type_and_deletes() {
     use shared::fulfillment::actions::{ActionKind, Step};

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{RotationRulesType, Tag};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::catalog::document::{SecretOperation, SecretsManagerAction};
@@ -74,7 +74,7 @@ impl ActionKind for SecretsManagerKind {
     fn describe(&self, run: &Invocation, with: &Value) -> Result<Value, ActionError> {
         let action: SecretsManagerAction = config(with)?;
         let region = region(self.accounts.base(), action.region.as_deref()).map(|r| r.to_string());
-        let calls = match action.operation {
+        let mut calls = match action.operation {
             SecretOperation::Create => json!([
                 {"call": "GetRandomPassword", "length": action.generate.length,
                  "excludePunctuation": action.generate.exclude_punctuation},
@@ -93,6 +93,14 @@ impl ActionKind for SecretsManagerKind {
                  "recoveryWindowInDays": action.recovery_window_days},
             ]),
         };
+        if let (SecretOperation::Create, Some(r), Some(list)) =
+            (action.operation, &action.rotation, calls.as_array_mut())
+        {
+            list.push(json!({"call": "RotateSecret", "secretId": action.secret,
+                             "rotationLambdaArn": r.lambda_arn,
+                             "automaticallyAfterDays": r.every_days,
+                             "rotateImmediately": r.rotate_immediately}));
+        }
         Ok(json!({"service": "secretsmanager", "region": region, "calls": calls}))
     }
 
@@ -155,10 +163,8 @@ async fn create(
     for (key, value) in tags(run, &action.tags) {
         call = call.tags(Tag::builder().key(key).value(value).build());
     }
-    match call.send().await {
-        Ok(out) => Ok(Step::Done(json!({
-            "arn": out.arn, "name": out.name, "versionId": out.version_id,
-        }))),
+    let made = match call.send().await {
+        Ok(out) => json!({"arn": out.arn, "name": out.name, "versionId": out.version_id}),
         Err(e) if code_of(&e) == Some("ResourceExistsException") => {
             // Made by an earlier attempt of this request (its answer lost), or a clash.
             let found = client
@@ -182,10 +188,28 @@ async fn create(
                     .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
                     .map(|(id, _)| id.clone())
             });
-            Ok(Step::Done(json!({
-                "arn": found.arn, "name": found.name, "versionId": version,
-            })))
+            json!({"arn": found.arn, "name": found.name, "versionId": version})
         }
-        Err(e) => Err(aws_error("CreateSecret", &e)),
-    }
+        Err(e) => return Err(aws_error("CreateSecret", &e)),
+    };
+    let Some(rotation) = &action.rotation else {
+        return Ok(Step::Done(made));
+    };
+    // Setting the same rotation again (a repeated attempt) changes nothing.
+    client
+        .rotate_secret()
+        .secret_id(&action.secret)
+        .rotation_lambda_arn(&rotation.lambda_arn)
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(i64::from(rotation.every_days))
+                .build(),
+        )
+        .rotate_immediately(rotation.rotate_immediately)
+        .send()
+        .await
+        .map_err(|e| aws_error("RotateSecret", &e))?;
+    let mut made = made;
+    made["rotation"] = json!({"enabled": true, "everyDays": rotation.every_days});
+    Ok(Step::Done(made))
 }

@@ -574,6 +574,9 @@ pub struct SecretsManagerAction {
     /// Delete: days Secrets Manager keeps it recoverable (7 to 30; 0 deletes at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_window_days: Option<u32>,
+    /// Create: rotation by a rotation function, set once the secret exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<SecretRotation>,
     /// The region it lives in (default: the deployment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -581,6 +584,19 @@ pub struct SecretsManagerAction {
     /// deployment's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+}
+
+/// How Secrets Manager rotates a secret (`RotateSecret`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretRotation {
+    /// The rotation function's ARN.
+    pub lambda_arn: String,
+    /// Days between rotations (1 to 1000).
+    pub every_days: u32,
+    /// Rotate now as well (default: only on the schedule, after a test of the function).
+    #[serde(default)]
+    pub rotate_immediately: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
