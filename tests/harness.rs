@@ -105,7 +105,8 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
             environment: json!({"dbApi": "https://db.acme.example"})
                 .as_object()
                 .cloned()
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
         },
         max_receives: 5,
         workflows: Arc::new(workflows.clone()),

@@ -909,4 +909,29 @@ async fn the_environment_scope_is_loaded_from_a_parameter_store_path() {
         }),
         "a SecureString is not part of the scope"
     );
+
+    // Read again while the process runs: a changed parameter, a new one; the
+    // configuration's own keys still win.
+    let own = serde_json::json!({"dbaasApiUrl": "https://configured"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let source = aws::environment::Source::new(&config, &path, own);
+    let scope = shared::fulfillment::Environment::new(source.load().await.unwrap());
+    assert_eq!(scope.current()["dbaasApiUrl"], "https://configured");
+    assert!(source.reload(&scope).await.is_empty(), "nothing changed");
+    ssm.put_parameter()
+        .name(format!("{path}/accounts/prod"))
+        .value("999988887777")
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    put("queueUrl", "https://sqs/q", ParameterType::String).await;
+    assert_eq!(source.reload(&scope).await, ["accounts", "queueUrl"]);
+    let now = scope.current();
+    assert_eq!(now["accounts"]["prod"], "999988887777");
+    assert_eq!(now["queueUrl"], "https://sqs/q");
+    assert_eq!(now["dbaasApiUrl"], "https://configured");
 }

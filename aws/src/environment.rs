@@ -2,7 +2,8 @@
 //! parameter under a path (`/orchestrator/<stage>/environment/`), read at start. A
 //! parameter `.../accounts/prod` is `environment.accounts.prod`; a `StringList` is a list.
 //! `SecureString` parameters are skipped, with a warning: the scope is shown in plans, and
-//! secrets belong in the `secrets` scope.
+//! secrets belong in the `secrets` scope. A [`Source`] reads it again while the process
+//! runs, so a parameter changed in Parameter Store reaches the next request.
 
 use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
@@ -87,6 +88,50 @@ fn insert(scope: &mut Map<String, Value>, key: &str, value: Value) {
 pub fn merge(environment: &mut Map<String, Value>, loaded: Map<String, Value>) {
     for (key, value) in loaded {
         environment.entry(key).or_insert(value);
+    }
+}
+
+/// Where a process's `environment` scope comes from: the configuration's own keys, then
+/// the parameters under a path.
+pub struct Source {
+    sdk: SdkConfig,
+    path: String,
+    own: Map<String, Value>,
+}
+
+impl Source {
+    /// `own`: the configuration's keys, which win over Parameter Store's.
+    pub fn new(sdk: &SdkConfig, path: &str, own: Map<String, Value>) -> Self {
+        Source {
+            sdk: sdk.clone(),
+            path: path.to_owned(),
+            own,
+        }
+    }
+
+    /// The scope as it stands in Parameter Store now.
+    pub async fn load(&self) -> Result<Map<String, Value>, String> {
+        let mut scope = self.own.clone();
+        merge(&mut scope, load(&self.sdk, &self.path).await?);
+        Ok(scope)
+    }
+
+    /// Reads the scope again into `scope`: the keys that changed (logged, without their
+    /// values). A failed read keeps the scope in hand.
+    pub async fn reload(&self, scope: &shared::fulfillment::Environment) -> Vec<String> {
+        match self.load().await {
+            Ok(now) => {
+                let changed = scope.replace(now);
+                if !changed.is_empty() {
+                    tracing::info!(path = %self.path, keys = ?changed, "the environment scope changed in Parameter Store");
+                }
+                changed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the environment scope again; keeping the one in hand");
+                Vec::new()
+            }
+        }
     }
 }
 

@@ -64,6 +64,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// The AWS local mode reaches: `aws.endpointUrl` (moto) with test credentials, or the
 /// environment's AWS credentials when it names some; `None` otherwise.
+/// How often local mode reads the `environment` scope from Parameter Store again.
+const ENVIRONMENT_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn aws_sdk(config: &Config) -> Option<aws::SdkConfig> {
     let region = if config.region == "local" {
         "us-east-1"
@@ -113,14 +116,17 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     };
     rt.block_on(async move {
         let sdk = aws_sdk(&config).await;
+        let mut source = None;
         if let (Some(sdk), Some(path)) = (&sdk, config.aws.environment_path.clone()) {
-            match aws::environment::load(sdk, &path).await {
-                Ok(loaded) => aws::environment::merge(&mut config.environment, loaded),
+            let found = aws::environment::Source::new(sdk, &path, config.environment.clone());
+            match found.load().await {
+                Ok(scope) => config.environment = scope,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             }
+            source = Some(found);
         }
         let extensions = shared::local::Extensions {
             aws_actions: sdk
@@ -134,6 +140,16 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        // A parameter changed in Parameter Store reaches the requests that follow.
+        if let Some(source) = source {
+            let scope = running.state.planner.system.environment.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(ENVIRONMENT_REFRESH).await;
+                    source.reload(&scope).await;
+                }
+            });
+        }
         tracing::info!(addr = %running.addr, catalog = %config.catalog_dir.display(), "orchestrator listening");
         print_welcome(&config, running.addr, running.jira_url.clone()).await;
         wait_for_signal().await;

@@ -94,6 +94,7 @@ async fn from_gateway(
         }
     }
     gateway.deployment.refresh_catalog_when_due().await;
+    gateway.deployment.refresh_environment_when_due().await;
     next.run(request).await
 }
 

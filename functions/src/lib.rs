@@ -31,6 +31,19 @@ pub struct Deployment {
     pub catalog: Arc<LocalCatalog>,
     /// When the live catalog version was last looked at (see `refresh_catalog_when_due`).
     checked: Mutex<Instant>,
+    /// Where the `environment` scope is read again from (`aws.environmentPath`), and when
+    /// it last was (see `refresh_environment_when_due`).
+    environment: Option<(aws::environment::Source, Mutex<Instant>)>,
+}
+
+/// Whether `every` passed since `last`; if so, `last` becomes now.
+fn due(last: &Mutex<Instant>, every: Duration) -> bool {
+    let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+    let due = last.elapsed() >= every;
+    if due {
+        *last = Instant::now();
+    }
+    due
 }
 
 impl Deployment {
@@ -49,10 +62,14 @@ impl Deployment {
 
     /// Builds the AWS adapters of `config.aws` on `sdk` and assembles the product.
     pub async fn start(mut config: Config, sdk: &aws::SdkConfig) -> Result<Deployment, String> {
-        if let Some(path) = config.aws.environment_path.clone() {
-            let loaded = aws::environment::load(sdk, &path).await?;
-            aws::environment::merge(&mut config.environment, loaded);
-        }
+        let environment = match config.aws.environment_path.clone() {
+            Some(path) => {
+                let source = aws::environment::Source::new(sdk, &path, config.environment.clone());
+                config.environment = source.load().await?;
+                Some((source, Mutex::new(Instant::now())))
+            }
+            None => None,
+        };
         let settings = &config.aws;
         let queue_url = settings
             .action_queue_url
@@ -115,6 +132,7 @@ impl Deployment {
             assembly,
             catalog,
             checked: Mutex::new(Instant::now()),
+            environment,
         })
     }
 
@@ -123,17 +141,28 @@ impl Deployment {
     /// A failure leaves the version in hand served.
     pub async fn refresh_catalog_when_due(&self) {
         let every = Duration::from_secs(self.config.aws.catalog_refresh_seconds);
-        let due = {
-            let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-            let due = checked.elapsed() >= every;
-            if due {
-                *checked = Instant::now();
-            }
-            due
-        };
-        if due && let Err(e) = self.refresh_catalog().await {
+        if due(&self.checked, every)
+            && let Err(e) = self.refresh_catalog().await
+        {
             tracing::warn!(error = %e, "could not look at the live catalog version; serving the one in hand");
         }
+    }
+
+    /// Reads the `environment` scope from Parameter Store again if
+    /// `aws.catalogRefreshSeconds` passed since the last read (the api and worker
+    /// functions, on a caller's or a task's time): a changed parameter reaches the
+    /// requests that follow. The keys that changed.
+    pub async fn refresh_environment_when_due(&self) -> Vec<String> {
+        let Some((source, last)) = &self.environment else {
+            return Vec::new();
+        };
+        let every = Duration::from_secs(self.config.aws.catalog_refresh_seconds);
+        if !due(last, every) {
+            return Vec::new();
+        }
+        source
+            .reload(&self.assembly.worker.system.environment)
+            .await
     }
 
     /// Serves the version ingestion made live, if it is not the one served: `true` when

@@ -27,6 +27,7 @@ fn message(record: &aws_lambda_events::event::sqs::SqsMessage) -> Option<Message
 /// Handles a batch on the catalog version live now: one read per batch, so a request for
 /// an item ingestion just added never meets a worker that has not heard of it.
 pub async fn handle(deployment: &Deployment, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+    deployment.refresh_environment_when_due().await;
     if let Err(e) = deployment.refresh_catalog().await {
         tracing::warn!(error = %e, "could not look at the live catalog version; working on the one in hand");
     }

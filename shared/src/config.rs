@@ -123,8 +123,8 @@ pub struct AwsConfig {
     /// with the worker's own credentials (local mode on moto).
     pub stack_role_name: Option<String>,
     /// A Parameter Store path whose `String` and `StringList` parameters fill the
-    /// `environment` scope at start (`/orchestrator/<stage>/environment/`); keys the
-    /// configuration sets win.
+    /// `environment` scope at start and again while the process runs
+    /// (`/orchestrator/<stage>/environment/`); keys the configuration sets win.
     pub environment_path: Option<String>,
 }
 

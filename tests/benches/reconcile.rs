@@ -154,7 +154,7 @@ fn main() {
             system: SystemInfo {
                 region: "bench".into(),
                 stage: "bench".into(),
-                environment: json!({"api": target}).as_object().cloned().unwrap_or_default(),
+                environment: json!({"api": target}).as_object().cloned().unwrap_or_default().into(),
             },
             catalog,
             store,

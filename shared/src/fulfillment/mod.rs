@@ -24,7 +24,44 @@ use crate::requests::model::Request;
 pub struct SystemInfo {
     pub region: String,
     pub stage: String,
-    pub environment: serde_json::Map<String, Value>,
+    pub environment: Environment,
+}
+
+/// The `environment` scope, one for everything in a process that renders templates (its
+/// clones share it), replaced whole when its source changes (Parameter Store, reloaded).
+#[derive(Debug, Clone, Default)]
+pub struct Environment(std::sync::Arc<std::sync::RwLock<serde_json::Map<String, Value>>>);
+
+impl Environment {
+    pub fn new(scope: serde_json::Map<String, Value>) -> Self {
+        Environment(std::sync::Arc::new(std::sync::RwLock::new(scope)))
+    }
+
+    /// The scope as it stands.
+    pub fn current(&self) -> serde_json::Map<String, Value> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the scope: the keys whose values changed, came or went (never the values,
+    /// which logs may show).
+    pub fn replace(&self, scope: serde_json::Map<String, Value>) -> Vec<String> {
+        let mut held = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let mut changed: Vec<String> = scope
+            .iter()
+            .filter(|(k, v)| held.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .chain(held.keys().filter(|k| !scope.contains_key(*k)).cloned())
+            .collect();
+        changed.sort();
+        *held = scope;
+        changed
+    }
+}
+
+impl From<serde_json::Map<String, Value>> for Environment {
+    fn from(scope: serde_json::Map<String, Value>) -> Self {
+        Environment::new(scope)
+    }
 }
 
 /// The variables templates read for a request: `fields`, `metadata`, `request`, `system`,
@@ -46,7 +83,7 @@ pub fn context(
             "createdAt": request.created_at.format(&Rfc3339).unwrap_or_default(),
         },
         "system": system_scope(system, now),
-        "environment": system.environment,
+        "environment": system.environment.current(),
     })
 }
 

@@ -152,7 +152,7 @@ impl Planner {
             system: super::SystemInfo {
                 region: config.region.clone(),
                 stage: config.stage.clone(),
-                environment: config.environment.clone(),
+                environment: config.environment.clone().into(),
             },
         }
     }

@@ -55,7 +55,7 @@ pub fn resource_context(
             "createdAt": resource.created_at.format(&Rfc3339).unwrap_or_default(),
         },
         "system": crate::fulfillment::system_scope(system, now),
-        "environment": system.environment,
+        "environment": system.environment.current(),
         "resource": resource.scope(),
     })
 }
