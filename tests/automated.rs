@@ -26,7 +26,11 @@ fn config(dir: &Path, api: &str, jira: Option<&str>) -> Config {
     .unwrap();
     let mut config = Config {
         listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: orchestrator_tests::fast_example_catalog(dir),
+        catalog_dir: {
+            let catalog = orchestrator_tests::fast_example_catalog(dir);
+            orchestrator_tests::with_platform_api_items(&catalog);
+            catalog
+        },
         data_dir: dir.join("data"),
         secrets_file: Some(secrets),
         ..Config::default()
@@ -361,7 +365,9 @@ async fn a_missing_secret_fails_the_request_naming_the_secret_not_a_value() {
 #[tokio::test]
 async fn in_the_sandbox_rest_polling_and_signed_webhook_items_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), orchestrator_tests::example_catalog());
+    let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    orchestrator_tests::with_platform_api_items(&catalog);
+    let config = sandbox_config(dir.path(), catalog);
     let app = App::start(&config).await;
     let submissions = [
         json!({"item": "sqs-queue", "fields": {"queueName": "orders"}}),
@@ -1492,8 +1498,9 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
 }
 
 /// The example catalog's AWS-native items in the sandbox, as `scripts/run` serves them
-/// with moto: an S3 bucket from the platform team's CloudFormation template, a generated
-/// secret and an application setting, each provisioned in (emulated) AWS.
+/// with moto: an S3 bucket, an SQS queue (FIFO, with its dead-letter queue) and an SNS
+/// topic from the platform teams' CloudFormation templates, a generated secret and an
+/// application setting, each provisioned in (emulated) AWS.
 #[tokio::test]
 async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
     let Some(moto) = orchestrator_tests::moto::moto().await else {
@@ -1516,6 +1523,8 @@ async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
         json!({"item": "s3-bucket-stack", "fields": {"bucketName": format!("assets-{suffix}")}}),
         json!({"item": "generated-secret", "fields": {"app": format!("billing-{suffix}"), "name": "db-password"}}),
         json!({"item": "app-parameter", "fields": {"app": format!("billing-{suffix}"), "name": "feature-flags", "value": "dark-mode"}}),
+        json!({"item": "sqs-queue", "fields": {"queueName": format!("orders-{suffix}"), "fifo": true}}),
+        json!({"item": "sns-topic", "fields": {"topicName": format!("orders-{suffix}")}}),
     ];
     for body in requests {
         let (status, accepted) = app.submit(&body).await;
@@ -1543,6 +1552,38 @@ async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
             .iter()
             .any(|o| o.output_value() == Some(&format!("sandbox-assets-{suffix}")))),
         "the bucket's stack is in CloudFormation"
+    );
+    // The queue and its dead-letter queue are in SQS, the topic in SNS.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queues = sqs
+        .list_queues()
+        .queue_name_prefix(format!("orders-{suffix}"))
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = queues
+        .queue_urls()
+        .iter()
+        .filter_map(|u| u.rsplit('/').next().map(str::to_owned))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("orders-{suffix}-dlq.fifo"),
+            format!("orders-{suffix}.fifo")
+        ]
+    );
+    let topics = aws_sdk_sns::Client::new(&sdk)
+        .list_topics()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        topics.topics().iter().any(|t| t
+            .topic_arn()
+            .is_some_and(|a| a.ends_with(&format!(":orders-{suffix}")))),
+        "{topics:?}"
     );
     app.running.stop().await.unwrap();
 }

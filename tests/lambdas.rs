@@ -145,6 +145,7 @@ async fn stack_with(
     // What an ingestion would have made live.
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    orchestrator_tests::with_platform_api_items(&catalog);
     edit(&catalog);
     let snapshot = CatalogSnapshot::from_dir(&catalog).unwrap();
     shared::ingest::deploy(deployment.assembly.app.workflows.as_ref(), &snapshot)

@@ -749,3 +749,19 @@ spec:
 "
     )
 }
+
+/// Puts the messaging team's API-backed SQS queue and SNS topic (a `rest` item and a
+/// signed-`webhook` item, `tests/fixtures/platform-api-items/`) in place of the example
+/// catalog's CloudFormation ones in `catalog`, for the tests of those action types
+/// against the sandbox's stand-in APIs.
+pub fn with_platform_api_items(catalog: &std::path::Path) {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/platform-api-items");
+    for name in ["sqs-queue.yaml", "sns-topic.yaml"] {
+        std::fs::copy(
+            fixtures.join(name),
+            catalog.join("items/messaging").join(name),
+        )
+        .expect("the fixture is copied");
+    }
+}

@@ -296,7 +296,10 @@ fn plan_prints_every_call_of_an_item_and_exits_by_what_it_found() {
         "environment:\n  messagingApiUrl: https://messaging.acme.example/api\n",
     )
     .unwrap();
-    let catalog = example();
+    // The messaging team's API-backed queue: a `rest` item, whose calls the plan shows.
+    let copy = copy_of_example();
+    orchestrator_tests::with_platform_api_items(copy.path());
+    let catalog = copy.path().to_path_buf();
     let (catalog, fields_s, config_s) = (
         catalog.to_str().unwrap(),
         fields.to_str().unwrap(),

@@ -412,6 +412,7 @@ async fn no_secret_reaches_a_log_line_an_answer_or_the_database() {
     )
     .unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    orchestrator_tests::with_platform_api_items(&catalog);
     let mut command = Command::new(BIN);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])

@@ -19,7 +19,11 @@ function binary() {
   return join(target, 'debug', 'orchestrator');
 }
 
-/** `orchestrator serve --sandbox` on a free port; resolves once it listens. */
+/**
+ * `orchestrator serve --sandbox` on a free port; resolves once it listens. Its AWS actions
+ * (the example catalog's CloudFormation, Secrets Manager and Parameter Store items) reach
+ * the moto server `scripts/test` runs (`MOTO_ENDPOINT`), as `scripts/run`'s sandbox does.
+ */
 export async function startOrchestrator() {
   const data = mkdtempSync(join(tmpdir(), 'portal-e2e-'));
   const bin = binary();
@@ -28,7 +32,12 @@ export async function startOrchestrator() {
     ['serve', '--sandbox', '--catalog', join(ROOT, 'examples', 'catalog'), '--data', data, '--listen', '127.0.0.1:0'],
     {
       cwd: ROOT,
-      env: { ...process.env, ORCHESTRATOR_PORTAL_DIR: join(ROOT, 'portal', 'dist'), ORCHESTRATOR_LOG: 'info' },
+      env: {
+        ...process.env,
+        ORCHESTRATOR_PORTAL_DIR: join(ROOT, 'portal', 'dist'),
+        ORCHESTRATOR_LOG: 'info',
+        ...(process.env.MOTO_ENDPOINT ? { ORCHESTRATOR_AWS_ENDPOINT_URL: process.env.MOTO_ENDPOINT } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -293,6 +293,17 @@ async fn hook(State(state): State<Services>, headers: HeaderMap, body: Bytes) ->
         Err(message) => return bad_request(message),
     };
     let payload = &event["payload"];
+    // A subscription (sns-sqs-subscription), or a topic.
+    if let Some(topic) = payload["topicArn"].as_str()
+        && payload.get("endpoint").is_some()
+    {
+        let id = event["deliveryId"].as_str().unwrap_or("subscription");
+        return axum::Json(json!({
+            "received": event["deliveryId"],
+            "subscriptionArn": format!("{topic}:{}", id.replace(['/', '.'], "-")),
+        }))
+        .into_response();
+    }
     let topic = payload["topicName"].as_str().unwrap_or("topic");
     axum::Json(json!({
         "received": event["deliveryId"],
