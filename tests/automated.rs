@@ -1498,8 +1498,8 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
 }
 
 /// The example catalog's AWS-native items in the sandbox, as `scripts/run` serves them
-/// with moto: an S3 bucket, an SQS queue (FIFO, with its dead-letter queue) and an SNS
-/// topic from the platform teams' CloudFormation templates, a generated secret and an
+/// with moto: an S3 bucket, an SQS queue (FIFO, with its dead-letter queue), an SNS topic
+/// and a DynamoDB table from the platform teams' CloudFormation templates, a generated secret and an
 /// application setting, each provisioned in (emulated) AWS.
 #[tokio::test]
 async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
@@ -1525,6 +1525,7 @@ async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
         json!({"item": "app-parameter", "fields": {"app": format!("billing-{suffix}"), "name": "feature-flags", "value": "dark-mode"}}),
         json!({"item": "sqs-queue", "fields": {"queueName": format!("orders-{suffix}"), "fifo": true}}),
         json!({"item": "sns-topic", "fields": {"topicName": format!("orders-{suffix}")}}),
+        json!({"item": "dynamodb-table", "fields": {"tableName": format!("orders-{suffix}"), "partitionKey": "pk", "streams": true}}),
     ];
     for body in requests {
         let (status, accepted) = app.submit(&body).await;
@@ -1553,7 +1554,18 @@ async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
             .any(|o| o.output_value() == Some(&format!("sandbox-assets-{suffix}")))),
         "the bucket's stack is in CloudFormation"
     );
-    // The queue and its dead-letter queue are in SQS, the topic in SNS.
+    // The queue and its dead-letter queue are in SQS, the topic in SNS, the table (with
+    // its stream) in DynamoDB.
+    let table = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_table()
+        .table_name(format!("orders-{suffix}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        table.table().and_then(|t| t.latest_stream_arn()).is_some(),
+        "{table:?}"
+    );
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queues = sqs
         .list_queues()

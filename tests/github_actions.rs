@@ -26,7 +26,11 @@ fn config(dir: &Path, github: &str, inventory: &str) -> Config {
     .unwrap();
     let mut config = Config {
         listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: orchestrator_tests::fast_example_catalog(dir),
+        catalog_dir: {
+            let catalog = orchestrator_tests::fast_example_catalog(dir);
+            orchestrator_tests::with_platform_api_items(&catalog);
+            catalog
+        },
         data_dir: dir.join("data"),
         secrets_file: Some(secrets),
         region: "eu-west-1".to_owned(),
@@ -412,6 +416,7 @@ async fn a_terraform_item_becomes_a_pull_request_with_parseable_files() {
 async fn in_the_sandbox_every_github_item_completes() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = orchestrator_tests::fast_example_catalog(dir.path());
+    orchestrator_tests::with_platform_api_items(&catalog);
     let config = sandbox_config(dir.path(), catalog);
     let app = App::start(&config).await;
     let submissions = [

@@ -190,25 +190,30 @@ fn fast_intervals(dir: &std::path::Path) {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
             fast_intervals(&path);
-            continue;
+        } else {
+            fast_file(&path);
         }
-        let text = std::fs::read_to_string(&path).expect("readable file");
-        let mut out = String::with_capacity(text.len() + 64);
-        for line in text.lines() {
-            let body = line.trim_start();
-            let indent = &line[..line.len() - body.len()];
-            if body.starts_with("interval: ") || body.starts_with("pollInterval: ") {
-                let key = &body[..body.find(':').expect("a key")];
-                out.push_str(&format!("{indent}{key}: 20ms\n"));
-            } else if body == "waitForCompletion: true" {
-                out.push_str(&format!("{line}\n{indent}pollInterval: 20ms\n"));
-            } else {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        std::fs::write(&path, out).expect("writable file");
     }
+}
+
+/// The polling and retry intervals of one document, made 20 ms.
+fn fast_file(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).expect("readable file");
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        if body.starts_with("interval: ") || body.starts_with("pollInterval: ") {
+            let key = &body[..body.find(':').expect("a key")];
+            out.push_str(&format!("{indent}{key}: 20ms\n"));
+        } else if body == "waitForCompletion: true" {
+            out.push_str(&format!("{line}\n{indent}pollInterval: 20ms\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(path, out).expect("writable file");
 }
 
 pub const TEAMS: &str = "\
@@ -750,18 +755,22 @@ spec:
     )
 }
 
-/// Puts the messaging team's API-backed SQS queue and SNS topic (a `rest` item and a
-/// signed-`webhook` item, `tests/fixtures/platform-api-items/`) in place of the example
-/// catalog's CloudFormation ones in `catalog`, for the tests of those action types
-/// against the sandbox's stand-in APIs.
+/// Puts the platform teams' own automation in place of the example catalog's
+/// CloudFormation items in `catalog`: the messaging team's API-backed SQS queue (`rest`)
+/// and SNS topic (signed `webhook`), and the DBRE team's DynamoDB table (a GitHub Actions
+/// workflow, then its inventory API), from `tests/fixtures/platform-api-items/`, for the
+/// tests of those action types against the sandbox's stand-ins; their polling is made
+/// fast, as `fast_example_catalog`'s.
 pub fn with_platform_api_items(catalog: &std::path::Path) {
     let fixtures =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/platform-api-items");
-    for name in ["sqs-queue.yaml", "sns-topic.yaml"] {
-        std::fs::copy(
-            fixtures.join(name),
-            catalog.join("items/messaging").join(name),
-        )
-        .expect("the fixture is copied");
+    for (name, folder) in [
+        ("sqs-queue.yaml", "messaging"),
+        ("sns-topic.yaml", "messaging"),
+        ("dynamodb-table.yaml", "database"),
+    ] {
+        let to = catalog.join("items").join(folder).join(name);
+        std::fs::copy(fixtures.join(name), &to).expect("the fixture is copied");
+        fast_file(&to);
     }
 }

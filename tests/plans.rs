@@ -21,7 +21,12 @@ fn config(dir: &Path, api: &str) -> Config {
     .unwrap();
     let mut config = Config {
         listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: orchestrator_tests::example_catalog(),
+        // The DBRE team's GitHub Actions table, whose dispatch the plans show.
+        catalog_dir: {
+            let catalog = orchestrator_tests::fast_example_catalog(dir);
+            orchestrator_tests::with_platform_api_items(&catalog);
+            catalog
+        },
         data_dir: dir.join("data"),
         secrets_file: Some(secrets),
         region: "eu-west-1".to_owned(),
