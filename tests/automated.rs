@@ -1700,3 +1700,85 @@ async fn a_stacks_drift_and_a_changes_resource_changes_come_from_cloudformation(
     );
     app.running.stop().await.unwrap();
 }
+
+/// A stack that fails (its bucket cannot be created, and CloudFormation rolls it back)
+/// fails the request with the first resource that failed and CloudFormation's reason,
+/// and each resource's events are on the timeline, typed (a stand-in: moto refuses
+/// `CreateStack` instead of failing a stack).
+#[tokio::test]
+async fn a_failing_stack_reports_its_first_failed_resource_and_its_events() {
+    let (standin, _) = orchestrator_tests::cloudformation_standin::start_failing().await;
+    let sdk = aws::for_endpoint(&standin.uri(), "eu-west-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = orchestrator_tests::write_catalog(
+        dir.path(),
+        &[
+            (
+                "items/bucket.yaml",
+                orchestrator_tests::bucket_item("              BucketName: \"{{fields.name}}\""),
+            ),
+            (
+                "templates/bucket.yaml",
+                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir.path(), catalog);
+    config.sandbox = false;
+    let app = App::start_with(
+        &config,
+        shared::local::Extensions {
+            aws_actions: aws::actions::all(&sdk, &config.aws),
+        },
+    )
+    .await;
+    let (status, accepted) = app
+        .submit(&json!({"item": "bucket", "fields": {"name": "standin-bucket"}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let failed = app
+        .wait_within(&id, "failed", std::time::Duration::from_secs(30))
+        .await;
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("ended ROLLBACK_COMPLETE: Bucket (AWS::S3::Bucket) CREATE_FAILED: standin-bucket already exists"),
+        "{failed}"
+    );
+    let timeline = app.get(&format!("/requests/{id}/events")).await;
+    let progress: Vec<(&Value, &Value)> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "action_progress")
+        .map(|e| {
+            let event = &e["detail"]["targetEvent"];
+            (&event["resource"], &event["status"])
+        })
+        .collect();
+    let bucket: Vec<&Value> = progress
+        .iter()
+        .filter(|(r, _)| **r == "Bucket")
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(
+        bucket,
+        ["CREATE_IN_PROGRESS", "CREATE_FAILED", "DELETE_COMPLETE"],
+        "oldest first: {timeline:#}"
+    );
+    let failure = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["detail"]["targetEvent"]["status"] == "CREATE_FAILED")
+        .unwrap();
+    assert_eq!(
+        failure["detail"]["targetEvent"]["reason"],
+        "standin-bucket already exists"
+    );
+    assert_eq!(
+        failure["detail"]["targetEvent"]["resourceType"],
+        "AWS::S3::Bucket"
+    );
+    app.running.stop().await.unwrap();
+}

@@ -4,7 +4,9 @@
 //! Reference) and checks each request carries what the reference requires of it.
 //!
 //! It holds one stack, which exists once `CreateStack` was called; its bucket's
-//! versioning was turned off by hand, so drift detection finds it drifted.
+//! versioning was turned off by hand, so drift detection finds it drifted. Started with
+//! [`start_failing`], the stack's bucket fails to create and the stack rolls back, as
+//! moto never does (it refuses `CreateStack` itself).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,6 +21,7 @@ const NAMESPACE: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
 #[derive(Default)]
 pub struct Stack {
     created: AtomicBool,
+    fails: AtomicBool,
     detection_checks: AtomicU32,
     /// Every call, in order: the action and its parameters.
     pub calls: Mutex<Vec<(String, BTreeMap<String, String>)>>,
@@ -96,6 +99,7 @@ impl Respond for Responder {
             "DetectStackDrift" => &["StackName"],
             "DescribeStackDriftDetectionStatus" => &["StackDriftDetectionId"],
             "DescribeStackResourceDrifts" => &["StackName"],
+            "DescribeStackEvents" => &["StackName"],
             _ => return refuse(400, "InvalidAction", &format!("{action} is not stood in")),
         };
         if let Some(missing) = required.iter().find(|n| !params.contains_key(**n)) {
@@ -107,6 +111,17 @@ impl Respond for Responder {
                 "ValidationError",
                 &format!("Stack with id {stack} does not exist"),
             ),
+            "DescribeStacks" if self.0.fails.load(Ordering::SeqCst) => answer(
+                &action,
+                &format!(
+                    "<Stacks><member><StackName>{stack}</StackName><StackId>{STACK_ID}</StackId>\
+                     <CreationTime>2026-12-07T10:00:00Z</CreationTime>\
+                     <StackStatus>ROLLBACK_COMPLETE</StackStatus>\
+                     <StackStatusReason>The following resource(s) failed to create: [Bucket]. \
+                     Rollback requested by user.</StackStatusReason></member></Stacks>"
+                ),
+            ),
+            "DescribeStackEvents" => answer(&action, &events(&stack)),
             "DescribeStacks" => answer(
                 &action,
                 &format!(
@@ -205,10 +220,70 @@ impl Respond for Responder {
     }
 }
 
+/// The failing stack's events, newest first as CloudFormation lists them, stamped now.
+fn events(stack: &str) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let history = [
+        (stack, "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE", ""),
+        ("Bucket", "AWS::S3::Bucket", "DELETE_COMPLETE", ""),
+        (
+            stack,
+            "AWS::CloudFormation::Stack",
+            "ROLLBACK_IN_PROGRESS",
+            "The following resource(s) failed to create: [Bucket].",
+        ),
+        (
+            "Bucket",
+            "AWS::S3::Bucket",
+            "CREATE_FAILED",
+            "standin-bucket already exists",
+        ),
+        ("Bucket", "AWS::S3::Bucket", "CREATE_IN_PROGRESS", ""),
+        (
+            stack,
+            "AWS::CloudFormation::Stack",
+            "CREATE_IN_PROGRESS",
+            "User Initiated",
+        ),
+    ];
+    let members: String = history
+        .iter()
+        .enumerate()
+        .map(|(i, (id, kind, status, reason))| {
+            let reason = if reason.is_empty() {
+                String::new()
+            } else {
+                format!("<ResourceStatusReason>{reason}</ResourceStatusReason>")
+            };
+            format!(
+                "<member><StackId>{STACK_ID}</StackId><EventId>event-{}</EventId>\
+                 <StackName>{stack}</StackName><LogicalResourceId>{id}</LogicalResourceId>\
+                 <ResourceType>{kind}</ResourceType><Timestamp>{now}</Timestamp>\
+                 <ResourceStatus>{status}</ResourceStatus>{reason}</member>",
+                history.len() - i
+            )
+        })
+        .collect();
+    format!("<StackEvents>{members}</StackEvents>")
+}
+
 /// Starts the stand-in; point an SDK configuration's endpoint at its URI.
 pub async fn start() -> (MockServer, std::sync::Arc<Stack>) {
+    start_with(Stack::default()).await
+}
+
+/// The stand-in whose stack fails: its bucket cannot be created, and it rolls back.
+pub async fn start_failing() -> (MockServer, std::sync::Arc<Stack>) {
+    let stack = Stack::default();
+    stack.fails.store(true, Ordering::SeqCst);
+    start_with(stack).await
+}
+
+async fn start_with(stack: Stack) -> (MockServer, std::sync::Arc<Stack>) {
     let server = MockServer::start().await;
-    let stack = std::sync::Arc::new(Stack::default());
+    let stack = std::sync::Arc::new(stack);
     Mock::given(method("POST"))
         .respond_with(Responder(stack.clone()))
         .mount(&server)
