@@ -96,7 +96,7 @@ impl Respond for Responder {
             "CreateStack" => &["StackName", "TemplateBody", "ClientRequestToken"],
             "CreateChangeSet" => &["StackName", "ChangeSetName", "TemplateBody"],
             "DescribeChangeSet" | "DeleteChangeSet" => &["StackName", "ChangeSetName"],
-            "DetectStackDrift" => &["StackName"],
+            "DetectStackDrift" | "DeleteStack" => &["StackName"],
             "DescribeStackDriftDetectionStatus" => &["StackDriftDetectionId"],
             "DescribeStackResourceDrifts" => &["StackName"],
             "DescribeStackEvents" => &["StackName"],
@@ -165,6 +165,12 @@ impl Respond for Responder {
                 ),
             ),
             "DeleteChangeSet" => answer(&action, ""),
+            // The stack is gone; made again, it no longer fails.
+            "DeleteStack" => {
+                self.0.created.store(false, Ordering::SeqCst);
+                self.0.fails.store(false, Ordering::SeqCst);
+                answer(&action, "")
+            }
             "DetectStackDrift" => answer(
                 &action,
                 "<StackDriftDetectionId>b78ac9b0-dec1-11e8-a451-503f3157b0d1</StackDriftDetectionId>",

@@ -935,3 +935,79 @@ async fn the_environment_scope_is_loaded_from_a_parameter_store_path() {
     assert_eq!(now["queueUrl"], "https://sqs/q");
     assert_eq!(now["dbaasApiUrl"], "https://configured");
 }
+
+/// An attempt that finds the stack an earlier attempt of the same resource left rolled
+/// back (ROLLBACK_COMPLETE, which can only be deleted) deletes it and makes it again; a
+/// stack the action names is not the resource's to delete, and is refused.
+#[tokio::test]
+async fn a_stack_left_rolled_back_by_an_earlier_attempt_is_deleted_and_made_again() {
+    use shared::fulfillment::actions::{ActionError, ActionKind, Step};
+    let (standin, cloudformation) =
+        orchestrator_tests::cloudformation_standin::start_failing().await;
+    let sdk = aws::for_endpoint(&standin.uri(), "eu-west-1").await;
+    let kind = aws::actions::cloudformation::CloudformationKind::new(accounts(&sdk), None);
+    let with = serde_json::json!({
+        "template": "templates/bucket.yaml",
+        "templateBody": {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket"}}},
+    });
+    let run = invocation("r-1/main/actions/stack");
+    let first = settle_stack(&kind, &run, &with).await;
+    assert!(
+        matches!(&first, Err(ActionError::Permanent { message }) if message.contains("CREATE_FAILED")),
+        "{first:?}"
+    );
+    // The next attempt (a redrive) clears what the first left, then makes the stack.
+    let again = settle_stack(&kind, &run, &with).await;
+    let Ok(Step::Done(made)) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(made["status"], "CREATE_COMPLETE");
+    let calls = cloudformation.actions();
+    let order: Vec<&str> = calls
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["CreateStack", "DeleteStack"].contains(a))
+        .collect();
+    assert_eq!(order, ["CreateStack", "DeleteStack", "CreateStack"]);
+    let sent = cloudformation.calls.lock().unwrap().clone();
+    let tokens: Vec<&str> = sent
+        .iter()
+        .filter(|(a, _)| a == "CreateStack")
+        .map(|(_, p)| p["ClientRequestToken"].as_str())
+        .collect();
+    assert_ne!(
+        tokens[0], tokens[1],
+        "a new creation, not the first one repeated"
+    );
+
+    // A stack the action names may be someone else's: refused, not deleted.
+    let (standin, _) = orchestrator_tests::cloudformation_standin::start_failing().await;
+    let sdk = aws::for_endpoint(&standin.uri(), "eu-west-1").await;
+    let kind = aws::actions::cloudformation::CloudformationKind::new(accounts(&sdk), None);
+    let mut named = with.clone();
+    named["stackName"] = serde_json::json!("shared-bucket");
+    let _ = settle_stack(&kind, &run, &named).await;
+    match kind.start(&run, &named).await {
+        Err(ActionError::Permanent { message }) => {
+            assert!(message.contains("ROLLBACK_COMPLETE"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A CloudFormation action's outcome: `start`, then each look until it settles.
+async fn settle_stack(
+    kind: &aws::actions::cloudformation::CloudformationKind,
+    run: &shared::fulfillment::actions::Invocation,
+    with: &serde_json::Value,
+) -> Result<shared::fulfillment::actions::Step, shared::fulfillment::actions::ActionError> {
+    use shared::fulfillment::actions::{ActionKind, Step};
+    let mut step = kind.start(run, with).await;
+    for _ in 0..20 {
+        match step {
+            Ok(Step::Pending { state, .. }) => step = kind.poll(run, with, &state).await,
+            other => return other,
+        }
+    }
+    step
+}

@@ -88,6 +88,27 @@ impl CloudformationKind {
         events::since(client, id, state["lastEvent"].as_str(), &run.started_at).await
     }
 
+    /// Deletes the stack `id` as the stack role, with a token for `what` (`delete`,
+    /// `clear`) the same on every attempt.
+    async fn delete(
+        &self,
+        client: &Client,
+        run: &Invocation,
+        action: &CloudformationAction,
+        id: &str,
+        what: &str,
+    ) -> Result<(), ActionError> {
+        client
+            .delete_stack()
+            .stack_name(id)
+            .set_role_arn(self.role_arn(action))
+            .client_request_token(token(run, what))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteStack", &e))
+    }
+
     /// A client in the action's account (its role assumed) and region.
     async fn client(
         &self,
@@ -256,6 +277,7 @@ async fn create_stack(
     action: &CloudformationAction,
     stack: &str,
     role_arn: Option<String>,
+    attempt: &str,
 ) -> Result<Step, ActionError> {
     let inputs = StackInputs::of(run, action, role_arn)?;
     let call = client
@@ -264,7 +286,7 @@ async fn create_stack(
         .set_role_arn(inputs.role_arn)
         .set_template_body(inputs.template_body)
         .set_template_url(inputs.template_url)
-        .client_request_token(token(run, "create"))
+        .client_request_token(token(run, attempt))
         .set_parameters(Some(inputs.parameters))
         .set_tags(Some(inputs.tags))
         .set_capabilities(Some(inputs.capabilities));
@@ -432,20 +454,28 @@ impl ActionKind for CloudformationKind {
                 return Ok(Step::Done(json!({"stackName": stack, "deleted": true})));
             };
             let id = found.stack_id().unwrap_or(&stack).to_owned();
-            client
-                .delete_stack()
-                .stack_name(&id)
-                .set_role_arn(self.role_arn(&action))
-                .client_request_token(token(run, "delete"))
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteStack", &e))?;
+            self.delete(&client, run, &action, &id, "delete").await?;
             return Ok(pending("delete", &id, None));
         }
         let change_type = match existing.as_ref().and_then(|s| s.stack_status()) {
             None => {
                 let role = self.role_arn(&action);
-                return create_stack(&client, run, &action, &stack, role).await;
+                return create_stack(&client, run, &action, &stack, role, "create").await;
+            }
+            // What an earlier failed attempt of this resource left (the name is the
+            // resource's): such a stack can only be deleted, so it is, then made again.
+            Some(StackStatus::RollbackComplete) if action.stack_name.is_none() => {
+                let id = existing
+                    .as_ref()
+                    .and_then(|s| s.stack_id())
+                    .unwrap_or(&stack)
+                    .to_owned();
+                self.delete(&client, run, &action, &id, "clear").await?;
+                return Ok(Step::Pending {
+                    state: json!({"phase": "clear", "stack": id, "name": stack}),
+                    check_after: CHECK_EVERY,
+                    events: Vec::new(),
+                });
             }
             Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
             Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {
@@ -454,7 +484,7 @@ impl ActionKind for CloudformationKind {
             }
             Some(StackStatus::RollbackComplete) => {
                 return Err(ActionError::permanent(format!(
-                    "stack {stack} is ROLLBACK_COMPLETE from an earlier failure: delete it first"
+                    "stack {stack} is ROLLBACK_COMPLETE from an earlier failure, and the action names it: delete it first"
                 )));
             }
             Some(_) => ChangeSetType::Update,
@@ -632,6 +662,28 @@ impl ActionKind for CloudformationKind {
                     s if s.ends_with("_IN_PROGRESS") => Ok(following("stack", &stack, look)),
                     _ => ended("stack", &stack, look, Err(failure(&client, &found).await)),
                 }
+            }
+            // An earlier attempt's rolled-back stack, being deleted: once it is gone, the
+            // stack is made again.
+            Some("clear") => {
+                let gone = match find(&client, &stack).await? {
+                    None => true,
+                    Some(found) => match found.stack_status().map(|s| s.as_str()) {
+                        Some("DELETE_COMPLETE") => true,
+                        Some("DELETE_FAILED") => return Err(failure(&client, &found).await),
+                        _ => false,
+                    },
+                };
+                if !gone {
+                    return Ok(Step::Pending {
+                        state: state.clone(),
+                        check_after: CHECK_EVERY,
+                        events: Vec::new(),
+                    });
+                }
+                let name = state["name"].as_str().unwrap_or_default();
+                let role = self.role_arn(&action);
+                create_stack(&client, run, &action, name, role, "create-again").await
             }
             Some("delete") => match find(&client, &stack).await? {
                 None => Ok(Step::Done(json!({"stackName": stack, "deleted": true}))),
