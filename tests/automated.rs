@@ -695,6 +695,7 @@ async fn a_jira_step_resolved_as_wont_do_fails_and_one_resolved_as_done_succeeds
         started_at: "2026-12-07T10:00:00Z".into(),
         request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::now_utc()),
         resource_id: "r-1".to_owned(),
+        owner: "platform".to_owned(),
         requester: "alice".into(),
         item: "firewall-rule".into(),
         action_id: "ask".into(),
@@ -1403,6 +1404,7 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
         .collect();
     assert_eq!(tags["orchestrator:request"], id.as_str());
     assert_eq!(tags["orchestrator:item"], "bucket");
+    assert_eq!(tags["orchestrator:owner"], "database");
     assert_eq!(tags["cost-center"], "42");
 
     // A day-2 change: its plan asks CloudFormation what an update change set would do

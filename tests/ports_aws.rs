@@ -578,6 +578,7 @@ fn invocation(key: &str) -> shared::fulfillment::actions::Invocation {
         started_at: "2026-12-07T00:00:00Z".to_owned(),
         request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::now_utc()),
         resource_id: "r-1".to_owned(),
+        owner: "platform".to_owned(),
         requester: "alice".to_owned(),
         item: "app-secret".to_owned(),
         action_id: "create".to_owned(),
@@ -633,6 +634,7 @@ async fn the_secrets_manager_action_creates_a_generated_secret_it_never_returns_
         .collect();
     assert_eq!(tags["orchestrator:request"], run.request_id.to_string());
     assert_eq!(tags["orchestrator:item"], "app-secret");
+    assert_eq!(tags["orchestrator:owner"], "platform");
     assert_eq!(tags["team"], "platform");
     // Its plan shows the calls and never a value.
     let plan = kind.describe(&run, &with).unwrap();

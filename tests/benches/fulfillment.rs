@@ -122,6 +122,7 @@ fn renders(quick: bool) {
         started_at: "2026-11-21T10:00:00Z".into(),
         request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::UNIX_EPOCH),
         resource_id: "r-1".to_owned(),
+        owner: "platform".to_owned(),
         requester: "alice".into(),
         item: "eks-cluster".into(),
         action_id: "pullRequest".into(),

@@ -1,11 +1,11 @@
-//! Action types that provision in AWS itself, through the AWS SDK: `secrets-manager` and
-//! `ssm-parameter`. They live here, beside the other AWS adapters, and are handed to the
-//! engine with the standard kinds ([`kinds`]); local mode gets them when it has an AWS
-//! endpoint (moto, in the sandbox and tests).
+//! Action types that provision in AWS itself, through the AWS SDK: `cloudformation`,
+//! `secrets-manager` and `ssm-parameter`. They live here, beside the other AWS adapters,
+//! and are handed to the engine with the standard kinds ([`kinds`]); local mode gets them
+//! when it has an AWS endpoint (moto, in the sandbox and tests).
 //!
-//! Every resource they make is tagged with the request, the item and the requester. AWS
-//! errors end an attempt with AWS's code and message; only what AWS calls retryable
-//! (throttling, a 5xx, no answer) is tried again.
+//! Every resource they make is tagged with the request, the item, the owning team and the
+//! requester. AWS errors end an attempt with AWS's code and message; only what AWS calls
+//! retryable (throttling, a 5xx, no answer) is tried again.
 
 pub mod accounts;
 pub mod cloudformation;
@@ -85,6 +85,7 @@ fn tags(
             run.request_id.to_string(),
         ),
         ("orchestrator:item".to_owned(), run.item.clone()),
+        ("orchestrator:owner".to_owned(), run.owner.clone()),
         ("orchestrator:requester".to_owned(), run.requester.clone()),
     ];
     all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));

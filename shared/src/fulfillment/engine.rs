@@ -91,6 +91,8 @@ pub struct RunFor<'a> {
     pub request_id: RequestId,
     /// The resource the run makes or changes (see `Invocation::resource_id`).
     pub resource_id: String,
+    /// The owning team (see `Invocation::owner`).
+    pub owner: String,
     pub requester: String,
     pub item: &'a str,
     pub component: &'a str,
@@ -120,6 +122,7 @@ impl<'a> RunFor<'a> {
                     crate::requests::model::member_id(&resource, component)
                 }
             },
+            owner: request.owner.clone(),
             requester: request.requester.sub.clone(),
             item,
             component,
@@ -669,6 +672,7 @@ impl Engine {
                 .unwrap_or_default(),
             request_id: run.request_id,
             resource_id: run.resource_id.clone(),
+            owner: run.owner.clone(),
             requester: run.requester.clone(),
             item: run.item.to_owned(),
             action_id: action.id.clone(),

@@ -176,6 +176,7 @@ impl Planner {
                     .resource
                     .clone()
                     .unwrap_or_else(|| request.id.to_string()),
+                owner: &request.owner,
                 requester: &request.requester.sub,
                 fields: &request.fields,
                 context: &context,
@@ -211,6 +212,8 @@ pub struct PlanFor<'a> {
     pub request_id: RequestId,
     /// The resource the request would make or change.
     pub resource_id: String,
+    /// The team that would own it.
+    pub owner: &'a str,
     pub requester: &'a str,
     pub fields: &'a Map<String, Value>,
     /// The variables of every scope but `secrets` and `outputs`.
@@ -286,6 +289,7 @@ pub fn plan_list(
             started_at: AT_RUN_TIME.to_owned(),
             request_id: p.request_id,
             resource_id: p.resource_id.clone(),
+            owner: p.owner.to_owned(),
             requester: p.requester.to_owned(),
             item: p.item.metadata.name.clone(),
             action_id: action.id.clone(),

@@ -419,6 +419,7 @@ impl Changes {
                     item: &item.doc,
                     request_id: request.id,
                     resource_id: member.id.clone(),
+                    owner: &member.owner,
                     requester: &request.requester.sub,
                     fields: &request.fields,
                     context: &context,

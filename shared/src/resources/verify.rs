@@ -184,6 +184,7 @@ impl Verifier {
                 started_at: crate::resources::service::rfc3339(self.engine.clock.now()),
                 request_id: resource.request_id,
                 resource_id: resource.id.clone(),
+                owner: resource.owner.clone(),
                 requester: resource.requester.clone(),
                 item: resource.item.clone(),
                 action_id: action.id.clone(),

@@ -239,6 +239,7 @@ impl Worker {
         let run = RunFor {
             request_id: run.request_id,
             resource_id: run.resource_id.clone(),
+            owner: run.owner.clone(),
             requester: run.requester.clone(),
             context: &ctx,
             ..*run

@@ -45,6 +45,8 @@ pub struct Invocation {
     /// day-2 change's request is not the one that made it): `<request>` for an item,
     /// `<request>.<component>` for a bundle's component.
     pub resource_id: String,
+    /// The team that owns what is made (the item's owner, or the stack's).
+    pub owner: String,
     pub requester: String,
     pub item: String,
     pub action_id: String,
