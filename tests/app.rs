@@ -33,6 +33,18 @@ impl App {
         App::start_with(config, shared::local::Extensions::default()).await
     }
 
+    /// [`start`](Self::start) with the AWS action kinds reaching AWS through `sdk` (moto,
+    /// or a stand-in).
+    pub async fn start_with_aws(config: &Config, sdk: &aws::SdkConfig) -> App {
+        App::start_with(
+            config,
+            shared::local::Extensions {
+                aws_actions: aws::actions::all(sdk, &config.aws),
+            },
+        )
+        .await
+    }
+
     /// [`start`](Self::start) with `extensions` (the AWS action kinds, on moto).
     pub async fn start_with(config: &Config, extensions: shared::local::Extensions) -> App {
         let running = shared::local::start_with(config, extensions)

@@ -1070,13 +1070,7 @@ spec:
     let catalog = orchestrator_tests::write_catalog(dir.path(), &[("items/app-secret.yaml", item)]);
     let mut config = sandbox_config(dir.path(), catalog);
     config.sandbox = false;
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     let (status, accepted) = app
         .submit(&json!({"item": "app-secret", "fields": {"app": "billing"}}))
         .await;
@@ -1181,13 +1175,7 @@ async fn a_rest_call_to_an_iam_authorized_api_is_signed_with_sigv4() {
     config.sandbox = false;
     config.environment = json!({"api": api.uri()}).as_object().unwrap().clone();
     let sdk = aws::for_endpoint("http://127.0.0.1:9", "eu-west-1").await;
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     // The plan says how the call is signed, and signs nothing.
     let (status, plan) = app
         .call(
@@ -1316,13 +1304,7 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
     );
     let mut config = sandbox_config(dir.path(), catalog);
     config.sandbox = false;
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     let name = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     // The plan shows the change set, and calls nothing.
     let (status, plan) = app
@@ -1513,13 +1495,7 @@ async fn the_example_aws_native_items_provision_in_the_sandbox_on_moto() {
     let mut config = sandbox_config(dir.path(), catalog);
     config.aws.endpoint_url = Some(moto.endpoint.clone());
     let sdk = aws::for_endpoint(&moto.endpoint, "us-east-1").await;
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
     let requests = [
         json!({"item": "s3-bucket-stack", "fields": {"bucketName": format!("assets-{suffix}")}}),
@@ -1632,13 +1608,7 @@ async fn a_stacks_drift_and_a_changes_resource_changes_come_from_cloudformation(
     // CloudFormation makes the stack's resources as a service role, not as the worker.
     config.aws.stack_role_name = Some("orchestrator-stacks".to_owned());
     config.aws.account_id = "123456789012".to_owned();
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     let (status, accepted) = app
         .submit(&json!({"item": "bucket", "fields": {"name": "standin"}}))
         .await;
@@ -1727,13 +1697,7 @@ async fn a_failing_stack_reports_its_first_failed_resource_and_its_events() {
     );
     let mut config = sandbox_config(dir.path(), catalog);
     config.sandbox = false;
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     let (status, accepted) = app
         .submit(&json!({"item": "bucket", "fields": {"name": "standin-bucket"}}))
         .await;

@@ -14,13 +14,7 @@ async fn with_aws(mut config: shared::config::Config) -> Option<(App, aws::SdkCo
     let moto = orchestrator_tests::moto::moto().await?;
     config.aws.endpoint_url = Some(moto.endpoint.clone());
     let sdk = aws::for_endpoint(&moto.endpoint, "us-east-1").await;
-    let app = App::start_with(
-        &config,
-        shared::local::Extensions {
-            aws_actions: aws::actions::all(&sdk, &config.aws),
-        },
-    )
-    .await;
+    let app = App::start_with_aws(&config, &sdk).await;
     Some((app, sdk))
 }
 
