@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{Db, ExecCached, encode, paginate, sql_int, unavailable};
+use super::db::{
+    ABOVE_EVERY_ID, Db, ExecCached, encode, equalities, paginate, sql_int, unavailable,
+};
 use crate::ports::{AuditLog, AuditQuery, Page, StoreError};
 use crate::requests::model::AuditEntry;
 
@@ -15,6 +17,19 @@ impl SqliteAuditLog {
     pub fn new(db: Db) -> Self {
         SqliteAuditLog { db }
     }
+}
+
+/// The listing's statement: by actor through its index, or everything by the key; the
+/// cursor and the limit follow as the last two parameters.
+pub(super) fn list_statement(q: &AuditQuery) -> (String, Vec<String>) {
+    let (filters, values) = equalities([("actor", q.actor.clone())]);
+    let n = values.len();
+    let sql = format!(
+        "SELECT record FROM audit WHERE {filters}id < ?{} ORDER BY id DESC LIMIT ?{}",
+        n + 1,
+        n + 2
+    );
+    (sql, values)
 }
 
 #[async_trait]
@@ -41,14 +56,19 @@ impl AuditLog for SqliteAuditLog {
         let limit = q.limit.clamp(1, 500);
         self.db
             .call(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT record FROM audit WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR id < ?2)
-                         ORDER BY id DESC LIMIT ?3",
-                    )
-                    .map_err(unavailable)?;
+                let (sql, mut values) = list_statement(&q);
+                values.push(
+                    q.cursor
+                        .clone()
+                        .unwrap_or_else(|| ABOVE_EVERY_ID.to_owned()),
+                );
+                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+                let mut bound: Vec<&dyn rusqlite::ToSql> =
+                    values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+                let fetch = sql_int(limit + 1);
+                bound.push(&fetch);
                 let rows = stmt
-                    .query_map(params![q.actor, q.cursor, sql_int(limit + 1)], |r| r.get::<_, String>(0))
+                    .query_map(bound.as_slice(), |r| r.get::<_, String>(0))
                     .map_err(unavailable)?;
                 paginate(rows, limit, |e: &AuditEntry| e.id.clone())
             })

@@ -170,8 +170,31 @@ CREATE UNIQUE INDEX requests_by_ticket ON requests(ticket_key) WHERE ticket_key 
     r#"
 CREATE INDEX requests_by_status ON requests(status, id);
 CREATE INDEX requests_by_target ON requests(target, id);
+CREATE INDEX resources_by_item ON resources(item, id);
 "#,
 ];
+
+/// The part of a listing's statement that differs by the filters given: `column = ?n AND `
+/// for each, numbered from 1, and their values. Each shape is then a statement of its own
+/// (prepared once), so SQLite reads the filter's index; `?1 IS NULL OR column = ?1` made
+/// it read the whole key range instead.
+pub(super) fn equalities<const N: usize>(
+    filters: [(&str, Option<String>); N],
+) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for (column, value) in filters {
+        if let Some(value) = value {
+            values.push(value);
+            sql.push_str(&format!("{column} = ?{} AND ", values.len()));
+        }
+    }
+    (sql, values)
+}
+
+/// The upper bound of ids when there is no cursor: ids are lower-case hex, dashes and
+/// dots, all below it.
+pub(super) const ABOVE_EVERY_ID: &str = "~";
 
 /// A job runs on the connection and says what its batch must do next; without one (no
 /// transaction could begin), it only answers its caller.
@@ -492,6 +515,85 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's plan of `sql` (with `values` parameters), one line per step.
+    fn query_plan(conn: &Connection, sql: &str, values: usize) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("the statement prepares");
+        let blanks = vec![""; values];
+        let bound: Vec<&dyn rusqlite::ToSql> =
+            blanks.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        stmt.query_map(bound.as_slice(), |r| r.get::<_, String>(3))
+            .expect("the plan is read")
+            .map(|r| r.expect("a plan row"))
+            .collect()
+    }
+
+    /// Every filter shape the listings allow (requests, resources, the audit log) reads
+    /// an index of a filtered column (the key without filters), never the whole table,
+    /// and needs no sort: newest first is the index's own order.
+    #[tokio::test]
+    async fn every_listing_shape_reads_an_index() {
+        use crate::ports::{AuditQuery, RequestQuery, ResourceQuery};
+        let text = |on: bool, v: &str| on.then(|| v.to_owned());
+        let mut statements = Vec::new();
+        for mask in 0..16u8 {
+            let bit = |b: u8| mask & (1 << b) != 0;
+            let (sql, values) = super::super::requests::list_statement(&RequestQuery {
+                requester: text(bit(0), "alice"),
+                owner: text(bit(1), "platform"),
+                status: bit(2).then_some(crate::requests::model::RequestStatus::Completed),
+                target: text(bit(3), "sqs-queue"),
+                limit: 20,
+                ..Default::default()
+            });
+            statements.push((sql, values.len(), values.len() + 3));
+            let (sql, values) = super::super::resources::list_statement(&ResourceQuery {
+                owner: text(bit(0), "platform"),
+                requester: text(bit(1), "alice"),
+                item: text(bit(2), "sqs-queue"),
+                status: bit(3).then_some(crate::resources::model::ResourceStatus::Ready),
+                limit: 20,
+                ..Default::default()
+            });
+            statements.push((sql, values.len(), values.len() + 2));
+        }
+        for actor in [None, Some("alice".to_owned())] {
+            let (sql, values) = super::super::audit::list_statement(&AuditQuery {
+                actor,
+                limit: 20,
+                ..Default::default()
+            });
+            statements.push((sql, values.len(), values.len() + 2));
+        }
+        let db = Db::in_memory().unwrap();
+        db.call(move |conn| {
+            for (sql, filters, parameters) in &statements {
+                let steps = query_plan(conn, sql, *parameters);
+                assert!(
+                    steps.iter().all(|s| !s.starts_with("SCAN")),
+                    "{sql}: {steps:?}"
+                );
+                assert!(
+                    steps.iter().all(|s| !s.contains("TEMP B-TREE")),
+                    "{sql}: {steps:?}"
+                );
+                // A filter is read through its own index, not the whole key's range.
+                if *filters > 0 {
+                    assert!(
+                        steps
+                            .iter()
+                            .any(|s| s.contains("USING INDEX") && s.contains("_by_")),
+                        "{sql}: {steps:?}"
+                    );
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
 
     #[test]
     fn opening_twice_migrates_once_and_keeps_data() {

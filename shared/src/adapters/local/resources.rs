@@ -4,9 +4,11 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{Db, ExecCached, decode, encode, paginate, sql_int, unavailable};
+use super::db::{
+    ABOVE_EVERY_ID, Db, ExecCached, decode, encode, equalities, paginate, sql_int, unavailable,
+};
 use crate::ports::{Page, ResourceQuery, ResourceStore, StoreError};
-use crate::resources::model::{Resource, ResourceChange, ResourceStatus};
+use crate::resources::model::{Resource, ResourceChange};
 
 pub struct SqliteResourceStore {
     db: Db,
@@ -16,6 +18,30 @@ impl SqliteResourceStore {
     pub fn new(db: Db) -> Self {
         SqliteResourceStore { db }
     }
+}
+
+/// The listing's statement for the filters `q` sets, and their values, one statement per
+/// shape (see `equalities`); without a status, deleted resources are left out. The cursor
+/// and the limit follow as the last two parameters.
+pub(super) fn list_statement(q: &ResourceQuery) -> (String, Vec<String>) {
+    let (filters, values) = equalities([
+        ("owner", q.owner.clone()),
+        ("requester", q.requester.clone()),
+        ("item", q.item.clone()),
+        ("status", q.status.map(|s| s.as_str().to_owned())),
+    ]);
+    let live = if q.status.is_none() {
+        "status <> 'deleted' AND "
+    } else {
+        ""
+    };
+    let n = values.len();
+    let sql = format!(
+        "SELECT record FROM resources WHERE {filters}{live}id < ?{} ORDER BY id DESC LIMIT ?{}",
+        n + 1,
+        n + 2
+    );
+    (sql, values)
 }
 
 #[async_trait]
@@ -126,29 +152,19 @@ impl ResourceStore for SqliteResourceStore {
         let limit = q.limit.clamp(1, 1000);
         self.db
             .call(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT record FROM resources
-                         WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR requester = ?2)
-                           AND (?3 IS NULL OR item = ?3)
-                           AND (CASE WHEN ?4 IS NULL THEN status <> 'deleted' ELSE status = ?4 END)
-                           AND (?5 IS NULL OR id < ?5)
-                         ORDER BY id DESC LIMIT ?6",
-                    )
-                    .map_err(unavailable)?;
-                let status = q.status.map(ResourceStatus::as_str);
+                let (sql, mut values) = list_statement(&q);
+                values.push(
+                    q.cursor
+                        .clone()
+                        .unwrap_or_else(|| ABOVE_EVERY_ID.to_owned()),
+                );
+                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+                let mut bound: Vec<&dyn rusqlite::ToSql> =
+                    values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+                let fetch = sql_int(limit + 1);
+                bound.push(&fetch);
                 let rows = stmt
-                    .query_map(
-                        params![
-                            q.owner,
-                            q.requester,
-                            q.item,
-                            status,
-                            q.cursor,
-                            sql_int(limit + 1)
-                        ],
-                        |r| r.get::<_, String>(0),
-                    )
+                    .query_map(bound.as_slice(), |r| r.get::<_, String>(0))
                     .map_err(unavailable)?;
                 paginate(rows, limit, |r: &Resource| r.id.clone())
             })
