@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{
-    ABOVE_EVERY_ID, Db, ExecCached, encode, equalities, paginate, sql_int, unavailable,
-};
+use super::db::{ABOVE_EVERY_ID, Db, ExecCached, encode, equalities, list_page, unavailable};
 use crate::ports::{AuditLog, AuditQuery, Page, StoreError};
 use crate::requests::model::AuditEntry;
 
@@ -62,15 +60,7 @@ impl AuditLog for SqliteAuditLog {
                         .clone()
                         .unwrap_or_else(|| ABOVE_EVERY_ID.to_owned()),
                 );
-                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-                let mut bound: Vec<&dyn rusqlite::ToSql> =
-                    values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-                let fetch = sql_int(limit + 1);
-                bound.push(&fetch);
-                let rows = stmt
-                    .query_map(bound.as_slice(), |r| r.get::<_, String>(0))
-                    .map_err(unavailable)?;
-                paginate(rows, limit, |e: &AuditEntry| e.id.clone())
+                list_page(conn, &sql, &values, limit, |e: &AuditEntry| e.id.clone())
             })
             .await
     }

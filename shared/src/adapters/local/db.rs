@@ -477,7 +477,7 @@ pub fn unavailable(e: rusqlite::Error) -> StoreError {
 
 /// A page from rows fetched with `LIMIT limit + 1`: the extra row only says there is a
 /// next page, which starts after the last item kept.
-pub fn paginate<T>(
+fn paginate<T>(
     rows: impl Iterator<Item = rusqlite::Result<String>>,
     limit: usize,
     cursor_of: impl Fn(&T) -> String,
@@ -495,6 +495,29 @@ where
         items.push(item);
     }
     Ok(crate::ports::Page { items, next: None })
+}
+
+/// A listing's page: `sql` run with `values`, then the limit (one more row than `limit`,
+/// to know whether a next page exists) as its last parameter.
+pub(super) fn list_page<T>(
+    conn: &Connection,
+    sql: &str,
+    values: &[String],
+    limit: usize,
+    cursor_of: impl Fn(&T) -> String,
+) -> Result<crate::ports::Page<T>, StoreError>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let fetch = sql_int(limit + 1);
+    let mut bound: Vec<&dyn rusqlite::ToSql> =
+        values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+    bound.push(&fetch);
+    let rows = stmt
+        .query_map(bound.as_slice(), |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    paginate(rows, limit, cursor_of)
 }
 
 /// Parses a JSON record read back from the database.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::db::{
-    ABOVE_EVERY_ID, Db, ExecCached, decode, encode, equalities, paginate, sql_int, unavailable,
+    ABOVE_EVERY_ID, Db, ExecCached, decode, encode, equalities, list_page, sql_int, unavailable,
 };
 use super::queue::{Outbox, new_message_id, unix_ms};
 use crate::ports::{Created, Page, RequestQuery, RequestStore, StoreError};
@@ -228,15 +228,7 @@ impl RequestStore for SqliteRequestStore {
             .call(move |conn| {
                 let (sql, mut values) = list_statement(&q);
                 values.extend([from, below]);
-                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-                let mut bound: Vec<&dyn rusqlite::ToSql> =
-                    values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-                let fetch = sql_int(limit + 1);
-                bound.push(&fetch);
-                let rows = stmt
-                    .query_map(bound.as_slice(), |r| r.get::<_, String>(0))
-                    .map_err(unavailable)?;
-                paginate(rows, limit, |r: &Request| r.id.to_string())
+                list_page(conn, &sql, &values, limit, |r: &Request| r.id.to_string())
             })
             .await
     }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::db::{
-    ABOVE_EVERY_ID, Db, ExecCached, decode, encode, equalities, paginate, sql_int, unavailable,
+    ABOVE_EVERY_ID, Db, ExecCached, decode, encode, equalities, list_page, sql_int, unavailable,
 };
 use crate::ports::{Page, ResourceQuery, ResourceStore, StoreError};
 use crate::resources::model::{Resource, ResourceChange};
@@ -158,15 +158,7 @@ impl ResourceStore for SqliteResourceStore {
                         .clone()
                         .unwrap_or_else(|| ABOVE_EVERY_ID.to_owned()),
                 );
-                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-                let mut bound: Vec<&dyn rusqlite::ToSql> =
-                    values.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-                let fetch = sql_int(limit + 1);
-                bound.push(&fetch);
-                let rows = stmt
-                    .query_map(bound.as_slice(), |r| r.get::<_, String>(0))
-                    .map_err(unavailable)?;
-                paginate(rows, limit, |r: &Resource| r.id.clone())
+                list_page(conn, &sql, &values, limit, |r: &Resource| r.id.clone())
             })
             .await
     }
