@@ -1277,6 +1277,30 @@ async fn a_rest_call_to_an_iam_authorized_api_is_signed_with_sigv4() {
     app.running.stop().await.unwrap();
 }
 
+/// Local mode on a catalog of the bucket item `item` and its template, its AWS actions
+/// reaching AWS through `sdk` (moto or a stand-in); `edit` adjusts the configuration.
+async fn bucket_app(
+    dir: &Path,
+    item: String,
+    sdk: &aws::SdkConfig,
+    edit: impl FnOnce(&mut Config),
+) -> App {
+    let catalog = orchestrator_tests::write_catalog(
+        dir,
+        &[
+            ("items/bucket.yaml", item),
+            (
+                "templates/bucket.yaml",
+                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
+            ),
+        ],
+    );
+    let mut config = sandbox_config(dir, catalog);
+    config.sandbox = false;
+    edit(&mut config);
+    App::start_with_aws(&config, sdk).await
+}
+
 /// A platform team's CloudFormation template offered with only YAML: a request deploys
 /// it through a change set on CloudFormation (moto), the item's outputs come from the
 /// stack's, everything is tagged, and deleting the resource deletes the stack.
@@ -1287,24 +1311,10 @@ async fn a_cloudformation_template_is_deployed_as_a_stack_and_deleted_with_its_r
     };
     let sdk = aws::for_endpoint(&moto.endpoint, "eu-west-1").await;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = orchestrator_tests::write_catalog(
-        dir.path(),
-        &[
-            (
-                "items/bucket.yaml",
-                orchestrator_tests::bucket_item(
-                    "              BucketName: \"orch-{{fields.name}}\"\n              Versioning: Enabled",
-                ),
-            ),
-            (
-                "templates/bucket.yaml",
-                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
-            ),
-        ],
+    let item = orchestrator_tests::bucket_item(
+        "              BucketName: \"orch-{{fields.name}}\"\n              Versioning: Enabled",
     );
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    let app = App::start_with_aws(&config, &sdk).await;
+    let app = bucket_app(dir.path(), item, &sdk, |_| {}).await;
     let name = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     // The plan shows the change set, and calls nothing.
     let (status, plan) = app
@@ -1593,22 +1603,12 @@ async fn a_stacks_drift_and_a_changes_resource_changes_come_from_cloudformation(
         "      rollback:\n",
         "      verify:\n        - id: drift\n          type: cloudformation\n          with:\n            operation: detect-drift\n      rollback:\n",
     );
-    let catalog = orchestrator_tests::write_catalog(
-        dir.path(),
-        &[
-            ("items/bucket.yaml", item),
-            (
-                "templates/bucket.yaml",
-                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
-            ),
-        ],
-    );
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
     // CloudFormation makes the stack's resources as a service role, not as the worker.
-    config.aws.stack_role_name = Some("orchestrator-stacks".to_owned());
-    config.aws.account_id = "123456789012".to_owned();
-    let app = App::start_with_aws(&config, &sdk).await;
+    let app = bucket_app(dir.path(), item, &sdk, |config| {
+        config.aws.stack_role_name = Some("orchestrator-stacks".to_owned());
+        config.aws.account_id = "123456789012".to_owned();
+    })
+    .await;
     let (status, accepted) = app
         .submit(&json!({"item": "bucket", "fields": {"name": "standin"}}))
         .await;
@@ -1682,22 +1682,8 @@ async fn a_failing_stack_reports_its_first_failed_resource_and_its_events() {
     let (standin, _) = orchestrator_tests::cloudformation_standin::start_failing().await;
     let sdk = aws::for_endpoint(&standin.uri(), "eu-west-1").await;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = orchestrator_tests::write_catalog(
-        dir.path(),
-        &[
-            (
-                "items/bucket.yaml",
-                orchestrator_tests::bucket_item("              BucketName: \"{{fields.name}}\""),
-            ),
-            (
-                "templates/bucket.yaml",
-                orchestrator_tests::BUCKET_TEMPLATE.to_owned(),
-            ),
-        ],
-    );
-    let mut config = sandbox_config(dir.path(), catalog);
-    config.sandbox = false;
-    let app = App::start_with_aws(&config, &sdk).await;
+    let item = orchestrator_tests::bucket_item("              BucketName: \"{{fields.name}}\"");
+    let app = bucket_app(dir.path(), item, &sdk, |_| {}).await;
     let (status, accepted) = app
         .submit(&json!({"item": "bucket", "fields": {"name": "standin-bucket"}}))
         .await;

@@ -72,6 +72,17 @@ impl Accounts {
             .build())
     }
 
+    /// A client of one service made by `new` (`aws_sdk_ssm::Client::new`, ...) from
+    /// [`Self::config`].
+    pub async fn client<C>(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+        new: impl FnOnce(&SdkConfig) -> C,
+    ) -> Result<C, ActionError> {
+        Ok(new(&self.config(account, region).await?))
+    }
+
     /// The host an action reaches, for its circuit breaker: `<service>.<region>`.
     pub fn target(&self, service: &str, with: &serde_json::Value) -> Option<String> {
         let wanted = with.get("region").and_then(serde_json::Value::as_str);

@@ -25,15 +25,6 @@ impl SecretsManagerKind {
     pub fn new(accounts: std::sync::Arc<super::accounts::Accounts>) -> Self {
         SecretsManagerKind { accounts }
     }
-
-    /// A client in the action's account (its role assumed) and region.
-    async fn client(
-        &self,
-        account: Option<&str>,
-        wanted: Option<&str>,
-    ) -> Result<Client, ActionError> {
-        Ok(Client::new(&self.accounts.config(account, wanted).await?))
-    }
 }
 
 /// A client token for `CreateSecret`/`PutSecretValue` (32 to 64 characters): the same on
@@ -107,7 +98,12 @@ impl ActionKind for SecretsManagerKind {
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: SecretsManagerAction = config(with)?;
         let client = self
-            .client(action.account.as_deref(), action.region.as_deref())
+            .accounts
+            .client(
+                action.account.as_deref(),
+                action.region.as_deref(),
+                Client::new,
+            )
             .await?;
         match action.operation {
             SecretOperation::Create => create(&client, run, &action).await,

@@ -19,15 +19,6 @@ impl SsmParameterKind {
     pub fn new(accounts: std::sync::Arc<super::accounts::Accounts>) -> Self {
         SsmParameterKind { accounts }
     }
-
-    /// A client in the action's account (its role assumed) and region.
-    async fn client(
-        &self,
-        account: Option<&str>,
-        wanted: Option<&str>,
-    ) -> Result<Client, ActionError> {
-        Ok(Client::new(&self.accounts.config(account, wanted).await?))
-    }
 }
 
 /// The parameter's value as Parameter Store takes it.
@@ -87,7 +78,12 @@ impl ActionKind for SsmParameterKind {
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: SsmParameterAction = config(with)?;
         let client = self
-            .client(action.account.as_deref(), action.region.as_deref())
+            .accounts
+            .client(
+                action.account.as_deref(),
+                action.region.as_deref(),
+                Client::new,
+            )
             .await?;
         match action.operation {
             ParameterOperation::Put => {

@@ -108,15 +108,6 @@ impl CloudformationKind {
             .map(|_| ())
             .map_err(|e| aws_error("DeleteStack", &e))
     }
-
-    /// A client in the action's account (its role assumed) and region.
-    async fn client(
-        &self,
-        account: Option<&str>,
-        wanted: Option<&str>,
-    ) -> Result<Client, ActionError> {
-        Ok(Client::new(&self.accounts.config(account, wanted).await?))
-    }
 }
 
 /// The stack's name: the action's, or `orchestrator-<item>-<resource>` (the resource's
@@ -331,11 +322,10 @@ fn nothing_to_change(reason: &str) -> bool {
 }
 
 fn pending(phase: &str, stack: &str, change_set: Option<&str>) -> Step {
-    Step::Pending {
-        state: json!({"phase": phase, "stack": stack, "changeSet": change_set}),
-        check_after: CHECK_EVERY,
-        events: Vec::new(),
-    }
+    Step::pending(
+        json!({"phase": phase, "stack": stack, "changeSet": change_set}),
+        CHECK_EVERY,
+    )
 }
 
 /// A stack still in progress, with the events it recorded since the last look.
@@ -440,7 +430,12 @@ impl ActionKind for CloudformationKind {
     async fn start(&self, run: &Invocation, with: &Value) -> Result<Step, ActionError> {
         let action: CloudformationAction = config(with)?;
         let client = self
-            .client(action.account.as_deref(), action.region.as_deref())
+            .accounts
+            .client(
+                action.account.as_deref(),
+                action.region.as_deref(),
+                Client::new,
+            )
             .await?;
         let stack = stack_name(run, &action);
         if action.operation == StackOperation::DetectDrift {
@@ -471,11 +466,10 @@ impl ActionKind for CloudformationKind {
                     .unwrap_or(&stack)
                     .to_owned();
                 self.delete(&client, run, &action, &id, "clear").await?;
-                return Ok(Step::Pending {
-                    state: json!({"phase": "clear", "stack": id, "name": stack}),
-                    check_after: CHECK_EVERY,
-                    events: Vec::new(),
-                });
+                return Ok(Step::pending(
+                    json!({"phase": "clear", "stack": id, "name": stack}),
+                    CHECK_EVERY,
+                ));
             }
             Some(StackStatus::ReviewInProgress) => ChangeSetType::Create,
             Some(status) if status.as_str().ends_with("_IN_PROGRESS") => {
@@ -521,7 +515,12 @@ impl ActionKind for CloudformationKind {
             return Ok(None);
         }
         let client = self
-            .client(action.account.as_deref(), action.region.as_deref())
+            .accounts
+            .client(
+                action.account.as_deref(),
+                action.region.as_deref(),
+                Client::new,
+            )
             .await?;
         let stack = stack_name(run, &action);
         // A new stack: the plan's template, parameters and tags say it all.
@@ -605,7 +604,12 @@ impl ActionKind for CloudformationKind {
     ) -> Result<Step, ActionError> {
         let action: CloudformationAction = config(with)?;
         let client = self
-            .client(action.account.as_deref(), action.region.as_deref())
+            .accounts
+            .client(
+                action.account.as_deref(),
+                action.region.as_deref(),
+                Client::new,
+            )
             .await?;
         let stack = state["stack"].as_str().unwrap_or_default().to_owned();
         match state["phase"].as_str() {
@@ -675,11 +679,7 @@ impl ActionKind for CloudformationKind {
                     },
                 };
                 if !gone {
-                    return Ok(Step::Pending {
-                        state: state.clone(),
-                        check_after: CHECK_EVERY,
-                        events: Vec::new(),
-                    });
+                    return Ok(Step::pending(state.clone(), CHECK_EVERY));
                 }
                 let name = state["name"].as_str().unwrap_or_default();
                 let role = self.role_arn(&action);

@@ -131,11 +131,7 @@ impl GithubWorkflow {
     fn outcome(t: &Target, run: &Value) -> Result<Step, ActionError> {
         let id = run["id"].clone();
         if run["status"] != "completed" {
-            return Ok(Step::Pending {
-                state: json!({ "runId": id }),
-                check_after: Self::interval(t),
-                events: Vec::new(),
-            });
+            return Ok(Step::pending(json!({ "runId": id }), Self::interval(t)));
         }
         let url = run["html_url"].as_str().unwrap_or_default();
         let conclusion = run["conclusion"].as_str().unwrap_or("unknown");
@@ -243,11 +239,7 @@ impl ActionKind for GithubWorkflow {
                 )));
             }
         };
-        Ok(Step::Pending {
-            state,
-            check_after: Self::interval(&t),
-            events: Vec::new(),
-        })
+        Ok(Step::pending(state, Self::interval(&t)))
     }
 
     async fn poll(&self, _: &Invocation, with: &Value, state: &Value) -> Result<Step, ActionError> {
@@ -256,11 +248,7 @@ impl ActionKind for GithubWorkflow {
             return match self.find_run(&t, correlation).await? {
                 Some(found) => Self::outcome(&t, &found),
                 // GitHub lists a dispatched run a few seconds after the dispatch.
-                None => Ok(Step::Pending {
-                    state: state.clone(),
-                    check_after: Self::interval(&t),
-                    events: Vec::new(),
-                }),
+                None => Ok(Step::pending(state.clone(), Self::interval(&t))),
             };
         }
         let id = state["runId"].to_string();

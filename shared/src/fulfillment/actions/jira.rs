@@ -97,11 +97,7 @@ impl ActionKind for Jira {
         };
         let document = json!({ "key": issue.key, "url": issue.url });
         if action.wait_for_resolution {
-            return Ok(Step::Pending {
-                state: document,
-                check_after: RESOLUTION_POLL,
-                events: Vec::new(),
-            });
+            return Ok(Step::pending(document, RESOLUTION_POLL));
         }
         Ok(Step::Done(document))
     }
@@ -115,11 +111,7 @@ impl ActionKind for Jira {
             .pointer("/fields/resolution/name")
             .and_then(Value::as_str);
         match resolution {
-            None => Ok(Step::Pending {
-                state: state.clone(),
-                check_after: RESOLUTION_POLL,
-                events: Vec::new(),
-            }),
+            None => Ok(Step::pending(state.clone(), RESOLUTION_POLL)),
             // A person said no: the step failed, whatever the issue's status category.
             Some(name) if is_negative(name, &negative(&action)) => {
                 Err(ActionError::permanent(format!(

@@ -70,6 +70,18 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// Still going, with nothing the target reported: poll with `state` after
+    /// `check_after`.
+    pub fn pending(state: Value, check_after: Duration) -> Step {
+        Step::Pending {
+            state,
+            check_after,
+            events: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ActionError {
     /// Worth another attempt: connection refused, timeout, 5xx, 429.

@@ -148,11 +148,10 @@ impl ActionKind for Rest {
         let status_url = url.join(&status_url).map_err(|e| {
             ActionError::permanent(format!("poll: `{status_url}` is not a URL: {e}"))
         })?;
-        Ok(Step::Pending {
-            state: json!({ "statusUrl": status_url.as_str() }),
-            check_after: interval(&rest),
-            events: Vec::new(),
-        })
+        Ok(Step::pending(
+            json!({ "statusUrl": status_url.as_str() }),
+            interval(&rest),
+        ))
     }
 
     async fn poll(
@@ -190,11 +189,7 @@ impl ActionKind for Rest {
         if holds(&poll.until, &document)? {
             return Ok(Step::Done(document));
         }
-        Ok(Step::Pending {
-            state: state.clone(),
-            check_after: interval(&rest),
-            events: Vec::new(),
-        })
+        Ok(Step::pending(state.clone(), interval(&rest)))
     }
 }
 

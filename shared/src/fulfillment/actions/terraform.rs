@@ -628,11 +628,10 @@ impl ActionKind for Terraform {
         }
         let document = Self::document(&t, &files, &pr);
         if t.at.cfg.wait_for_merge && pr["merged"] != true {
-            return Ok(Step::Pending {
-                state: json!({ "number": number, "document": document }),
-                check_after: Self::interval(&t),
-                events: Vec::new(),
-            });
+            return Ok(Step::pending(
+                json!({ "number": number, "document": document }),
+                Self::interval(&t),
+            ));
         }
         Ok(Step::Done(document))
     }
@@ -667,11 +666,7 @@ impl ActionKind for Terraform {
                 pr["html_url"].as_str().unwrap_or_default()
             )));
         }
-        Ok(Step::Pending {
-            state: state.clone(),
-            check_after: Self::interval(&t),
-            events: Vec::new(),
-        })
+        Ok(Step::pending(state.clone(), Self::interval(&t)))
     }
 }
 
