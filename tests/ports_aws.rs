@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use aws::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use orchestrator_tests::moto::{create_queues, create_table, moto};
 use shared::ports::{Secrets, StoreError};
@@ -214,14 +215,8 @@ async fn an_idempotency_key_names_its_request_until_its_ttl_then_is_free_again()
     let reference = aws_sdk_dynamodb::Client::new(&config)
         .get_item()
         .table_name(&table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("idem#alice#k".into()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("ref".into()),
-        )
+        .key("pk", AttributeValue::S("idem#alice#k".into()))
+        .key("sk", AttributeValue::S("ref".into()))
         .send()
         .await
         .unwrap();
@@ -264,8 +259,8 @@ async fn expiring_state_records_carry_their_ttl_and_are_gone_once_past_it() {
             client
                 .get_item()
                 .table_name(table)
-                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
-                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+                .key("pk", AttributeValue::S(pk.into()))
+                .key("sk", AttributeValue::S(sk.into()))
                 .send()
                 .await
                 .unwrap()
@@ -1012,4 +1007,132 @@ async fn settle_stack(
         }
     }
     step
+}
+
+/// Every value attribute `name` takes in the table, by a scan.
+async fn values_of(config: &SdkConfig, table: &str, name: &str) -> Vec<String> {
+    let out = aws_sdk_dynamodb::Client::new(config)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let mut values: Vec<String> = out
+        .items()
+        .iter()
+        .filter_map(|item| item.get(name)?.as_s().ok().cloned())
+        .collect();
+    values.sort();
+    values.dedup();
+    values
+}
+
+#[tokio::test]
+async fn the_audit_log_spreads_its_writes_over_shards_and_still_reads_older_entries() {
+    use shared::ports::{AuditLog, AuditQuery};
+    use shared::requests::model::AuditEntry;
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    let log = aws::DynamoAuditLog::new(&config, table.clone());
+    let entry = |target: String| AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: time::OffsetDateTime::now_utc(),
+        actor: "alice".to_owned(),
+        action: "POST /requests".to_owned(),
+        target: Some(target),
+        source: None,
+        outcome: 202,
+        correlation_id: "c".to_owned(),
+        detail: None,
+    };
+    // An entry written before sharding, in the one partition the log had then.
+    let before = entry("before".to_owned());
+    aws_sdk_dynamodb::Client::new(&config)
+        .put_item()
+        .table_name(&table)
+        .item("pk", AttributeValue::S("audit".to_owned()))
+        .item("sk", AttributeValue::S(before.id.clone()))
+        .item(
+            "v",
+            AttributeValue::S(serde_json::to_string(&before).unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    for i in 0..64 {
+        log.append(&entry(format!("e{i}"))).await.unwrap();
+    }
+    let partitions = values_of(&config, &table, "pk").await;
+    assert!(partitions.len() >= 9, "{partitions:?}");
+    assert!(partitions.iter().all(|p| p.starts_with("audit")));
+    let page = log
+        .list(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 65);
+    assert_eq!(page.items[0].target.as_deref(), Some("e63"));
+    assert_eq!(
+        page.items[64].id, before.id,
+        "the older entry is read, oldest"
+    );
+}
+
+#[tokio::test]
+async fn the_list_of_all_requests_is_write_sharded_and_reads_older_requests() {
+    use shared::ports::{RequestQuery, RequestStore};
+    use testkit::requests::{event, request};
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    let store = aws::DynamoRequestStore::new(&config, table.clone());
+    let t0 = time::OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for i in 0..48 {
+        let r = request(
+            "alice",
+            "data",
+            "postgres",
+            t0 + time::Duration::milliseconds(i),
+            None,
+        );
+        let submitted = event(&r, shared::requests::model::EventKind::Submitted);
+        store
+            .create(&r, &submitted, testkit::requests::HANDOFF)
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    // The oldest as written before sharding: in the one partition the index had then.
+    aws_sdk_dynamodb::Client::new(&config)
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("req#{}", ids[0])))
+        .key("sk", AttributeValue::S("req".to_owned()))
+        .update_expression("SET gsi3pk = :all")
+        .expression_attribute_values(":all", AttributeValue::S("requests".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let partitions = values_of(&config, &table, "gsi3pk").await;
+    assert!(partitions.len() >= 9, "{partitions:?}");
+    let mut query = RequestQuery {
+        limit: 5,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.list(&query).await.unwrap();
+        seen.extend(page.items.iter().map(|r| r.id));
+        match page.next {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(
+        seen, ids,
+        "newest first across shards, the unsharded one last"
+    );
 }

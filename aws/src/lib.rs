@@ -11,6 +11,7 @@ pub mod queue;
 pub mod requests;
 pub mod resources;
 pub mod secrets;
+mod shards;
 pub mod state;
 pub mod topics;
 pub mod workflows;

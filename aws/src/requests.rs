@@ -2,8 +2,9 @@
 //!
 //! - A request is the item `pk = "req#<id>"`, `sk = "req"`: the request as JSON in `v`, its
 //!   version in `ver`, `status` and `target` for filters, the timeline's counter in
-//!   `events`, and index keys: `gsi1` by requester, `gsi2` by owner, `gsi3` all requests,
-//!   each sorted by the id (UUIDv7: time order).
+//!   `events`, and index keys: `gsi1` by requester, `gsi2` by owner, `gsi3` all requests
+//!   (write-sharded: `requests#<shard>`, merged when read), each sorted by the id (UUIDv7:
+//!   time order).
 //! - Its events are items `sk = "ev#<n>"` in the same partition. A writer reserves `n` by
 //!   adding to the counter first, so notes written side by side never collide; the
 //!   timeline is read in order and numbered from 1 (a number reserved by a write that then
@@ -22,9 +23,12 @@ use shared::requests::model::{Request, RequestEvent, RequestId};
 
 use crate::items::{Item, Table, json, key, n, parse, refused, s};
 use crate::pages::Listing;
+use crate::shards::{self, partition_of};
 use crate::state::unavailable;
 
 const MAX_PAGE: usize = 500;
+/// The sharded list (`gsi3`) every request is in.
+const ALL: &str = "requests";
 
 /// How long an idempotency key names its request: a day, as payment APIs keep theirs.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -146,7 +150,7 @@ impl DynamoRequestStore {
             ("gsi1sk".to_owned(), s(id.clone())),
             ("gsi2pk".to_owned(), s(format!("owner#{}", request.owner))),
             ("gsi2sk".to_owned(), s(id.clone())),
-            ("gsi3pk".to_owned(), s("requests")),
+            ("gsi3pk".to_owned(), s(partition_of(ALL, &id))),
             ("gsi3sk".to_owned(), s(id)),
         ]);
         Ok(item)
@@ -272,10 +276,10 @@ impl RequestStore for DynamoRequestStore {
 
     async fn list(&self, query: &RequestQuery) -> Result<Page<Request>, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE);
-        let (index, partition_key) = match (&query.requester, &query.owner) {
-            (Some(sub), _) => ("gsi1", format!("requester#{sub}")),
-            (None, Some(team)) => ("gsi2", format!("owner#{team}")),
-            (None, None) => ("gsi3", "requests".to_owned()),
+        let (index, partitions) = match (&query.requester, &query.owner) {
+            (Some(sub), _) => ("gsi1", vec![format!("requester#{sub}")]),
+            (None, Some(team)) => ("gsi2", vec![format!("owner#{team}")]),
+            (None, None) => ("gsi3", shards::partitions(ALL)),
         };
         let (from, below) = query.id_bounds();
         if let (Some(from), Some(below)) = (&from, &below)
@@ -287,7 +291,8 @@ impl RequestStore for DynamoRequestStore {
                 next: None,
             });
         }
-        let mut listing = Listing::new(index, partition_key, below.as_deref(), from.as_deref());
+        let mut listing =
+            Listing::merged(Some(index), partitions, below.as_deref(), from.as_deref());
         if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
             listing = listing.filter("gsi2pk", "=", format!("owner#{team}"));
         }

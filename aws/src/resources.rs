@@ -3,8 +3,9 @@
 //! - A resource is the item `pk = "res#<id>"`, `sk = "res"`: the record as JSON in `v`,
 //!   its version in `ver`, `status` and `item` for filters, and index keys: `gsi1` by
 //!   requester, `gsi2` by owner team, `gsi3` all live resources (`resources`) or all
-//!   tombstones (`resources#deleted`), so listing the live ones never reads the deleted.
-//!   Each `gsiNsk` is the id.
+//!   tombstones (`resources#deleted`), so listing the live ones never reads the deleted,
+//!   each list write-sharded (`resources#<shard>`, merged when read). Each `gsiNsk` is
+//!   the id.
 //! - Its history entries are items `sk = "ch#<serial>"` in the same partition, written in
 //!   the transaction that writes the record.
 
@@ -16,6 +17,7 @@ use shared::resources::model::{Resource, ResourceChange, ResourceStatus};
 
 use crate::items::{Item, Table, json, key, n, parse, s};
 use crate::pages::Listing;
+use crate::shards::{self, partition_of};
 
 const MAX_PAGE: usize = 1000;
 const LIVE: &str = "resources";
@@ -29,13 +31,18 @@ fn partition(id: &str) -> String {
     format!("res#{id}")
 }
 
-/// The `gsi3` partition a resource in `status` is listed in.
-fn listed_in(status: ResourceStatus) -> &'static str {
+/// The sharded `gsi3` list a resource in `status` is in.
+fn list_of(status: ResourceStatus) -> &'static str {
     if status == ResourceStatus::Deleted {
         TOMBSTONES
     } else {
         LIVE
     }
+}
+
+/// The `gsi3` partition `resource` is listed in: its list's shard.
+fn listed_in(resource: &Resource) -> String {
+    partition_of(list_of(resource.status), &resource.id)
 }
 
 impl DynamoResourceStore {
@@ -71,7 +78,7 @@ impl DynamoResourceStore {
                 s(format!("res-owner#{}", resource.owner)),
             ),
             ("gsi2sk".to_owned(), s(resource.id.clone())),
-            ("gsi3pk".to_owned(), s(listed_in(resource.status))),
+            ("gsi3pk".to_owned(), s(listed_in(resource))),
             ("gsi3sk".to_owned(), s(resource.id.clone())),
         ]);
         Ok(item)
@@ -119,7 +126,7 @@ impl ResourceStore for DynamoResourceStore {
             .expression_attribute_values(":v", s(json(resource)?))
             .expression_attribute_values(":ver", n(resource.version))
             .expression_attribute_values(":status", s(resource.status.as_str()))
-            .expression_attribute_values(":listed", s(listed_in(resource.status)))
+            .expression_attribute_values(":listed", s(listed_in(resource)))
             .expression_attribute_values(":previous", n(previous))
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -139,15 +146,15 @@ impl ResourceStore for DynamoResourceStore {
 
     async fn list(&self, query: &ResourceQuery) -> Result<Page<Resource>, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE);
-        let (index, partition_key) = match (&query.requester, &query.owner) {
-            (Some(sub), _) => ("gsi1", format!("res-requester#{sub}")),
-            (None, Some(team)) => ("gsi2", format!("res-owner#{team}")),
+        let (index, partitions) = match (&query.requester, &query.owner) {
+            (Some(sub), _) => ("gsi1", vec![format!("res-requester#{sub}")]),
+            (None, Some(team)) => ("gsi2", vec![format!("res-owner#{team}")]),
             (None, None) => (
                 "gsi3",
-                listed_in(query.status.unwrap_or(ResourceStatus::Ready)).to_owned(),
+                shards::partitions(list_of(query.status.unwrap_or(ResourceStatus::Ready))),
             ),
         };
-        let mut listing = Listing::new(index, partition_key, query.cursor.as_deref(), None);
+        let mut listing = Listing::merged(Some(index), partitions, query.cursor.as_deref(), None);
         if let (Some(_), Some(team)) = (&query.requester, &query.owner) {
             listing = listing.filter("gsi2pk", "=", format!("res-owner#{team}"));
         }

@@ -343,4 +343,59 @@ pub async fn run(store: &dyn RequestStore) {
         .await
         .unwrap();
     assert!(beyond.items.is_empty(), "a cursor below the span");
+
+    // The list of all requests (which a store may keep in several partitions): every one
+    // exactly once, newest first, across pages of any size, filtered or not.
+    let mut spread = Vec::new();
+    for i in 0..30 {
+        let r = request("frank", "platform", "spread", at(200 + i), None);
+        store
+            .create(&r, &event(&r, EventKind::Submitted), HANDOFF)
+            .await
+            .unwrap();
+        spread.push(r.id.to_string());
+    }
+    spread.reverse();
+    for limit in [1, 4, 7, 30] {
+        let filtered = every_page(
+            store,
+            RequestQuery {
+                target: Some("spread".to_owned()),
+                limit,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            filtered, spread,
+            "all requests to one target, pages of {limit}"
+        );
+    }
+    let all = every_page(
+        store,
+        RequestQuery {
+            limit: 6,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        all.windows(2).all(|w| w[0] > w[1]),
+        "newest first, once each"
+    );
+    assert!(spread.iter().all(|id| all.contains(id)));
+}
+
+/// The ids of every page of `query`, following its cursors.
+async fn every_page(store: &dyn RequestStore, mut query: RequestQuery) -> Vec<String> {
+    let mut ids = Vec::new();
+    loop {
+        let page = store.list(&query).await.unwrap();
+        assert!(page.items.len() <= query.limit);
+        ids.extend(page.items.iter().map(|r| r.id.to_string()));
+        match page.next {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return ids,
+        }
+    }
 }
