@@ -455,6 +455,9 @@ async fn a_bad_query_parameter_is_a_problem_that_names_it() {
         (Method::DELETE, "/resources/r-1?force=yes", "force"),
         (Method::GET, "/requests?status=done", "status"),
         (Method::GET, "/requests?status=", "status"),
+        (Method::GET, "/requests?cursor=0193a1b2-made-up", "cursor"),
+        (Method::GET, "/resources?cursor=x.y", "cursor"),
+        (Method::GET, "/audit?cursor=.", "cursor"),
     ] {
         let response = app
             .call(method.clone(), path, &app.carol)
@@ -1102,6 +1105,18 @@ async fn the_request_list_pages_with_a_cursor_and_owner_teams_may_cancel() {
     }
     ids.reverse();
     assert_eq!(seen, ids, "newest first, each once");
+    // A cursor pages only the list and filters it came from: with another filter it is
+    // refused, not read as a position in a different list.
+    let first: Value = app.get_json("/requests?limit=2", &app.alice).await;
+    let cursor = first["next"].as_str().unwrap();
+    let elsewhere = app
+        .get(
+            &format!("/requests?limit=2&status=failed&cursor={cursor}"),
+            &app.alice,
+        )
+        .await;
+    let body = problem(elsewhere, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["parameter"], "cursor", "{body}");
     // Bob is in the owner team (messaging): he may cancel Alice's request.
     let cancelled = app
         .post(&format!("/requests/{}/cancel", ids[0]), &app.bob, json!({}))

@@ -342,10 +342,21 @@ async fn run(label: &'static str, requests: usize, attempt_timeout: &str, seed: 
             _ => failed += 1,
         }
         let held = owned.remove(id.as_str()).unwrap_or(0);
-        assert!(
-            held >= expected_things,
-            "{label}: request {i} ({id}) completed but the target holds {held} of its {expected_things} things"
-        );
+        if held < expected_things {
+            let timeline: Value = client
+                .get(format!("{}/requests/{id}/events", second.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            panic!(
+                "{label}: request {i} ({id}) ended {status} but the target holds {held} of its \
+                 {expected_things} things; its timeline: {timeline:#}"
+            );
+        }
         orphans += held - expected_things;
     }
     // Things no request owns at all.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::Caller;
+use super::cursor::PageFilter;
 use super::problem::{Problem, QueryParams, page_limit};
 use super::{AppState, REQUEST_ID};
 use crate::ports::AuditQuery;
@@ -88,6 +89,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     actor: Option<String>,
+    /// The `next` of the previous page; valid only with that page's filters.
     cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -103,7 +105,7 @@ pub struct AuditPage {
 
 /// The audit log (admins).
 #[utoipa::path(get, path = "/audit", tag = "audit", security(("bearer" = [])), params(AuditParams),
-    responses((status = 200, body = AuditPage), (status = 403, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = AuditPage), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -112,17 +114,18 @@ pub async fn list(
     if !state.requests.roles.is_admin(&who) {
         return Err(Problem::forbidden("the audit log is for admins"));
     }
+    let pages = PageFilter::new("audit").with("actor", params.actor.as_deref());
     let page = state
         .audit
         .list(&AuditQuery {
+            cursor: pages.read(params.cursor.as_deref())?,
             actor: params.actor,
-            cursor: params.cursor,
             limit: page_limit(params.limit, 500)?,
         })
         .await?;
     Ok(Json(AuditPage {
         items: page.items,
-        next: page.next,
+        next: pages.issue(page.next),
     })
     .into_response())
 }

@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod cursor;
 pub mod portal;
 pub mod problem;
 pub mod requests;

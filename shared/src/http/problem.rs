@@ -53,16 +53,10 @@ pub fn status_filter<T: Copy>(
         .map(Some)
         .ok_or_else(|| {
             let known: Vec<&str> = all.iter().map(|s| name(*s)).collect();
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-parameter",
-                "Invalid query parameter",
-                format!(
-                    "query parameter `status`: unknown status `{given}`; one of {}",
-                    known.join(", ")
-                ),
+            Problem::invalid_parameter(
+                "status",
+                format!("unknown status `{given}`; one of {}", known.join(", ")),
             )
-            .with("parameter", "status")
         })
 }
 
@@ -71,13 +65,10 @@ pub fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, Problem> {
     match limit {
         None => Ok(50.min(max)),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-parameter",
-            "Invalid query parameter",
-            format!("query parameter `limit`: {n} is not from 1 to {max}"),
-        )
-        .with("parameter", "limit")),
+        Some(n) => Err(Problem::invalid_parameter(
+            "limit",
+            format!("{n} is not from 1 to {max}"),
+        )),
     }
 }
 
@@ -98,6 +89,17 @@ impl Problem {
             retry_after: None,
             www_authenticate: None,
         }
+    }
+
+    /// A 400 naming query parameter `name` (in the detail and as `parameter`).
+    pub fn invalid_parameter(name: &str, detail: impl std::fmt::Display) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-parameter",
+            "Invalid query parameter",
+            format!("query parameter `{name}`: {detail}"),
+        )
+        .with("parameter", name)
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {

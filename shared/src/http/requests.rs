@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::AuditTarget;
 use super::auth::Caller;
+use super::cursor::PageFilter;
 use super::problem::{JsonBody, Problem, QueryParams, page_limit, status_filter};
 use crate::access::Principal;
 use crate::catalog::snapshot::TargetRef;
@@ -423,6 +424,7 @@ pub struct ListParams {
     item: Option<String>,
     owner: Option<String>,
     requester: Option<String>,
+    /// The `next` of the previous page; valid only with that page's filters.
     cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -444,19 +446,24 @@ pub async fn list(
         &RequestStatus::ALL,
         RequestStatus::as_str,
     )?;
+    let pages = PageFilter::new("requests")
+        .with("status", p.status.as_deref())
+        .with("item", p.item.as_deref())
+        .with("owner", p.owner.as_deref())
+        .with("requester", p.requester.as_deref());
     let query = RequestQuery {
+        cursor: pages.read(p.cursor.as_deref())?,
         requester: p.requester,
         owner: p.owner,
         status,
         target: p.item,
-        cursor: p.cursor,
         created: None,
         limit: page_limit(p.limit, 200)?,
     };
     let page = state.requests.list(&who, query).await?;
     Ok(Json(RequestPage {
         items: page.items.into_iter().map(RequestView::from).collect(),
-        next: page.next,
+        next: pages.issue(page.next),
     }))
 }
 

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::audit::{AuditDetail, AuditTarget};
 use super::auth::Caller;
+use super::cursor::PageFilter;
 use super::problem::{JsonBody, Problem, QueryParams, page_limit, status_filter};
 use super::requests::RequestView;
 use crate::ports::ResourceQuery;
@@ -146,6 +147,7 @@ pub struct ListParams {
     item: Option<String>,
     owner: Option<String>,
     requester: Option<String>,
+    /// The `next` of the previous page; valid only with that page's filters.
     cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -167,12 +169,17 @@ pub async fn list(
         &ResourceStatus::ALL,
         ResourceStatus::as_str,
     )?;
+    let pages = PageFilter::new("resources")
+        .with("status", p.status.as_deref())
+        .with("item", p.item.as_deref())
+        .with("owner", p.owner.as_deref())
+        .with("requester", p.requester.as_deref());
     let mut query = ResourceQuery {
+        cursor: pages.read(p.cursor.as_deref())?,
         owner: p.owner,
         requester: p.requester,
         item: p.item,
         status,
-        cursor: p.cursor,
         limit: page_limit(p.limit, 200)?,
     };
     state
@@ -188,7 +195,7 @@ pub async fn list(
     let page = state.resources.store.list(&query).await?;
     Ok(Json(ResourcePage {
         items: page.items.iter().map(ResourceView::from).collect(),
-        next: page.next,
+        next: pages.issue(page.next),
     }))
 }
 
