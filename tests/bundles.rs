@@ -798,3 +798,75 @@ async fn a_paused_bundle_keeps_what_completed_and_an_admin_redrives_it_from_the_
     assert_eq!(status, 409, "{problem}");
     app.running.stop().await.unwrap();
 }
+
+/// At-least-once delivery: a Complete task delivered again after it completed the
+/// request (its first delivery could not answer: a crash, a storage error), and an Undo
+/// that arrives for a completed request, leave the request and everything it made as
+/// they are. The fault suite found a request that completed, then lost its things when a
+/// second delivery of Complete failed on the ended request and the machine rolled back.
+#[tokio::test]
+async fn a_task_delivered_again_after_the_request_completed_takes_nothing_away() {
+    use orchestrator_tests::things::{Faults, Things, thing_item, things_bundle};
+    use shared::bundle::task::{TaskKind, TaskMessage};
+    let target = Things::start(Faults::none()).await;
+    let (app, _config, _dir) = orchestrator_tests::things::local_app(
+        &target,
+        &[
+            ("items/thing.yaml", thing_item("5s")),
+            (
+                "bundles/trio.yaml",
+                things_bundle(
+                    "trio",
+                    &[("a", &[]), ("b", &[]), ("c", &["a", "b"])],
+                    "rollback",
+                ),
+            ),
+        ],
+    )
+    .await;
+    let (status, created) = app.submit(&json!({"bundle": "trio", "fields": {}})).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let completed = settle(&app, &id, "completed").await;
+    let events_before = timeline(&app, &id).await.len();
+    assert_eq!(target.census().things.len(), 3);
+
+    let worker = &app.running.state.worker;
+    for (n, (task, component)) in [
+        (TaskKind::Complete, None),
+        (TaskKind::Undo, Some("a")),
+        (TaskKind::Undo, Some("c")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let message = TaskMessage {
+            task,
+            task_token: format!("delivered-again-{n}"),
+            request_id: id.parse().unwrap(),
+            component: component.map(str::to_owned),
+            item: component.map(|_| "thing".to_owned()),
+            components: Some(serde_json::Map::new()),
+            error: None,
+            heartbeat: false,
+            approval: None,
+            escalated: false,
+        };
+        worker
+            .process(&shared::ports::Message {
+                id: format!("m{n}"),
+                receipt: format!("r{n}"),
+                body: serde_json::to_string(&message).unwrap(),
+                receive_count: 2,
+            })
+            .await;
+    }
+    let census = target.census();
+    assert_eq!(census.things.len(), 3, "nothing taken away: {census:?}");
+    assert!(census.removals.is_empty(), "{census:?}");
+    let after = app.get(&format!("/requests/{id}")).await;
+    assert_eq!(after["status"], "completed");
+    assert_eq!(after["outputs"], completed["outputs"]);
+    assert_eq!(timeline(&app, &id).await.len(), events_before);
+    app.running.stop().await.unwrap();
+}

@@ -62,6 +62,8 @@ struct Inventory {
     by_key: HashMap<String, String>,
     made: u64,
     removed: u64,
+    /// What was removed, in order: the id and the thing.
+    removals: Vec<(String, Thing)>,
     calls: u64,
     refused_for_faults: u64,
     slow_answers: u64,
@@ -163,8 +165,9 @@ impl Respond for Remove {
         }
         let id = request.url.path().rsplit('/').next().unwrap_or_default();
         let mut inventory = target.inventory.lock().expect("inventory");
-        if inventory.things.remove(id).is_some() {
+        if let Some(thing) = inventory.things.remove(id) {
             inventory.removed += 1;
+            inventory.removals.push((id.to_owned(), thing));
         }
         // Deleting what is gone is no error: a retried delete must not fail.
         ResponseTemplate::new(204)
@@ -183,6 +186,8 @@ pub struct Census {
     pub things: BTreeMap<String, Thing>,
     pub made: u64,
     pub removed: u64,
+    /// What was removed, in order: the id and the thing.
+    pub removals: Vec<(String, Thing)>,
     pub calls: u64,
     pub refused_for_faults: u64,
     /// Things made whose answer came after `slow_delay`.
@@ -236,6 +241,7 @@ impl Things {
             things: inventory.things.clone(),
             made: inventory.made,
             removed: inventory.removed,
+            removals: inventory.removals.clone(),
             calls: inventory.calls,
             refused_for_faults: inventory.refused_for_faults,
             slow_answers: inventory.slow_answers,

@@ -260,6 +260,7 @@ async fn run(label: &'static str, requests: usize, attempt_timeout: &str, seed: 
     let open_at_kill = all_requests(&client, &first.base, &token)
         .await
         .map_or(0, |listed| listed.values().filter(|r| !ended(r)).count());
+    let first_logs = first.logs.clone();
     first.kill();
     let second = serve(&config);
     *base.write().unwrap() = second.base.clone();
@@ -352,9 +353,27 @@ async fn run(label: &'static str, requests: usize, attempt_timeout: &str, seed: 
                 .json()
                 .await
                 .unwrap();
+            let removed: Vec<_> = census
+                .removals
+                .iter()
+                .filter(|(_, thing)| thing.request == *id)
+                .collect();
+            let failed: Vec<_> = listed
+                .values()
+                .filter(|r| r["status"] != "completed")
+                .map(|r| r["id"].clone())
+                .collect();
+            let logged: Vec<String> = [&first_logs, &second.logs]
+                .iter()
+                .flat_map(|logs| logs.lock().unwrap().clone())
+                .filter(|line| line.contains(id.as_str()))
+                .collect();
             panic!(
                 "{label}: request {i} ({id}) ended {status} but the target holds {held} of its \
-                 {expected_things} things; its timeline: {timeline:#}"
+                 {expected_things} things; removed: {removed:?}; requests not completed: \
+                 {failed:?}; every removal: {:?}; its timeline: {timeline:#}; its logs:\n{}",
+                census.removals,
+                logged.join("\n")
             );
         }
         orphans += held - expected_things;

@@ -619,6 +619,12 @@ impl Worker {
         let Some(request) = self.requests.store.get(&task.request_id).await? else {
             return not_undone();
         };
+        if request.status == RequestStatus::Completed {
+            // Its requester has it: rollback is for requests that did not complete (a
+            // late or stray undo must never take a delivered resource away).
+            tracing::warn!(component = id, "an undo of a completed request; kept");
+            return not_undone();
+        }
         let state = self.engine.state.as_ref();
         let Some(completed) = CompletedComponent::read(state, request.id, id).await? else {
             return not_undone();
@@ -670,7 +676,21 @@ impl Worker {
     }
 
     /// Every component completed: renders the outputs and completes the request.
+    ///
+    /// A redelivered task (its first delivery completed the request, then could not
+    /// answer: a crash, a storage error after the write) finds the request completed and
+    /// answers as the first would have: failing it would make the state machine roll back
+    /// a request its requester already has.
     async fn complete(&self, task: &TaskMessage) -> Result<TaskOutcome, RequestError> {
+        if let Some(done) = self.requests.store.get(&task.request_id).await?
+            && done.status == RequestStatus::Completed
+        {
+            // Settling again is a no-op but for what follows the end, which the first
+            // delivery may have cut short.
+            let again = Transition::completed("worker", "", done.outputs.clone());
+            self.settle(&done, again).await?;
+            return Ok(TaskOutcome::Succeeded(Value::Object(done.outputs)));
+        }
         let request = match self.live_request(task).await? {
             Ok(request) => request,
             Err(outcome) => return Ok(outcome),
