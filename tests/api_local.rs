@@ -288,6 +288,53 @@ async fn the_catalog_can_be_browsed_and_filtered() {
         .await;
     assert_eq!(names(&owned), ["ec2-autoscaling-group"]);
 
+    // A page at a time in name order, the cursor bound to the filters.
+    let mut paged = Vec::new();
+    let mut path = "/catalog/items?limit=4".to_owned();
+    loop {
+        let page: Value = app.get_json(&path, &app.alice).await;
+        assert!(page["items"].as_array().unwrap().len() <= 4);
+        paged.extend(names(&page));
+        match page["next"].as_str() {
+            Some(cursor) => path = format!("/catalog/items?limit=4&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut sorted = names(&all);
+    sorted.sort();
+    assert_eq!(paged, sorted);
+    assert_eq!(names(&all), sorted, "the whole list is in name order too");
+    let first: Value = app.get_json("/catalog/items?limit=1", &app.alice).await;
+    let cursor = first["next"].as_str().unwrap();
+    let refused = app
+        .get(
+            &format!("/catalog/items?limit=1&category=database&cursor={cursor}"),
+            &app.alice,
+        )
+        .await;
+    assert_eq!(
+        problem(refused, StatusCode::BAD_REQUEST).await["parameter"],
+        "cursor"
+    );
+    for bad in ["limit=0", "limit=501", "cursor=nope"] {
+        let response = app
+            .get(&format!("/catalog/bundles?{bad}"), &app.alice)
+            .await;
+        let body = problem(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(body["parameter"], bad.split('=').next().unwrap(), "{bad}");
+    }
+    // The filters' choices, from every item and bundle, without listing them.
+    let facets: Value = app.get_json("/catalog/facets", &app.alice).await;
+    let categories = facets["categories"].as_array().unwrap();
+    assert!(categories.contains(&json!("database")), "{facets}");
+    assert!(
+        facets["owners"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("compute"))
+    );
+    assert!(facets["tags"].as_array().unwrap().contains(&json!("kafka")));
+
     let item: Value = app
         .get_json("/catalog/items/rds-postgres", &app.alice)
         .await;
@@ -861,7 +908,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 34);
+    assert_eq!(operations, 35);
     for path in [
         "/catalog/items",
         "/requests",

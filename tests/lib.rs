@@ -8,6 +8,7 @@ pub mod cloudformation_standin;
 pub mod github_repo;
 pub mod harness;
 pub mod jira_stub;
+pub mod load;
 pub mod moto;
 pub mod process;
 pub mod things;

@@ -117,6 +117,40 @@ test('the catalog is searched and filtered', async () => {
   assert.ok((await cards.allInnerTexts()).every((t) => !t.startsWith('Event pipeline')));
 });
 
+test('the catalog is read a page at a time, and more is shown on demand', async () => {
+  // Pages of 4 (the portal asks for 48): the example catalog then spans several.
+  const smaller = (route) => {
+    const url = new URL(route.request().url());
+    url.searchParams.set('limit', '4');
+    return route.continue({ url: url.toString() });
+  };
+  await page.route(/\/catalog\/(items|bundles)\?/, smaller);
+  try {
+    await signIn(app.tokens.requester);
+    const cards = page.getByRole('list', { name: 'Offerings' }).getByRole('heading');
+    await page.getByRole('status').getByText(/shown; more match$/).waitFor();
+    const first = await cards.allInnerTexts();
+    assert.ok(first.length <= 8, `one page of each kind: ${first}`);
+    const more = page.getByRole('button', { name: 'Show more' });
+    let rounds = 0;
+    while ((await more.count()) > 0) {
+      const before = await cards.count();
+      await more.click();
+      await page.waitForFunction((n) => document.querySelectorAll('.cards .card').length > n, before);
+      rounds += 1;
+      assert.ok(rounds < 10, 'the list ends');
+    }
+    const all = await cards.allInnerTexts();
+    assert.ok(all.length >= 14, `every offering once the list is read: ${all}`);
+    assert.equal(new Set(all).size, all.length, `no offering twice: ${all}`);
+    assert.ok(all.includes('RDS PostgreSQL database'));
+    await page.getByRole('status').getByText(new RegExp(`^${all.length} offerings$`)).waitFor();
+    await shot('catalog-paged');
+  } finally {
+    await page.unroute(/\/catalog\/(items|bundles)\?/, smaller);
+  }
+});
+
 test('the keyboard reaches everything: skip link, navigation, visible focus', async () => {
   await signIn(app.tokens.requester);
   await page.reload();

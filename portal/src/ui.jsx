@@ -203,6 +203,47 @@ export function usePagedList(path, limit, onUnauthorized) {
   };
 }
 
+/** A list that grows a page at a time: the first page of `path` (which carries the
+ * filters and the page size), then each `more()` appends the page after the last one.
+ * A new `path` starts again from its first page. */
+export function useGrowingList(path, onUnauthorized) {
+  const [state, setState] = useState({ items: [], next: null, loading: Boolean(path), error: null });
+  const generation = useRef(0);
+  const load = useCallback(
+    async (cursor, append) => {
+      const mine = generation.current;
+      setState((s) => ({ ...s, loading: true }));
+      try {
+        const separator = path.includes('?') ? '&' : '?';
+        const data = await api(cursor ? `${path}${separator}${query({ cursor }).slice(1)}` : path);
+        if (mine !== generation.current) return;
+        setState((s) => ({
+          items: append ? [...s.items, ...(data.items || [])] : data.items || [],
+          next: data.next || null,
+          loading: false,
+          error: null,
+        }));
+      } catch (error) {
+        if (mine !== generation.current) return;
+        if (error.status === 401 && onUnauthorized) {
+          onUnauthorized();
+          return;
+        }
+        setState((s) => ({ ...s, loading: false, error }));
+      }
+    },
+    // onUnauthorized is stable enough: a new one only comes with a new page.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [path],
+  );
+  useEffect(() => {
+    if (!path) return;
+    generation.current += 1;
+    load(null, false);
+  }, [path, load]);
+  return { ...state, more: state.next ? () => load(state.next, true) : null };
+}
+
 /** The status filter of a list. */
 export function StatusFilter({ id, list, statuses, anyLabel = 'Any' }) {
   return (

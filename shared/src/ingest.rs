@@ -697,13 +697,10 @@ impl Ingest {
 pub async fn deploy(workflows: &dyn Workflows, snapshot: &CatalogSnapshot) -> Result<(), String> {
     let definitions = crate::bundle::asl::all_definitions(&snapshot.catalog)
         .map_err(|e| format!("the catalog's state machines do not compile: {e}"))?;
-    for (name, definition) in &definitions {
-        workflows
-            .deploy(name, definition)
-            .await
-            .map_err(|e| format!("cannot deploy the state machine `{name}`: {e}"))?;
-    }
-    Ok(())
+    workflows
+        .deploy_all(&definitions)
+        .await
+        .map_err(|(name, e)| format!("cannot deploy the state machine `{name}`: {e}"))
 }
 
 #[cfg(test)]

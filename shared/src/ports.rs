@@ -354,6 +354,20 @@ pub trait Workflows: Send + Sync {
         definition: &serde_json::Value,
     ) -> Result<String, WorkflowError>;
 
+    /// Deploys every machine of `machines`, as [`Workflows::deploy`] each; an engine that
+    /// can do it at once does (a catalog may bring thousands). A failure names the machine.
+    async fn deploy_all(
+        &self,
+        machines: &[(String, serde_json::Value)],
+    ) -> Result<(), (String, WorkflowError)> {
+        for (name, definition) in machines {
+            self.deploy(name, definition)
+                .await
+                .map_err(|e| (name.clone(), e))?;
+        }
+        Ok(())
+    }
+
     /// The ARN an execution named `name` of the machine `machine` has.
     fn execution_arn(&self, machine: &str, name: &str) -> String;
 

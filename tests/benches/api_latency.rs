@@ -5,7 +5,7 @@
 //! server, as it must here; the figures are conservative for that reason.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use shared::adapters::local::LocalSecrets;
@@ -77,68 +77,23 @@ async fn run(
     scenario: &Scenario,
     connections: usize,
 ) {
-    let per_worker = scenario.requests / connections;
-    let started = Instant::now();
-    let mut workers = Vec::with_capacity(connections);
-    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for _ in 0..connections {
-        let (client, base, token, name, counter) = (
-            client.clone(),
-            base.to_owned(),
-            token.to_owned(),
-            scenario.name,
-            counter.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_worker);
-            let mut errors = 0usize;
-            for _ in 0..per_worker {
-                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let request = if name.starts_with("GET") {
-                    client.get(format!("{base}/catalog/items"))
-                } else {
-                    client.post(format!("{base}/requests")).json(&json!({
-                        "item": "kafka-topic",
-                        "fields": {"topicName": format!("bench.topic-{n}"), "producerPrincipal": "arn:aws:iam::123456789012:role/bench"}
-                    }))
-                };
-                let t = Instant::now();
-                match request.bearer_auth(&token).send().await {
-                    Ok(response) if response.status().is_success() => {
-                        let _ = response.bytes().await;
-                        latencies.push(t.elapsed());
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut all = Vec::with_capacity(scenario.requests);
-    let mut errors = 0;
-    for w in workers {
-        let (latencies, e) = w.await.expect("worker");
-        all.extend(latencies);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "{:<20} {} connections, {} requests, {} errors: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} req/s",
+    let (client, base, token, name) = (
+        client.clone(),
+        base.to_owned(),
+        token.to_owned(),
         scenario.name,
-        connections,
-        all.len(),
-        errors,
-        ms(pct(0.50)),
-        ms(pct(0.95)),
-        ms(pct(0.99)),
-        ms(all.last().copied().unwrap_or_default()),
-        all.len() as f64 / elapsed.as_secs_f64(),
     );
+    let make: orchestrator_tests::load::MakeCall = Arc::new(move |n| {
+        let request = if name.starts_with("GET") {
+            client.get(format!("{base}/catalog/items"))
+        } else {
+            client.post(format!("{base}/requests")).json(&json!({
+                "item": "kafka-topic",
+                "fields": {"topicName": format!("bench.topic-{n}"), "producerPrincipal": "arn:aws:iam::123456789012:role/bench"}
+            }))
+        };
+        request.bearer_auth(&token)
+    });
+    let figures = orchestrator_tests::load::measure(connections, scenario.requests, make).await;
+    println!("{:<20} {figures}", scenario.name);
 }

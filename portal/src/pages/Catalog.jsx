@@ -1,7 +1,10 @@
-import { useMemo, useState } from 'react';
+import { useState } from 'react';
 
 import { query } from '../api.js';
-import { Heading, Loading, Problem, useApi } from '../ui.jsx';
+import { Heading, Loading, Problem, useApi, useGrowingList } from '../ui.jsx';
+
+/** Offerings of each kind read per page: the catalog may hold thousands. */
+const PAGE = 48;
 
 /** The catalog: items and bundles, searchable and filtered by category, owner and tag. */
 export function Catalog({ onUnauthorized }) {
@@ -12,29 +15,23 @@ export function Catalog({ onUnauthorized }) {
     owner: params.get('owner') || '',
     tag: params.get('tag') || '',
   });
-  const q = query(filter);
-  // The whole catalog gives the filters' choices (not what the filter left); the API
-  // filters only when a filter is set.
-  const all = useApi('/catalog/items', { onUnauthorized });
-  const allBundles = useApi('/catalog/bundles', { onUnauthorized });
-  const filtered = useApi(q ? `/catalog/items${q}` : null, { onUnauthorized });
-  const filteredBundles = useApi(q ? `/catalog/bundles${q}` : null, { onUnauthorized });
-  const items = q ? filtered : all;
-  const bundles = q ? filteredBundles : allBundles;
-
-  const choices = useMemo(() => {
-    const every = [...(all.data?.items || []), ...(allBundles.data?.items || [])];
-    const pick = (f) => [...new Set(every.flatMap(f))].sort();
-    return {
-      category: pick((i) => [i.category]),
-      owner: pick((i) => [i.owner]),
-      tag: pick((i) => i.tags || []),
-    };
-  }, [all.data, allBundles.data]);
+  // The filters' choices come from the whole catalog (not from what a filter left); the
+  // lists are read a page at a time, filtered by the API.
+  const facets = useApi('/catalog/facets', { onUnauthorized });
+  const choices = {
+    category: facets.data?.categories || [],
+    owner: facets.data?.owners || [],
+    tag: facets.data?.tags || [],
+  };
+  const q = query({ ...filter, limit: PAGE });
+  const items = useGrowingList(`/catalog/items${q}`, onUnauthorized);
+  const bundles = useGrowingList(`/catalog/bundles${q}`, onUnauthorized);
 
   const set = (key) => (e) => setFilter((f) => ({ ...f, [key]: e.target.value }));
-  const offerings = [...(bundles.data?.items || []), ...(items.data?.items || [])];
+  const offerings = [...bundles.items, ...items.items];
   const loading = items.loading || bundles.loading;
+  const more = items.more || bundles.more;
+  const count = `${offerings.length} offering${offerings.length === 1 ? '' : 's'}`;
 
   return (
     <>
@@ -64,7 +61,7 @@ export function Catalog({ onUnauthorized }) {
       ) : (
         <>
           <p className="muted" role="status" aria-live="polite">
-            {offerings.length} offering{offerings.length === 1 ? '' : 's'}
+            {more ? `${count} shown; more match` : count}
           </p>
           <ul className="cards" aria-label="Offerings">
             {offerings.map((o) => (
@@ -89,6 +86,18 @@ export function Catalog({ onUnauthorized }) {
               </li>
             ))}
           </ul>
+          {more && (
+            <button
+              type="button"
+              disabled={loading}
+              onClick={() => {
+                items.more?.();
+                bundles.more?.();
+              }}
+            >
+              Show more
+            </button>
+          )}
         </>
       )}
     </>

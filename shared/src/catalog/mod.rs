@@ -12,6 +12,7 @@ pub mod document;
 pub mod finding;
 pub mod form;
 pub mod keywords;
+pub mod listing;
 pub mod load;
 mod locator;
 pub mod regions;
@@ -36,6 +37,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The well-formed documents.
     pub catalog: Catalog,
+    /// The forms compiled while checking, by item or bundle name.
+    pub forms: std::collections::HashMap<String, jsonschema::Validator>,
 }
 
 impl Report {
@@ -59,11 +62,13 @@ pub fn validate_dir(root: &Path) -> std::io::Result<Report> {
 pub fn validate_files(files: &[SourceFile]) -> Report {
     let loaded = load::load_files(files);
     let mut findings = loaded.findings;
-    findings.extend(semantic::check(&loaded.catalog));
+    let (found, forms) = semantic::check_with_forms(&loaded.catalog);
+    findings.extend(found);
     finding::normalize(&mut findings);
     Report {
         documents: loaded.documents,
         findings,
         catalog: loaded.catalog,
+        forms,
     }
 }

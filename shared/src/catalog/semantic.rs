@@ -51,6 +51,14 @@ type ItemIndex<'c> = HashMap<&'c str, ItemForm<'c>>;
 /// Runs every cross-document check. Items, then bundles (which read the items' forms),
 /// are checked in parallel.
 pub fn check(catalog: &Catalog) -> Vec<Finding> {
+    check_with_forms(catalog).0
+}
+
+/// As [`check`], and the forms it compiled on the way (those whose schema is valid), by
+/// item or bundle name: what a snapshot serves requests against, compiled once.
+pub fn check_with_forms(
+    catalog: &Catalog,
+) -> (Vec<Finding>, HashMap<String, jsonschema::Validator>) {
     let mut findings = Vec::new();
     check_names(catalog, &mut findings);
     check_owners(catalog, &mut findings);
@@ -98,11 +106,22 @@ pub fn check(catalog: &Catalog) -> Vec<Finding> {
             teams,
             &mut found,
         );
-        found
+        (found, form.validator)
     });
-    findings.extend(checked.into_iter().flatten());
+    let mut forms: HashMap<String, jsonschema::Validator> = index
+        .into_iter()
+        .filter_map(|(name, form)| Some((name.to_owned(), form.validator?)))
+        .collect();
+    for (bundle, (found, validator)) in catalog.bundles.iter().zip(checked) {
+        findings.extend(found);
+        if let Some(validator) = validator {
+            forms
+                .entry(bundle.doc.metadata.name.clone())
+                .or_insert(validator);
+        }
+    }
     super::calendar::check(catalog, &mut findings);
-    findings
+    (findings, forms)
 }
 
 fn check_names(catalog: &Catalog, findings: &mut Vec<Finding>) {

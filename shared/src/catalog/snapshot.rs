@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::document::{Metadata, Presentation};
+use super::listing::{Facets, Filter, Index};
 use super::schema::{Violation, violations};
 use super::{Finding, Report, SourceFile, load};
 
@@ -72,6 +73,9 @@ pub struct CatalogSnapshot {
     pub version: String,
     pub catalog: super::Catalog,
     forms: HashMap<String, Validator>,
+    items_index: Index,
+    bundles_index: Index,
+    facets: Facets,
 }
 
 /// Why a catalog cannot be served.
@@ -95,11 +99,11 @@ impl CatalogSnapshot {
 
     /// A catalog with nothing in it: what a deployment serves before its first ingestion.
     pub fn empty() -> Self {
-        CatalogSnapshot {
-            version: "empty".to_owned(),
-            catalog: super::validate_files(&[]).catalog,
-            forms: HashMap::new(),
-        }
+        Self::indexed(
+            "empty".to_owned(),
+            super::validate_files(&[]).catalog,
+            HashMap::new(),
+        )
     }
 
     /// Builds a snapshot from a validation report, refusing one with errors.
@@ -115,29 +119,67 @@ impl CatalogSnapshot {
         }
         let mut catalog = report.catalog;
         attach_templates(&mut catalog);
-        let mut forms = HashMap::new();
-        let presentations = catalog
-            .items
-            .iter()
-            .map(|i| (&i.doc.metadata.name, &i.doc.spec.presentation))
-            .chain(
-                catalog
-                    .bundles
-                    .iter()
-                    .map(|b| (&b.doc.metadata.name, &b.doc.spec.presentation)),
-            );
-        for (name, presentation) in presentations {
-            // Validation compiled every form already; one that fails here is a bug, and the
-            // target is then simply not requestable.
-            if let Ok(v) = jsonschema::draft202012::new(&presentation.schema) {
-                forms.insert(name.clone(), v);
-            }
-        }
-        Ok(CatalogSnapshot {
+        // Validation compiled every valid form; one missing here is then simply not
+        // requestable.
+        let forms = report.forms;
+        Ok(Self::indexed(version, catalog, forms))
+    }
+
+    fn indexed(
+        version: String,
+        catalog: super::Catalog,
+        forms: HashMap<String, Validator>,
+    ) -> Self {
+        let items = || catalog.items.iter().map(|i| &i.doc.metadata);
+        let bundles = || catalog.bundles.iter().map(|b| &b.doc.metadata);
+        CatalogSnapshot {
+            items_index: Index::new(items()),
+            bundles_index: Index::new(bundles()),
+            facets: Facets::of(items().chain(bundles())),
             version,
             catalog,
             forms,
-        })
+        }
+    }
+
+    /// A page of the items matching `filter`, in name order, after the item named
+    /// `after`; and the name the next page starts after, when there is one.
+    pub fn items_page(
+        &self,
+        filter: &Filter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<&super::Located<super::CatalogItem>>, Option<String>) {
+        let items = &self.catalog.items;
+        let page = self
+            .items_index
+            .page(filter, after, limit, |p| &items[p].doc.metadata);
+        (
+            page.positions.iter().map(|&p| &items[p]).collect(),
+            page.next,
+        )
+    }
+
+    /// As [`CatalogSnapshot::items_page`], for the bundles.
+    pub fn bundles_page(
+        &self,
+        filter: &Filter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<&super::Located<super::CatalogBundle>>, Option<String>) {
+        let bundles = &self.catalog.bundles;
+        let page = self
+            .bundles_index
+            .page(filter, after, limit, |p| &bundles[p].doc.metadata);
+        (
+            page.positions.iter().map(|&p| &bundles[p]).collect(),
+            page.next,
+        )
+    }
+
+    /// The categories, owners and tags of every item and bundle: the filters' choices.
+    pub fn facets(&self) -> &Facets {
+        &self.facets
     }
 
     pub fn target(&self, name: &str) -> Option<TargetRef<'_>> {

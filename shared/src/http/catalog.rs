@@ -9,11 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::problem::{Problem, QueryParams};
+use super::cursor::PageFilter;
+use super::problem::{Problem, QueryParams, page_limit};
 use crate::access::Principal;
 use crate::access::Roles;
 use crate::catalog::document::{Lifecycle, Metadata, Mode, Presentation};
 use crate::catalog::form;
+use crate::catalog::listing::{Facets, Filter};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,20 +25,39 @@ pub struct CatalogFilter {
     owner: Option<String>,
     /// Free text, matched case-insensitively in name, title, description and tags.
     q: Option<String>,
+    /// The `next` of the previous page; valid only with that page's filters.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
 }
 
+/// The largest page of a catalog list.
+const MAX_PAGE: usize = 500;
+/// A catalog list's page when the caller names none.
+const DEFAULT_PAGE: usize = 100;
+
 impl CatalogFilter {
-    fn matches(&self, m: &Metadata) -> bool {
-        let text = self.q.as_deref().map(str::to_lowercase);
-        self.category.as_ref().is_none_or(|c| *c == m.category)
-            && self.owner.as_ref().is_none_or(|o| *o == m.owner)
-            && self.tag.as_ref().is_none_or(|t| m.tags.contains(t))
-            && text.is_none_or(|q| {
-                [&m.name, &m.title, &m.description]
-                    .iter()
-                    .any(|s| s.to_lowercase().contains(&q))
-                    || m.tags.iter().any(|t| t.to_lowercase().contains(&q))
-            })
+    /// The filter, where the page starts and its size; `list` names the list the
+    /// cursor must come from.
+    fn read(self, list: &str) -> Result<(Filter, PageFilter, Option<String>, usize), Problem> {
+        let pages = PageFilter::new(list)
+            .with("category", self.category.as_deref())
+            .with("tag", self.tag.as_deref())
+            .with("owner", self.owner.as_deref())
+            .with("q", self.q.as_deref());
+        let after = pages.read(self.cursor.as_deref())?;
+        let limit = match self.limit {
+            None => DEFAULT_PAGE,
+            limit => page_limit(limit, MAX_PAGE)?,
+        };
+        let filter = Filter {
+            category: self.category,
+            owner: self.owner,
+            tag: self.tag,
+            text: self.q,
+        };
+        Ok((filter, pages, after, limit))
     }
 }
 
@@ -89,11 +110,13 @@ impl<'a> Summary<'a> {
     }
 }
 
+/// A page of a catalog list, in name order; `next` is the cursor of the following page.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Listing<'a> {
     catalog_version: &'a str,
     items: Vec<Summary<'a>>,
+    next: Option<String>,
 }
 
 /// What the detail of an item and of a bundle share: the summary, links, access groups,
@@ -115,21 +138,20 @@ fn detail(
     body
 }
 
-/// Catalog items, filtered.
+/// Catalog items, filtered, a page at a time in name order.
 #[utoipa::path(get, path = "/catalog/items", tag = "catalog", security(("bearer" = [])), params(CatalogFilter),
-    responses((status = 200, body = Listing)))]
+    responses((status = 200, body = Listing), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_items(
     State(state): State<AppState>,
     Caller(who): Caller,
     QueryParams(filter): QueryParams<CatalogFilter>,
-) -> Response {
+) -> Result<Response, Problem> {
+    let (filter, pages, after, limit) = filter.read("catalog-items")?;
     let snapshot = state.requests.catalog.current();
     let roles = &state.requests.roles;
-    let items = snapshot
-        .catalog
-        .items
-        .iter()
-        .filter(|i| filter.matches(&i.doc.metadata))
+    let (page, next) = snapshot.items_page(&filter, after.as_deref(), limit);
+    let items = page
+        .into_iter()
         .map(|i| {
             Summary::new(
                 &i.doc.metadata,
@@ -140,11 +162,20 @@ pub async fn list_items(
             )
         })
         .collect();
-    Json(Listing {
+    Ok(Json(Listing {
         catalog_version: &snapshot.version,
         items,
+        next: pages.issue(next),
     })
-    .into_response()
+    .into_response())
+}
+
+/// The categories, owners and tags of the catalog's items and bundles: the choices of
+/// the lists' filters, without reading the lists.
+#[utoipa::path(get, path = "/catalog/facets", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = Facets)))]
+pub async fn facets(State(state): State<AppState>, Caller(_): Caller) -> Json<Facets> {
+    Json(state.requests.catalog.current().facets().clone())
 }
 
 /// An item with its form (`form.schema` and `form.uiSchema` for react-jsonschema-form).
@@ -279,28 +310,28 @@ pub async fn lift_mode(
     }
 }
 
-/// Catalog bundles, filtered.
+/// Catalog bundles, filtered, a page at a time in name order.
 #[utoipa::path(get, path = "/catalog/bundles", tag = "catalog", security(("bearer" = [])), params(CatalogFilter),
-    responses((status = 200, body = Listing)))]
+    responses((status = 200, body = Listing), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_bundles(
     State(state): State<AppState>,
     Caller(who): Caller,
     QueryParams(filter): QueryParams<CatalogFilter>,
-) -> Response {
+) -> Result<Response, Problem> {
+    let (filter, pages, after, limit) = filter.read("catalog-bundles")?;
     let snapshot = state.requests.catalog.current();
     let roles = &state.requests.roles;
-    let items = snapshot
-        .catalog
-        .bundles
-        .iter()
-        .filter(|b| filter.matches(&b.doc.metadata))
+    let (page, next) = snapshot.bundles_page(&filter, after.as_deref(), limit);
+    let items = page
+        .into_iter()
         .map(|b| Summary::new(&b.doc.metadata, "bundle", roles, &who, None))
         .collect();
-    Json(Listing {
+    Ok(Json(Listing {
         catalog_version: &snapshot.version,
         items,
+        next: pages.issue(next),
     })
-    .into_response()
+    .into_response())
 }
 
 /// A bundle with its components and form.

@@ -117,6 +117,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(catalog::list_items))
+        .routes(routes!(catalog::facets))
         .routes(routes!(catalog::get_item))
         .routes(routes!(catalog::set_mode, catalog::lift_mode))
         .routes(routes!(catalog::list_bundles))

@@ -90,6 +90,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LocalWorkflows {
+    /// A definition with the deployment's values substituted: its digest (how
+    /// executions name the definition they run), its text and the parsed machine.
+    fn prepare(
+        &self,
+        name: &str,
+        definition: &Value,
+    ) -> Result<(String, String, Machine), WorkflowError> {
+        let text = crate::bundle::asl::substitute(definition, &self.inner.substitutions)
+            .map_err(|e| WorkflowError::Store(StoreError::Corrupt(e.to_string())))?;
+        let machine =
+            Machine::parse(&text).map_err(|problems| WorkflowError::InvalidDefinition {
+                machine: name.to_owned(),
+                problems: asl::Problem::describe_all(&problems),
+            })?;
+        let digest = Sha256::digest(text.as_bytes());
+        Ok((crate::signing::hex(&digest[..16]), text, machine))
+    }
+
     pub fn new(
         db: Db,
         clock: Arc<dyn Clock>,
@@ -601,34 +619,56 @@ fn summary(execution: &Execution) -> ExecutionSummary {
 #[async_trait]
 impl Workflows for LocalWorkflows {
     async fn deploy(&self, name: &str, definition: &Value) -> Result<String, WorkflowError> {
-        let text = crate::bundle::asl::substitute(definition, &self.inner.substitutions)
-            .map_err(|e| WorkflowError::Store(StoreError::Corrupt(e.to_string())))?;
-        let machine =
-            Machine::parse(&text).map_err(|problems| WorkflowError::InvalidDefinition {
-                machine: name.to_owned(),
-                problems: asl::Problem::describe_all(&problems),
-            })?;
-        let digest = Sha256::digest(text.as_bytes());
-        let hash = crate::signing::hex(&digest[..16]);
-        lock(&self.inner.machines).insert(hash.clone(), Arc::new(machine));
-        let owned = name.to_owned();
+        self.deploy_all(&[(name.to_owned(), definition.clone())])
+            .await
+            .map_err(|(_, e)| e)?;
+        Ok(self.machine_arn(name))
+    }
+
+    /// Substitutes and parses every definition (in parallel), then records them all in
+    /// one transaction.
+    async fn deploy_all(
+        &self,
+        machines: &[(String, Value)],
+    ) -> Result<(), (String, WorkflowError)> {
+        let prepared = crate::parallel::map(machines, 64, |(name, definition)| {
+            self.prepare(name, definition)
+                .map_err(|e| (name.clone(), e))
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Vec::with_capacity(prepared.len());
+        {
+            let mut parsed = lock(&self.inner.machines);
+            for ((name, _), (hash, text, machine)) in machines.iter().zip(prepared) {
+                parsed.insert(hash.clone(), Arc::new(machine));
+                rows.push((name.clone(), hash, text));
+            }
+        }
+        let first = machines
+            .first()
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default();
         self.inner
             .db
             .call(move |conn| {
-                conn.exec(
-                    "INSERT OR IGNORE INTO wf_definitions (hash, definition) VALUES (?1, ?2)",
-                    params![hash, text],
-                )
-                .map_err(unavailable)?;
-                conn.exec(
-                    "INSERT INTO wf_machines (name, hash) VALUES (?1, ?2)
-                     ON CONFLICT (name) DO UPDATE SET hash = excluded.hash",
-                    params![owned, hash],
-                )
-                .map_err(unavailable)
+                for (name, hash, text) in rows {
+                    conn.exec(
+                        "INSERT OR IGNORE INTO wf_definitions (hash, definition) VALUES (?1, ?2)",
+                        params![hash, text],
+                    )
+                    .map_err(unavailable)?;
+                    conn.exec(
+                        "INSERT INTO wf_machines (name, hash) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET hash = excluded.hash",
+                        params![name, hash],
+                    )
+                    .map_err(unavailable)?;
+                }
+                Ok(())
             })
-            .await?;
-        Ok(self.machine_arn(name))
+            .await
+            .map_err(|e| (first, WorkflowError::Store(e)))
     }
 
     fn execution_arn(&self, machine: &str, name: &str) -> String {
