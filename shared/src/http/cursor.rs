@@ -52,9 +52,10 @@ impl PageFilter {
         position.map(|p| format!("{}.{}", URL_SAFE_NO_PAD.encode(&p), self.digest(&p)))
     }
 
-    /// The store's position a `cursor` of this list and these filters names.
+    /// The store's position a `cursor` of this list and these filters names; none (the
+    /// first page) when it is absent or empty.
     pub fn read(&self, cursor: Option<&str>) -> Result<Option<String>, Problem> {
-        let Some(cursor) = cursor else {
+        let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
         let position = cursor
@@ -111,7 +112,7 @@ mod tests {
         let cursor = filter.issue(Some("0193-a".to_owned())).unwrap();
         let (_, digest) = cursor.split_once('.').unwrap();
         let moved = format!("{}.{digest}", URL_SAFE_NO_PAD.encode("0193-b"));
-        for bad in [moved.as_str(), "0193-a", "", ".", "!!.??", "0193-a.x"] {
+        for bad in [moved.as_str(), "0193-a", ".", "!!.??", "0193-a.x"] {
             let problem = filter.read(Some(bad)).unwrap_err();
             assert!(
                 format!("{problem:?}").contains("cursor"),
@@ -119,5 +120,10 @@ mod tests {
             );
         }
         assert_eq!(filter.read(None).unwrap(), None);
+        assert_eq!(
+            filter.read(Some("")).unwrap(),
+            None,
+            "empty: the first page"
+        );
     }
 }
