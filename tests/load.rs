@@ -97,3 +97,46 @@ pub async fn measure(connections: usize, total: usize, make: MakeCall) -> Figure
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
     }
 }
+
+/// Local mode started for a benchmark, with what its calls need.
+pub struct Local {
+    pub running: shared::local::Running,
+    /// `http://<addr>`.
+    pub base: String,
+    /// A dev token of `bench` in `developers`.
+    pub token: String,
+    /// A client that keeps up to `connections` connections alive.
+    pub client: reqwest::Client,
+}
+
+/// Starts local mode on `config` for a benchmark of `connections` connections.
+pub async fn start_local(config: &shared::config::Config, connections: usize) -> Local {
+    let running = shared::local::start(config)
+        .await
+        .expect("local mode starts");
+    let secret = shared::local::dev_secret(
+        config,
+        &shared::adapters::local::LocalSecrets::from_pairs([]),
+    )
+    .await
+    .expect("dev secret");
+    let token = shared::http::auth::dev_token(
+        &secret,
+        "bench",
+        None,
+        &["developers".into()],
+        Duration::from_secs(3600),
+    )
+    .expect("token");
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .expect("client");
+    Local {
+        running,
+        base,
+        token,
+        client,
+    }
+}

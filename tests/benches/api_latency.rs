@@ -5,10 +5,8 @@
 //! server, as it must here; the figures are conservative for that reason.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
-use shared::adapters::local::LocalSecrets;
 use shared::config::Config;
 
 const CONNECTIONS: usize = 256;
@@ -28,25 +26,12 @@ async fn main() {
         data_dir: data.path().to_owned(),
         ..Config::default()
     };
-    let running = shared::local::start(&config)
-        .await
-        .expect("local mode starts");
-    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
-        .await
-        .expect("dev secret");
-    let token = shared::http::auth::dev_token(
-        &secret,
-        "bench",
-        None,
-        &["developers".into()],
-        Duration::from_secs(3600),
-    )
-    .expect("token");
-    let base = format!("http://{}", running.addr);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()
-        .expect("client");
+    let orchestrator_tests::load::Local {
+        running,
+        base,
+        token,
+        client,
+    } = orchestrator_tests::load::start_local(&config, CONNECTIONS).await;
     let scale = if quick { 100 } else { 1 };
     for scenario in [
         Scenario {

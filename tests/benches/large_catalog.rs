@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use orchestrator_tests::load::{Figures, MakeCall, measure};
 use serde_json::Value;
-use shared::adapters::local::LocalSecrets;
 use shared::config::Config;
 
 const CONNECTIONS: usize = 256;
@@ -93,26 +92,14 @@ async fn run(items: usize, bundles: usize, calls: usize) -> Run {
         ..Config::default()
     };
     let started = Instant::now();
-    let running = shared::local::start(&config)
-        .await
-        .expect("local mode starts");
+    let orchestrator_tests::load::Local {
+        running,
+        base,
+        token,
+        client,
+    } = orchestrator_tests::load::start_local(&config, CONNECTIONS).await;
+    // Listening, with a token minted (a few milliseconds).
     let start = started.elapsed();
-    let secret = shared::local::dev_secret(&config, &LocalSecrets::from_pairs([]))
-        .await
-        .expect("dev secret");
-    let token = shared::http::auth::dev_token(
-        &secret,
-        "bench",
-        None,
-        &["developers".into()],
-        Duration::from_secs(3600),
-    )
-    .expect("token");
-    let base = format!("http://{}", running.addr);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()
-        .expect("client");
 
     // A cursor near the end of the list, with a whole page of 50 after it.
     let mut deep = None;

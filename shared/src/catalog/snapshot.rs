@@ -150,13 +150,13 @@ impl CatalogSnapshot {
         after: Option<&str>,
         limit: usize,
     ) -> (Vec<&super::Located<super::CatalogItem>>, Option<String>) {
-        let items = &self.catalog.items;
-        let page = self
-            .items_index
-            .page(filter, after, limit, |p| &items[p].doc.metadata);
-        (
-            page.positions.iter().map(|&p| &items[p]).collect(),
-            page.next,
+        page_of(
+            &self.items_index,
+            &self.catalog.items,
+            |i| &i.doc.metadata,
+            filter,
+            after,
+            limit,
         )
     }
 
@@ -167,13 +167,13 @@ impl CatalogSnapshot {
         after: Option<&str>,
         limit: usize,
     ) -> (Vec<&super::Located<super::CatalogBundle>>, Option<String>) {
-        let bundles = &self.catalog.bundles;
-        let page = self
-            .bundles_index
-            .page(filter, after, limit, |p| &bundles[p].doc.metadata);
-        (
-            page.positions.iter().map(|&p| &bundles[p]).collect(),
-            page.next,
+        page_of(
+            &self.bundles_index,
+            &self.catalog.bundles,
+            |b| &b.doc.metadata,
+            filter,
+            after,
+            limit,
         )
     }
 
@@ -218,6 +218,22 @@ impl CatalogSnapshot {
             _ => Err(found),
         }
     }
+}
+
+/// A page of `list` (items or bundles) through its `index`; `metadata` reads a target's.
+fn page_of<'c, T>(
+    index: &Index,
+    list: &'c [super::Located<T>],
+    metadata: impl Fn(&'c super::Located<T>) -> &'c Metadata,
+    filter: &Filter,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<&'c super::Located<T>>, Option<String>) {
+    let page = index.page(filter, after, limit, |p| metadata(&list[p]));
+    (
+        page.positions.iter().map(|&p| &list[p]).collect(),
+        page.next,
+    )
 }
 
 /// A version for a set of files: a digest of their paths and bytes.
