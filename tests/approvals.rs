@@ -1059,3 +1059,85 @@ async fn a_prod_deletion_waits_for_its_approval_and_window_holding_the_lock() {
     );
     app.running.stop().await.unwrap();
 }
+
+/// `GET /approvals` reads an index of the pending stages, not every stage ever opened: a
+/// decided stage leaves it; an entry left stale (a crash between the two writes) is
+/// skipped and removed; and a store from before the index gets it built once from the
+/// stage records, so nothing pending is lost in an upgrade.
+#[tokio::test]
+async fn the_approvals_awaiting_a_caller_come_from_the_pending_index() {
+    let (app, _target, config, _dir) = start().await;
+    let bob = app.token_for(&config, "bob", &["database"]).await;
+    let mut stages = Vec::new();
+    for name in ["i1", "i2"] {
+        let (status, prod) = app
+            .submit(&json!({"item": "thing", "fields": {"name": name, "environment": "prod"}}))
+            .await;
+        assert_eq!(status, 202, "{prod}");
+        let stage = format!("{}.1", prod["id"].as_str().unwrap());
+        awaiting(&app, &bob, &stage).await;
+        stages.push(stage);
+    }
+    let state = app.running.state.state.clone();
+    let indexed = || async {
+        state
+            .list("approvals-pending", "", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(indexed().await, stages);
+
+    // Deciding a stage takes it off the index (a denial: no stage follows).
+    let (status, decided) = app
+        .call(
+            Method::POST,
+            &format!("/approvals/{}/deny", stages[0]),
+            &bob,
+            Some(&json!({"reason": "not this week"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(indexed().await, stages[1..]);
+
+    // A stale entry (its stage decided) is skipped and removed.
+    state
+        .put("approvals-pending", &stages[0], &json!({}), None)
+        .await
+        .unwrap();
+    let listed: Vec<Value> = pending(&app, &bob).await;
+    assert_eq!(
+        listed.iter().map(|a| a["id"].clone()).collect::<Vec<_>>(),
+        [json!(stages[1])]
+    );
+    assert_eq!(indexed().await, stages[1..]);
+
+    // A store from before the index: no entries, no marker. The pending stage is found.
+    let entry = state
+        .get("approvals-pending", &stages[1])
+        .await
+        .unwrap()
+        .unwrap();
+    state
+        .delete("approvals-pending", &stages[1], entry.version)
+        .await
+        .unwrap();
+    let marker = state
+        .get("approvals-pending-built", "built")
+        .await
+        .unwrap()
+        .unwrap();
+    state
+        .delete("approvals-pending-built", "built", marker.version)
+        .await
+        .unwrap();
+    let listed = pending(&app, &bob).await;
+    assert_eq!(
+        listed.iter().map(|a| a["id"].clone()).collect::<Vec<_>>(),
+        [json!(stages[1])]
+    );
+    assert_eq!(indexed().await, stages[1..]);
+    app.running.stop().await.unwrap();
+}

@@ -16,6 +16,15 @@ use crate::requests::service::{RequestError, RequestService};
 
 const TABLE: &str = "approvals";
 
+/// The stages still pending, by id (records without a value): what `GET /approvals`
+/// reads, so its cost follows what is pending, not every stage ever opened. An entry is
+/// written before its stage's record and removed after the stage is decided, so a crash
+/// in between leaves at most a stale entry, which a listing skips and removes.
+const PENDING: &str = "approvals-pending";
+
+/// Marks that the pending index was built from the stages stored before it existed.
+const PENDING_BUILT: &str = "approvals-pending-built";
+
 /// The token of a stage no state machine waits on: a day-2 change's, which the worker
 /// carries itself. A decision hands the request back to the worker (or ends it).
 pub const WORKER_TOKEN: &str = "orchestrator:worker";
@@ -86,8 +95,65 @@ impl Approvals {
         };
         let value =
             serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let pending = approval.status == ApprovalStatus::Pending;
+        if pending {
+            self.index_pending(&approval.id).await?;
+        }
         self.state.put(TABLE, &approval.id, &value, version).await?;
+        if !pending {
+            self.unindex_pending(&approval.id).await?;
+        }
         Ok(())
+    }
+
+    /// Lists stage `id` among the pending (again: a no-op).
+    async fn index_pending(&self, id: &str) -> Result<(), StoreError> {
+        match self.state.put(PENDING, id, &json!({}), None).await {
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes stage `id` off the pending (already off: a no-op).
+    async fn unindex_pending(&self, id: &str) -> Result<(), StoreError> {
+        let Some(found) = self.state.get(PENDING, id).await? else {
+            return Ok(());
+        };
+        match self.state.delete(PENDING, id, found.version).await {
+            Ok(()) | Err(StoreError::NotFound | StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The stages pending now, through the pending index; stale entries are skipped and
+    /// removed. The first call on a store from before the index lists the pending
+    /// stages from the stage records once.
+    async fn pending(&self) -> Result<Vec<Approval>, StoreError> {
+        if self.state.get(PENDING_BUILT, "built").await?.is_none() {
+            for approval in self.listed("").await? {
+                if approval.status == ApprovalStatus::Pending {
+                    self.index_pending(&approval.id).await?;
+                }
+            }
+            match self
+                .state
+                .put(PENDING_BUILT, "built", &json!({}), None)
+                .await
+            {
+                Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut out = Vec::new();
+        for (id, _) in self.state.list(PENDING, "", LISTING).await? {
+            match self.read(&id).await? {
+                Some((approval, _)) if approval.status == ApprovalStatus::Pending => {
+                    out.push(approval);
+                }
+                _ => self.unindex_pending(&id).await?,
+            }
+        }
+        Ok(out)
     }
 
     /// Opens stage `number` of `request` for its approvers (or, `escalated`, for its
@@ -376,10 +442,10 @@ impl Approvals {
         let roles = &self.requests.roles;
         let admin = roles.is_admin(who);
         let mut out: Vec<Approval> = self
-            .listed("")
+            .pending()
             .await?
             .into_iter()
-            .filter(|a| a.status == ApprovalStatus::Pending && a.expires_at > now)
+            .filter(|a| a.expires_at > now)
             .filter(|a| a.may_decide(roles, who) || (admin && a.requester != who.sub))
             .collect();
         out.sort_by_key(|a| a.opened_at);
