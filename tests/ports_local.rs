@@ -323,4 +323,102 @@ mod workflows {
         let _ = stop.send(true);
         timers.await.unwrap();
     }
+
+    /// Every statement the local adapters run under their behaviour suites (requests,
+    /// resources, the audit log, the state store, the queue and the workflow engine, all
+    /// on one database) reads its tables through a key or an index: SQLite's query plan of
+    /// each, with its values, never scans a table whole. The listings' every filter shape
+    /// is checked on its own in `db.rs`.
+    #[tokio::test]
+    async fn every_statement_the_suites_run_reads_an_index() {
+        use shared::adapters::local::{
+            SqliteAuditLog, SqliteRequestStore, SqliteResourceStore, SqliteStateStore,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        // Every statement the adapters run, with its values (SQLite's expanded text).
+        let traced = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let into = traced.clone();
+        db.call(move |conn| {
+            conn.trace_v2(
+                rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+                Some(move |event: rusqlite::trace::TraceEvent<'_>| {
+                    if let rusqlite::trace::TraceEvent::Stmt(statement, _) = event
+                        && let Some(sql) = statement.expanded_sql()
+                    {
+                        into.lock().unwrap().insert(sql);
+                    }
+                }),
+            )
+            .map_err(|e| shared::ports::StoreError::Unavailable(e.to_string()))
+        })
+        .await
+        .unwrap();
+        testkit::requests::run(&SqliteRequestStore::new(db.clone())).await;
+        testkit::resources::run(&SqliteResourceStore::new(db.clone())).await;
+        testkit::audit::run(&SqliteAuditLog::new(db.clone())).await;
+        testkit::state::run(&SqliteStateStore::new(db.clone())).await;
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let queue = SqliteQueue::new(
+            db.clone(),
+            "suite",
+            testkit::queue::MAX_RECEIVES,
+            clock.clone(),
+        );
+        testkit::queue::run(&queue, clock.as_ref()).await;
+        let (workflows, queue) = engine(&db, clock.clone());
+        let timers = Timers {
+            clock,
+            workflows: workflows.clone(),
+        };
+        testkit::workflows::run(&workflows, &queue, &timers).await;
+        let statements = std::mem::take(&mut *traced.lock().unwrap());
+        let scans = db
+            .call(move |conn| {
+                conn.trace_v2(
+                    rusqlite::trace::TraceEventCodes::empty(),
+                    None::<fn(rusqlite::trace::TraceEvent<'_>)>,
+                )
+                .map_err(|e| shared::ports::StoreError::Unavailable(e.to_string()))?;
+                let plan_of = |sql: &str| -> Vec<String> {
+                    let mut plan = conn
+                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    plan.query_map([], |row| row.get::<usize, String>(3))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect()
+                };
+                // The check sees a scan where there is one.
+                let canary = plan_of("SELECT record FROM audit WHERE record LIKE '%x%'");
+                assert!(canary.iter().any(|s| s.starts_with("SCAN")), "{canary:?}");
+                let mut scans = Vec::new();
+                let mut checked = 0;
+                for sql in &statements {
+                    let head = sql.trim_start().to_ascii_uppercase();
+                    if !["SELECT", "UPDATE", "DELETE", "WITH", "INSERT"]
+                        .iter()
+                        .any(|verb| head.starts_with(verb))
+                    {
+                        continue;
+                    }
+                    checked += 1;
+                    for step in plan_of(sql) {
+                        if step.starts_with("SCAN") {
+                            scans.push(format!("{step}  <=  {sql}"));
+                        }
+                    }
+                }
+                assert!(checked > 50, "the suites ran {checked} statements");
+                Ok(scans)
+            })
+            .await
+            .unwrap();
+        assert!(
+            scans.is_empty(),
+            "{} scans:\n{}",
+            scans.len(),
+            scans.join("\n")
+        );
+    }
 }
