@@ -286,6 +286,31 @@ pub trait StateStore: Send + Sync {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<(String, Versioned)>, StoreError>;
+
+    /// Writes `value` unless there is a record already, which then stands (writing once
+    /// again is a no-op).
+    async fn put_once(
+        &self,
+        table: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        match self.put(table, key, value, None).await {
+            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the record, whatever its version (none, or removed meanwhile: a no-op).
+    async fn forget(&self, table: &str, key: &str) -> Result<(), StoreError> {
+        let Some(found) = self.get(table, key).await? else {
+            return Ok(());
+        };
+        match self.delete(table, key, found.version).await {
+            Ok(()) | Err(StoreError::NotFound | StoreError::VersionConflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// What DescribeExecution tells about an execution.

@@ -97,32 +97,15 @@ impl Approvals {
             serde_json::to_value(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let pending = approval.status == ApprovalStatus::Pending;
         if pending {
-            self.index_pending(&approval.id).await?;
+            self.state
+                .put_once(PENDING, &approval.id, &json!({}))
+                .await?;
         }
         self.state.put(TABLE, &approval.id, &value, version).await?;
         if !pending {
-            self.unindex_pending(&approval.id).await?;
+            self.state.forget(PENDING, &approval.id).await?;
         }
         Ok(())
-    }
-
-    /// Lists stage `id` among the pending (again: a no-op).
-    async fn index_pending(&self, id: &str) -> Result<(), StoreError> {
-        match self.state.put(PENDING, id, &json!({}), None).await {
-            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Takes stage `id` off the pending (already off: a no-op).
-    async fn unindex_pending(&self, id: &str) -> Result<(), StoreError> {
-        let Some(found) = self.state.get(PENDING, id).await? else {
-            return Ok(());
-        };
-        match self.state.delete(PENDING, id, found.version).await {
-            Ok(()) | Err(StoreError::NotFound | StoreError::VersionConflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// The stages pending now, through the pending index; stale entries are skipped and
@@ -132,17 +115,14 @@ impl Approvals {
         if self.state.get(PENDING_BUILT, "built").await?.is_none() {
             for approval in self.listed("").await? {
                 if approval.status == ApprovalStatus::Pending {
-                    self.index_pending(&approval.id).await?;
+                    self.state
+                        .put_once(PENDING, &approval.id, &json!({}))
+                        .await?;
                 }
             }
-            match self
-                .state
-                .put(PENDING_BUILT, "built", &json!({}), None)
-                .await
-            {
-                Ok(_) | Err(StoreError::VersionConflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            self.state
+                .put_once(PENDING_BUILT, "built", &json!({}))
+                .await?;
         }
         let mut out = Vec::new();
         for (id, _) in self.state.list(PENDING, "", LISTING).await? {
@@ -150,7 +130,7 @@ impl Approvals {
                 Some((approval, _)) if approval.status == ApprovalStatus::Pending => {
                     out.push(approval);
                 }
-                _ => self.unindex_pending(&id).await?,
+                _ => self.state.forget(PENDING, &id).await?,
             }
         }
         Ok(out)

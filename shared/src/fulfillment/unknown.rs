@@ -35,10 +35,7 @@ impl PendingOutcome {
     /// Keeps it until it is resolved (again: a no-op).
     pub async fn record(&self, state: &dyn StateStore) -> Result<(), StoreError> {
         let value = serde_json::to_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        match state.put(TABLE, &self.key(), &value, None).await {
-            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        state.put_once(TABLE, &self.key(), &value).await
     }
 
     /// The outcomes still unknown, of one request or (with `None`) of any, at most
@@ -61,14 +58,7 @@ impl PendingOutcome {
 
     /// It is resolved: forgotten.
     pub async fn resolved(&self, state: &dyn StateStore) -> Result<(), StoreError> {
-        let key = self.key();
-        let Some(found) = state.get(TABLE, &key).await? else {
-            return Ok(());
-        };
-        match state.delete(TABLE, &key, found.version).await {
-            Ok(()) | Err(StoreError::NotFound) | Err(StoreError::VersionConflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        state.forget(TABLE, &self.key()).await
     }
 }
 

@@ -108,11 +108,8 @@ pub async fn keep(
         files: None,
     };
     let value = serde_json::to_value(&header).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    match state.put(VERSIONS, sha, &value, None).await {
-        // Another ingestion kept the same commit meanwhile, with the same files.
-        Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
+    // Another ingestion may have kept the same commit meanwhile, with the same files.
+    state.put_once(VERSIONS, sha, &value).await
 }
 
 /// Version `sha`'s header, if it was kept.

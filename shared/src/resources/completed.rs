@@ -29,10 +29,7 @@ impl CompletedComponent {
     ) -> Result<(), StoreError> {
         let record = serde_json::to_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = format!("{request}/{component}");
-        match state.put(COMPLETED, &key, &record, None).await {
-            Ok(_) | Err(StoreError::VersionConflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        state.put_once(COMPLETED, &key, &record).await
     }
 
     /// The record of a request's component, if it completed.
