@@ -94,20 +94,33 @@ pub fn local_with_noop_actions(dir: &Path, files: &[(&str, String)]) -> Local {
     });
     let state = engine.state.clone();
     let engine = Arc::new(engine);
+    let system = shared::fulfillment::SystemInfo {
+        region: "eu-west-1".into(),
+        stage: "bench".into(),
+        environment: json!({"dbApi": "https://db.acme.example"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into(),
+    };
+    let checks = Arc::new(shared::resources::reconcile::Checks {
+        resources: resources.clone(),
+        verifier: Arc::new(shared::resources::verify::Verifier {
+            engine: engine.clone(),
+            system: system.clone(),
+            catalog: requests.catalog.clone(),
+            store: resources.store.clone(),
+            per_host: Default::default(),
+        }),
+        concurrency: 16,
+    });
     let worker = Arc::new(Worker {
+        checks,
         notifier: None,
         requests: requests.clone(),
         jira: None,
         engine,
-        system: shared::fulfillment::SystemInfo {
-            region: "eu-west-1".into(),
-            stage: "bench".into(),
-            environment: json!({"dbApi": "https://db.acme.example"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-                .into(),
-        },
+        system,
         max_receives: 5,
         workflows: Arc::new(workflows.clone()),
         resources,

@@ -423,18 +423,33 @@ async fn the_reconciler_handler_runs_a_pass_on_a_scheduled_event() {
         .await;
     let id = created["id"].as_str().unwrap();
     assert_eq!(stack.work_until_done(id).await["status"], "completed");
-    let event = serde_json::from_value(fixture("eventbridge-scheduled.json")).unwrap();
-    let report = schedule::handle(
-        &stack.deployment,
-        LambdaEvent::new(event, Context::default()),
-    )
-    .await
-    .unwrap();
-    let report = serde_json::to_value(&report).unwrap();
+    let pass = || async {
+        let event = serde_json::from_value(fixture("eventbridge-scheduled.json")).unwrap();
+        let report = schedule::handle(
+            &stack.deployment,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .unwrap();
+        serde_json::to_value(&report).unwrap()
+    };
+    // The first step enqueues the one resource for the worker, on SQS.
+    let report = pass().await;
     assert_eq!(report["requeued"], 0, "{report}");
-    assert_eq!(report["drift"]["checked"], 1, "{report}");
-    assert_eq!(report["drift"]["failed"], 0, "{report}");
-    assert_eq!(report["drift"]["drifted"], 0, "{report}");
+    assert_eq!(report["drift"]["enqueued"], 1, "{report}");
+    assert_eq!(report["drift"]["current"]["listing"], "done", "{report}");
+    assert_eq!(report["drift"]["current"]["batches"], 1, "{report}");
+    // The worker Lambda verifies the batch.
+    while stack.work_once().await.is_some() {}
+    // The next step finds the pass's batches all verified: it keeps its figures as the
+    // last pass and starts another.
+    let report = pass().await;
+    let last = &report["drift"]["last"];
+    assert_eq!(last["complete"], true, "{report}");
+    assert_eq!(last["report"]["checked"], 1, "{report}");
+    assert_eq!(last["report"]["drifted"], 0, "{report}");
+    assert_eq!(last["report"]["failed"], 0, "{report}");
+    assert_ne!(report["drift"]["current"]["id"], last["id"], "{report}");
     assert!(metrics().sum("ResourcesChecked", &[]) >= 1);
 }
 

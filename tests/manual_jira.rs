@@ -517,6 +517,7 @@ fn sweeper(app: &App, clock: Arc<ManualClock>, queue: Arc<dyn Queue>) -> shared:
         workflows: state.workflows.clone(),
         resources: state.resources.clone(),
         approvals: state.worker.approvals.clone(),
+        checks: state.worker.checks.clone(),
     }
 }
 

@@ -87,6 +87,53 @@ async fn sqs_passes_the_queue_suite() {
     testkit::queue::run_with(&queue, &testkit::Sleep, &moto).await;
 }
 
+#[tokio::test]
+async fn a_reconciliation_pass_on_dynamodb_and_sqs_resumes_and_counts_each_batch_once() {
+    let Some(config) = aws().await else { return };
+    let table = create_table(&config).await;
+    let (url, dlq) = create_queues(&config, testkit::queue::MAX_RECEIVES).await;
+    testkit::reconcile::run(
+        std::sync::Arc::new(aws::DynamoResourceStore::new(&config, table.clone())),
+        std::sync::Arc::new(aws::DynamoStateStore::new(&config, table)),
+        std::sync::Arc::new(aws::SqsQueue::new(&config, url, dlq)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn s3_passes_the_archive_suite() {
+    let Some(config) = aws().await else { return };
+    let bucket = format!("exports-{}", uuid::Uuid::new_v4().simple());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto creates the bucket");
+    let archive = aws::S3Archive::new(&config, bucket.clone(), "orchestrator/exports/");
+    testkit::archive::run(&archive).await;
+    // Under the prefix, as the location says.
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert!(listed.contents().iter().all(|o| {
+        o.key()
+            .unwrap_or_default()
+            .starts_with("orchestrator/exports/suite/")
+    }));
+    assert_eq!(
+        shared::ports::Archive::location(&archive),
+        format!("s3://{bucket}/orchestrator/exports/")
+    );
+}
+
 async fn create_secret(config: &SdkConfig, id: &str, value: &str) {
     SecretsClient::new(config)
         .create_secret()

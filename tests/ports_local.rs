@@ -135,6 +135,53 @@ async fn the_sqlite_queue_passes_the_queue_suite() {
     testkit::queue::run(&queue, clock.as_ref()).await;
 }
 
+#[tokio::test]
+async fn a_reconciliation_pass_on_the_embedded_adapters_resumes_and_counts_each_batch_once() {
+    let (_dir, db) = db();
+    let clock = Arc::new(shared::ports::SystemClock);
+    testkit::reconcile::run(
+        Arc::new(SqliteResourceStore::new(db.clone())),
+        Arc::new(SqliteStateStore::new(db.clone())),
+        Arc::new(SqliteQueue::new(
+            db,
+            "actions",
+            testkit::queue::MAX_RECEIVES,
+            clock,
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_directory_passes_the_archive_suite_and_refuses_keys_outside_it() {
+    use shared::ports::Archive;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = shared::adapters::local::DirArchive::new(dir.path().join("exports"));
+    testkit::archive::run(&archive).await;
+    for key in ["../escape.jsonl", "/etc/passwd", "a/../../b", ""] {
+        assert!(
+            matches!(
+                archive.put(key, b"x").await,
+                Err(shared::ports::StoreError::Corrupt(_))
+            ),
+            "{key}"
+        );
+    }
+    // Nothing half written is left beside the exports.
+    let mut names = Vec::new();
+    let mut folders = vec![dir.path().to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            if entry.path().is_dir() {
+                folders.push(entry.path());
+            } else {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(names.iter().all(|n| n.ends_with(".jsonl")), "{names:?}");
+}
+
 /// A message dead-lettered during a receive does not take the place of a live one, even
 /// when the receive asks for a single message (as the worker mostly does).
 #[tokio::test]

@@ -431,6 +431,28 @@ async fn drift_refuses_a_change_the_reconciler_flags_it_and_an_admin_may_force_i
             "drift_resolved"
         ]
     );
+
+    // The passes that found all this are shown to admins, and only to them.
+    let (status, problem) = app
+        .call(Method::GET, "/reconciliation", &app.token, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let (status, shown) = app.call(Method::GET, "/reconciliation", &admin, None).await;
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        last = shown["last"].clone();
+        if last["complete"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["complete"], true, "{last}");
+    assert_eq!(last["enqueued"], 1, "{last}");
+    assert_eq!(last["batches"], 1, "{last}");
+    assert_eq!(last["batchesDone"], 1, "{last}");
+    assert_eq!(last["report"]["checked"], 1, "{last}");
+    assert_eq!(last["report"]["failed"], 0, "{last}");
 }
 
 #[tokio::test]

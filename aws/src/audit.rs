@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use shared::ports::{AuditLog, AuditQuery, Page, StoreError};
-use shared::requests::model::AuditEntry;
+use shared::requests::model::{AuditEntry, RequestId};
 
 use crate::items::{Table, json, key, parse, refused, s};
 use crate::pages::Listing;
@@ -79,6 +79,54 @@ impl AuditLog for DynamoAuditLog {
                 limit,
                 |item| parse(item, "audit entry"),
                 |e: &AuditEntry| e.id.clone(),
+            )
+            .await
+    }
+
+    async fn older_than(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        // Ids are UUIDv7: every entry recorded before `before` sorts below its floor. Each
+        // shard gives its oldest share of the batch (retention needs old entries, not the
+        // very oldest of all).
+        let below = RequestId::floor(before).to_string();
+        let shards = partitions(LOG);
+        let share = limit.max(1).div_ceil(shards.len());
+        let reads = shards.into_iter().map(|p| {
+            self.table
+                .client
+                .query()
+                .table_name(&self.table.name)
+                .consistent_read(true)
+                .key_condition_expression("pk = :p AND sk < :below")
+                .expression_attribute_values(":p", s(p))
+                .expression_attribute_values(":below", s(below.clone()))
+                .scan_index_forward(true)
+                .limit(i32::try_from(share).unwrap_or(i32::MAX))
+                .send()
+        });
+        let mut entries = Vec::new();
+        for out in futures::future::try_join_all(reads)
+            .await
+            .map_err(|e| unavailable("Query", &e))?
+        {
+            for item in out.items() {
+                entries.push(parse::<AuditEntry>(item, "audit entry")?);
+            }
+        }
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
+        entries.truncate(limit.max(1));
+        Ok(entries)
+    }
+
+    async fn remove(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.table
+            .delete_all(
+                ids.iter()
+                    .map(|id| key(partition_of(LOG, id), id))
+                    .collect(),
             )
             .await
     }

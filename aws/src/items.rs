@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest,
+};
 use shared::ports::StoreError;
 
 use crate::state::unavailable;
@@ -95,6 +97,51 @@ impl Table {
             Err(e) if refused(&e) => Ok(false),
             Err(e) => Err(unavailable("TransactWriteItems", &e)),
         }
+    }
+
+    /// Deletes the items of `keys` (`pk`, `sk`), 25 to a BatchWriteItem (its most), and
+    /// again those DynamoDB left unprocessed, after a pause that grows; a key with no item
+    /// is no error.
+    pub(crate) async fn delete_all(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|key| {
+                    DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut pause = std::time::Duration::from_millis(50);
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, requests)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchWriteItem", &e))?;
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|left| left.get(&self.name))
+                    .cloned()
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 8 {
+                    return Err(StoreError::Unavailable(format!(
+                        "DynamoDB left {} deletes unprocessed after retries",
+                        requests.len()
+                    )));
+                }
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+        Ok(())
     }
 
     /// The item `pk`/`sk`, read consistently.

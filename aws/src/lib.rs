@@ -3,6 +3,7 @@
 //! its port, against moto server on loopback in the tests.
 
 pub mod actions;
+pub mod archive;
 pub mod audit;
 pub mod environment;
 pub(crate) mod items;
@@ -16,6 +17,7 @@ pub mod state;
 pub mod topics;
 pub mod workflows;
 
+pub use archive::S3Archive;
 pub use audit::DynamoAuditLog;
 pub use queue::SqsQueue;
 pub use requests::DynamoRequestStore;

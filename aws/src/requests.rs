@@ -326,6 +326,38 @@ impl RequestStore for DynamoRequestStore {
             .collect()
     }
 
+    async fn replace_timeline(
+        &self,
+        id: &RequestId,
+        marker: &RequestEvent,
+    ) -> Result<(), StoreError> {
+        // The marker first, then the events before it: stopped in between, the timeline
+        // still ends with the marker, and replacing it again removes the rest.
+        let seq = self.reserve(id, 1).await?;
+        if !self
+            .table
+            .transact(vec![self.event_put(marker, seq)?])
+            .await?
+        {
+            return Err(StoreError::VersionConflict { expected: 0 });
+        }
+        let marker_key = event_key(id, seq);
+        let earlier: Vec<Item> = self
+            .table
+            .partition(partition(id), "ev#")
+            .await?
+            .into_iter()
+            .filter_map(|item| {
+                let key: Item = ["pk", "sk"]
+                    .into_iter()
+                    .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+                    .collect();
+                (key != marker_key).then_some(key)
+            })
+            .collect();
+        self.table.delete_all(earlier).await
+    }
+
     async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError> {
         self.by_reference(format!("ticket#{key}"), None).await
     }

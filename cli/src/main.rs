@@ -1,6 +1,7 @@
 //! `orchestrator`: the command-line tool of the internal developer platform orchestrator.
 
 mod asl_tool;
+mod audit;
 mod bundle;
 mod catalog;
 mod plan;
@@ -49,6 +50,11 @@ enum Command {
     /// Show what a request for an item would do (every call, rendered, secrets as ***),
     /// with no side effect. Exit 0 for a good plan, 1 when it shows errors, 2 on usage errors.
     Plan(plan::PlanArgs),
+    /// Read the audit log through the API (admins).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 /// Exit codes: 0 success, 1 the input has errors (findings), 2 usage or I/O error.
@@ -61,5 +67,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::DevToken(args) => serve::token(args),
         Command::Plan(args) => plan::plan(args),
+        Command::Audit { command } => audit::run(command),
     }
 }

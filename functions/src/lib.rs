@@ -116,6 +116,13 @@ impl Deployment {
             clock: Arc::new(SystemClock),
             publisher: Some(Arc::new(aws::SnsTopics::new(sdk))),
             aws_actions: aws::actions::all(sdk, &config.aws),
+            archive: config.retention.export_bucket.as_ref().map(|bucket| {
+                Arc::new(aws::S3Archive::new(
+                    sdk,
+                    bucket.clone(),
+                    &config.retention.export_prefix,
+                )) as Arc<dyn shared::ports::Archive>
+            }),
         };
         // API Gateway's JWT authorizer checks tokens and hands the claims over; a JWKS
         // file, when configured, lets the function check them itself as well.

@@ -1,11 +1,15 @@
 //! The reconciler Lambda's handler, on its EventBridge schedule: re-enqueue requests that
-//! lost their queue message, then verify every provisioned resource against its target.
+//! lost their queue message, then take a step of drift reconciliation (enqueue the pass's
+//! resources in batches for the worker, or close a pass whose batches are all verified
+//! and start the next), then a step of retention (export and remove audit entries and
+//! ended requests' timelines past their time).
 
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
-use shared::resources::reconcile::ReconcileReport;
+use shared::resources::reconcile::ReconcileStep;
+use shared::retention::RetentionReport;
 
 use crate::Deployment;
 
@@ -23,7 +27,10 @@ pub struct ScheduledEvent {
 #[serde(rename_all = "camelCase")]
 pub struct PassReport {
     pub requeued: usize,
-    pub drift: ReconcileReport,
+    /// The reconciliation step: what it enqueued for the worker, and the passes' figures.
+    pub drift: ReconcileStep,
+    /// The retention step: what it exported and removed.
+    pub retention: RetentionReport,
 }
 
 /// The schedule's rate (`Every5Minutes` in infra/template.yaml): each pass sweeps the
@@ -55,12 +62,23 @@ pub async fn handle(
         .run_once()
         .await
         .map_err(|e| e.to_string())?;
+    // Bounded work; what is left waits for the next schedule.
+    let retention = deployment
+        .assembly
+        .retention
+        .run_once()
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(
         requeued,
-        checked = drift.checked,
-        drifted = drift.drifted,
-        failed = drift.failed,
+        enqueued = drift.enqueued,
+        audit_removed = retention.audit_removed,
+        timelines_removed = retention.timelines_removed,
         "scheduled pass done"
     );
-    Ok(PassReport { requeued, drift })
+    Ok(PassReport {
+        requeued,
+        drift,
+        retention,
+    })
 }

@@ -23,9 +23,9 @@ use crate::ports::{
 };
 use crate::requests::service::RequestService;
 use crate::resources::change::Changes;
-use crate::resources::reconcile::Reconciler;
+use crate::resources::reconcile::{ABANDON_AFTER, BATCH, Checks, PAGE, Reconciler};
 use crate::resources::service::Resources;
-use crate::resources::verify::Verifier;
+use crate::resources::verify::{HostSlots, Verifier};
 use crate::worker::Worker;
 
 /// One adapter for every port.
@@ -45,6 +45,8 @@ pub struct Ports {
     pub publisher: Option<Arc<dyn Publisher>>,
     /// The actions that reach AWS through its SDK, when the deployment can.
     pub aws_actions: AwsActions,
+    /// Where retention exports go (`None`: removed without an export).
+    pub archive: Option<Arc<dyn crate::ports::Archive>>,
 }
 
 /// The assembled product.
@@ -55,6 +57,8 @@ pub struct Assembly {
     pub worker: Arc<Worker>,
     /// Verifies provisioned resources against their targets.
     pub reconciler: Arc<Reconciler>,
+    /// Exports and removes what is past its retention.
+    pub retention: Arc<crate::retention::Retention>,
 }
 
 /// The JIRA client the configuration asks for, if any.
@@ -105,6 +109,7 @@ pub async fn assemble(
         clock,
         publisher,
         aws_actions,
+        archive,
     } = ports;
     let problems = config.notifications.problems(publisher.is_some());
     if !problems.is_empty() {
@@ -129,7 +134,7 @@ pub async fn assemble(
     let requests = Arc::new(RequestService {
         catalog: catalog.clone(),
         store: request_store,
-        queue,
+        queue: queue.clone(),
         clock: clock.clone(),
         roles: Roles {
             admin_group: config.auth.admin_group.clone(),
@@ -160,6 +165,7 @@ pub async fn assemble(
         system: planner.system.clone(),
         catalog: catalog.clone(),
         store: resources.store.clone(),
+        per_host: HostSlots::new(config.resources.reconcile_per_host),
     });
     let approvals = Arc::new(crate::approvals::service::Approvals {
         requests: requests.clone(),
@@ -176,6 +182,11 @@ pub async fn assemble(
         portal: Portal(config.notifications.portal_url.clone()),
     });
     let worker = Arc::new(Worker {
+        checks: Arc::new(Checks {
+            resources: resources.clone(),
+            verifier: verifier.clone(),
+            concurrency: config.resources.reconcile_concurrency,
+        }),
         notifier: Some(notifier),
         approvals: approvals.clone(),
         requests: requests.clone(),
@@ -188,8 +199,10 @@ pub async fn assemble(
     });
     let reconciler = Arc::new(Reconciler {
         resources: resources.clone(),
-        verifier: verifier.clone(),
-        concurrency: config.resources.reconcile_concurrency,
+        queue,
+        page: PAGE,
+        batch: BATCH,
+        abandon_after: ABANDON_AFTER,
         outcomes: Some(worker.clone()),
     });
     let ingest = match &config.github.catalog {
@@ -216,6 +229,15 @@ pub async fn assemble(
         planner: planner.clone(),
         state: state.clone(),
     });
+    let retention = Arc::new(crate::retention::Retention {
+        requests: requests.store.clone(),
+        audit: audit.clone(),
+        state: state.clone(),
+        archive,
+        clock: requests.clock.clone(),
+        timeline_days: config.retention.timeline_days,
+        audit_days: config.retention.audit_days,
+    });
     let app = AppState::new(Shared {
         ingest,
         requests,
@@ -235,5 +257,6 @@ pub async fn assemble(
         app,
         worker,
         reconciler,
+        retention,
     })
 }

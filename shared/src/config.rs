@@ -39,6 +39,7 @@ pub struct Config {
     /// Where the Lambdas find their AWS resources (unused in local mode).
     pub aws: AwsConfig,
     pub notifications: NotificationsConfig,
+    pub retention: RetentionConfig,
 }
 
 /// Notifications: the deployment's own subscriptions (teams add theirs in `teams.yaml`).
@@ -158,8 +159,10 @@ pub struct ResourcesConfig {
     pub lease_seconds: u64,
     /// Seconds between drift reconciliation passes; 0 turns the reconciler off.
     pub reconcile_seconds: u64,
-    /// How many resources the reconciler verifies at the same time.
+    /// How many resources of one batch of a pass the worker verifies at the same time.
     pub reconcile_concurrency: usize,
+    /// How many verify calls one process sends to one target host at the same time.
+    pub reconcile_per_host: usize,
 }
 
 impl Default for ResourcesConfig {
@@ -168,7 +171,48 @@ impl Default for ResourcesConfig {
             lease_seconds: 600,
             reconcile_seconds: 300,
             reconcile_concurrency: 16,
+            reconcile_per_host: 32,
         }
+    }
+}
+
+/// How long ended requests' timelines and audit entries are kept, and where they are
+/// exported before they are removed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RetentionConfig {
+    /// Days an ended request's timeline is kept after the request was made; 0 keeps it
+    /// for ever. The request itself (status, fields, outputs) is kept.
+    pub timeline_days: u32,
+    /// Days an audit entry is kept; 0 keeps it for ever.
+    pub audit_days: u32,
+    /// Local mode: the directory exports go to (JSON Lines). With an export configured,
+    /// nothing is removed that was not exported first.
+    pub export_dir: Option<PathBuf>,
+    /// On AWS: the S3 bucket exports go to, under `exportPrefix`.
+    pub export_bucket: Option<String>,
+    pub export_prefix: String,
+    /// Local mode: seconds between retention steps (on AWS the reconciler's schedule).
+    pub every_seconds: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            timeline_days: 0,
+            audit_days: 0,
+            export_dir: None,
+            export_bucket: None,
+            export_prefix: "exports".to_owned(),
+            every_seconds: 300,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Whether anything is ever removed.
+    pub fn removes(&self) -> bool {
+        self.timeline_days > 0 || self.audit_days > 0
     }
 }
 
@@ -253,6 +297,7 @@ impl Default for Config {
             environment: serde_json::Map::new(),
             worker: true,
             resources: ResourcesConfig::default(),
+            retention: RetentionConfig::default(),
             portal_dir: PathBuf::from("portal/dist"),
             notifications: NotificationsConfig::default(),
         }
@@ -288,6 +333,14 @@ impl Default for GithubConfig {
             catalog: None,
         }
     }
+}
+
+/// A number of days from variable `name` (key `key`), or an error naming both.
+fn days(key: &str, name: &str, value: &str) -> Result<u32, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{key} ({name}) must be a whole number of days, not `{value}`"))
 }
 
 /// The environment variables that override configuration keys.
@@ -334,6 +387,12 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "ORCHESTRATOR_NOTIFICATIONS_TOPIC_ARN",
         "notifications.subscriptions (adds `stack-topic`, every event to this SNS topic)",
     ),
+    (
+        "ORCHESTRATOR_TIMELINE_RETENTION_DAYS",
+        "retention.timelineDays",
+    ),
+    ("ORCHESTRATOR_AUDIT_RETENTION_DAYS", "retention.auditDays"),
+    ("ORCHESTRATOR_EXPORT_BUCKET", "retention.exportBucket"),
 ];
 
 /// The environment variable holding a whole configuration document (JSON) where there
@@ -434,6 +493,13 @@ impl Config {
                         sns: Some(crate::catalog::subscription::SnsChannel { topic_arn: value }),
                     })
             }
+            "ORCHESTRATOR_TIMELINE_RETENTION_DAYS" => {
+                self.retention.timeline_days = days("retention.timelineDays", name, &value)?
+            }
+            "ORCHESTRATOR_AUDIT_RETENTION_DAYS" => {
+                self.retention.audit_days = days("retention.auditDays", name, &value)?
+            }
+            "ORCHESTRATOR_EXPORT_BUCKET" => self.retention.export_bucket = Some(value),
             "ORCHESTRATOR_TABLE" => self.aws.table = value,
             "ORCHESTRATOR_ACTION_QUEUE_URL" => self.aws.action_queue_url = Some(value),
             "ORCHESTRATOR_DEAD_LETTER_QUEUE_URL" => self.aws.dead_letter_queue_url = Some(value),

@@ -20,6 +20,7 @@ pub mod parallel;
 pub mod ports;
 pub mod requests;
 pub mod resources;
+pub mod retention;
 pub mod sandbox;
 pub mod secret;
 pub mod signing;

@@ -277,11 +277,15 @@ pub async fn start_with(config: &Config, extensions: Extensions) -> Result<Runni
         clock,
         publisher: None,
         aws_actions: extensions.aws_actions,
+        archive: config.retention.export_dir.as_ref().map(|dir| {
+            Arc::new(crate::adapters::local::DirArchive::new(dir)) as Arc<dyn crate::ports::Archive>
+        }),
     };
     let Assembly {
         app: state,
         worker,
         reconciler,
+        retention,
     } = assemble(config, ports, auth, MAX_RECEIVES).await?;
     let (shutdown, mut stopped) = watch::channel(false);
     // With GitHub ingestion the repository is the catalog's source, not the directory.
@@ -297,6 +301,10 @@ pub async fn start_with(config: &Config, extensions: Extensions) -> Result<Runni
     if config.worker && config.resources.reconcile_seconds > 0 {
         let every = std::time::Duration::from_secs(config.resources.reconcile_seconds);
         tokio::spawn(reconciler.run(every, shutdown.subscribe()));
+    }
+    if config.worker && config.retention.removes() {
+        let every = std::time::Duration::from_secs(config.retention.every_seconds.max(1));
+        tokio::spawn(retention.run(every, shutdown.subscribe()));
     }
     let (worker, timers) = if config.worker {
         (

@@ -137,6 +137,15 @@ pub trait RequestStore: Send + Sync {
     /// The timeline, oldest first.
     async fn events(&self, id: &RequestId) -> Result<Vec<RequestEvent>, StoreError>;
 
+    /// Replaces a request's whole timeline with `marker` (retention, once the timeline is
+    /// exported): afterwards [`events`](Self::events) reads `marker` alone, numbered 1.
+    /// `NotFound` when there is no such request.
+    async fn replace_timeline(
+        &self,
+        id: &RequestId,
+        marker: &RequestEvent,
+    ) -> Result<(), StoreError>;
+
     /// The request whose manual fulfillment is the given JIRA issue.
     async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError>;
 }
@@ -199,6 +208,34 @@ pub trait AuditLog: Send + Sync {
     /// on its database thread), but a `list` that starts afterwards sees it.
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
+
+    /// Some of the entries recorded before `before`, oldest first within what is returned,
+    /// at most `limit` (none: nothing is older). What retention exports and removes next;
+    /// not necessarily the very oldest of a sharded log.
+    async fn older_than(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Removes the entries with these ids (retention, once they are exported); an id
+    /// that is not there is skipped.
+    async fn remove(&self, ids: &[String]) -> Result<(), StoreError>;
+}
+
+/// Where exports go (retention's JSON Lines files): a directory in local mode, an S3
+/// bucket on AWS.
+#[async_trait]
+pub trait Archive: Send + Sync {
+    /// Stores `body` under `key` (`/`-separated), replacing what is there (an export
+    /// written again after a stop is the same export); durable when it returns.
+    async fn put(&self, key: &str, body: &[u8]) -> Result<(), StoreError>;
+
+    /// What is stored under `key`.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Where the archive is, for people (`file:///…`, `s3://bucket/prefix`).
+    fn location(&self) -> String;
 }
 
 /// A message received from a queue. `receipt` identifies this delivery: only it can

@@ -152,6 +152,7 @@ fn assemble(
         system: planner.system.clone(),
         catalog,
         store,
+        per_host: Default::default(),
     });
     Ok(Changes {
         requests,

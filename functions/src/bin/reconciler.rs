@@ -1,5 +1,6 @@
-//! The reconciler Lambda: on its EventBridge schedule, verifies every provisioned
-//! resource against its target and re-enqueues requests that lost their queue message.
+//! The reconciler Lambda: on its EventBridge schedule, re-enqueues requests that lost
+//! their queue message and enqueues every provisioned resource, in batches, for the
+//! worker to verify against its target.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -107,6 +107,26 @@ pub enum WorkMessage {
     Task(Box<TaskMessage>),
     /// Something to tell the subscriptions that want it.
     Notice(Box<NoticeMessage>),
+    /// Resources for the worker to verify: one batch of a reconciliation pass.
+    Verify(VerifyBatch),
+}
+
+/// One batch of a reconciliation pass: the pass enqueues the ids it lists, a batch per
+/// message, and the worker verifies them (the body is `{"verify": {...}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyBatch {
+    /// The pass it belongs to.
+    pub pass: String,
+    /// Its place in the pass, from 0: what it found is recorded once under it, however
+    /// often the message is delivered.
+    pub batch: u32,
+    pub resources: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VerifyEnvelope {
+    verify: VerifyBatch,
 }
 
 /// A notice on its way to the subscriptions: first to be fanned out (`to` unset), then
@@ -158,6 +178,8 @@ struct Envelope {
     #[serde(default)]
     notice: Option<Value>,
     #[serde(default)]
+    verify: Option<Value>,
+    #[serde(default)]
     task: Option<Value>,
     #[serde(default)]
     task_token: Option<String>,
@@ -175,6 +197,11 @@ impl WorkMessage {
         if envelope.notice.is_some() {
             return serde_json::from_value::<NoticeMessage>(value)
                 .map(|n| WorkMessage::Notice(Box::new(n)))
+                .map_err(|e| ProtocolError::Unreadable(e.to_string()));
+        }
+        if envelope.verify.is_some() {
+            return serde_json::from_value::<VerifyEnvelope>(value)
+                .map(|v| WorkMessage::Verify(v.verify))
                 .map_err(|e| ProtocolError::Unreadable(e.to_string()));
         }
         match (envelope.task, envelope.task_token) {
@@ -205,6 +232,10 @@ impl WorkMessage {
             WorkMessage::Fulfill(handoff) => handoff.body(),
             WorkMessage::Task(task) => serde_json::to_string(task).unwrap_or_default(),
             WorkMessage::Notice(notice) => serde_json::to_string(notice).unwrap_or_default(),
+            WorkMessage::Verify(batch) => serde_json::to_string(&VerifyEnvelope {
+                verify: batch.clone(),
+            })
+            .unwrap_or_default(),
         }
     }
 
@@ -213,7 +244,7 @@ impl WorkMessage {
         match self {
             WorkMessage::Fulfill(handoff) => Some(handoff.request_id),
             WorkMessage::Task(task) => Some(task.request_id),
-            WorkMessage::Notice(_) => None,
+            WorkMessage::Notice(_) | WorkMessage::Verify(_) => None,
         }
     }
 }
@@ -243,6 +274,16 @@ mod tests {
             escalated: false,
         }));
         assert_eq!(WorkMessage::parse(&task.body()), Ok(task));
+        let verify = WorkMessage::Verify(VerifyBatch {
+            pass: "p-1".to_owned(),
+            batch: 3,
+            resources: vec!["r-1".to_owned(), "r-2".to_owned()],
+        });
+        assert_eq!(WorkMessage::parse(&verify.body()), Ok(verify));
+        assert!(matches!(
+            WorkMessage::parse(r#"{"verify": {"pass": "p"}}"#),
+            Err(ProtocolError::Unreadable(_))
+        ));
     }
 
     #[test]

@@ -140,6 +140,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(resources::history))
         .routes(routes!(resources::verify))
         .routes(routes!(resources::change))
+        .routes(routes!(resources::reconciliation_state))
         .routes(routes!(audit::list))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))

@@ -21,7 +21,7 @@ use crate::resources::change::{ChangeError, ChangePlan, Submitted};
 use crate::resources::model::{
     Drift, Lock, Resource, ResourceChange, ResourceKind, ResourceStatus, StackMember,
 };
-use crate::resources::reconcile::check;
+use crate::resources::reconcile::{Reconciliation, check, reconciliation};
 use crate::resources::service::ResourceError;
 use crate::resources::verify::VerificationView;
 
@@ -276,6 +276,21 @@ pub struct ChangeSubmission {
 pub struct ChangeAccepted {
     request: RequestView,
     plan: ChangePlan,
+}
+
+/// The reconciler's pass under way (how far its listing is, how many of its batches the
+/// worker verified, what they found) and the last pass finished (admins).
+#[utoipa::path(get, path = "/reconciliation", tag = "resources", security(("bearer" = [])),
+    responses((status = 200, body = Reconciliation),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn reconciliation_state(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> Result<Json<Reconciliation>, Problem> {
+    if !state.requests.roles.is_admin(&who) {
+        return Err(Problem::forbidden("the reconciliation is for admins"));
+    }
+    Ok(Json(reconciliation(state.state.as_ref()).await?))
 }
 
 /// Plans or applies a change to a resource's inputs.

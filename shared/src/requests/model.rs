@@ -366,6 +366,9 @@ pub enum EventKind {
     Failed,
     Rejected,
     Cancelled,
+    /// Retention removed the ended request's timeline (`detail.archive`: the export it
+    /// went to, when exports are on): this entry is all that is left of it.
+    TimelineArchived,
 }
 
 impl EventKind {
@@ -413,6 +416,7 @@ impl EventKind {
             Failed => "failed",
             Rejected => "rejected",
             Cancelled => "cancelled",
+            TimelineArchived => "timeline_archived",
         }
     }
 
@@ -476,6 +480,10 @@ pub struct EventDetail {
     /// What the action's target reported (`action_progress`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_event: Option<TargetEvent>,
+    /// Where the removed timeline was exported (`timeline_archived`): the archive's
+    /// location and the export's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 /// One event an action's target reports about what it builds: a CloudFormation stack's

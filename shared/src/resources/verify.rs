@@ -33,6 +33,42 @@ pub struct Verifier {
     pub system: SystemInfo,
     pub catalog: Arc<dyn CatalogStore>,
     pub store: Arc<dyn ResourceStore>,
+    /// How many verify calls go to one target host at the same time from this process.
+    pub per_host: HostSlots,
+}
+
+/// A bound on the calls running against each target host at the same time, so a pass
+/// over many resources of one target never hammers it however many batches run.
+pub struct HostSlots {
+    limit: usize,
+    hosts: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl HostSlots {
+    pub fn new(limit: usize) -> Self {
+        HostSlots {
+            limit: limit.max(1),
+            hosts: Default::default(),
+        }
+    }
+
+    /// Waits for a slot of `host`, held until the permit is dropped.
+    pub async fn acquire(&self, host: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts
+                .entry(host.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.limit)))
+                .clone()
+        };
+        slots.acquire_owned().await.ok()
+    }
+}
+
+impl Default for HostSlots {
+    fn default() -> Self {
+        HostSlots::new(crate::config::ResourcesConfig::default().reconcile_per_host)
+    }
 }
 
 /// The variables a resource's actions read: its inputs as `fields`, the `resource` scope,
@@ -191,7 +227,13 @@ impl Verifier {
                 attempt: 1,
                 call_timeout: CALL_TIMEOUT,
             };
-            let document = match kind.start(&invocation, &with).await {
+            let slot = match &host {
+                Some(host) => self.per_host.acquire(host).await,
+                None => None,
+            };
+            let started = kind.start(&invocation, &with).await;
+            drop(slot);
+            let document = match started {
                 Ok(Step::Done(document)) => {
                     if let Some(host) = &host {
                         self.engine.breakers.success(host).await?;

@@ -88,4 +88,70 @@ pub async fn run(log: &dyn AuditLog) {
         assert_eq!(seen.len(), 45, "pages of {limit}");
         assert_eq!(seen[..40], ids[..], "newest first, pages of {limit}");
     }
+
+    // Retention: entries recorded before a time, oldest first, removed by id; those
+    // recorded after it stay.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cut = OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut late = Vec::new();
+    for i in 0..3 {
+        let entry = AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: OffsetDateTime::now_utc(),
+            actor: "dave".to_owned(),
+            action: "POST /requests".to_owned(),
+            target: Some(format!("late{i}")),
+            source: None,
+            outcome: 202,
+            correlation_id: format!("late{i}"),
+            detail: None,
+        };
+        log.append(&entry).await.unwrap();
+        late.push(entry.id);
+    }
+    late.reverse();
+    let mut removed = 0;
+    for _ in 0..100 {
+        let old = log.older_than(cut, 7).await.unwrap();
+        assert!(old.len() <= 7);
+        assert!(old.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        assert!(old.iter().all(|e| !e.correlation_id.starts_with("late")));
+        if old.is_empty() {
+            break;
+        }
+        let ids: Vec<String> = old.iter().map(|e| e.id.clone()).collect();
+        log.remove(&ids).await.unwrap();
+        // Removing again (a retried step) is no error.
+        log.remove(&ids).await.unwrap();
+        removed += ids.len();
+    }
+    assert_eq!(removed, 45, "every entry before the cut");
+    let left = log
+        .list(&AuditQuery {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let left: Vec<String> = left.items.into_iter().map(|e| e.id).collect();
+    assert_eq!(left, late, "what came after the cut stays");
+    let dave = log
+        .list(&AuditQuery {
+            actor: Some("dave".to_owned()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dave.items.len(), 3);
+    let carol = log
+        .list(&AuditQuery {
+            actor: Some("carol".to_owned()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(carol.items.is_empty(), "removed from the actor's list too");
 }

@@ -3,10 +3,12 @@
 //! Behaviour suites, one per port: every adapter of a port must pass its suite, so the
 //! embedded adapters and the AWS ones behave alike. Enabled by the `testkit` feature.
 
+pub mod archive;
 pub mod audit;
 pub mod catalog_versions;
 pub mod metrics;
 pub mod queue;
+pub mod reconcile;
 pub mod requests;
 pub mod resources;
 pub mod secrets;

@@ -198,6 +198,34 @@ pub async fn run(store: &dyn RequestStore) {
         ],
         "the timeline is in order"
     );
+
+    // Retention replaces a timeline with one marker; again (a retried step) the same.
+    let marker = RequestEvent {
+        actor: "retention".to_owned(),
+        kind: EventKind::TimelineArchived,
+        detail: crate::requests::model::EventDetail {
+            archive: Some("file:///exports/timelines/x.jsonl".to_owned()),
+            ..Default::default()
+        },
+        ..event(&first, EventKind::TimelineArchived)
+    };
+    for _ in 0..2 {
+        store.replace_timeline(&first.id, &marker).await.unwrap();
+        let left = store.events(&first.id).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].kind, EventKind::TimelineArchived);
+        assert_eq!(left[0].seq, 1);
+        assert_eq!(left[0].detail, marker.detail);
+    }
+    assert!(
+        store.get(&first.id).await.unwrap().is_some(),
+        "the request stays"
+    );
+    let unknown = RequestId::new_at(at(99));
+    assert!(matches!(
+        store.replace_timeline(&unknown, &marker).await,
+        Err(StoreError::NotFound)
+    ));
     let note = &timeline.iter().find(|e| e.component.is_some()).unwrap();
     assert_eq!(
         note.kind,

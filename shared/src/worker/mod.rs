@@ -66,6 +66,8 @@ pub struct Worker {
     pub approvals: Arc<crate::approvals::service::Approvals>,
     /// Delivers notifications (`None`: nobody subscribes).
     pub notifier: Option<Arc<crate::notifications::Notifier>>,
+    /// Verifies the batches of reconciliation passes.
+    pub checks: Arc<crate::resources::reconcile::Checks>,
 }
 
 /// What to do with a message after handling it.

@@ -256,6 +256,16 @@ impl Worker {
                 let span = tracing::info_span!("notice", id = %notice.id);
                 self.notify(&notice, attempt).instrument(span).await
             }
+            Ok(WorkMessage::Verify(batch)) => {
+                let span = tracing::info_span!("verify", pass = %batch.pass, batch = batch.batch);
+                match self.checks.run(&batch).instrument(span).await {
+                    Ok(_) => Disposition::Done,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "storage failed while verifying a batch; will retry");
+                        Disposition::RetryAfter(backoff(attempt, None))
+                    }
+                }
+            }
             Ok(WorkMessage::Fulfill(handoff)) => {
                 let span = tracing::info_span!("fulfill", request_id = %handoff.request_id);
                 match self

@@ -3,9 +3,11 @@
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::db::{ABOVE_EVERY_ID, Db, ExecCached, encode, equalities, list_page, unavailable};
+use super::db::{
+    ABOVE_EVERY_ID, Db, ExecCached, decode, encode, equalities, list_page, unavailable,
+};
 use crate::ports::{AuditLog, AuditQuery, Page, StoreError};
-use crate::requests::model::AuditEntry;
+use crate::requests::model::{AuditEntry, RequestId};
 
 pub struct SqliteAuditLog {
     db: Db,
@@ -61,6 +63,40 @@ impl AuditLog for SqliteAuditLog {
                         .unwrap_or_else(|| ABOVE_EVERY_ID.to_owned()),
                 );
                 list_page(conn, &sql, &values, limit, |e: &AuditEntry| e.id.clone())
+            })
+            .await
+    }
+
+    async fn older_than(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        // Ids are UUIDv7: every entry recorded before `before` sorts below its floor.
+        let below = RequestId::floor(before).to_string();
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT record FROM audit WHERE id < ?1 ORDER BY id LIMIT ?2")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![below, limit], |r| r.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.map(|row| decode(&row.map_err(unavailable)?)).collect()
+            })
+            .await
+    }
+
+    async fn remove(&self, ids: &[String]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.db
+            .call(move |tx| {
+                for id in &ids {
+                    tx.exec("DELETE FROM audit WHERE id = ?1", [id])
+                        .map_err(unavailable)?;
+                }
+                Ok(())
             })
             .await
     }

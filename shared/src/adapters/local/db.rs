@@ -172,6 +172,16 @@ CREATE INDEX requests_by_status ON requests(status, id);
 CREATE INDEX requests_by_target ON requests(target, id);
 CREATE INDEX resources_by_item ON resources(item, id);
 "#,
+    // A person's or a team's list with a status filter (the portal's "my requests, in
+    // progress"): with only (owner, id), SQLite read the team's rows newest first and
+    // dropped those of other statuses, a cost that grew with the team's history (the
+    // growth benchmark: GET /resources?owner=&status= 2.6× slower on a 100× larger store).
+    r#"
+CREATE INDEX requests_by_owner_status ON requests(owner, status, id);
+CREATE INDEX requests_by_requester_status ON requests(requester, status, id);
+CREATE INDEX resources_by_owner_status ON resources(owner, status, id);
+CREATE INDEX resources_by_requester_status ON resources(requester, status, id);
+"#,
 ];
 
 /// The part of a listing's statement that differs by the filters given: `column = ?n AND `

@@ -1,6 +1,7 @@
 //! The embedded adapters of local mode: SQLite (WAL) in a data directory, a durable queue
 //! on SQLite, secrets from a file or the environment.
 
+pub mod archive;
 pub mod audit;
 pub mod catalog;
 mod checkpoint;
@@ -12,6 +13,7 @@ pub mod secrets;
 pub mod state;
 pub mod workflows;
 
+pub use archive::DirArchive;
 pub use audit::SqliteAuditLog;
 pub use catalog::LocalCatalog;
 pub use db::Db;

@@ -256,6 +256,29 @@ impl RequestStore for SqliteRequestStore {
             .await
     }
 
+    async fn replace_timeline(
+        &self,
+        id: &RequestId,
+        marker: &RequestEvent,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        let record = encode(marker)?;
+        self.db
+            .call(move |tx| {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM requests WHERE id = ?1")
+                    .and_then(|mut s| s.exists([&id]))
+                    .map_err(unavailable)?;
+                if !exists {
+                    return Err(StoreError::NotFound);
+                }
+                tx.exec("DELETE FROM request_events WHERE request_id = ?1", [&id])
+                    .map_err(unavailable)?;
+                insert_event(tx, &id, &record)
+            })
+            .await
+    }
+
     async fn find_by_ticket(&self, key: &str) -> Result<Option<Request>, StoreError> {
         let key = key.to_owned();
         self.db
