@@ -27,9 +27,7 @@ use shared::ports::{AuditLog, RequestStore, ResourceStore};
 use shared::requests::model::{
     AuditEntry, EventKind, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
 };
-use shared::resources::model::{
-    ChangeKind, Resource, ResourceChange, ResourceKind, ResourceStatus,
-};
+use shared::resources::model::{ChangeKind, Resource, ResourceStatus};
 use time::OffsetDateTime;
 
 /// Teams the generated data spreads over; each requester makes about 100 requests.
@@ -293,12 +291,6 @@ async fn load(data: &std::path::Path, sizes: &Sizes) {
             let requester = principal(n, sizes.resources).sub;
             writes.spawn(async move {
                 let mut resource = Resource {
-                    id: format!("res-{n:08}"),
-                    kind: ResourceKind::Item,
-                    item: format!("item-{}", n % 10_000),
-                    catalog_version: "bench".to_owned(),
-                    owner: format!("team-{}", n % TEAMS),
-                    requester,
                     inputs: json!({"name": format!("app-{n}"), "environment": "dev"})
                         .as_object()
                         .cloned()
@@ -307,33 +299,17 @@ async fn load(data: &std::path::Path, sizes: &Sizes) {
                         .as_object()
                         .cloned()
                         .unwrap_or_default(),
-                    status: ResourceStatus::Ready,
-                    serial: 1,
-                    lineage: format!("lineage-{n}"),
-                    request_id: RequestId::new_at(created),
-                    stack: None,
-                    component: None,
-                    members: Vec::new(),
-                    lock: None,
-                    drift: Vec::new(),
-                    verified_at: None,
-                    created_at: created,
-                    updated_at: created,
-                    version: 1,
+                    ..Resource::provisioned(
+                        &format!("res-{n:08}"),
+                        &format!("item-{}", n % 10_000),
+                        "bench",
+                        &format!("team-{}", n % TEAMS),
+                        &requester,
+                        RequestId::new_at(created),
+                        created,
+                    )
                 };
-                let change = |r: &Resource, kind| ResourceChange {
-                    resource_id: r.id.clone(),
-                    serial: r.serial,
-                    kind,
-                    at: r.updated_at,
-                    actor: "worker".to_owned(),
-                    request_id: Some(r.request_id),
-                    status: r.status,
-                    inputs: Some(r.inputs.clone()),
-                    outputs: None,
-                    drift: Vec::new(),
-                    message: None,
-                };
+                let change = |r: &Resource, kind| r.change(kind, "worker");
                 store
                     .create(&resource, &change(&resource, ChangeKind::Provisioned))
                     .await

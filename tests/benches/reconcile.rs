@@ -18,9 +18,7 @@ use serde_json::{Map, Value, json};
 use shared::adapters::local::{Db, SqliteResourceStore};
 use shared::config::Config;
 use shared::ports::ResourceStore;
-use shared::resources::model::{
-    ChangeKind, Resource, ResourceChange, ResourceKind, ResourceStatus,
-};
+use shared::resources::model::{ChangeKind, Resource};
 
 /// Calls in flight at the stand-in, and the most there ever were.
 #[derive(Default)]
@@ -61,30 +59,20 @@ fn resource(i: usize, now: time::OffsetDateTime) -> Resource {
     let mut outputs = Map::new();
     outputs.insert("volumeId".into(), json!(volume));
     Resource {
-        id: format!("{:08}", i),
-        kind: ResourceKind::Item,
-        item: "volume".into(),
-        catalog_version: "bench".into(),
-        owner: "database".into(),
-        requester: "bench".into(),
         inputs: json!({"name": format!("v{i}"), "size": 10})
             .as_object()
             .cloned()
             .unwrap_or_default(),
         outputs,
-        status: ResourceStatus::Ready,
-        serial: 1,
-        lineage: format!("lineage-{i}"),
-        request_id: shared::requests::model::RequestId::new_at(time::OffsetDateTime::UNIX_EPOCH),
-        stack: None,
-        component: None,
-        members: Vec::new(),
-        lock: None,
-        drift: Vec::new(),
-        verified_at: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
+        ..Resource::provisioned(
+            &format!("{i:08}"),
+            "volume",
+            "bench",
+            "database",
+            "bench",
+            shared::requests::model::RequestId::new_at(time::OffsetDateTime::UNIX_EPOCH),
+            now,
+        )
     }
 }
 
@@ -99,19 +87,7 @@ async fn record(data: &std::path::Path, count: usize) {
             let store = store.clone();
             writes.spawn(async move {
                 let r = resource(i, now);
-                let change = ResourceChange {
-                    resource_id: r.id.clone(),
-                    serial: 1,
-                    kind: ChangeKind::Provisioned,
-                    at: now,
-                    actor: "bench".into(),
-                    request_id: None,
-                    status: r.status,
-                    inputs: Some(r.inputs.clone()),
-                    outputs: None,
-                    drift: Vec::new(),
-                    message: None,
-                };
+                let change = r.change(ChangeKind::Provisioned, "bench");
                 store.create(&r, &change).await.expect("create");
             });
         }

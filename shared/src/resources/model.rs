@@ -173,6 +173,61 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// A resource just provisioned for `requester` by request `request_id` at `at`: one
+    /// item, ready, at serial 1, with a lineage of its own and no inputs, outputs, lock or
+    /// drift yet (set what differs with struct update syntax).
+    pub fn provisioned(
+        id: &str,
+        item: &str,
+        catalog_version: &str,
+        owner: &str,
+        requester: &str,
+        request_id: RequestId,
+        at: OffsetDateTime,
+    ) -> Resource {
+        Resource {
+            id: id.to_owned(),
+            kind: ResourceKind::Item,
+            item: item.to_owned(),
+            catalog_version: catalog_version.to_owned(),
+            owner: owner.to_owned(),
+            requester: requester.to_owned(),
+            inputs: Map::new(),
+            outputs: Map::new(),
+            status: ResourceStatus::Ready,
+            serial: 1,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            request_id,
+            stack: None,
+            component: None,
+            members: Vec::new(),
+            lock: None,
+            drift: Vec::new(),
+            verified_at: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
+    /// The history entry that records this resource's state as a change of `kind` by
+    /// `actor`, through the request that made it.
+    pub fn change(&self, kind: ChangeKind, actor: &str) -> ResourceChange {
+        ResourceChange {
+            resource_id: self.id.clone(),
+            serial: self.serial,
+            kind,
+            at: self.updated_at,
+            actor: actor.to_owned(),
+            request_id: Some(self.request_id),
+            status: self.status,
+            inputs: Some(self.inputs.clone()),
+            outputs: Some(self.outputs.clone()),
+            drift: Vec::new(),
+            message: None,
+        }
+    }
+
     /// The lock, when it is held at `now` (an expired lease is free).
     pub fn held(&self, now: OffsetDateTime) -> Option<&Lock> {
         self.lock.as_ref().filter(|l| l.expires_at > now)

@@ -329,46 +329,22 @@ impl Resources {
         item: &str,
         inputs: Map<String, Value>,
     ) -> Resource {
-        let now = self.clock.now();
         Resource {
-            id: id.to_owned(),
-            kind: ResourceKind::Item,
-            item: item.to_owned(),
-            catalog_version: request.catalog_version.clone(),
-            owner: request.owner.clone(),
-            requester: request.requester.sub.clone(),
             inputs,
-            outputs: Map::new(),
-            status: ResourceStatus::Ready,
-            serial: 1,
-            lineage: uuid::Uuid::new_v4().to_string(),
-            request_id: request.id,
-            stack: None,
-            component: None,
-            members: Vec::new(),
-            lock: None,
-            drift: Vec::new(),
-            verified_at: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
+            ..Resource::provisioned(
+                id,
+                item,
+                &request.catalog_version,
+                &request.owner,
+                &request.requester.sub,
+                request.id,
+                self.clock.now(),
+            )
         }
     }
 
     async fn create(&self, resource: &Resource, request: &Request) -> Result<(), ResourceError> {
-        let change = ResourceChange {
-            resource_id: resource.id.clone(),
-            serial: 1,
-            kind: ChangeKind::Provisioned,
-            at: resource.created_at,
-            actor: request.requester.sub.clone(),
-            request_id: Some(request.id),
-            status: resource.status,
-            inputs: Some(resource.inputs.clone()),
-            outputs: Some(resource.outputs.clone()),
-            drift: Vec::new(),
-            message: None,
-        };
+        let change = resource.change(ChangeKind::Provisioned, &request.requester.sub);
         self.store.create(resource, &change).await?;
         Ok(())
     }

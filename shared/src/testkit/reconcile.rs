@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Map, json};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::adapters::local::{LocalCatalog, LocalSecrets};
@@ -20,7 +20,7 @@ use crate::catalog::snapshot::CatalogSnapshot;
 use crate::fulfillment::engine::Engine;
 use crate::ports::{Clock, Message, Queue, ResourceStore, StateStore, StoreError, SystemClock};
 use crate::requests::model::RequestId;
-use crate::resources::model::{ChangeKind, Resource, ResourceChange, ResourceKind, ResourceStatus};
+use crate::resources::model::{ChangeKind, Resource, ResourceStatus};
 use crate::resources::reconcile::{Checks, PassListing, Reconciler, reconciliation};
 use crate::resources::service::{DEFAULT_LEASE, Resources};
 use crate::resources::verify::Verifier;
@@ -59,28 +59,17 @@ impl Queue for Failing {
 fn resource(n: usize, status: ResourceStatus) -> Resource {
     let at = OffsetDateTime::from_unix_timestamp(1_800_000_000 + n as i64).unwrap();
     Resource {
-        id: format!("rec-{n:03}"),
-        kind: ResourceKind::Item,
-        // Not in the (empty) catalog: verification skips it without calling anything.
-        item: "gone".to_owned(),
-        catalog_version: "v1".to_owned(),
-        owner: "team-data".to_owned(),
-        requester: "dev".to_owned(),
-        inputs: Map::new(),
-        outputs: Map::new(),
         status,
-        serial: 1,
-        lineage: format!("lineage-{n}"),
-        request_id: RequestId::new_at(at),
-        stack: None,
-        component: None,
-        members: Vec::new(),
-        lock: None,
-        drift: Vec::new(),
-        verified_at: None,
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        // Not in the (empty) catalog: verification skips it without calling anything.
+        ..Resource::provisioned(
+            &format!("rec-{n:03}"),
+            "gone",
+            "v1",
+            "team-data",
+            "dev",
+            RequestId::new_at(at),
+            at,
+        )
     }
 }
 
@@ -114,19 +103,7 @@ pub async fn run(store: Arc<dyn ResourceStore>, state: Arc<dyn StateStore>, queu
             _ => ResourceStatus::Deleted,
         };
         let r = resource(n, status);
-        let change = ResourceChange {
-            resource_id: r.id.clone(),
-            serial: 1,
-            kind: ChangeKind::Provisioned,
-            at: r.created_at,
-            actor: "suite".to_owned(),
-            request_id: Some(r.request_id),
-            status,
-            inputs: None,
-            outputs: None,
-            drift: Vec::new(),
-            message: None,
-        };
+        let change = r.change(ChangeKind::Provisioned, "suite");
         assert!(store.create(&r, &change).await.unwrap());
         if status != ResourceStatus::Deleted {
             expected.insert(r.id);

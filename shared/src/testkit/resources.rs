@@ -6,50 +6,28 @@ use time::OffsetDateTime;
 
 use crate::ports::{ResourceQuery, ResourceStore, StoreError};
 use crate::requests::model::RequestId;
-use crate::resources::model::{
-    ChangeKind, Lock, Resource, ResourceChange, ResourceKind, ResourceStatus,
-};
+use crate::resources::model::{ChangeKind, Lock, Resource, ResourceChange, ResourceStatus};
 
 fn resource(id: &str, owner: &str, item: &str) -> Resource {
     let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     Resource {
-        id: id.to_owned(),
-        kind: ResourceKind::Item,
-        item: item.to_owned(),
-        catalog_version: "v1".to_owned(),
-        owner: owner.to_owned(),
-        requester: "dev".to_owned(),
         inputs: json!({"size": 1}).as_object().cloned().unwrap(),
-        outputs: Map::new(),
-        status: ResourceStatus::Ready,
-        serial: 1,
-        lineage: format!("lineage-{id}"),
-        request_id: RequestId::new_at(OffsetDateTime::now_utc()),
-        stack: None,
-        component: None,
-        members: Vec::new(),
-        lock: None,
-        drift: Vec::new(),
-        verified_at: None,
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..Resource::provisioned(
+            id,
+            item,
+            "v1",
+            owner,
+            "dev",
+            RequestId::new_at(OffsetDateTime::now_utc()),
+            at,
+        )
     }
 }
 
 fn change(r: &Resource, kind: ChangeKind) -> ResourceChange {
     ResourceChange {
-        resource_id: r.id.clone(),
-        serial: r.serial,
-        kind,
-        at: r.updated_at,
-        actor: "worker".to_owned(),
-        request_id: Some(r.request_id),
-        status: r.status,
-        inputs: Some(r.inputs.clone()),
         outputs: None,
-        drift: Vec::new(),
-        message: None,
+        ..r.change(kind, "worker")
     }
 }
 
