@@ -908,7 +908,7 @@ async fn the_openapi_document_describes_what_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 36);
+    assert_eq!(operations, 37);
     for path in [
         "/catalog/items",
         "/requests",

@@ -12,26 +12,16 @@ use serde_json::Value;
 use shared::adapters::local::{Db, SqliteAuditLog, SqliteRequestStore};
 use shared::config::Config;
 use shared::ports::{AuditLog, AuditQuery, RequestStore};
-use shared::requests::model::{AuditEntry, EventKind, RequestStatus};
+use shared::requests::model::{AuditEntry, EventKind, RequestId, RequestStatus};
 use shared::testkit::requests::{event, request};
 use time::OffsetDateTime;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// A UUIDv7 of `at`. (Not `RequestId::new_at`: it never goes back in time within a
-/// process, and the tests of this file seed old and young records side by side.)
-fn v7(at: OffsetDateTime) -> uuid::Uuid {
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        at.unix_timestamp() as u64,
-        at.nanosecond(),
-    ))
-}
-
 /// An audit entry recorded at `at` (its id a UUIDv7 of that time).
 fn entry(at: OffsetDateTime, n: usize) -> AuditEntry {
     AuditEntry {
-        id: v7(at).to_string(),
+        id: RequestId::backdated(at).to_string(),
         at,
         actor: format!("user-{}", n % 3),
         action: "POST /requests".to_owned(),
@@ -60,7 +50,7 @@ async fn stored_request(
     status: RequestStatus,
 ) -> String {
     let mut r = request("alice", "messaging", "kafka-topic", at, None);
-    r.id = v7(at).to_string().parse().unwrap();
+    r.id = RequestId::backdated(at);
     store
         .create(&r, &event(&r, EventKind::Submitted), "")
         .await

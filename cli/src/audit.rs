@@ -2,7 +2,6 @@
 //! the API (so it works against local mode and a deployment alike, and only for those the
 //! API lets read the audit log: admins).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +9,8 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::api::{Api, instant, runtime, write_out};
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -24,16 +25,9 @@ pub struct ExportArgs {
     /// From when: a date (`2026-11-01`, midnight UTC) or an RFC 3339 time.
     #[arg(long)]
     since: String,
-    /// The API's address.
-    #[arg(
-        long,
-        env = "ORCHESTRATOR_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    url: String,
-    /// A bearer token of an admin (`orchestrator dev-token` in local mode).
-    #[arg(long, env = "ORCHESTRATOR_TOKEN", hide_env_values = true)]
-    token: String,
+    /// The API, and an admin's token.
+    #[command(flatten)]
+    api: Api,
     /// Where to write (default: standard output).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -45,65 +39,29 @@ pub fn run(command: AuditCommand) -> ExitCode {
     }
 }
 
-/// `2026-11-01` or an RFC 3339 time.
-fn since(text: &str) -> Result<OffsetDateTime, String> {
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(at);
-    }
-    let date = time::Date::parse(
-        text,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| {
-        format!("--since: `{text}` is neither a date (2026-11-01) nor an RFC 3339 time")
-    })?;
-    Ok(date.midnight().assume_utc())
-}
-
 fn export(args: ExportArgs) -> ExitCode {
-    let since = match since(&args.since) {
+    let since = match instant("--since", &args.since) {
         Ok(at) => at,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let entries = match runtime.block_on(read(&args.url, &args.token, since)) {
+    let entries = match runtime().and_then(|r| r.block_on(read(&args.api, since))) {
         Ok(entries) => entries,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(std::io::BufWriter::new(file)),
-            Err(e) => {
-                eprintln!("cannot write {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
     // The API lists newest first; the export reads oldest first.
+    let mut text = String::new();
     for entry in entries.iter().rev() {
-        if let Err(e) = writeln!(out, "{entry}") {
-            eprintln!("cannot write: {e}");
-            return ExitCode::from(2);
-        }
+        text.push_str(&entry.to_string());
+        text.push('\n');
     }
-    if let Err(e) = out.flush() {
-        eprintln!("cannot write: {e}");
+    if let Err(e) = write_out(args.output.as_ref(), &text) {
+        eprintln!("{e}");
         return ExitCode::from(2);
     }
     eprintln!("{} audit entries since {}", entries.len(), args.since);
@@ -111,9 +69,8 @@ fn export(args: ExportArgs) -> ExitCode {
 }
 
 /// Every entry at or after `since`, newest first: the API's pages until one goes past it.
-async fn read(url: &str, token: &str, since: OffsetDateTime) -> Result<Vec<Value>, String> {
+async fn read(api: &Api, since: OffsetDateTime) -> Result<Vec<Value>, String> {
     let client = reqwest::Client::new();
-    let base = url.trim_end_matches('/');
     let mut entries = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -121,22 +78,7 @@ async fn read(url: &str, token: &str, since: OffsetDateTime) -> Result<Vec<Value
         if let Some(cursor) = &cursor {
             query.push(("cursor", cursor.clone()));
         }
-        let response = client
-            .get(format!("{base}/audit"))
-            .query(&query)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {base}: {e}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            let why = body["detail"]
-                .as_str()
-                .or(body["title"].as_str())
-                .unwrap_or("no reason given");
-            return Err(format!("GET {base}/audit answered {status}: {why}"));
-        }
+        let body = api.get(&client, "/audit", &query).await?;
         for entry in body["items"].as_array().into_iter().flatten() {
             let at = entry["at"]
                 .as_str()

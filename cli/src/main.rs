@@ -1,10 +1,13 @@
 //! `orchestrator`: the command-line tool of the internal developer platform orchestrator.
 
+mod api;
 mod asl_tool;
 mod audit;
 mod bundle;
 mod catalog;
+mod history;
 mod plan;
+mod report;
 mod serve;
 
 use std::process::ExitCode;
@@ -55,6 +58,14 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Lead time figures of a period (how long requests took, where the time went, what
+    /// automation saved) as Markdown or CSV, read through the API.
+    Report(report::ReportArgs),
+    /// Fill local mode with generated data for trying the product out.
+    Sandbox {
+        #[command(subcommand)]
+        command: history::SandboxCommand,
+    },
 }
 
 /// Exit codes: 0 success, 1 the input has errors (findings), 2 usage or I/O error.
@@ -68,5 +79,7 @@ fn main() -> ExitCode {
         Command::DevToken(args) => serve::token(args),
         Command::Plan(args) => plan::plan(args),
         Command::Audit { command } => audit::run(command),
+        Command::Report(args) => report::report(args),
+        Command::Sandbox { command } => history::run(command),
     }
 }

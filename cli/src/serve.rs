@@ -47,7 +47,7 @@ pub struct DevTokenArgs {
     data: Option<PathBuf>,
 }
 
-fn load(config: Option<&PathBuf>, data: Option<PathBuf>) -> Result<Config, String> {
+pub(crate) fn load(config: Option<&PathBuf>, data: Option<PathBuf>) -> Result<Config, String> {
     let mut config = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
     if let Some(data) = data {
         config.data_dir = data;

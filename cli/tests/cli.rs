@@ -590,3 +590,143 @@ async fn an_admin_exports_the_audit_log_since_a_date_as_json_lines() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
     app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_generated_history_shows_what_automation_saved_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let history = |data: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(["sandbox", "history", "--weeks", "30", "--catalog"])
+            .arg(example())
+            .arg("--data")
+            .arg(data)
+            .output()
+            .unwrap()
+    };
+    let out = history(&data);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("generated-history"));
+    // Once: a second run leaves the history as it is.
+    let again = history(&data);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+
+    let config = shared::config::Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: example(),
+        data_dir: data,
+        worker: false,
+        ..Default::default()
+    };
+    let app = orchestrator_tests::app::App::start(&config).await;
+    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+    let base = app.base.clone();
+    let report = move |args: Vec<String>, token: String| {
+        let base = base.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+                    .arg("report")
+                    .args(args)
+                    .args(["--url", &base])
+                    .env("ORCHESTRATOR_TOKEN", token)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let from = (time::OffsetDateTime::now_utc() - time::Duration::weeks(31))
+        .date()
+        .to_string();
+
+    let out = report(vec!["--from".into(), from.clone()], admin.clone()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let markdown = stdout(&out);
+    assert!(
+        markdown.starts_with("# Lead time, requests submitted"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("## From manual to automated"),
+        "{markdown}"
+    );
+    // Every generated item went from days by hand to minutes: a reduction over 90 %.
+    let switches: Vec<&str> = markdown
+        .split("## From manual to automated")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| item"))
+        .collect();
+    assert_eq!(switches.len(), 4, "{markdown}");
+    for row in switches {
+        let reduction: f64 = row
+            .split('|')
+            .nth(5)
+            .unwrap()
+            .trim()
+            .trim_end_matches(" %")
+            .parse()
+            .unwrap();
+        assert!(reduction > 90.0, "{row}");
+    }
+
+    let out = report(
+        vec![
+            "--from".into(),
+            from.clone(),
+            "--group-by".into(),
+            "mode".into(),
+            "--format".into(),
+            "csv".into(),
+        ],
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let csv = stdout(&out);
+    let groups: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(groups, ["all", "automated", "manual"], "{csv}");
+
+    // A developer sees only their own requests: none of the generated ones.
+    let out = report(
+        vec![
+            "--from".into(),
+            from.clone(),
+            "--format".into(),
+            "csv".into(),
+        ],
+        app.token.clone(),
+    )
+    .await;
+    assert!(
+        stdout(&out).lines().nth(1).unwrap().starts_with("all,0,"),
+        "{}",
+        stdout(&out)
+    );
+    // The API's refusals exit 1 with its reason; flags that are no dates exit 2.
+    let out = report(vec!["--team".into(), "database".into()], app.token.clone()).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"));
+    let out = report(vec!["--from".into(), "last week".into()], admin).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
+    app.running.stop().await.unwrap();
+}

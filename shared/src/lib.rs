@@ -12,6 +12,7 @@ pub mod fulfillment;
 pub mod graph;
 pub mod http;
 pub mod ingest;
+pub mod insights;
 pub mod integrations;
 pub mod local;
 pub mod metrics;

@@ -215,31 +215,21 @@ async fn load(data: &std::path::Path, sizes: &Sizes) {
                     2 => RequestStatus::Rejected,
                     _ => RequestStatus::Completed,
                 };
+                let fields = json!({"name": format!("app-{n}"), "environment": "dev", "size": 2})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
                 let mut request = Request {
-                    id: RequestId::new_at(created),
-                    kind: TargetKind::Item,
-                    target: format!("item-{}", n % 10_000),
-                    catalog_version: "bench".to_owned(),
-                    owner: format!("team-{}", n % TEAMS),
-                    requester,
-                    operation: Default::default(),
-                    resource: None,
-                    fields: json!({"name": format!("app-{n}"), "environment": "dev", "size": 2})
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                    status: RequestStatus::Submitted,
-                    reason: None,
-                    ticket: None,
-                    outputs: Default::default(),
-                    idempotency_key: None,
                     fingerprint: format!("{n:016x}"),
-                    not_before: None,
-                    waiting_for: None,
-                    calendar_override: None,
-                    created_at: created,
-                    updated_at: created,
-                    version: 1,
+                    ..Request::submitted(
+                        TargetKind::Item,
+                        &format!("item-{}", n % 10_000),
+                        "bench",
+                        &format!("team-{}", n % TEAMS),
+                        &requester,
+                        fields,
+                        created,
+                    )
                 };
                 store
                     .create(

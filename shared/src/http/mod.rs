@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cursor;
+pub mod insights;
 pub mod portal;
 pub mod problem;
 pub mod requests;
@@ -88,7 +89,7 @@ pub struct Shared {
 #[openapi(
     info(title = "Orchestrator API", description = "Self-service requests for the catalog's items and bundles."),
     modifiers(&BearerAuth),
-    tags((name = "catalog"), (name = "requests"), (name = "approvals"), (name = "resources"), (name = "audit"), (name = "webhooks"), (name = "health"))
+    tags((name = "catalog"), (name = "requests"), (name = "approvals"), (name = "resources"), (name = "audit"), (name = "insights"), (name = "webhooks"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -142,6 +143,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(resources::change))
         .routes(routes!(resources::reconciliation_state))
         .routes(routes!(audit::list))
+        .routes(routes!(insights::lead_time))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::deny))

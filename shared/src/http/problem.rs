@@ -44,6 +44,18 @@ pub fn status_filter<T: Copy>(
     all: &[T],
     name: fn(T) -> &'static str,
 ) -> Result<Option<T>, Problem> {
+    choice("status", "status", given, all, name)
+}
+
+/// The value of query parameter `parameter` among `all` (by `name`), if given: one not
+/// among them is refused, naming the parameter and listing the `what`s it may be.
+pub fn choice<T: Copy>(
+    parameter: &str,
+    what: &str,
+    given: Option<&str>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, Problem> {
     let Some(given) = given else {
         return Ok(None);
     };
@@ -54,13 +66,12 @@ pub fn status_filter<T: Copy>(
         .ok_or_else(|| {
             let known: Vec<&str> = all.iter().map(|s| name(*s)).collect();
             Problem::invalid_parameter(
-                "status",
-                format!("unknown status `{given}`; one of {}", known.join(", ")),
+                parameter,
+                format!("unknown {what} `{given}`; one of {}", known.join(", ")),
             )
         })
 }
 
-/// The page size `limit` asks for (50 when it does not), from 1 to `max`.
 pub fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, Problem> {
     match limit {
         None => Ok(50.min(max)),

@@ -18,6 +18,7 @@ use crate::access::Principal;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
 use crate::requests::components::{self, ComponentProgress};
+use crate::requests::lead_time::LeadTime;
 use crate::requests::model::{
     Operation, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
@@ -193,6 +194,9 @@ pub struct RequestView {
     #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: time::OffsetDateTime,
+    /// How long it took and where the time went (an ended request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lead_time: Option<LeadTime>,
     version: u64,
     links: RequestLinks,
     /// Its approval stages and their decisions (`GET /requests/{id}` only).
@@ -234,6 +238,7 @@ impl From<Request> for RequestView {
             calendar_override: r.calendar_override,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            lead_time: r.lead_time,
             version: r.version,
             approvals: Vec::new(),
         }

@@ -41,6 +41,18 @@ impl RequestId {
         )))
     }
 
+    /// An id for something that happened at `at` in the past (generated history, records
+    /// written after the fact): its time is `at` whatever this process made before, and
+    /// ids of one millisecond sort at random.
+    pub fn backdated(at: OffsetDateTime) -> Self {
+        let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+        RequestId(Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            seconds,
+            at.nanosecond(),
+        )))
+    }
+
     /// The least id of anything created at `at` or later (millisecond precision): every
     /// id sorts below it exactly when it was made before `at`. A bound for listings by
     /// creation time; no request has it.
@@ -235,6 +247,10 @@ pub struct Request {
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::timestamp")]
     pub updated_at: OffsetDateTime,
+    /// How long it took and where the time went: measured from its timeline when it
+    /// ended (none while it runs, nor on requests that ended before lead times were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_time: Option<super::lead_time::LeadTime>,
     /// Incremented on every change (optimistic concurrency).
     pub version: u64,
 }
@@ -273,6 +289,7 @@ impl Request {
             calendar_override: None,
             created_at: now,
             updated_at: now,
+            lead_time: None,
             version: 1,
         }
     }

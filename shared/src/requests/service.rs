@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::lead_time::LeadTime;
 use super::model::{
     EventKind, Handoff, Note, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
     Transition,
@@ -463,6 +464,7 @@ impl RequestService {
                 detail: transition.detail.clone(),
             };
             if next.is_terminal() {
+                request.lead_time = self.lead_time(&request, &event).await?;
                 self.end(&request).await?;
             }
             match self.store.update(&request, &event).await {
@@ -480,6 +482,17 @@ impl RequestService {
             }
         }
         Err(StoreError::Unavailable(format!("request {id} kept changing; try again")).into())
+    }
+
+    /// The lead time of `request`, which `last` ends: its timeline so far and that entry.
+    async fn lead_time(
+        &self,
+        request: &Request,
+        last: &RequestEvent,
+    ) -> Result<Option<LeadTime>, StoreError> {
+        let mut events = self.store.events(&request.id).await?;
+        events.push(last.clone());
+        Ok(super::lead_time::measure(&events, &request.requester.sub))
     }
 
     async fn end(&self, request: &Request) -> Result<(), StoreError> {

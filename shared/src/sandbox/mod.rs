@@ -3,6 +3,7 @@
 //! `orchestrator serve --sandbox`.
 
 pub mod github;
+pub mod history;
 pub mod jira;
 pub mod services;
 

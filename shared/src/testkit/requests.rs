@@ -20,35 +20,27 @@ pub fn request(
     at: OffsetDateTime,
     key: Option<&str>,
 ) -> Request {
+    let requester = Principal {
+        sub: sub.to_owned(),
+        email: Some(format!("{sub}@example.com")),
+        groups: vec![],
+    };
+    let fields = json!({"name": "x"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     Request {
-        id: RequestId::new_at(at),
-        kind: TargetKind::Item,
-        target: target.to_owned(),
-        catalog_version: "v1".to_owned(),
-        owner: owner.to_owned(),
-        requester: Principal {
-            sub: sub.to_owned(),
-            email: Some(format!("{sub}@example.com")),
-            groups: vec![],
-        },
-        operation: Default::default(),
-        resource: None,
-        fields: json!({"name": "x"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        status: RequestStatus::Submitted,
-        reason: None,
-        ticket: None,
-        outputs: Default::default(),
         idempotency_key: key.map(str::to_owned),
         fingerprint: "f".to_owned(),
-        not_before: None,
-        waiting_for: None,
-        calendar_override: None,
-        created_at: at,
-        updated_at: at,
-        version: 1,
+        ..Request::submitted(
+            TargetKind::Item,
+            target,
+            "v1",
+            owner,
+            &requester,
+            fields,
+            at,
+        )
     }
 }
 
