@@ -793,3 +793,100 @@ async fn comments_go_to_the_ticket_and_come_back_from_it() {
     );
     app.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_ticket_left_open_past_its_service_levels_is_flagged_once_and_counted_at_the_end() {
+    let jira = MockServer::start().await;
+    no_existing_issue(&jira).await;
+    creates_issue("MSG-7").expect(1).mount(&jira).await;
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(&jira.uri(), data.path())).await;
+    let id = app.submit_kafka().await;
+    let request = app.wait_for(&id, "awaiting_fulfillment").await;
+    // The example's kafka-topic promises a first response in 4 and the topic in 17
+    // working hours, in London office hours: the clocks show on the request.
+    let clocks = request["sla"].as_array().unwrap();
+    assert_eq!(clocks.len(), 2, "{request:#}");
+    assert_eq!(clocks[0]["target"], "fulfil");
+    assert_eq!(clocks[0]["targetMs"], 17 * 3_600_000u64);
+    assert_eq!(clocks[0]["businessHours"], "platform office hours");
+    assert_eq!(clocks[1]["target"], "firstResponse");
+    assert!(
+        ["running", "paused"].contains(&clocks[1]["state"].as_str().unwrap()),
+        "{clocks:?}"
+    );
+
+    // The watch, on a clock the test moves.
+    let state = &app.running.state;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let watch = shared::requests::sla::SlaWatch {
+        requests: Arc::new(shared::requests::service::RequestService {
+            catalog: state.requests.catalog.clone(),
+            store: state.requests.store.clone(),
+            queue: state.requests.queue.clone(),
+            clock: clock.clone(),
+            roles: state.requests.roles.clone(),
+            ended: state.requests.ended.clone(),
+            notices: None,
+        }),
+    };
+    // An hour on: at most an hour of working time, under 80 % of either target.
+    clock.advance(Duration::from_secs(3600)).await;
+    let report = watch.run_once().await.unwrap();
+    assert_eq!((report.at_risk, report.breached), (0, 0), "{report:?}");
+    // Two weeks on: ten working days, past both.
+    clock.advance(Duration::from_secs(14 * 86_400)).await;
+    let report = watch.run_once().await.unwrap();
+    assert_eq!((report.at_risk, report.breached), (2, 2), "{report:?}");
+    let mut raised = sla_entries(&app, &id).await;
+    raised.sort();
+    assert_eq!(
+        raised,
+        [
+            "sla_at_risk firstResponse",
+            "sla_at_risk fulfil",
+            "sla_breached firstResponse",
+            "sla_breached fulfil"
+        ]
+    );
+    // Once each: the next pass finds them said.
+    let report = watch.run_once().await.unwrap();
+    assert_eq!((report.at_risk, report.breached), (0, 0));
+    assert_eq!(sla_entries(&app, &id).await.len(), 4);
+
+    // Done at last: the lead time records the misses, and the insights count them.
+    let done = issue_payload(
+        "MSG-7",
+        "done",
+        Some("Done"),
+        json!({"customfield_10401": "orders.v1", "customfield_10402": "b-1.msk:9098"}),
+    );
+    assert_eq!(app.webhook(HOOK, done).await, StatusCode::NO_CONTENT);
+    let request = app.wait_for(&id, "completed").await;
+    assert_eq!(request["leadTime"]["mode"], "manual");
+    assert_eq!(
+        request["leadTime"]["breached"],
+        json!(["fulfil", "firstResponse"])
+    );
+    let insights = app.get("/insights/lead-time").await;
+    assert_eq!(insights["overall"]["breached"], 1, "{insights:#}");
+    app.running.stop().await.unwrap();
+}
+
+/// The service level entries of a request's timeline: `kind target`.
+async fn sla_entries(app: &App, id: &str) -> Vec<String> {
+    let events = app.get(&format!("/requests/{id}/events")).await;
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("sla_"))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap(),
+                e["detail"]["sla"].as_str().unwrap()
+            )
+        })
+        .collect()
+}

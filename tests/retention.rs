@@ -49,7 +49,8 @@ async fn stored_request(
     at: OffsetDateTime,
     status: RequestStatus,
 ) -> String {
-    let mut r = request("alice", "messaging", "kafka-topic", at, None);
+    // An item without service levels: no watch adds to a running request's timeline.
+    let mut r = request("alice", "messaging", "sns-topic", at, None);
     r.id = RequestId::backdated(at);
     store
         .create(&r, &event(&r, EventKind::Submitted), "")

@@ -211,3 +211,28 @@ fn the_reconciler_sweeps_the_span_its_schedule_leaves_between_passes() {
         [format!("rate({minutes} minutes)").as_str()]
     );
 }
+
+#[test]
+fn the_insights_dashboard_reads_the_lead_time_metrics_the_functions_write() {
+    let text = template();
+    let dashboard = resource(&text, "InsightsDashboard");
+    let namespace = values_of(&text, "ORCHESTRATOR_METRICS_NAMESPACE")[0];
+    assert!(
+        dashboard.contains(&format!("Namespace: {namespace}")),
+        "the dashboard searches the functions' namespace"
+    );
+    for metric in [
+        shared::metrics::LEAD_TIME,
+        shared::metrics::LEAD_TIME_PERSON,
+        shared::metrics::LEAD_TIME_AUTOMATED,
+        shared::metrics::SLA_BREACHES,
+    ] {
+        assert!(
+            dashboard.contains(&format!("MetricName=\\\"{metric}\\\"")),
+            "the dashboard shows {metric}"
+        );
+    }
+    // The dimensions the code writes them with.
+    assert!(dashboard.contains("Mode,Target}"));
+    assert!(dashboard.contains("Sla,Target}"));
+}

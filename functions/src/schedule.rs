@@ -2,12 +2,14 @@
 //! lost their queue message, then take a step of drift reconciliation (enqueue the pass's
 //! resources in batches for the worker, or close a pass whose batches are all verified
 //! and start the next), then a step of retention (export and remove audit entries and
-//! ended requests' timelines past their time).
+//! ended requests' timelines past their time), then the service level watch (entries and
+//! notifications for running requests at risk of missing a target, or past it).
 
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
+use shared::requests::sla::SlaReport;
 use shared::resources::reconcile::ReconcileStep;
 use shared::retention::RetentionReport;
 
@@ -31,6 +33,8 @@ pub struct PassReport {
     pub drift: ReconcileStep,
     /// The retention step: what it exported and removed.
     pub retention: RetentionReport,
+    /// The service level watch: running requests at risk or past their targets.
+    pub sla: SlaReport,
 }
 
 /// The schedule's rate (`Every5Minutes` in infra/template.yaml): each pass sweeps the
@@ -69,8 +73,16 @@ pub async fn handle(
         .run_once()
         .await
         .map_err(|e| e.to_string())?;
+    let sla = deployment
+        .assembly
+        .sla
+        .run_once()
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(
         requeued,
+        sla_at_risk = sla.at_risk,
+        sla_breached = sla.breached,
         enqueued = drift.enqueued,
         audit_removed = retention.audit_removed,
         timelines_removed = retention.timelines_removed,
@@ -80,5 +92,6 @@ pub async fn handle(
         requeued,
         drift,
         retention,
+        sla,
     })
 }

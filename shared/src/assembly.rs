@@ -59,6 +59,8 @@ pub struct Assembly {
     pub reconciler: Arc<Reconciler>,
     /// Exports and removes what is past its retention.
     pub retention: Arc<crate::retention::Retention>,
+    /// Raises the entries of requests at risk of missing their service levels, or past.
+    pub sla: Arc<crate::requests::sla::SlaWatch>,
 }
 
 /// The JIRA client the configuration asks for, if any.
@@ -253,10 +255,14 @@ pub async fn assemble(
         changes,
         worker: worker.clone(),
     });
+    let sla = Arc::new(crate::requests::sla::SlaWatch {
+        requests: app.requests.clone(),
+    });
     Ok(Assembly {
         app,
         worker,
         reconciler,
         retention,
+        sla,
     })
 }

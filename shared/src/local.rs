@@ -23,6 +23,8 @@ use crate::http::{AppState, router};
 use crate::ports::{CatalogStore, Clock, Secrets, SystemClock};
 use crate::secret::SecretString;
 
+/// How often local mode looks at the service level clocks of running requests.
+const SLA_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 /// The name of the action queue.
 pub const ACTION_QUEUE: &str = "actions";
 
@@ -286,6 +288,7 @@ pub async fn start_with(config: &Config, extensions: Extensions) -> Result<Runni
         worker,
         reconciler,
         retention,
+        sla,
     } = assemble(config, ports, auth, MAX_RECEIVES).await?;
     let (shutdown, mut stopped) = watch::channel(false);
     // With GitHub ingestion the repository is the catalog's source, not the directory.
@@ -301,6 +304,9 @@ pub async fn start_with(config: &Config, extensions: Extensions) -> Result<Runni
     if config.worker && config.resources.reconcile_seconds > 0 {
         let every = std::time::Duration::from_secs(config.resources.reconcile_seconds);
         tokio::spawn(reconciler.run(every, shutdown.subscribe()));
+    }
+    if config.worker {
+        tokio::spawn(sla.run(SLA_EVERY, shutdown.subscribe()));
     }
     if config.worker && config.retention.removes() {
         let every = std::time::Duration::from_secs(config.retention.every_seconds.max(1));

@@ -1,5 +1,5 @@
 //! Operational metrics: requests by status, action outcomes, circuit breakers opened,
-//! drift found, executions failed.
+//! drift found, executions failed, lead times and service levels missed.
 //!
 //! The code counts through [`count`]; where the counts go is decided once per process by
 //! [`install`]. The Lambdas install [`Emf`], which writes each count to stdout in
@@ -32,13 +32,41 @@ pub const EXECUTIONS_FAILED: &str = "ExecutionsFailed";
 pub const NOTIFICATIONS_SENT: &str = "NotificationsSent";
 /// Notifications given up on: not queued, or refused or unanswered through every retry.
 pub const NOTIFICATIONS_FAILED: &str = "NotificationsFailed";
+/// A request's lead time when it ends, in milliseconds (dimensions `Target`: the item or
+/// bundle, `Mode`: automated, manual, mixed or none).
+pub const LEAD_TIME: &str = "LeadTime";
+/// The part of it a person worked through JIRA (same dimensions).
+pub const LEAD_TIME_PERSON: &str = "LeadTimePerson";
+/// The part of it automation worked (same dimensions).
+pub const LEAD_TIME_AUTOMATED: &str = "LeadTimeAutomated";
+/// Requests that went past a service level target (dimensions `Target`, `Sla`: fulfil or
+/// firstResponse).
+pub const SLA_BREACHES: &str = "SlaBreaches";
 
-/// One count: a metric's name, its dimensions and how many.
+/// What a metric's values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// One value of a metric: its name, its dimensions, how many (or how long) and in
+/// which unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Count<'a> {
     pub name: &'a str,
     pub dimensions: &'a [(&'a str, &'a str)],
     pub value: u64,
+    pub unit: Unit,
 }
 
 /// Where counts go.
@@ -56,11 +84,22 @@ pub fn install(sink: Box<dyn Sink>) -> bool {
 
 /// Counts `value` of metric `name` with `dimensions`, if a sink is installed.
 pub fn count(name: &str, dimensions: &[(&str, &str)], value: u64) {
+    record(name, dimensions, value, Unit::Count);
+}
+
+/// Records a duration of `ms` milliseconds as metric `name` with `dimensions` (CloudWatch
+/// keeps its percentiles), if a sink is installed.
+pub fn milliseconds(name: &str, dimensions: &[(&str, &str)], ms: u64) {
+    record(name, dimensions, ms, Unit::Milliseconds);
+}
+
+fn record(name: &str, dimensions: &[(&str, &str)], value: u64, unit: Unit) {
     if let Some(sink) = SINK.get() {
         sink.record(&Count {
             name,
             dimensions,
             value,
+            unit,
         });
     }
 }
@@ -96,7 +135,7 @@ impl Emf {
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
                     "Dimensions": [names],
-                    "Metrics": [{"Name": count.name, "Unit": "Count"}],
+                    "Metrics": [{"Name": count.name, "Unit": count.unit.as_str()}],
                 }],
             }),
         );
@@ -136,14 +175,22 @@ mod tests {
             name: ACTIONS,
             dimensions: &[("ActionType", "rest"), ("Outcome", "failed")],
             value: 1,
+            unit: Unit::Count,
         });
         emf.record(&Count {
             name: DRIFT_FOUND,
             dimensions: &[],
             value: 3,
+            unit: Unit::Count,
+        });
+        emf.record(&Count {
+            name: LEAD_TIME,
+            dimensions: &[("Target", "postgres"), ("Mode", "automated")],
+            value: 61_000,
+            unit: Unit::Milliseconds,
         });
         let lines = captured.lines();
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
         // The shape CloudWatch's specification asks for: the metadata under `_aws`, each
         // dimension and metric a member of the root.
         let first = &lines[0];
@@ -164,5 +211,12 @@ mod tests {
             json!([[]])
         );
         assert_eq!(lines[1]["DriftFound"], 3);
+        // A duration is in milliseconds.
+        assert_eq!(
+            lines[2]["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "LeadTime", "Unit": "Milliseconds"}])
+        );
+        assert_eq!(lines[2]["LeadTime"], 61_000);
+        assert_eq!(lines[2]["Mode"], "automated");
     }
 }

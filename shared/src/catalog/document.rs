@@ -139,6 +139,9 @@ pub struct ItemSpec {
     pub fulfillment: Fulfillment,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalPolicy>,
+    /// Service level targets: how long fulfilment and a first response may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Sla>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -850,6 +853,93 @@ pub struct BundleSpec {
     pub outputs: BTreeMap<String, BundleOutput>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalPolicy>,
+    /// Service level targets of the bundle as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Sla>,
+}
+
+/// Service level targets of an item or bundle. Their clock runs from submission and
+/// pauses while the request waits for an approval, a change window or its scheduled
+/// time; with business hours it runs only inside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Sla {
+    /// Submission to the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfil: Option<DurationSpec>,
+    /// Submission to the first sign of work: an action run, or a person's comment or
+    /// decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response: Option<DurationSpec>,
+    /// The share of a target, in percent, at which a request is at risk.
+    #[serde(default = "default_at_risk")]
+    pub at_risk_percent: u8,
+    /// When the clock runs; always, without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_hours: Option<BusinessHours>,
+}
+
+fn default_at_risk() -> u8 {
+    80
+}
+
+impl Sla {
+    /// Its targets, each with its duration.
+    pub fn targets(&self) -> Vec<(SlaTarget, std::time::Duration)> {
+        [
+            (SlaTarget::Fulfil, self.fulfil),
+            (SlaTarget::FirstResponse, self.first_response),
+        ]
+        .into_iter()
+        .filter_map(|(target, d)| Some((target, d?.as_duration())))
+        .collect()
+    }
+}
+
+/// Which service level target.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum SlaTarget {
+    Fulfil,
+    FirstResponse,
+}
+
+impl SlaTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaTarget::Fulfil => "fulfil",
+            SlaTarget::FirstResponse => "firstResponse",
+        }
+    }
+}
+
+/// A named working calendar: the days and hours in a time zone, and the holidays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BusinessHours {
+    pub name: String,
+    /// The IANA time zone its hours are in.
+    pub time_zone: String,
+    /// `mon` to `sun`.
+    pub days: Vec<String>,
+    /// `HH:MM`, before `to`.
+    pub from: String,
+    pub to: String,
+    /// Days off (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ mod locator;
 pub mod regions;
 pub mod schema;
 pub mod semantic;
+pub mod sla;
 pub mod snapshot;
 pub mod subscription;
 pub mod yaml;

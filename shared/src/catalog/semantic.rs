@@ -121,7 +121,27 @@ pub fn check_with_forms(
         }
     }
     super::calendar::check(catalog, &mut findings);
+    check_slas(catalog, &mut findings);
     (findings, forms)
+}
+
+/// The service level targets' business hours resolve (a time zone that exists, a day that
+/// ends after it starts, holidays that are dates).
+fn check_slas(catalog: &Catalog, findings: &mut Vec<Finding>) {
+    for item in &catalog.items {
+        if let Some(sla) = &item.doc.spec.sla {
+            for (pointer, why) in super::sla::check(sla, "/spec/sla") {
+                findings.push(item.error_at(&pointer, why));
+            }
+        }
+    }
+    for bundle in &catalog.bundles {
+        if let Some(sla) = &bundle.doc.spec.sla {
+            for (pointer, why) in super::sla::check(sla, "/spec/sla") {
+                findings.push(bundle.error_at(&pointer, why));
+            }
+        }
+    }
 }
 
 fn check_names(catalog: &Catalog, findings: &mut Vec<Finding>) {

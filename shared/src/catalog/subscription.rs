@@ -31,10 +31,12 @@ pub enum Topic {
     Comment,
     /// The reconciler found a resource drifted from what was provisioned.
     Drift,
+    /// A request is at risk of missing a service level target, or missed it.
+    Sla,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 10] = [
         Topic::ApprovalNeeded,
         Topic::Approved,
         Topic::Denied,
@@ -44,6 +46,7 @@ impl Topic {
         Topic::Waiting,
         Topic::Comment,
         Topic::Drift,
+        Topic::Sla,
     ];
 
     /// The name written in subscriptions and sent with each notification.
@@ -58,6 +61,7 @@ impl Topic {
             Topic::Waiting => "waiting",
             Topic::Comment => "comment",
             Topic::Drift => "drift",
+            Topic::Sla => "sla",
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::requests::model::{
     Operation, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };
 use crate::requests::service::RequestError;
+use crate::requests::sla::{SlaClock, clocks, sla_of};
 
 /// The `Idempotency-Key` header as sent (`HeaderMap` as an extractor would copy every
 /// header of every submission to read this one).
@@ -202,6 +203,10 @@ pub struct RequestView {
     /// Its approval stages and their decisions (`GET /requests/{id}` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     approvals: Vec<crate::approvals::model::Approval>,
+    /// Its service level clocks, when its item or bundle declares targets
+    /// (`GET /requests/{id}` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sla: Vec<SlaClock>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -241,6 +246,7 @@ impl From<Request> for RequestView {
             lead_time: r.lead_time,
             version: r.version,
             approvals: Vec::new(),
+            sla: Vec::new(),
         }
     }
 }
@@ -416,8 +422,17 @@ pub async fn get(
 ) -> Result<Json<RequestView>, Problem> {
     let request = state.requests.get(&who, id).await?;
     let approvals = state.worker.approvals.of_request(request.id).await?;
+    let catalog = state.requests.catalog.current();
+    let sla = match sla_of(&catalog, &request.target) {
+        Some(sla) => {
+            let events = state.requests.store.events(&request.id).await?;
+            clocks(sla, &request, &events, state.requests.clock.now())
+        }
+        None => Vec::new(),
+    };
     let mut view = RequestView::from(request);
     view.approvals = approvals;
+    view.sla = sla;
     Ok(Json(view))
 }
 

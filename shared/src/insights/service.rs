@@ -404,6 +404,7 @@ mod tests {
             mode,
             first_response_ms: None,
             components: Default::default(),
+            breached: Vec::new(),
         });
         request
     }

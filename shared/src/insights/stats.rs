@@ -77,6 +77,8 @@ pub struct Figures {
     pub success_rate: f64,
     /// Failed of ended, from 0 to 1.
     pub failure_rate: f64,
+    /// Requests that missed a service level target.
+    pub breached: u64,
     /// Submission to end.
     pub lead_time: Spread,
     pub parts: PartSpreads,
@@ -107,6 +109,10 @@ impl Figures {
             cancelled: count(RequestStatus::Cancelled),
             success_rate: rate(completed),
             failure_rate: rate(failed),
+            breached: requests
+                .iter()
+                .filter(|r| !r.lead_time.breached.is_empty())
+                .count() as u64,
             lead_time: spread(|l| l.total_ms),
             parts: PartSpreads {
                 queued: spread(|l| l.parts.queued_ms),

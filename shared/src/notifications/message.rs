@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::approvals::model::Approval;
 use crate::catalog::document::Approvers;
 use crate::catalog::subscription::Topic;
-use crate::requests::model::{Request, RequestEvent};
+use crate::requests::model::{EventKind, Request, RequestEvent};
 use crate::resources::model::Resource;
 
 /// A notification, as every channel receives it. Made of timeline entries, records'
@@ -112,6 +112,8 @@ impl Notification {
             Topic::Waiting => "Waiting",
             Topic::Comment => "Comment",
             Topic::Drift => "Drift",
+            Topic::Sla if event.kind == EventKind::SlaBreached => "Service level missed",
+            Topic::Sla => "Service level at risk",
         };
         let mut summary = format!(
             "{what}: {} of `{}` for {} (request {})",

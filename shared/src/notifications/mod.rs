@@ -33,6 +33,7 @@ pub fn topic(notice: &Notice) -> Option<Topic> {
             EventKind::Cancelled => Some(Topic::Cancelled),
             EventKind::Scheduled => Some(Topic::Waiting),
             EventKind::Comment => Some(Topic::Comment),
+            EventKind::SlaAtRisk | EventKind::SlaBreached => Some(Topic::Sla),
             _ => None,
         },
     }

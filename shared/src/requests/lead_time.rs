@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::model::{EventKind, RequestEvent, RequestStatus};
+use crate::catalog::document::SlaTarget;
 
 /// Who did the work of a request: automation, people through JIRA, both (a bundle
 /// mixing them, or automation that fell back to a person), or nobody (it ended before
@@ -147,6 +148,9 @@ pub struct LeadTime {
     /// A bundle's components.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub components: BTreeMap<String, ComponentTime>,
+    /// The service level targets it missed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breached: Vec<SlaTarget>,
 }
 
 /// Which part an instant belongs to.
@@ -186,9 +190,19 @@ fn responds(event: &RequestEvent, requester: &str) -> bool {
     }
 }
 
+/// How the time between two instants counts: wall-clock milliseconds ([`wall`]), or the
+/// working time of business hours.
+pub type Measure<'a> = &'a dyn Fn(OffsetDateTime, OffsetDateTime) -> u64;
+
+/// Wall-clock milliseconds from `from` to `to` (none when `to` is earlier).
+pub fn wall(from: OffsetDateTime, to: OffsetDateTime) -> u64 {
+    ms(from, to)
+}
+
 /// The walk along a timeline: where the time went so far, and what is going on.
 struct Walk<'a> {
     requester: &'a str,
+    measure: Measure<'a>,
     parts: Parts,
     components: BTreeMap<String, ComponentTime>,
     doing: BTreeMap<String, Doing>,
@@ -198,14 +212,17 @@ struct Walk<'a> {
     ever_person: bool,
     scheduled: bool,
     first_response: Option<u64>,
+    /// The service level targets the timeline says were missed.
+    breached: BTreeSet<SlaTarget>,
     status: RequestStatus,
     at: OffsetDateTime,
 }
 
 impl<'a> Walk<'a> {
-    fn new(requester: &'a str, start: OffsetDateTime) -> Walk<'a> {
+    fn new(requester: &'a str, start: OffsetDateTime, measure: Measure<'a>) -> Walk<'a> {
         Walk {
             requester,
+            measure,
             parts: Parts::default(),
             components: BTreeMap::new(),
             doing: BTreeMap::new(),
@@ -215,6 +232,7 @@ impl<'a> Walk<'a> {
             ever_person: false,
             scheduled: false,
             first_response: None,
+            breached: BTreeSet::new(),
             status: RequestStatus::Submitted,
             at: start,
         }
@@ -244,7 +262,7 @@ impl<'a> Walk<'a> {
 
     /// Counts the time from the last entry to `to`.
     fn advance(&mut self, to: OffsetDateTime) {
-        let span = ms(self.at, to);
+        let span = (self.measure)(self.at, to);
         self.parts.add(self.part(), span);
         for (id, what) in &self.doing {
             let time = self.components.entry(id.clone()).or_default();
@@ -271,6 +289,7 @@ impl<'a> Walk<'a> {
         match event.kind {
             EventKind::ActionStarted => self.ever_automated = true,
             EventKind::TicketCreated => self.ever_person = true,
+            EventKind::SlaBreached => self.breached.extend(event.detail.sla),
             _ => {}
         }
         let Some(component) = &event.component else {
@@ -310,6 +329,7 @@ impl<'a> Walk<'a> {
             first_response_ms: self.first_response,
             parts: self.parts,
             components: self.components,
+            breached: self.breached.into_iter().collect(),
         }
     }
 }
@@ -318,7 +338,7 @@ impl<'a> Walk<'a> {
 /// submitted by `requester`.
 pub fn measure(events: &[RequestEvent], requester: &str) -> Option<LeadTime> {
     let first = events.first()?;
-    let mut walk = Walk::new(requester, first.at);
+    let mut walk = Walk::new(requester, first.at, &wall);
     for event in events {
         walk.step(event);
     }
@@ -326,15 +346,36 @@ pub fn measure(events: &[RequestEvent], requester: &str) -> Option<LeadTime> {
     Some(walk.finish(end))
 }
 
-/// Where the time of a request still running went, up to `now` (its SLA clock).
-pub fn so_far(events: &[RequestEvent], requester: &str, now: OffsetDateTime) -> Option<LeadTime> {
+/// Where the time of a request went up to `until` (now, or its end), each span counted
+/// by `measure`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub parts: Parts,
+    /// The working time (every part but the approval and window waits) to the first
+    /// response, when there was one.
+    pub first_response_ms: Option<u64>,
+    /// It waits for an approval, a change window or its scheduled time now: the clock
+    /// of its service levels is paused.
+    pub waiting: bool,
+}
+
+pub fn progress(
+    events: &[RequestEvent],
+    requester: &str,
+    until: OffsetDateTime,
+    measure: Measure<'_>,
+) -> Option<Progress> {
     let first = events.first()?;
-    let mut walk = Walk::new(requester, first.at);
+    let mut walk = Walk::new(requester, first.at, measure);
     for event in events {
         walk.step(event);
     }
-    walk.advance(now);
-    Some(walk.finish(now))
+    walk.advance(until);
+    Some(Progress {
+        waiting: matches!(walk.part(), Part::Approval | Part::Scheduled),
+        first_response_ms: walk.first_response,
+        parts: walk.parts,
+    })
 }
 
 #[cfg(test)]
@@ -476,11 +517,11 @@ mod tests {
             (5, TicketCreated, AwaitingFulfillment, None, "worker"),
         ]);
         let now = events[1].at + time::Duration::minutes(55);
-        let lead = so_far(&events, "ann", now).unwrap();
-        assert_eq!(lead.parts.queued_ms, 5 * MIN);
-        assert_eq!(lead.parts.person_ms, 55 * MIN);
-        assert_eq!(lead.mode, WorkMode::Manual);
-        assert_eq!(lead.first_response_ms, None);
+        let so_far = progress(&events, "ann", now, &wall).unwrap();
+        assert_eq!(so_far.parts.queued_ms, 5 * MIN);
+        assert_eq!(so_far.parts.person_ms, 55 * MIN);
+        assert_eq!(so_far.first_response_ms, None);
+        assert!(!so_far.waiting);
         assert!(measure(&[], "ann").is_none());
     }
 }

@@ -4,3 +4,4 @@ pub mod components;
 pub mod lead_time;
 pub mod model;
 pub mod service;
+pub mod sla;

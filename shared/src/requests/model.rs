@@ -386,6 +386,11 @@ pub enum EventKind {
     /// Retention removed the ended request's timeline (`detail.archive`: the export it
     /// went to, when exports are on): this entry is all that is left of it.
     TimelineArchived,
+    /// The request has used its item's at-risk share of a service level target
+    /// (`detail.sla` names which).
+    SlaAtRisk,
+    /// The request went past a service level target (`detail.sla`).
+    SlaBreached,
 }
 
 impl EventKind {
@@ -434,6 +439,8 @@ impl EventKind {
             Rejected => "rejected",
             Cancelled => "cancelled",
             TimelineArchived => "timeline_archived",
+            SlaAtRisk => "sla_at_risk",
+            SlaBreached => "sla_breached",
         }
     }
 
@@ -501,6 +508,9 @@ pub struct EventDetail {
     /// location and the export's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// The service level target an entry is about (`sla_at_risk`, `sla_breached`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<crate::catalog::document::SlaTarget>,
 }
 
 /// One event an action's target reports about what it builds: a CloudFormation stack's

@@ -475,6 +475,9 @@ impl RequestService {
                         &[("Status", next.as_str())],
                         1,
                     );
+                    if let Some(lead) = &request.lead_time {
+                        lead_time_metrics(&request.target, lead);
+                    }
                     return Ok(request);
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -501,6 +504,15 @@ impl RequestService {
             None => Ok(()),
         }
     }
+}
+
+/// A request's lead time and its worked parts, per item and mode (the dashboard's).
+fn lead_time_metrics(target: &str, lead: &LeadTime) {
+    use crate::metrics::{LEAD_TIME, LEAD_TIME_AUTOMATED, LEAD_TIME_PERSON, milliseconds};
+    let dimensions = [("Target", target), ("Mode", lead.mode.as_str())];
+    milliseconds(LEAD_TIME, &dimensions, lead.total_ms);
+    milliseconds(LEAD_TIME_PERSON, &dimensions, lead.parts.person_ms);
+    milliseconds(LEAD_TIME_AUTOMATED, &dimensions, lead.parts.automated_ms);
 }
 
 /// A digest of what was submitted (target and fields as sent, key order ignored).
