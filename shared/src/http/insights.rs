@@ -11,10 +11,9 @@ use super::AppState;
 use super::auth::Caller;
 use super::problem::{Problem, QueryParams, choice};
 use crate::insights::service::{
-    Grouping, Insights, InsightsError, LeadTimeQuery, LeadTimeReport, MAX_PERIOD,
+    Grouping, Insights, InsightsError, LeadTimeQuery, LeadTimeReport, MAX_PERIOD, Outcome,
 };
 use crate::requests::lead_time::WorkMode;
-use crate::requests::model::RequestStatus;
 
 /// The period when `from` is not given: this long before `to`.
 const DEFAULT_PERIOD: time::Duration = time::Duration::days(30);
@@ -36,12 +35,18 @@ pub struct LeadTimeParams {
     /// Who did the work.
     #[param(value_type = Option<WorkMode>)]
     mode: Option<String>,
-    /// How the request ended: completed, failed, rejected or cancelled.
-    #[param(value_type = Option<RequestStatus>)]
+    /// How the request ended.
+    #[param(value_type = Option<Outcome>)]
     outcome: Option<String>,
     /// Figures per item, team, mode or ISO week of submission.
     #[param(value_type = Option<Grouping>)]
     group_by: Option<String>,
+}
+
+/// A free-text parameter's value; an empty one counts as not given (an enumerated one
+/// that is empty is no value of its enumeration, and is refused).
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// A time given as RFC 3339, or as a date (its midnight UTC), from 1970 on (request ids
@@ -73,11 +78,11 @@ fn instant(parameter: &'static str, text: &str) -> Result<OffsetDateTime, Proble
 
 impl LeadTimeParams {
     fn query(self, now: OffsetDateTime) -> Result<LeadTimeQuery, Problem> {
-        let to = match &self.to {
+        let to = match given(&self.to) {
             Some(text) => instant("to", text)?,
             None => now,
         };
-        let from = match &self.from {
+        let from = match given(&self.from) {
             Some(text) => instant("from", text)?,
             // `to` is past the epoch's first month: this cannot go below it.
             None => to - DEFAULT_PERIOD,
@@ -98,18 +103,12 @@ impl LeadTimeParams {
                 ),
             ));
         }
-        let ends = [
-            RequestStatus::Completed,
-            RequestStatus::Failed,
-            RequestStatus::Rejected,
-            RequestStatus::Cancelled,
-        ];
         let outcome = choice(
             "outcome",
             "outcome",
             self.outcome.as_deref(),
-            &ends,
-            RequestStatus::as_str,
+            &Outcome::ALL,
+            Outcome::as_str,
         )?;
         let mode = choice(
             "mode",
@@ -128,8 +127,8 @@ impl LeadTimeParams {
         Ok(LeadTimeQuery {
             from,
             to,
-            target: self.item,
-            team: self.team,
+            target: given(&self.item).map(str::to_owned),
+            team: given(&self.team).map(str::to_owned),
             mode,
             outcome,
             group_by,

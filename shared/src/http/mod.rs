@@ -89,6 +89,8 @@ pub struct Shared {
 #[openapi(
     info(title = "Orchestrator API", description = "Self-service requests for the catalog's items and bundles."),
     modifiers(&BearerAuth),
+    // Schemas only query parameters name (the handlers' bodies register the others).
+    components(schemas(crate::insights::service::Outcome)),
     tags((name = "catalog"), (name = "requests"), (name = "approvals"), (name = "resources"), (name = "audit"), (name = "insights"), (name = "webhooks"), (name = "health"))
 )]
 struct ApiDoc;

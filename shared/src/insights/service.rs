@@ -69,6 +69,39 @@ pub fn week(at: OffsetDateTime) -> String {
     format!("{year}-W{week:02}")
 }
 
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Completed,
+    Failed,
+    Rejected,
+    Cancelled,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Completed,
+        Outcome::Failed,
+        Outcome::Rejected,
+        Outcome::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        self.status().as_str()
+    }
+
+    /// The request status it is.
+    pub fn status(self) -> RequestStatus {
+        match self {
+            Outcome::Completed => RequestStatus::Completed,
+            Outcome::Failed => RequestStatus::Failed,
+            Outcome::Rejected => RequestStatus::Rejected,
+            Outcome::Cancelled => RequestStatus::Cancelled,
+        }
+    }
+}
+
 /// Which requests, and how to group them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadTimeQuery {
@@ -81,8 +114,8 @@ pub struct LeadTimeQuery {
     /// One owning team.
     pub team: Option<String>,
     pub mode: Option<WorkMode>,
-    /// One end (completed, failed, rejected, cancelled).
-    pub outcome: Option<RequestStatus>,
+    /// One end.
+    pub outcome: Option<Outcome>,
     pub group_by: Option<Grouping>,
 }
 
@@ -178,7 +211,7 @@ impl Insights {
         let base = RequestQuery {
             target: query.target.clone(),
             owner: query.team.clone(),
-            status: query.outcome,
+            status: query.outcome.map(Outcome::status),
             created: Some(query.from..query.to),
             limit: 500,
             ..Default::default()
