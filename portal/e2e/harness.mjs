@@ -27,6 +27,8 @@ function binary() {
 export async function startOrchestrator() {
   const data = mkdtempSync(join(tmpdir(), 'portal-e2e-'));
   const bin = binary();
+  // The generated history `scripts/run` loads, for the Insights page.
+  execFileSync(bin, ['sandbox', 'history', '--catalog', join(ROOT, 'examples', 'catalog'), '--data', data], { cwd: ROOT });
   const child = spawn(
     bin,
     ['serve', '--sandbox', '--catalog', join(ROOT, 'examples', 'catalog'), '--data', data, '--listen', '127.0.0.1:0'],

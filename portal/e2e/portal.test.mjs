@@ -241,6 +241,11 @@ test('a manual item: the JIRA ticket is linked, resolved in the sandbox, and the
   await page.getByRole('button', { name: 'Submit request' }).click();
   await page.waitForURL(/#\/requests\/[0-9a-f-]+$/);
   await page.locator('.summary').getByText('Awaiting fulfillment').waitFor(LONG);
+  // The item's service levels: a clock per target, counting.
+  const clocks = page.getByRole('table', { name: 'Service level clocks' });
+  await clocks.waitFor();
+  assert.match(await clocks.innerText(), /First response within 2h 00m[\s\S]*running/);
+  assert.match(await clocks.innerText(), /Fulfilment within 1d 0h/);
   const ticket = page.locator('.summary').getByRole('link', { name: /^[A-Z]+-\d+$/ });
   const key = await ticket.innerText();
   assert.match(await ticket.getAttribute('href'), new RegExp(`/browse/${key}$`));
@@ -259,6 +264,41 @@ test('a manual item: the JIRA ticket is linked, resolved in the sandbox, and the
   const timeline = await page.getByRole('list', { name: 'Timeline' }).innerText();
   assert.match(timeline, /ticket created/);
   assert.match(timeline, /by jira/);
+  // Ended: its lead time, with the time a person had it, and both targets met.
+  await page.locator('.lead-time').getByText(/with a person/).waitFor(LONG);
+  assert.match(await clocks.innerText(), /met[\s\S]*met/);
+});
+
+test('insights: the generated history shows what automation saved, in figures and charts', async () => {
+  await signIn(app.tokens.admin);
+  await open('#/insights');
+  await page.getByRole('heading', { name: 'Insights', level: 1 }).waitFor();
+  const switches = page.getByRole('table', { name: 'Items switched from manual to automated' });
+  await switches.waitFor(LONG);
+  const rows = await switches.locator('tbody tr').all();
+  assert.equal(rows.length, 4);
+  for (const row of rows) {
+    const reduction = Number((await row.locator('.reduction').innerText()).replace(' %', ''));
+    assert.ok(reduction > 90, `a reduction over 90 %: ${await row.innerText()}`);
+  }
+  // Each chart is drawn, as SVG, with its caption.
+  for (const caption of ['Median lead time in hours by hand and automated', 'Lead time in hours per week', 'Lead time in hours of the slowest items']) {
+    const figure = page.locator('figure', { has: page.getByText(caption) });
+    await figure.locator('svg.recharts-surface').first().waitFor();
+  }
+  assert.ok((await page.locator('.recharts-bar-rectangle').count()) >= 8, 'bars for each switched item, before and after');
+  const figures = await page.getByRole('table', { name: 'Lead time per item' }).innerText();
+  assert.match(figures, /app-parameter/);
+  // The weekly chart follows one item.
+  await page.getByLabel('Item for the weekly chart').selectOption('app-role');
+  await page.getByRole('heading', { name: 'Lead time over time of app-role' }).waitFor();
+  await shot('insights');
+  // A developer sees only their own requests: none of the generated history.
+  await signIn(app.tokens.requester);
+  await open('#/insights');
+  await page.getByRole('heading', { name: 'Insights', level: 1 }).waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.getByRole('table', { name: 'Items switched from manual to automated' }).count(), 0);
 });
 
 test('a bundle request shows its component graph with each component state', async () => {
@@ -383,7 +423,7 @@ test('an offering shows the approvals and the change calendar a request may meet
 
 test('the main pages have no serious accessibility violations', async () => {
   await signIn(app.tokens.requester);
-  for (const hash of ['#/', '#/items/rds-postgres', '#/bundles/app-stack', '#/bundles/event-pipeline', '#/requests', '#/resources', '#/sandbox', '#/approvals']) {
+  for (const hash of ['#/', '#/items/rds-postgres', '#/bundles/app-stack', '#/bundles/event-pipeline', '#/requests', '#/resources', '#/sandbox', '#/approvals', '#/insights']) {
     await open(hash);
     await page.locator('main h1').waitFor();
     await page.waitForLoadState('networkidle');

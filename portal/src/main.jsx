@@ -1,4 +1,4 @@
-import { StrictMode, useEffect, useRef, useState } from 'react';
+import { StrictMode, Suspense, lazy, useEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 
 import { claims, getSettings, getToken, loadSettings, setToken } from './api.js';
@@ -11,7 +11,11 @@ import { ResourceList } from './pages/ResourceList.jsx';
 import { ResourcePage } from './pages/ResourcePage.jsx';
 import { Sandbox } from './pages/Sandbox.jsx';
 import { SignIn } from './pages/SignIn.jsx';
+import { Loading } from './ui.jsx';
 import './styles.css';
+
+// The charting library is loaded with the page that draws charts, not with every page.
+const Insights = lazy(() => import('./pages/Insights.jsx').then((m) => ({ default: m.Insights })));
 
 /** The page for a location hash such as `#/requests/0190...`. */
 function route(hash) {
@@ -32,6 +36,8 @@ function route(hash) {
       return { page: 'sandbox' };
     case 'approvals':
       return { page: 'approvals' };
+    case 'insights':
+      return { page: 'insights' };
     default:
       return { page: 'missing' };
   }
@@ -53,6 +59,7 @@ function Nav({ current, sandbox }) {
     ['requests', '#/requests', 'My requests'],
     ['resources', '#/resources', 'Resources'],
     ['approvals', '#/approvals', 'Approvals'],
+    ['insights', '#/insights', 'Insights'],
   ];
   if (sandbox) {
     links.push(['sandbox', '#/sandbox', 'Sandbox JIRA']);
@@ -167,6 +174,12 @@ function Page({ where, user, onUnauthorized }) {
       return <Sandbox {...props} />;
     case 'approvals':
       return <Approvals {...props} />;
+    case 'insights':
+      return (
+        <Suspense fallback={<Loading />}>
+          <Insights {...props} />
+        </Suspense>
+      );
     default:
       return (
         <>

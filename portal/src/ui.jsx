@@ -54,6 +54,16 @@ export function useApi(path, { every, until, onUnauthorized } = {}) {
   return { ...state, reload };
 }
 
+/** A duration in milliseconds, for people: `850 ms`, `12m 30s`, `2h 05m`, `3d 4h`. */
+export function duration(ms) {
+  const s = Math.floor(ms / 1000);
+  if (ms < 1000) return `${ms} ms`;
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor(s / 3600) % 24}h`;
+}
+
 /** Sets the document's title with the page's heading. */
 export function Heading({ children, title }) {
   useEffect(() => {

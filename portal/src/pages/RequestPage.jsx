@@ -3,9 +3,19 @@ import { useState } from 'react';
 import { TERMINAL, api, getSettings } from '../api.js';
 import { Graph } from '../Graph.jsx';
 import { Stages } from './Approvals.jsx';
-import { Heading, Loading, Problem, Status, Values, useApi, when } from '../ui.jsx';
+import { Heading, Loading, Problem, Status, Values, duration, useApi, when } from '../ui.jsx';
 
 const POLL_MS = 1000;
+
+/** The parts of a lead time, as the request page names them. */
+const LEAD_PARTS = [
+  ['queuedMs', 'queued'],
+  ['approvalMs', 'waiting for approval'],
+  ['scheduledMs', 'waiting for a window'],
+  ['personMs', 'with a person'],
+  ['automatedMs', 'automated'],
+  ['pausedMs', 'paused'],
+];
 
 /** One request: its status and timeline, followed live until it ends. */
 export function RequestPage({ id, user, onUnauthorized }) {
@@ -119,7 +129,21 @@ export function RequestPage({ id, user, onUnauthorized }) {
             <code>{r.catalogVersion}</code>
           </dd>
         </div>
+        {r.leadTime && (
+          <div>
+            <dt>Lead time</dt>
+            <dd className="lead-time">
+              {duration(r.leadTime.totalMs)}{' '}
+              <span className="muted">
+                ({LEAD_PARTS.filter(([key]) => r.leadTime[key] > 0)
+                  .map(([key, label]) => `${duration(r.leadTime[key])} ${label}`)
+                  .join(', ')})
+              </span>
+            </dd>
+          </div>
+        )}
       </dl>
+      <Clocks clocks={r.sla} />
       {(mayCancel || r.status === 'paused') && (
         <p>
           {r.status === 'paused' && (
@@ -212,5 +236,43 @@ function CommentForm({ id, onAdded }) {
       </p>
       <Problem error={error} />
     </form>
+  );
+}
+
+/** The request's service level clocks: how much of each target it has used. */
+function Clocks({ clocks }) {
+  if (!clocks?.length) return null;
+  const names = { fulfil: 'Fulfilment', firstResponse: 'First response' };
+  return (
+    <section aria-labelledby="sla-heading">
+      <h2 id="sla-heading">Service levels</h2>
+      <table className="list sla">
+        <caption className="visually-hidden">Service level clocks</caption>
+        <thead>
+          <tr>
+            <th scope="col">Target</th>
+            <th scope="col">Used</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
+        <tbody>
+          {clocks.map((c) => (
+            <tr key={c.target} className={`sla-${c.state}`}>
+              <td>
+                {names[c.target] || c.target} within {duration(c.targetMs)}
+                {c.businessHours && <span className="muted"> ({c.businessHours})</span>}
+              </td>
+              <td>
+                <meter min={0} max={c.targetMs} low={c.atRiskMs} high={c.targetMs} optimum={0} value={Math.min(c.elapsedMs, c.targetMs)} aria-label={`${names[c.target] || c.target} used`}>
+                  {duration(c.elapsedMs)}
+                </meter>{' '}
+                {duration(c.elapsedMs)}
+              </td>
+              <td className="sla-state">{c.state.replace(/_/g, ' ')}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
