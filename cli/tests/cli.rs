@@ -534,34 +534,17 @@ async fn an_admin_exports_the_audit_log_since_a_date_as_json_lines() {
         }
         log.list(&Default::default()).await.unwrap();
     }
-    let config = shared::config::Config {
-        listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: example(),
-        data_dir: data,
-        worker: false,
-        ..Default::default()
-    };
-    let app = orchestrator_tests::app::App::start(&config).await;
-    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+    let (app, admin) = api_of(data).await;
     let since = (now - std::time::Duration::from_secs(30 * 24 * 3600))
         .date()
         .to_string();
-    let base = app.base.clone();
-    let export = move |since: String, token: String| {
-        let base = base.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-                    .args(["audit", "export", "--since", &since, "--url", &base])
-                    .env("ORCHESTRATOR_TOKEN", token)
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap()
-        }
+    let export = |since: String, token: String| {
+        client(
+            &app,
+            vec!["audit".into(), "export".into(), "--since".into(), since],
+            token,
+        )
     };
-
     let out = export(since.clone(), admin).await;
     assert_eq!(
         out.status.code(),
@@ -617,31 +600,10 @@ async fn a_generated_history_shows_what_automation_saved_in_the_report() {
     assert_eq!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
 
-    let config = shared::config::Config {
-        listen: "127.0.0.1:0".to_owned(),
-        catalog_dir: example(),
-        data_dir: data,
-        worker: false,
-        ..Default::default()
-    };
-    let app = orchestrator_tests::app::App::start(&config).await;
-    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
-    let base = app.base.clone();
-    let report = move |args: Vec<String>, token: String| {
-        let base = base.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-                    .arg("report")
-                    .args(args)
-                    .args(["--url", &base])
-                    .env("ORCHESTRATOR_TOKEN", token)
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap()
-        }
+    let (app, admin) = api_of(data).await;
+    let report = |mut args: Vec<String>, token: String| {
+        args.insert(0, "report".into());
+        client(&app, args, token)
     };
     let from = (time::OffsetDateTime::now_utc() - time::Duration::weeks(31))
         .date()
@@ -729,4 +691,34 @@ async fn a_generated_history_shows_what_automation_saved_in_the_report() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
     app.running.stop().await.unwrap();
+}
+
+/// Local mode on `data` (the example catalog, no worker), and an admin's token.
+async fn api_of(data: PathBuf) -> (orchestrator_tests::app::App, String) {
+    let config = shared::config::Config {
+        listen: "127.0.0.1:0".to_owned(),
+        catalog_dir: example(),
+        data_dir: data,
+        worker: false,
+        ..Default::default()
+    };
+    let app = orchestrator_tests::app::App::start(&config).await;
+    let admin = app.token_for(&config, "root", &["platform-admins"]).await;
+    (app, admin)
+}
+
+/// `orchestrator ARGS --url <app>` with `token` in ORCHESTRATOR_TOKEN, off the runtime's
+/// threads (the app answers on them).
+async fn client(app: &orchestrator_tests::app::App, args: Vec<String>, token: String) -> Output {
+    let base = app.base.clone();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(args)
+            .args(["--url", &base])
+            .env("ORCHESTRATOR_TOKEN", token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }

@@ -51,7 +51,8 @@ fn freeze_end(freeze: &Freeze, tz: &TimeZone, at: Timestamp) -> Option<Timestamp
     (from <= at && at < to).then_some(to)
 }
 
-fn weekday(day: &str) -> Option<Weekday> {
+/// A day as catalogs write it (`mon` to `sun`).
+pub(super) fn weekday(day: &str) -> Option<Weekday> {
     Some(match day {
         "mon" => Weekday::Monday,
         "tue" => Weekday::Tuesday,

@@ -8,7 +8,7 @@ use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use time::OffsetDateTime;
 
-use super::calendar::{time_of_day, zone};
+use super::calendar::{time_of_day, weekday, zone};
 use super::document::{BusinessHours, Sla};
 
 /// The longest span measured day by day; longer ones count only this many days.
@@ -24,19 +24,6 @@ pub struct Hours {
     holidays: HashSet<Date>,
 }
 
-fn weekday(day: &str) -> Result<Weekday, String> {
-    Ok(match day {
-        "mon" => Weekday::Monday,
-        "tue" => Weekday::Tuesday,
-        "wed" => Weekday::Wednesday,
-        "thu" => Weekday::Thursday,
-        "fri" => Weekday::Friday,
-        "sat" => Weekday::Saturday,
-        "sun" => Weekday::Sunday,
-        _ => return Err(format!("`{day}` is not a day (mon to sun)")),
-    })
-}
-
 fn instant(at: OffsetDateTime) -> Timestamp {
     Timestamp::from_nanosecond(at.unix_timestamp_nanos()).unwrap_or(Timestamp::UNIX_EPOCH)
 }
@@ -48,9 +35,8 @@ impl Hours {
         let days = b
             .days
             .iter()
-            .map(|d| weekday(d))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ("days", e))?;
+            .map(|d| weekday(d).ok_or_else(|| ("days", format!("`{d}` is not a day (mon to sun)"))))
+            .collect::<Result<_, _>>()?;
         let from = time_of_day(&b.from).map_err(|e| ("from", e))?;
         let to = time_of_day(&b.to).map_err(|e| ("to", e))?;
         if to <= from {
