@@ -250,7 +250,7 @@ pub struct Request {
     /// How long it took and where the time went: measured from its timeline when it
     /// ended (none while it runs, nor on requests that ended before lead times were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lead_time: Option<super::lead_time::LeadTime>,
+    pub lead_time: Option<super::durations::LeadTime>,
     /// Incremented on every change (optimistic concurrency).
     pub version: u64,
 }
