@@ -24,6 +24,7 @@ use super::durations::Part;
 pub use super::durations::{ComponentTime, LeadTime, Parts, WorkMode};
 use super::model::{EventKind, RequestEvent, RequestStatus};
 use crate::catalog::document::SlaTarget;
+
 /// What a component is doing while the walk goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Doing {
