@@ -1046,3 +1046,60 @@ fn a_cloudformation_action_is_checked_against_its_template() {
         assert!(finding.line >= 1, "{finding:?}");
     }
 }
+
+#[test]
+fn a_replacement_names_an_offering_that_exists_and_only_a_deprecated_one_names_one() {
+    let deprecated = |replacement: &str| {
+        item_with(
+            "  category: database",
+            &format!("  category: database\n  lifecycle: deprecated\n  replacedBy: {replacement}"),
+        )
+    };
+    // The bundle `pair` replaces it: fine (the bundle's use of a deprecated item warns).
+    let report = validate(&[
+        ("items/pg.yaml", &deprecated("pair")),
+        ("bundles/pair.yaml", BUNDLE),
+    ]);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    let unknown = validate(&[
+        ("items/pg.yaml", &deprecated("pairs")),
+        ("bundles/pair.yaml", BUNDLE),
+    ]);
+    let f = unknown
+        .findings
+        .iter()
+        .find(|f| f.pointer == "/metadata/replacedBy")
+        .expect("a finding at replacedBy");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.message.contains("`pairs` is no item or bundle") && f.message.contains("pair"),
+        "{}",
+        f.message
+    );
+    let itself = validate(&[("items/pg.yaml", &deprecated("postgres"))]);
+    assert!(
+        itself
+            .findings
+            .iter()
+            .any(|f| f.pointer == "/metadata/replacedBy"
+                && f.message.contains("cannot replace itself")),
+        "{:#?}",
+        itself.findings
+    );
+    let not_deprecated = validate(&[
+        (
+            "items/pg.yaml",
+            &item_with(
+                "  category: database",
+                "  category: database\n  replacedBy: pair",
+            ),
+        ),
+        ("bundles/pair.yaml", BUNDLE),
+    ]);
+    let f = not_deprecated
+        .findings
+        .iter()
+        .find(|f| f.pointer == "/metadata/replacedBy")
+        .expect("a finding at replacedBy");
+    assert!(f.message.contains("lifecycle: deprecated"), "{}", f.message);
+}

@@ -678,3 +678,80 @@ async fn deleting_a_stack_deprovisions_its_components_dependents_first() {
         assert_eq!(r["status"], "deleted", "{r}");
     }
 }
+
+#[tokio::test]
+async fn a_deprecated_item_takes_no_new_requests_but_its_resources_still_change() {
+    let reality = Reality::new(json!({"size": 20}));
+    let api = volume_api(&reality, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &api.uri());
+    let app = App::start(&config).await;
+    let id = provision(&app, "orders", 20).await;
+
+    // The platform team deprecates the item in favour of the bundle; the edit goes live.
+    let file = config.catalog_dir.join("items/volume.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let deprecated = text.replacen(
+        "\n  owner: ",
+        "\n  lifecycle: deprecated\n  replacedBy: platform\n  owner: ",
+        1,
+    );
+    assert_ne!(deprecated, text);
+    std::fs::write(&file, deprecated).unwrap();
+    let mut item = Value::Null;
+    for _ in 0..100 {
+        item = app.get("/catalog/items/volume").await;
+        if item["lifecycle"] == "deprecated" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(item["lifecycle"], "deprecated", "{item}");
+    assert_eq!(item["requestable"], false);
+    assert_eq!(item["replacedBy"], "platform");
+
+    // A new request, and its dry run, are refused with a pointer to the replacement.
+    for path in ["/requests", "/requests?dryRun=true"] {
+        let (status, problem) = app
+            .call(
+                Method::POST,
+                path,
+                &app.token,
+                Some(&json!({"item": "volume", "fields": {"name": "more", "size": 5}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {problem}");
+        assert_eq!(
+            problem["type"],
+            "https://orchestrator.dev/problems/deprecated"
+        );
+        assert_eq!(problem["replacedBy"], "platform");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("request `platform` instead")
+        );
+    }
+    let mine = app.get("/requests").await;
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        1,
+        "nothing stored: {mine}"
+    );
+
+    // What it made is still changed as before.
+    let (status, accepted) = change(
+        &app,
+        &app.token,
+        &id,
+        json!({"fields": {"name": "orders", "size": 30}, "apply": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let change_id = accepted["request"]["id"].as_str().unwrap().to_owned();
+    app.wait_for(&change_id, "completed").await;
+    let resource = app.get(&format!("/resources/{id}")).await;
+    assert_eq!(resource["inputs"]["size"], 30);
+    app.running.stop().await.unwrap();
+}

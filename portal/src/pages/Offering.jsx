@@ -82,7 +82,23 @@ export function Offering({ kind, name, onUnauthorized }) {
       <Governance approvals={o.approvals} calendars={o.calendars} />
       <section aria-labelledby="form-heading">
         <h2 id="form-heading">Request it</h2>
-        {o.requestable === false ? (
+        {o.lifecycle === 'deprecated' ? (
+          <p className="deprecated">
+            This {kind} is deprecated and takes no new requests
+            {o.replacement ? (
+              <>
+                : request{' '}
+                <a href={`#/${o.replacement.kind === 'bundle' ? 'bundles' : 'items'}/${encodeURIComponent(o.replacement.name)}`}>
+                  {o.replacement.name}
+                </a>{' '}
+                instead.
+              </>
+            ) : (
+              '.'
+            )}{' '}
+            What it made can still be changed from its resource page.
+          </p>
+        ) : o.requestable === false ? (
           <p>You are not in a group that may request this. Ask the {o.owner} team.</p>
         ) : (
           <RequestForm form={o.form} onSubmit={submit} />

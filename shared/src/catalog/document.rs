@@ -74,6 +74,9 @@ pub struct Metadata {
     pub tags: Vec<String>,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    /// What to request instead of a deprecated item or bundle (an item or a bundle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access_groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -177,6 +177,7 @@ mod tests {
             category: category.to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             lifecycle: Default::default(),
+            replaced_by: None,
             access_groups: vec![],
             links: vec![],
         }

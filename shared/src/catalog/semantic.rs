@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::document::{ActionConfig, CatalogBundle, CatalogItem, Lifecycle, Mode, Presentation};
+use super::document::{
+    ActionConfig, CatalogBundle, CatalogItem, Lifecycle, Metadata, Mode, Presentation,
+};
 use super::finding::{Finding, did_you_mean};
 use super::load::{Catalog, Located, TEAMS_FILE};
 use super::locator::Locator;
@@ -26,6 +28,7 @@ const METADATA_KEYS: &[&str] = &[
     "category",
     "tags",
     "lifecycle",
+    "replacedBy",
     "accessGroups",
     "links",
 ];
@@ -122,6 +125,7 @@ pub fn check_with_forms(
     }
     super::calendar::check(catalog, &mut findings);
     check_slas(catalog, &mut findings);
+    check_replacements(catalog, &mut findings);
     (findings, forms)
 }
 
@@ -141,6 +145,76 @@ fn check_slas(catalog: &Catalog, findings: &mut Vec<Finding>) {
                 findings.push(bundle.error_at(&pointer, why));
             }
         }
+    }
+}
+
+/// A deprecated item or bundle points at a replacement that exists, is not itself, and
+/// is not deprecated; only a deprecated one names one.
+fn check_replacements(catalog: &Catalog, findings: &mut Vec<Finding>) {
+    for item in &catalog.items {
+        if let Some((error, why)) = replacement_problem(catalog, &item.doc.metadata) {
+            findings.push(match error {
+                true => item.error("/metadata/replacedBy", why),
+                false => item.warning("/metadata/replacedBy", why),
+            });
+        }
+    }
+    for bundle in &catalog.bundles {
+        if let Some((error, why)) = replacement_problem(catalog, &bundle.doc.metadata) {
+            findings.push(match error {
+                true => bundle.error("/metadata/replacedBy", why),
+                false => bundle.warning("/metadata/replacedBy", why),
+            });
+        }
+    }
+}
+
+/// What is wrong with `metadata`'s `replacedBy`, if anything: whether it is an error,
+/// and why.
+fn replacement_problem(catalog: &Catalog, metadata: &Metadata) -> Option<(bool, String)> {
+    let replacement = metadata.replaced_by.as_ref()?;
+    if metadata.lifecycle != Lifecycle::Deprecated {
+        return Some((
+            true,
+            format!(
+                "replacedBy names what replaces a deprecated offering: add `lifecycle: deprecated` to `{}` or remove it",
+                metadata.name
+            ),
+        ));
+    }
+    if *replacement == metadata.name {
+        return Some((true, format!("`{}` cannot replace itself", metadata.name)));
+    }
+    let lifecycle = catalog
+        .item(replacement)
+        .map(|i| i.doc.metadata.lifecycle)
+        .or_else(|| {
+            catalog
+                .bundles
+                .iter()
+                .find(|b| b.doc.metadata.name == *replacement)
+                .map(|b| b.doc.metadata.lifecycle)
+        });
+    match lifecycle {
+        None => {
+            let names = catalog
+                .items
+                .iter()
+                .map(|i| i.doc.metadata.name.as_str())
+                .chain(catalog.bundles.iter().map(|b| b.doc.metadata.name.as_str()));
+            Some((
+                true,
+                format!(
+                    "replacedBy `{replacement}` is no item or bundle of the catalog{}",
+                    did_you_mean(replacement, names)
+                ),
+            ))
+        }
+        Some(Lifecycle::Deprecated) => Some((
+            false,
+            format!("replacedBy `{replacement}` is deprecated too"),
+        )),
+        Some(_) => None,
     }
 }
 

@@ -16,6 +16,7 @@ use crate::access::Roles;
 use crate::catalog::document::{Lifecycle, Metadata, Mode, Presentation};
 use crate::catalog::form;
 use crate::catalog::listing::{Facets, Filter};
+use crate::catalog::snapshot::{CatalogSnapshot, TargetRef};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -80,8 +81,13 @@ pub struct Summary<'a> {
     tags: &'a [String],
     #[schema(value_type = String)]
     lifecycle: Lifecycle,
-    /// Whether the caller may request it (access groups).
+    /// Whether the caller may request it: its access groups let them, and it is not
+    /// deprecated.
     requestable: bool,
+    /// What to request instead of a deprecated one.
+    #[serde(rename = "replacedBy", skip_serializing_if = "Option::is_none")]
+    #[schema(rename = "replacedBy")]
+    replaced_by: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
@@ -104,7 +110,8 @@ impl<'a> Summary<'a> {
             category: &m.category,
             tags: &m.tags,
             lifecycle: m.lifecycle,
-            requestable: requestable(roles, who, m),
+            requestable: requestable(roles, who, m) && m.lifecycle != Lifecycle::Deprecated,
+            replaced_by: m.replaced_by.as_deref(),
             mode,
         }
     }
@@ -136,6 +143,19 @@ fn detail(
     body["form"] = form::render(&m.title, &m.description, presentation);
     body["catalogVersion"] = json!(version);
     body
+}
+
+/// Where to go instead of a deprecated item or bundle: `{kind, name}` of what replaces
+/// it, or null.
+fn replacement(snapshot: &CatalogSnapshot, m: &Metadata) -> Value {
+    let Some(name) = &m.replaced_by else {
+        return Value::Null;
+    };
+    match snapshot.target(name) {
+        Some(TargetRef::Item(_)) => json!({"kind": "item", "name": name}),
+        Some(TargetRef::Bundle(_)) => json!({"kind": "bundle", "name": name}),
+        None => Value::Null,
+    }
 }
 
 /// Catalog items, filtered, a page at a time in name order.
@@ -208,6 +228,8 @@ pub async fn get_item(
     );
     body["outputs"] = json!(doc.spec.outputs);
     body["approvals"] = json!(doc.spec.approvals);
+    body["sla"] = json!(doc.spec.sla);
+    body["replacement"] = replacement(&snapshot, &doc.metadata);
     body["calendars"] = calendars_of(&snapshot.catalog, &name, &doc.metadata.owner);
     let forced = crate::fulfillment::mode::get(state.state.as_ref(), &name).await?;
     if let Some(forced) = &forced {
@@ -367,6 +389,8 @@ pub async fn get_bundle(
     body["onFailure"] = json!(doc.spec.on_failure);
     body["outputs"] = json!(doc.spec.outputs);
     body["approvals"] = json!(doc.spec.approvals);
+    body["sla"] = json!(doc.spec.sla);
+    body["replacement"] = replacement(&snapshot, &doc.metadata);
     body["calendars"] = calendars_of(&snapshot.catalog, &name, &doc.metadata.owner);
     // The component graph for the portal, as a Mermaid flowchart.
     body["graph"] =

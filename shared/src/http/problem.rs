@@ -268,6 +268,21 @@ impl From<RequestError> for Problem {
                 "Frozen by a change calendar",
                 why.clone(),
             ),
+            RequestError::Deprecated {
+                ref replaced_by, ..
+            } => {
+                let replacement = replaced_by.clone();
+                let problem = Problem::new(
+                    StatusCode::CONFLICT,
+                    "deprecated",
+                    "Deprecated",
+                    e.to_string(),
+                );
+                match replacement {
+                    Some(r) => problem.with("replacedBy", r),
+                    None => problem,
+                }
+            }
             RequestError::InvalidTransition { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "invalid-transition",

@@ -294,6 +294,7 @@ pub struct SubmitParams {
     responses((status = 202, body = RequestView, description = "Accepted"), (status = 200, body = RequestView, description = "An idempotent replay, or with dryRun=true the Plan"),
               (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "A change calendar's freeze refuses it (`change-frozen`), or the item is deprecated (`deprecated`, with `replacedBy` when there is a replacement)"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid fields (see `errors`), or an Idempotency-Key reused with another body")))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -329,7 +330,9 @@ pub async fn submit(
         None => None,
         Some(text) => Some(scheduled_time(text)?),
     };
-    let mut request = state.requests.prepare(&who, &target, body.fields, key)?;
+    let mut request = state
+        .requests
+        .prepare_provision(&who, &target, body.fields, key)?;
     if let Some(at) = not_before {
         state.requests.schedule(&mut request, at);
     }
@@ -368,7 +371,9 @@ async fn dry_run(
     target: &str,
     fields: Map<String, Value>,
 ) -> Result<Response, Problem> {
-    let mut request = state.requests.prepare(who, target, fields, None)?;
+    let mut request = state
+        .requests
+        .prepare_provision(who, target, fields, None)?;
     // The change calendars: a conflict is shown, not refused.
     let calendar = match state.requests.apply_calendars(&mut request, None) {
         Ok(()) => request.waiting_for.clone().map(|why| {

@@ -44,6 +44,13 @@ pub enum RequestError {
     /// maintenance windows) refuses the request: which, and until when.
     #[error("{0}")]
     Frozen(String),
+    /// The item or bundle is deprecated: it takes no new requests (`replaced_by`: what
+    /// to request instead).
+    #[error("`{target}` is deprecated and takes no new requests{}", .replaced_by.as_ref().map(|r| format!("; request `{r}` instead")).unwrap_or_default())]
+    Deprecated {
+        target: String,
+        replaced_by: Option<String>,
+    },
     #[error("the request is {status} and cannot become {next}")]
     InvalidTransition {
         status: RequestStatus,
@@ -78,8 +85,29 @@ impl RequestService {
         submitted: Map<String, Value>,
         idempotency_key: Option<String>,
     ) -> Result<(Request, bool), RequestError> {
-        let request = self.prepare(who, target, submitted, idempotency_key)?;
+        let request = self.prepare_provision(who, target, submitted, idempotency_key)?;
         self.accept(request).await
+    }
+
+    /// [`prepare`](Self::prepare) for a new provisioning, which a deprecated item or
+    /// bundle refuses (its resources' day-2 changes go on).
+    pub fn prepare_provision(
+        &self,
+        who: &Principal,
+        target: &str,
+        submitted: Map<String, Value>,
+        idempotency_key: Option<String>,
+    ) -> Result<Request, RequestError> {
+        if let Some(found) = self.catalog.current().target(target) {
+            let metadata = found.metadata();
+            if metadata.lifecycle == crate::catalog::document::Lifecycle::Deprecated {
+                return Err(RequestError::Deprecated {
+                    target: target.to_owned(),
+                    replaced_by: metadata.replaced_by.clone(),
+                });
+            }
+        }
+        self.prepare(who, target, submitted, idempotency_key)
     }
 
     /// Stores a prepared request and hands it to the worker (see [`submit`](Self::submit)).
