@@ -689,24 +689,16 @@ async fn a_deprecated_item_takes_no_new_requests_but_its_resources_still_change(
     let id = provision(&app, "orders", 20).await;
 
     // The platform team deprecates the item in favour of the bundle; the edit goes live.
-    let file = config.catalog_dir.join("items/volume.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let deprecated = text.replacen(
-        "\n  owner: ",
-        "\n  lifecycle: deprecated\n  replacedBy: platform\n  owner: ",
-        1,
-    );
-    assert_ne!(deprecated, text);
-    std::fs::write(&file, deprecated).unwrap();
-    let mut item = Value::Null;
-    for _ in 0..100 {
-        item = app.get("/catalog/items/volume").await;
-        if item["lifecycle"] == "deprecated" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(item["lifecycle"], "deprecated", "{item}");
+    let item = edit_volume(
+        &app,
+        &config,
+        (
+            "\n  owner: ",
+            "\n  lifecycle: deprecated\n  replacedBy: platform\n  owner: ",
+        ),
+        |item| item["lifecycle"] == "deprecated",
+    )
+    .await;
     assert_eq!(item["requestable"], false);
     assert_eq!(item["replacedBy"], "platform");
 
@@ -754,4 +746,104 @@ async fn a_deprecated_item_takes_no_new_requests_but_its_resources_still_change(
     let resource = app.get(&format!("/resources/{id}")).await;
     assert_eq!(resource["inputs"]["size"], 30);
     app.running.stop().await.unwrap();
+}
+
+/// Edits the volume item's file (the first `from` becomes `to`) and waits until the
+/// catalog API shows the edit (`live`); returns the item as served.
+async fn edit_volume(
+    app: &App,
+    config: &Config,
+    (from, to): (&str, &str),
+    live: impl Fn(&Value) -> bool,
+) -> Value {
+    let file = config.catalog_dir.join("items/volume.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen(from, to, 1);
+    assert_ne!(edited, text, "the edit changes the file");
+    std::fs::write(&file, edited).unwrap();
+    for _ in 0..100 {
+        let item = app.get("/catalog/items/volume").await;
+        if live(&item) {
+            return item;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the edit of the volume item never went live");
+}
+
+#[tokio::test]
+async fn resources_record_their_item_s_definition_and_those_made_by_an_older_one_are_listed() {
+    let reality = Reality::new(json!({"size": 20}));
+    let api = volume_api(&reality, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &api.uri());
+    let app = App::start(&config).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        ids.push(provision(&app, name, 20).await);
+    }
+    let first = app.get(&format!("/resources/{}", ids[0])).await;
+    let digest = first["itemDigest"].as_str().unwrap().to_owned();
+    assert_eq!(digest.len(), 16, "{first}");
+    assert_eq!(first["outdated"], false);
+    assert!(outdated_ids(&app).await.is_empty());
+
+    // A new definition of the item: every resource made by the old one is outdated.
+    edit_volume(
+        &app,
+        &config,
+        (
+            "description: A storage volume.",
+            "description: A storage volume, encrypted.",
+        ),
+        |item| item["description"] == "A storage volume, encrypted.",
+    )
+    .await;
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(outdated_ids(&app).await, all);
+    assert_eq!(
+        app.get(&format!("/resources/{}", ids[1])).await["outdated"],
+        true
+    );
+
+    // A change applies the live definition: that one is current again, with its digest.
+    let (status, accepted) = change(
+        &app,
+        &app.token,
+        &ids[0],
+        json!({"fields": {"name": "a", "size": 30}, "apply": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    app.wait_for(accepted["request"]["id"].as_str().unwrap(), "completed")
+        .await;
+    let changed = app.get(&format!("/resources/{}", ids[0])).await;
+    assert_eq!(changed["outdated"], false, "{changed}");
+    assert_ne!(changed["itemDigest"], digest.as_str());
+    let mut rest = ids[1..].to_vec();
+    rest.sort();
+    assert_eq!(outdated_ids(&app).await, rest);
+    // A page of one goes on by cursor, with the filter it was issued for.
+    let page = app.get("/resources?outdated=true&limit=1").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let next = page["next"].as_str().unwrap();
+    let more = app
+        .get(&format!("/resources?outdated=true&limit=1&cursor={next}"))
+        .await;
+    assert_eq!(more["items"].as_array().unwrap().len(), 1, "{more}");
+    app.running.stop().await.unwrap();
+}
+
+/// The ids of the volumes `?outdated=true` lists, sorted.
+async fn outdated_ids(app: &App) -> Vec<String> {
+    let page = app.get("/resources?outdated=true&item=volume").await;
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
 }

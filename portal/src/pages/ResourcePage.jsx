@@ -83,6 +83,17 @@ export function ResourcePage({ id, onUnauthorized }) {
           <dd>{r.owner}</dd>
         </div>
         <div>
+          <dt>Definition</dt>
+          <dd className="definition">
+            {r.outdated ? (
+              <strong>Made by an older definition of {r.item}: a change applies the current one.</strong>
+            ) : (
+              'The current definition of its item.'
+            )}{' '}
+            {r.itemDigest && <code>{r.itemDigest}</code>}
+          </dd>
+        </div>
+        <div>
           <dt>Requested by</dt>
           <dd>{r.requester}</dd>
         </div>

@@ -76,6 +76,8 @@ pub struct CatalogSnapshot {
     items_index: Index,
     bundles_index: Index,
     facets: Facets,
+    /// Each item's and bundle's digest, by name (see [`digest`](Self::digest)).
+    digests: HashMap<String, String>,
 }
 
 /// Why a catalog cannot be served.
@@ -132,7 +134,20 @@ impl CatalogSnapshot {
     ) -> Self {
         let items = || catalog.items.iter().map(|i| &i.doc.metadata);
         let bundles = || catalog.bundles.iter().map(|b| &b.doc.metadata);
+        let digests = catalog
+            .items
+            .iter()
+            .map(|i| (&i.doc.metadata.name, &i.value))
+            .chain(
+                catalog
+                    .bundles
+                    .iter()
+                    .map(|b| (&b.doc.metadata.name, &b.value)),
+            )
+            .map(|(name, value)| (name.clone(), document_digest(value)))
+            .collect();
         CatalogSnapshot {
+            digests,
             items_index: Index::new(items()),
             bundles_index: Index::new(bundles()),
             facets: Facets::of(items().chain(bundles())),
@@ -140,6 +155,12 @@ impl CatalogSnapshot {
             catalog,
             forms,
         }
+    }
+
+    /// The digest of item or bundle `name`'s document: what a resource records of the
+    /// definition that made it, to tell later whether that definition changed since.
+    pub fn digest(&self, name: &str) -> Option<&str> {
+        self.digests.get(name).map(String::as_str)
     }
 
     /// A page of the items matching `filter`, in name order, after the item named
@@ -247,4 +268,12 @@ pub fn content_version(files: &[SourceFile]) -> String {
     }
     let digest = hash.finalize();
     format!("local-{}", crate::signing::hex(&digest[..6]))
+}
+
+/// The first 16 hex digits of the SHA-256 of a document's JSON (as written, keys in the
+/// order the JSON value keeps them): equal for the same document in any catalog version.
+fn document_digest(value: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(value.to_string().as_bytes());
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -16,6 +16,7 @@ use super::auth::Caller;
 use super::cursor::PageFilter;
 use super::problem::{JsonBody, Problem, QueryParams, page_limit, status_filter};
 use super::requests::RequestView;
+use crate::catalog::snapshot::CatalogSnapshot;
 use crate::ports::ResourceQuery;
 use crate::resources::change::{ChangeError, ChangePlan, Submitted};
 use crate::resources::model::{
@@ -66,14 +67,23 @@ pub struct ResourceView {
     #[serde(with = "crate::timestamp")]
     #[schema(value_type = String, format = DateTime)]
     updated_at: time::OffsetDateTime,
+    /// The digest of its item's definition when it was provisioned or last changed.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    item_digest: String,
+    /// Its item's definition changed since (or the item left the catalog): an upgrade
+    /// would change it.
+    outdated: bool,
 }
 
-impl From<&Resource> for ResourceView {
-    fn from(r: &Resource) -> Self {
+impl ResourceView {
+    /// `r` as the API shows it, against the live catalog `catalog`.
+    fn of(r: &Resource, catalog: &CatalogSnapshot) -> Self {
         ResourceView {
             id: r.id.clone(),
             kind: r.kind,
             item: r.item.clone(),
+            item_digest: r.item_digest.clone(),
+            outdated: r.outdated(catalog),
             catalog_version: r.catalog_version.clone(),
             owner: r.owner.clone(),
             requester: r.requester.clone(),
@@ -152,7 +162,13 @@ pub struct ListParams {
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
+    /// `true`: only those whose item's definition changed since they were provisioned or
+    /// last changed. A page then reads at most 2,000 resources; `next` goes on from there.
+    outdated: Option<bool>,
 }
+
+/// How many resources one page of `?outdated=true` reads at most.
+const OUTDATED_SCAN: usize = 2_000;
 
 /// Resources: the caller's own unless `owner` (team members) or `requester` (admins) says otherwise.
 #[utoipa::path(get, path = "/resources", tag = "resources", security(("bearer" = [])),
@@ -173,7 +189,8 @@ pub async fn list(
         .with("status", p.status.as_deref())
         .with("item", p.item.as_deref())
         .with("owner", p.owner.as_deref())
-        .with("requester", p.requester.as_deref());
+        .with("requester", p.requester.as_deref())
+        .with("outdated", p.outdated.filter(|o| *o).map(|_| "true"));
     let mut query = ResourceQuery {
         cursor: pages.read(p.cursor.as_deref())?,
         owner: p.owner,
@@ -192,14 +209,62 @@ pub async fn list(
             "resources",
         )
         .map_err(|e| Problem::forbidden(e.0))?;
-    let page = state.resources.store.list(&query).await?;
+    let catalog = state.requests.catalog.current();
+    let page = if p.outdated == Some(true) {
+        outdated(&state, query, &catalog).await?
+    } else {
+        state.resources.store.list(&query).await?
+    };
     Ok(Json(ResourcePage {
-        items: page.items.iter().map(ResourceView::from).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|r| ResourceView::of(r, &catalog))
+            .collect(),
         next: pages.issue(page.next),
     }))
 }
 
 /// A resource.
+/// The outdated resources of `query`'s listing: its pages read until a page of them is
+/// found, the listing ends, or [`OUTDATED_SCAN`] resources were read; `next` goes on
+/// after the last one read.
+async fn outdated(
+    state: &AppState,
+    mut query: ResourceQuery,
+    catalog: &CatalogSnapshot,
+) -> Result<crate::ports::Page<Resource>, Problem> {
+    let want = query.limit;
+    query.limit = 200;
+    let mut found = Vec::new();
+    let mut read = 0;
+    loop {
+        let page = state.resources.store.list(&query).await?;
+        for r in page.items {
+            read += 1;
+            let last = r.id.clone();
+            if r.outdated(catalog) {
+                found.push(r);
+            }
+            if found.len() == want || read == OUTDATED_SCAN {
+                return Ok(crate::ports::Page {
+                    items: found,
+                    next: Some(last),
+                });
+            }
+        }
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => {
+                return Ok(crate::ports::Page {
+                    items: found,
+                    next: None,
+                });
+            }
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/resources/{id}", tag = "resources", security(("bearer" = [])),
     params(("id" = String, Path, description = "The resource's id")),
     responses((status = 200, body = ResourceView), (status = 404, body = Problem, content_type = "application/problem+json")))]
@@ -212,7 +277,10 @@ pub async fn get(
         .resources
         .visible(&state.requests.roles, &who, &id)
         .await?;
-    Ok(Json(ResourceView::from(&resource)))
+    Ok(Json(ResourceView::of(
+        &resource,
+        &state.requests.catalog.current(),
+    )))
 }
 
 /// A resource's history, oldest first: every change, with the request that made it.

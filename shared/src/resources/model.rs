@@ -132,6 +132,10 @@ pub struct Resource {
     /// The item (or, for a stack, the bundle) it is an instance of.
     pub item: String,
     pub catalog_version: String,
+    /// The digest of its item's (a stack's: its bundle's) document when it was provisioned
+    /// or last changed (`CatalogSnapshot::digest`); empty on records from before digests.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub item_digest: String,
     /// The team that owns the item.
     pub owner: String,
     /// Who requested it first.
@@ -190,6 +194,7 @@ impl Resource {
             kind: ResourceKind::Item,
             item: item.to_owned(),
             catalog_version: catalog_version.to_owned(),
+            item_digest: String::new(),
             owner: owner.to_owned(),
             requester: requester.to_owned(),
             inputs: Map::new(),
@@ -226,6 +231,13 @@ impl Resource {
             drift: Vec::new(),
             message: None,
         }
+    }
+
+    /// Whether its item's (or bundle's) definition changed since it was provisioned or
+    /// last changed, or left the catalog (`false` for records from before digests).
+    pub fn outdated(&self, catalog: &crate::catalog::snapshot::CatalogSnapshot) -> bool {
+        !self.item_digest.is_empty()
+            && catalog.digest(&self.item) != Some(self.item_digest.as_str())
     }
 
     /// The lock, when it is held at `now` (an expired lease is free).

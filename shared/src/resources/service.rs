@@ -331,6 +331,12 @@ impl Resources {
     ) -> Resource {
         Resource {
             inputs,
+            item_digest: self
+                .catalog
+                .current()
+                .digest(item)
+                .unwrap_or_default()
+                .to_owned(),
             ..Resource::provisioned(
                 id,
                 item,
@@ -384,6 +390,9 @@ impl Resources {
                             r.outputs.insert(name, value);
                         }
                         r.catalog_version = request.catalog_version.clone();
+                        if let Some(digest) = self.catalog.current().digest(&r.item) {
+                            r.item_digest = digest.to_owned();
+                        }
                         r.status = ResourceStatus::Ready;
                         r.drift.clear();
                         entry.inputs = Some(r.inputs.clone());
