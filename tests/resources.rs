@@ -802,6 +802,12 @@ async fn resources_record_their_item_s_definition_and_those_made_by_an_older_one
     let mut all = ids.clone();
     all.sort();
     assert_eq!(outdated_ids(&app).await, all);
+    // The item's page counts them (of the resources the caller may see).
+    let item = app.get("/catalog/items/volume").await;
+    assert_eq!(
+        item["resources"],
+        json!({"counted": 3, "outdated": 3, "more": false})
+    );
     assert_eq!(
         app.get(&format!("/resources/{}", ids[1])).await["outdated"],
         true
@@ -824,6 +830,10 @@ async fn resources_record_their_item_s_definition_and_those_made_by_an_older_one
     let mut rest = ids[1..].to_vec();
     rest.sort();
     assert_eq!(outdated_ids(&app).await, rest);
+    assert_eq!(
+        app.get("/catalog/items/volume").await["resources"]["outdated"],
+        2
+    );
     // A page of one goes on by cursor, with the filter it was issued for.
     let page = app.get("/resources?outdated=true&limit=1").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);

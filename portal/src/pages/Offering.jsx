@@ -79,6 +79,19 @@ export function Offering({ kind, name, onUnauthorized }) {
           </dl>
         </section>
       )}
+      {o.resources?.counted > 0 && (
+        <p className="versions">
+          {o.resources.outdated} of the {o.resources.counted}
+          {o.resources.more ? '+' : ''} resources you can see were made by an older definition of this {kind}
+          {o.resources.outdated > 0 && (
+            <>
+              {' '}
+              (<a href="#/resources">Resources</a>; a change applies the current definition)
+            </>
+          )}
+          .
+        </p>
+      )}
       <Governance approvals={o.approvals} calendars={o.calendars} />
       <section aria-labelledby="form-heading">
         <h2 id="form-heading">Request it</h2>

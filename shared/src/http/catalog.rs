@@ -158,6 +158,50 @@ fn replacement(snapshot: &CatalogSnapshot, m: &Metadata) -> Value {
     }
 }
 
+/// How many resources of item `name` the caller may see, and how many of them an older
+/// definition of the item made: `{counted, outdated, more}` (`more`: past the
+/// [`COUNTED`] it reads, there are others).
+async fn resource_versions(
+    state: &AppState,
+    who: &Principal,
+    snapshot: &CatalogSnapshot,
+    name: &str,
+    owner: &str,
+) -> Result<Value, Problem> {
+    let roles = &state.requests.roles;
+    let mut query = crate::ports::ResourceQuery {
+        item: Some(name.to_owned()),
+        limit: 200,
+        ..Default::default()
+    };
+    if !roles.is_admin(who) {
+        if roles.in_team(who, owner) {
+            query.owner = Some(owner.to_owned());
+        } else {
+            query.requester = Some(who.sub.clone());
+        }
+    }
+    let (mut counted, mut outdated) = (0, 0);
+    loop {
+        let page = state.resources.store.list(&query).await?;
+        for r in &page.items {
+            counted += 1;
+            outdated += usize::from(r.outdated(snapshot));
+        }
+        match page.next {
+            Some(next) if counted < COUNTED => query.cursor = Some(next),
+            more => {
+                return Ok(
+                    json!({"counted": counted, "outdated": outdated, "more": more.is_some()}),
+                );
+            }
+        }
+    }
+}
+
+/// The most resources an item's page counts.
+const COUNTED: usize = 1_000;
+
 /// Catalog items, filtered, a page at a time in name order.
 #[utoipa::path(get, path = "/catalog/items", tag = "catalog", security(("bearer" = [])), params(CatalogFilter),
     responses((status = 200, body = Listing), (status = 400, body = Problem, content_type = "application/problem+json")))]
@@ -231,6 +275,8 @@ pub async fn get_item(
     body["sla"] = json!(doc.spec.sla);
     body["replacement"] = replacement(&snapshot, &doc.metadata);
     body["calendars"] = calendars_of(&snapshot.catalog, &name, &doc.metadata.owner);
+    body["resources"] =
+        resource_versions(&state, &who, &snapshot, &name, &doc.metadata.owner).await?;
     let forced = crate::fulfillment::mode::get(state.state.as_ref(), &name).await?;
     if let Some(forced) = &forced {
         body["mode"] = json!(Mode::Manual);
