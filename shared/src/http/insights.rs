@@ -13,7 +13,7 @@ use super::problem::{Problem, QueryParams, choice};
 use crate::insights::service::{
     Grouping, Insights, InsightsError, LeadTimeQuery, LeadTimeReport, MAX_PERIOD, Outcome,
 };
-use crate::requests::lead_time::WorkMode;
+use crate::requests::durations::WorkMode;
 
 /// The period when `from` is not given: this long before `to`.
 const DEFAULT_PERIOD: time::Duration = time::Duration::days(30);

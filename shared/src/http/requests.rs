@@ -18,7 +18,7 @@ use crate::access::Principal;
 use crate::catalog::snapshot::TargetRef;
 use crate::ports::RequestQuery;
 use crate::requests::components::{self, ComponentProgress};
-use crate::requests::lead_time::LeadTime;
+use crate::requests::durations::LeadTime;
 use crate::requests::model::{
     Operation, Request, RequestEvent, RequestId, RequestStatus, TargetKind, Ticket,
 };

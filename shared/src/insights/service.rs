@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::stats::{Ended, Figures};
 use crate::access::{Principal, Roles};
 use crate::ports::{RequestQuery, RequestStore, StoreError};
-use crate::requests::lead_time::WorkMode;
+use crate::requests::durations::WorkMode;
 use crate::requests::model::{Request, RequestStatus};
 
 /// The longest period one query covers.
@@ -380,7 +380,7 @@ fn reduction(before: u64, after: u64) -> f64 {
 mod tests {
     use super::*;
     use crate::insights::stats::percentile;
-    use crate::requests::lead_time::{LeadTime, Parts};
+    use crate::requests::durations::{LeadTime, Parts};
     use crate::requests::model::TargetKind;
 
     /// A deterministic stream of numbers (a linear congruential generator).

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::requests::lead_time::LeadTime;
+use crate::requests::durations::LeadTime;
 use crate::requests::model::RequestStatus;
 
 /// The nearest-rank percentile `p` (0 < p ≤ 100) of `sorted` (ascending): the smallest

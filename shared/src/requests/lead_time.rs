@@ -20,8 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use super::durations::Part;
-pub use super::durations::{ComponentTime, LeadTime, Parts, WorkMode};
+use super::durations::{ComponentTime, LeadTime, Part, Parts, WorkMode};
 use super::model::{EventKind, RequestEvent, RequestStatus};
 use crate::catalog::document::SlaTarget;
 

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::lead_time::LeadTime;
+use super::durations::LeadTime;
 use super::model::{
     EventKind, Handoff, Note, Request, RequestEvent, RequestId, RequestStatus, TargetKind,
     Transition,

@@ -7,7 +7,7 @@
 //! The requests are written straight into the store with timelines in the past, and their
 //! lead times measured from those timelines as a real request's are.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use crate::access::Principal;
@@ -226,9 +226,4 @@ async fn write(
     }
     request.lead_time = measure(&events, GENERATED_BY);
     store.update(&request, last).await
-}
-
-/// Whether `request` is generated history.
-pub fn is_generated(request: &Request) -> bool {
-    request.requester.sub == GENERATED_BY && request.fields.get("generated") == Some(&json!(true))
 }
